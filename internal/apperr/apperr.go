@@ -1,0 +1,48 @@
+// Package apperr is the one error type the enclave shows to its callers: a stable code in the
+// VerifyVASP style and a message that is safe to return. Domain packages return it; api/ maps
+// its code to an HTTP status in exactly one place. Any other error is internal: logged with
+// detail, answered as INTERNAL-ERROR.
+package apperr
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Codes, verbatim from the VerifyVASP API where it defines them.
+const (
+	MissingVerificationUUID   = "MISSING-VERIFICATION-UUID"
+	NotFoundVerification      = "NOT-FOUND-VERIFICATION"
+	UnsupportedRiskAssessment = "UNSUPPORTED-RISK-ASSESSMENT"
+	BadRequest                = "BAD-REQUEST"
+	AccessDenied              = "UNKNOWN-ERROR-CODE" // message "AccessDenied"
+	NotFound                  = "NOT-FOUND"
+	MethodNotAllowed          = "METHOD-NOT-ALLOWED"
+	PayloadTooLarge           = "PAYLOAD-TOO-LARGE"
+	Conflict                  = "CONFLICT"
+	Unavailable               = "SERVICE-UNAVAILABLE"
+	Internal                  = "INTERNAL-ERROR"
+)
+
+// Error is an error whose code and message may be shown to the caller as they are.
+type Error struct {
+	Code    string
+	Message string
+}
+
+func (e *Error) Error() string { return e.Code + ": " + e.Message }
+
+// New returns an Error with a formatted message.
+func New(code, format string, args ...any) *Error {
+	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// Bad is shorthand for a BAD-REQUEST naming what is wrong.
+func Bad(format string, args ...any) *Error { return New(BadRequest, format, args...) }
+
+// As returns the Error inside err, if there is one.
+func As(err error) (*Error, bool) {
+	var e *Error
+	ok := errors.As(err, &e)
+	return e, ok
+}

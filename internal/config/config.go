@@ -1,0 +1,237 @@
+// Package config reads the enclave's configuration from its environment (DESIGN.md §8) in one
+// place. Every value is typed and validated at start-up; every problem is reported at once,
+// naming the variable; no secret is ever part of a message or a log line.
+package config
+
+import (
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// Defaults of the optional variables.
+const (
+	DefaultListenAddr = ":8080"
+	DefaultKYTAPIURL  = "https://api.chainalysis.com/api/kyt"
+)
+
+// Peer is a counterparty enclave allowed to call the peer routes.
+type Peer struct {
+	VaspID string `json:"vaspId"`
+	Name   string `json:"name"`
+	URL    string `json:"url"`
+	// Secret is the Standard Webhooks signing secret, "whsec_<base64>". Never logged.
+	Secret string `json:"secret"`
+}
+
+// Config is the whole configuration. Secrets are kept in fields whose names end in Key,
+// Keys, Token or Secret; LogValue leaves them out.
+type Config struct {
+	// DatabaseURL is the PostgreSQL DSN (DATABASE_URL). Required by serve and migrate.
+	DatabaseURL string
+	// ListenAddr is where serve listens (ENCLAVE_LISTEN_ADDR), default ":8080".
+	ListenAddr string
+	// VaspID is this VASP's id (ENCLAVE_VASP_ID). Required by serve.
+	VaspID string
+	// APIKeys are the keys accepted as "Authorization: Bearer <key>" (ENCLAVE_API_KEYS,
+	// comma-separated). serve refuses to start without one.
+	APIKeys []string
+	// PeersFile is the JSON file of counterparty enclaves (ENCLAVE_PEERS_FILE); optional:
+	// without it every peer request is refused.
+	PeersFile string
+	// Peers is the content of PeersFile.
+	Peers []Peer
+	// KYTAPIURL is the Chainalysis KYT base URL (CHAINALYSIS_KYT_API_URL), default
+	// "https://api.chainalysis.com/api/kyt".
+	KYTAPIURL string
+	// KYTAPIKey is sent as the Token header (CHAINALYSIS_KYT_API_KEY).
+	KYTAPIKey string
+	// CallbackURL is where callbacks are POSTed (ENCLAVE_CALLBACK_URL).
+	CallbackURL string
+	// CallbackToken is sent as "Authorization: Bearer <token>" with each callback
+	// (ENCLAVE_CALLBACK_TOKEN).
+	CallbackToken string
+	// CallbackSecret signs callbacks, "whsec_<base64>" (ENCLAVE_CALLBACK_SECRET).
+	CallbackSecret string
+	// ShutdownTimeout bounds the graceful shutdown (ENCLAVE_SHUTDOWN_TIMEOUT), default 20s.
+	ShutdownTimeout time.Duration
+
+	problems []string
+}
+
+// Load reads every variable through lookup (os.Getenv in production, a map in tests). Format
+// problems are kept and reported by Validate together with missing required values.
+func Load(lookup func(string) string) Config {
+	c := Config{
+		DatabaseURL:     strings.TrimSpace(lookup("DATABASE_URL")),
+		ListenAddr:      or(lookup("ENCLAVE_LISTEN_ADDR"), DefaultListenAddr),
+		VaspID:          strings.TrimSpace(lookup("ENCLAVE_VASP_ID")),
+		PeersFile:       strings.TrimSpace(lookup("ENCLAVE_PEERS_FILE")),
+		KYTAPIURL:       strings.TrimRight(or(lookup("CHAINALYSIS_KYT_API_URL"), DefaultKYTAPIURL), "/"),
+		KYTAPIKey:       strings.TrimSpace(lookup("CHAINALYSIS_KYT_API_KEY")),
+		CallbackURL:     strings.TrimSpace(lookup("ENCLAVE_CALLBACK_URL")),
+		CallbackToken:   strings.TrimSpace(lookup("ENCLAVE_CALLBACK_TOKEN")),
+		CallbackSecret:  strings.TrimSpace(lookup("ENCLAVE_CALLBACK_SECRET")),
+		ShutdownTimeout: 20 * time.Second,
+	}
+	for _, k := range strings.Split(lookup("ENCLAVE_API_KEYS"), ",") {
+		if k = strings.TrimSpace(k); k != "" {
+			c.APIKeys = append(c.APIKeys, k)
+		}
+	}
+	if v := lookup("ENCLAVE_SHUTDOWN_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			c.problem("ENCLAVE_SHUTDOWN_TIMEOUT: want a positive duration such as 20s, got %q", v)
+		} else {
+			c.ShutdownTimeout = d
+		}
+	}
+	if u, err := url.Parse(c.KYTAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", c.KYTAPIURL)
+	}
+	if c.CallbackURL != "" {
+		if u, err := url.Parse(c.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", c.CallbackURL)
+		}
+	}
+	if c.CallbackSecret != "" && !validSecret(c.CallbackSecret) {
+		c.problem("ENCLAVE_CALLBACK_SECRET: want whsec_ followed by base64 (the value is not shown)")
+	}
+	if c.PeersFile != "" {
+		c.loadPeers()
+	}
+	return c
+}
+
+// Requirement names what a command cannot run without.
+type Requirement int
+
+// What each command needs.
+const (
+	NeedDatabase Requirement = 1 << iota
+	NeedServe
+)
+
+// Validate reports every problem at once: format problems found by Load and the variables the
+// command needs but did not get.
+func (c Config) Validate(need Requirement) error {
+	problems := append([]string(nil), c.problems...)
+	if need&(NeedDatabase|NeedServe) != 0 && c.DatabaseURL == "" {
+		problems = append(problems, "DATABASE_URL: required (a PostgreSQL DSN such as postgres://user:pass@localhost:5432/enclave?sslmode=disable)")
+	}
+	if need&NeedServe != 0 {
+		if c.VaspID == "" {
+			problems = append(problems, "ENCLAVE_VASP_ID: required (this VASP's id)")
+		}
+		if len(c.APIKeys) == 0 {
+			problems = append(problems, "ENCLAVE_API_KEYS: required (at least one key for Authorization: Bearer)")
+		}
+	}
+	if len(problems) == 0 {
+		return nil
+	}
+	return errors.New("configuration: " + strings.Join(problems, "; "))
+}
+
+// Peer returns the counterparty enclave with the given VASP id.
+func (c Config) Peer(vaspID string) (Peer, bool) {
+	for _, p := range c.Peers {
+		if p.VaspID == vaspID {
+			return p, true
+		}
+	}
+	return Peer{}, false
+}
+
+// LogValue lets the configuration be logged whole: secrets are reduced to whether they are set.
+func (c Config) LogValue() slog.Value {
+	peers := make([]string, len(c.Peers))
+	for i, p := range c.Peers {
+		peers[i] = p.VaspID
+	}
+	return slog.GroupValue(
+		slog.String("listenAddr", c.ListenAddr),
+		slog.String("vaspId", c.VaspID),
+		slog.Int("apiKeys", len(c.APIKeys)),
+		slog.String("database", redactDSN(c.DatabaseURL)),
+		slog.Any("peers", peers),
+		slog.String("kytApiUrl", c.KYTAPIURL),
+		slog.Bool("kytApiKeySet", c.KYTAPIKey != ""),
+		slog.String("callbackUrl", c.CallbackURL),
+		slog.Bool("callbackTokenSet", c.CallbackToken != ""),
+		slog.Bool("callbackSecretSet", c.CallbackSecret != ""),
+	)
+}
+
+func (c *Config) loadPeers() {
+	raw, err := os.ReadFile(c.PeersFile)
+	if err != nil {
+		c.problem("ENCLAVE_PEERS_FILE: cannot read %s: %v", c.PeersFile, errors.Unwrap(err))
+		return
+	}
+	var f struct {
+		Peers []Peer `json:"peers"`
+	}
+	if err := json.Unmarshal(raw, &f); err != nil {
+		c.problem("ENCLAVE_PEERS_FILE: %s is not JSON of the form {\"peers\":[{\"vaspId\",\"name\",\"url\",\"secret\"}]}", c.PeersFile)
+		return
+	}
+	seen := map[string]bool{}
+	for i, p := range f.Peers {
+		switch {
+		case p.VaspID == "":
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId is required", i)
+		case seen[p.VaspID]:
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is listed twice", i, p.VaspID)
+		case !validSecret(p.Secret):
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].secret must be whsec_ followed by base64 (the value is not shown)", i)
+		}
+		seen[p.VaspID] = true
+	}
+	c.Peers = f.Peers
+}
+
+func (c *Config) problem(format string, args ...any) {
+	c.problems = append(c.problems, fmt.Sprintf(format, args...))
+}
+
+// validSecret reports whether s is a Standard Webhooks secret: whsec_ and base64 of at least
+// 16 bytes.
+func validSecret(s string) bool {
+	b64, ok := strings.CutPrefix(s, "whsec_")
+	if !ok {
+		return false
+	}
+	key, err := base64.StdEncoding.DecodeString(b64)
+	return err == nil && len(key) >= 16
+}
+
+// redactDSN keeps a DSN's host and database and drops its password.
+func redactDSN(dsn string) string {
+	if dsn == "" {
+		return ""
+	}
+	u, err := url.Parse(dsn)
+	if err != nil || u.Host == "" {
+		return "(set)"
+	}
+	if u.User != nil {
+		u.User = url.User(u.User.Username())
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+func or(v, def string) string {
+	if v = strings.TrimSpace(v); v != "" {
+		return v
+	}
+	return def
+}

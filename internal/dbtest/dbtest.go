@@ -1,0 +1,200 @@
+// Package dbtest gives every integration test its own migrated PostgreSQL database, cheaply:
+// one server per test binary, one migrated template database, and a CREATE DATABASE ...
+// TEMPLATE per test. The server is, in order of preference: TEST_DATABASE_URL; a container
+// through dockertest when a Docker engine answers; a throwaway cluster from the installed
+// server binaries (internal/pglocal). When none works the test fails saying how to fix it;
+// it never skips.
+package dbtest
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the driver
+	"github.com/ory/dockertest/v3"
+	"github.com/ory/dockertest/v3/docker"
+
+	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/pglocal"
+)
+
+// server is the one database server of this test binary, started on first use.
+type server struct {
+	once     sync.Once
+	err      error
+	adminURL string // a database on the server we may CREATE/DROP DATABASE from
+	template string
+	stop     func()
+	mu       sync.Mutex // CREATE DATABASE ... TEMPLATE one at a time
+}
+
+var srv server
+
+// Main runs the package's tests and then stops the server they shared. Call it from TestMain.
+func Main(m *testing.M) {
+	code := m.Run()
+	if srv.stop != nil {
+		srv.stop()
+	}
+	os.Exit(code)
+}
+
+// URL returns the DSN of a new, migrated database that is dropped when the test ends.
+func URL(t testing.TB) string {
+	t.Helper()
+	srv.once.Do(srv.start)
+	if srv.err != nil {
+		t.Fatalf("test database: %v", srv.err)
+	}
+	name := "t_" + randomHex(8)
+	admin, err := sql.Open("postgres", srv.adminURL)
+	if err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	defer admin.Close()
+	srv.mu.Lock()
+	_, err = admin.Exec(fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, srv.template))
+	srv.mu.Unlock()
+	if err != nil {
+		t.Fatalf("test database: create %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		admin, err := sql.Open("postgres", srv.adminURL)
+		if err != nil {
+			return
+		}
+		defer admin.Close()
+		admin.Exec(fmt.Sprintf(`DROP DATABASE IF EXISTS %s WITH (FORCE)`, name)) //nolint:errcheck // best effort; the server goes with the binary
+	})
+	return withDatabase(srv.adminURL, name)
+}
+
+// New returns a connection pool on a new, migrated database, closed and dropped when the
+// test ends.
+func New(t testing.TB) *sqlx.DB {
+	t.Helper()
+	db, err := sqlx.Open("postgres", URL(t))
+	if err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func (s *server) start() {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	var errs []string
+	switch {
+	case os.Getenv("TEST_DATABASE_URL") != "":
+		s.adminURL = os.Getenv("TEST_DATABASE_URL")
+	default:
+		if err := s.startDocker(); err == nil {
+			break
+		} else {
+			errs = append(errs, "docker: "+err.Error())
+		}
+		c, err := pglocal.Start(ctx, pglocal.Options{Ephemeral: true})
+		if err != nil {
+			errs = append(errs, "local binaries: "+err.Error())
+			s.err = fmt.Errorf("no PostgreSQL for the tests. Set TEST_DATABASE_URL to a server you can create databases on, "+
+				"start a Docker engine, or %s. Tried:\n  %s", pglocal.InstallHint, strings.Join(errs, "\n  "))
+			return
+		}
+		s.adminURL = c.URL("postgres")
+		s.stop = func() { c.Stop() } //nolint:errcheck // end of the test binary
+	}
+	s.err = s.makeTemplate(ctx)
+}
+
+func (s *server) startDocker() error {
+	pool, err := dockertest.NewPool("")
+	if err != nil {
+		return err
+	}
+	pool.MaxWait = 2 * time.Minute
+	if err := pool.Client.Ping(); err != nil {
+		return fmt.Errorf("no engine answers: %w", err)
+	}
+	res, err := pool.RunWithOptions(&dockertest.RunOptions{
+		Repository: "postgres", Tag: "16-alpine",
+		Env: []string{"POSTGRES_PASSWORD=postgres", "POSTGRES_HOST_AUTH_METHOD=trust"},
+		Cmd: []string{"postgres", "-c", "fsync=off", "-c", "max_connections=300"},
+	}, func(hc *docker.HostConfig) { hc.AutoRemove = true })
+	if err != nil {
+		return err
+	}
+	res.Expire(1800) //nolint:errcheck // a safety net if the binary dies
+	url := fmt.Sprintf("postgres://postgres:postgres@%s/postgres?sslmode=disable", res.GetHostPort("5432/tcp"))
+	if err := pool.Retry(func() error {
+		db, err := sql.Open("postgres", url)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		return db.Ping()
+	}); err != nil {
+		pool.Purge(res) //nolint:errcheck
+		return err
+	}
+	s.adminURL = url
+	s.stop = func() { pool.Purge(res) } //nolint:errcheck
+	return nil
+}
+
+func (s *server) makeTemplate(ctx context.Context) error {
+	s.template = "enclave_tpl_" + randomHex(6)
+	admin, err := sql.Open("postgres", s.adminURL)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+s.template); err != nil {
+		return fmt.Errorf("create template database: %w", err)
+	}
+	prev := s.stop
+	s.stop = func() {
+		if a, err := sql.Open("postgres", s.adminURL); err == nil {
+			a.Exec(`DROP DATABASE IF EXISTS ` + s.template + ` WITH (FORCE)`) //nolint:errcheck
+			a.Close()
+		}
+		if prev != nil {
+			prev()
+		}
+	}
+	db, err := sql.Open("postgres", withDatabase(s.adminURL, s.template))
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if _, err := schema.Migrate(ctx, db); err != nil {
+		return fmt.Errorf("migrate template database: %w", err)
+	}
+	return nil
+}
+
+// withDatabase replaces the database name in a URL DSN.
+func withDatabase(dsn, name string) string {
+	u, err := url.Parse(dsn)
+	if err != nil {
+		return dsn
+	}
+	u.Path = "/" + name
+	return u.String()
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b) //nolint:errcheck // never fails
+	return hex.EncodeToString(b)
+}

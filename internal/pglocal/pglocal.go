@@ -1,0 +1,218 @@
+// Package pglocal runs a private PostgreSQL server from the machine's installed server
+// binaries (initdb, pg_ctl, postgres). The test harness and `enclave dev` both use it, so a
+// fresh machine with PostgreSQL's server packages needs nothing else. PostgreSQL refuses to
+// run as root: when the process is root, the server runs as the "postgres" system user.
+package pglocal
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// InstallHint says how to get the binaries on Debian and Ubuntu.
+const InstallHint = "install PostgreSQL's server binaries (Debian/Ubuntu: apt-get install postgresql), " +
+	"or set DATABASE_URL / TEST_DATABASE_URL to an existing server"
+
+// Options configure Start.
+type Options struct {
+	// DataDir holds the cluster. Empty means a new temporary directory, removed by Stop. An
+	// existing cluster in DataDir is reused.
+	DataDir string
+	// Port to listen on, 127.0.0.1 only; 0 picks a free one.
+	Port int
+	// Ephemeral trades durability for speed (fsync off): for test clusters only.
+	Ephemeral bool
+}
+
+// Cluster is a running server.
+type Cluster struct {
+	bin     string
+	dataDir string
+	port    int
+	temp    string
+	cred    *syscall.Credential
+}
+
+// FindBinaries returns the directory holding initdb, pg_ctl and postgres: from PATH, else the
+// newest /usr/lib/postgresql/*/bin.
+func FindBinaries() (string, error) {
+	if p, err := exec.LookPath("initdb"); err == nil {
+		if real, err := filepath.EvalSymlinks(p); err == nil && hasAll(filepath.Dir(real)) {
+			return filepath.Dir(real), nil
+		}
+		if hasAll(filepath.Dir(p)) {
+			return filepath.Dir(p), nil
+		}
+	}
+	dirs, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(dirs, func(i, j int) bool { return version(dirs[i]) > version(dirs[j]) })
+	for _, d := range dirs {
+		if hasAll(d) {
+			return d, nil
+		}
+	}
+	return "", errors.New("PostgreSQL server binaries (initdb, pg_ctl, postgres) not found on PATH or under /usr/lib/postgresql/*/bin: " + InstallHint)
+}
+
+func hasAll(dir string) bool {
+	for _, b := range []string{"initdb", "pg_ctl", "postgres"} {
+		if _, err := os.Stat(filepath.Join(dir, b)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+func version(binDir string) int {
+	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return v
+}
+
+// Start initialises the cluster if DataDir holds none, then starts the server and waits until
+// it accepts connections.
+func Start(ctx context.Context, o Options) (*Cluster, error) {
+	bin, err := FindBinaries()
+	if err != nil {
+		return nil, err
+	}
+	c := &Cluster{bin: bin, dataDir: o.DataDir, port: o.Port}
+	if os.Geteuid() == 0 {
+		u, err := user.Lookup("postgres")
+		if err != nil {
+			return nil, errors.New("running as root and there is no \"postgres\" system user to run PostgreSQL as: " + InstallHint)
+		}
+		uid, _ := strconv.Atoi(u.Uid)
+		gid, _ := strconv.Atoi(u.Gid)
+		c.cred = &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}
+	}
+	if c.dataDir == "" {
+		c.temp, err = os.MkdirTemp("", "enclave-pg-")
+		if err != nil {
+			return nil, fmt.Errorf("pglocal: %w", err)
+		}
+		c.dataDir = filepath.Join(c.temp, "data")
+	}
+	if err := c.prepareDir(); err != nil {
+		c.cleanup()
+		return nil, err
+	}
+	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err != nil {
+		if err := c.run(ctx, "initdb", "-D", c.dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"); err != nil {
+			c.cleanup()
+			return nil, err
+		}
+	}
+	var lastErr error
+	for attempt := 0; attempt < 5; attempt++ {
+		if o.Port == 0 {
+			if c.port, err = freePort(); err != nil {
+				c.cleanup()
+				return nil, err
+			}
+		}
+		opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c max_connections=300", c.port, c.dataDir)
+		if o.Ephemeral {
+			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+		}
+		lastErr = c.run(ctx, "pg_ctl", "-D", c.dataDir, "-o", opts, "-l", filepath.Join(c.dataDir, "server.log"), "-w", "-t", "60", "start")
+		if lastErr == nil {
+			return c, nil
+		}
+		if o.Port != 0 {
+			break
+		}
+	}
+	c.cleanup()
+	return nil, lastErr
+}
+
+// URL is the DSN of database db on this server, as the superuser "postgres".
+func (c *Cluster) URL(db string) string {
+	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
+}
+
+// Port is the TCP port the server listens on.
+func (c *Cluster) Port() int { return c.port }
+
+// Stop shuts the server down and, for a temporary cluster, removes its files.
+func (c *Cluster) Stop() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := c.run(ctx, "pg_ctl", "-D", c.dataDir, "-m", "fast", "-w", "stop")
+	c.cleanup()
+	return err
+}
+
+func (c *Cluster) cleanup() {
+	if c.temp != "" {
+		os.RemoveAll(c.temp)
+	}
+}
+
+// prepareDir creates the data directory and, when the server runs as another user, hands it
+// (and a temporary parent) to that user.
+func (c *Cluster) prepareDir() error {
+	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
+		return fmt.Errorf("pglocal: create %s: %w", c.dataDir, err)
+	}
+	if c.cred == nil {
+		return nil
+	}
+	for _, d := range []string{c.temp, c.dataDir} {
+		if d == "" {
+			continue
+		}
+		if err := os.Chown(d, int(c.cred.Uid), int(c.cred.Gid)); err != nil {
+			return fmt.Errorf("pglocal: hand %s to the postgres user: %w", d, err)
+		}
+	}
+	return nil
+}
+
+func (c *Cluster) run(ctx context.Context, name string, args ...string) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(c.bin, name), args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	cmd.Dir = os.TempDir()
+	cmd.Env = append(os.Environ(), "LC_ALL=C")
+	if c.cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: c.cred}
+	}
+	if err := cmd.Run(); err != nil {
+		msg := strings.TrimSpace(out.String())
+		if log, rerr := os.ReadFile(filepath.Join(c.dataDir, "server.log")); rerr == nil && name == "pg_ctl" {
+			msg += "\n" + tail(string(log), 10)
+		}
+		return fmt.Errorf("pglocal: %s: %w\n%s", name, err, msg)
+	}
+	return nil
+}
+
+func tail(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("pglocal: find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
