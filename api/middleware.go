@@ -1,0 +1,149 @@
+package api
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/config"
+)
+
+// MaxBodyBytes caps every request body.
+const MaxBodyBytes = 1 << 20
+
+const (
+	headerRequestID = "X-Request-Id"
+	headerVaspID    = "X-Vasp-Id"
+	ctxRequestID    = "requestId"
+	ctxPeer         = "peerVaspId"
+	ctxBody         = "peerBody"
+)
+
+// withRequestID echoes a sane X-Request-Id or makes one, so a caller can quote it.
+func withRequestID() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		id := c.GetHeader(headerRequestID)
+		if id == "" || len(id) > 128 || strings.ContainsFunc(id, func(r rune) bool { return r < 0x21 || r > 0x7e }) {
+			id = uuid.NewString()
+		}
+		c.Set(ctxRequestID, id)
+		c.Header(headerRequestID, id)
+		c.Next()
+	}
+}
+
+func requestID(c *gin.Context) string { return c.GetString(ctxRequestID) }
+
+// withLogging logs one line a request at a level chosen from its status. It never logs bodies,
+// headers or query strings, which may carry secrets or personal data.
+func withLogging(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		start := time.Now()
+		c.Next()
+		st := c.Writer.Status()
+		level := slog.LevelInfo
+		switch {
+		case st >= 500:
+			level = slog.LevelError
+		case st >= 400:
+			level = slog.LevelWarn
+		}
+		route := c.FullPath()
+		if route == "" {
+			route = "(unmatched)"
+		}
+		log.LogAttrs(c.Request.Context(), level, "request",
+			slog.String("requestId", requestID(c)), slog.String("method", c.Request.Method),
+			slog.String("route", route), slog.Int("status", st),
+			slog.Duration("latency", time.Since(start)))
+	}
+}
+
+// withRecovery turns a panic into a logged INTERNAL-ERROR; a panic is a bug, never an answer.
+func withRecovery(log *slog.Logger) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		defer func() {
+			if p := recover(); p != nil {
+				log.Error("panic", "requestId", requestID(c), "route", c.FullPath(), "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+				fail(c, log, fmt.Errorf("panic: %v", p))
+			}
+		}()
+		c.Next()
+	}
+}
+
+// withBodyLimit caps the body; reading past the cap fails with PAYLOAD-TOO-LARGE.
+func withBodyLimit(n int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > n {
+			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, errorBody{
+				Code: apperr.PayloadTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", n)})
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+		c.Next()
+	}
+}
+
+// requireAPIKey admits requests carrying "Authorization: Bearer <key>" for one of keys. Keys
+// are compared as SHA-256 digests in constant time, so neither content nor length leaks.
+func requireAPIKey(keys []string) gin.HandlerFunc {
+	digests := make([][32]byte, len(keys))
+	for i, k := range keys {
+		digests[i] = sha256.Sum256([]byte(k))
+	}
+	return func(c *gin.Context) {
+		got, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer ")
+		d := sha256.Sum256([]byte(strings.TrimSpace(got)))
+		match := 0
+		for i := range digests {
+			match |= subtle.ConstantTimeCompare(d[:], digests[i][:])
+		}
+		if !ok || match != 1 {
+			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
+			return
+		}
+		c.Next()
+	}
+}
+
+// requirePeerSignature admits requests from a counterparty enclave listed in the peers file:
+// X-Vasp-Id names it, and the Standard Webhooks signature over the body must verify with its
+// secret and be at most five minutes old. The verified body is kept for the handler.
+func requirePeerSignature(log *slog.Logger, peers func(string) (config.Peer, bool)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		sender := c.GetHeader(headerVaspID)
+		peer, known := peers(sender)
+		body, err := readBody(c)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		if !known {
+			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
+			return
+		}
+		wh, err := standardwebhooks.NewWebhook(peer.Secret)
+		if err == nil {
+			err = wh.Verify(body, c.Request.Header)
+		}
+		if err != nil {
+			log.Warn("peer request refused", "requestId", requestID(c), "peer", sender, "reason", err.Error())
+			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
+			return
+		}
+		c.Set(ctxPeer, peer.VaspID)
+		c.Set(ctxBody, body)
+		c.Next()
+	}
+}

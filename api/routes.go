@@ -1,0 +1,70 @@
+// Package api is the enclave's HTTP face: the Gin router, its middleware, the handlers and the
+// {code,message} error envelope. Handlers translate HTTP to calls on the domain services and
+// back; the rules live in the domain packages.
+package api
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/verification"
+)
+
+// Deps are what the router needs.
+type Deps struct {
+	Log           *slog.Logger
+	Config        config.Config
+	DB            *sqlx.DB
+	Verifications *verification.Service
+	// Ready reports whether the enclave can serve (database reachable, schema current).
+	Ready func(context.Context) error
+	// Metrics is the registry /metrics exposes.
+	Metrics *prometheus.Registry
+}
+
+
+
+// NewHandler returns the enclave's whole HTTP API. Every route is listed here, with its
+// authentication visible on the line.
+func NewHandler(d Deps) http.Handler {
+	gin.SetMode(gin.ReleaseMode) // no debug route dump; process-wide, and the same value every time
+	r := gin.New()
+	r.HandleMethodNotAllowed = true
+	r.ContextWithFallback = true
+	// Order: request id first so every later log line and error carries it; logging wraps
+	// recovery so a panic is logged as the 500 it becomes; the body cap before any handler reads.
+	r.Use(withRequestID(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes))
+	r.NoRoute(func(c *gin.Context) {
+		c.JSON(http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+	})
+	r.NoMethod(func(c *gin.Context) {
+		c.JSON(http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+	})
+
+	// Operations: no authentication, no personal data.
+	r.GET("/healthz", handleHealthz())
+	r.GET("/readyz", handleReadyz(d.Log, d.Ready))
+	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
+	r.GET("/openapi.yaml", handleOpenAPI())
+
+	// The VASP's own backend: Authorization: Bearer <ENCLAVE_API_KEYS entry>.
+	v1 := r.Group("/v1", requireAPIKey(d.Config.APIKeys))
+	v1.POST("/verifications", handleCreateVerification(d.Log, d.Verifications))
+	v1.GET("/verifications", handleListVerifications(d.Log, d.Verifications))
+	v1.GET("/verifications/:verificationUuid", handleGetVerification(d.Log, d.Verifications))
+	v1.POST("/verifications/tx", handleReportTx(d.Log, d.Verifications))
+
+	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
+	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))
+	peer.POST("/verifications", handlePeerVerification(d.Log, d.Verifications))
+	peer.POST("/verifications/tx", handlePeerTxReport(d.Log, d.Verifications))
+	return r
+}

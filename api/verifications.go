@@ -1,0 +1,220 @@
+package api
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/verification"
+)
+
+// verificationResponse is a verification as the API shows it.
+type verificationResponse struct {
+	VerificationUUID   string          `json:"verificationUuid"`
+	Role               string          `json:"role"`
+	OriginatingVaspID  string          `json:"originatingVaspId"`
+	BeneficiaryVaspID  string          `json:"beneficiaryVaspId"`
+	AssetInfo          assetInfo       `json:"assetInfo"`
+	OriginatorAddress  *string         `json:"originatorAddress"`
+	BeneficiaryAddress string          `json:"beneficiaryAddress"`
+	Payload            json.RawMessage `json:"payload"`
+	TxHash             *string         `json:"txHash"`
+	Vout               *int            `json:"vout"`
+	OrderedAt          *jsontime.Time  `json:"orderedAt"`
+	CreatedAt          jsontime.Time   `json:"createdAt"`
+	UpdatedAt          jsontime.Time   `json:"updatedAt"`
+}
+
+type assetInfo struct {
+	Symbol               string  `json:"symbol"`
+	Network              *string `json:"network"`
+	Amount               string  `json:"amount"`
+	TradePrice           *string `json:"tradePrice,omitempty"`
+	TradeCurrency        *string `json:"tradeCurrency,omitempty"`
+	TradeISODateTime     *string `json:"tradeISODateTime,omitempty"`
+	IsExceedingThreshold *bool   `json:"isExceedingThreshold,omitempty"`
+}
+
+func toVerificationResponse(v verification.Verification) verificationResponse {
+	return verificationResponse{
+		VerificationUUID: v.UUID, Role: string(v.Role),
+		OriginatingVaspID: v.OriginatingVaspID, BeneficiaryVaspID: v.BeneficiaryVaspID,
+		AssetInfo: assetInfo{
+			Symbol: v.Asset, Network: opt(v.Network), Amount: v.Amount, TradePrice: opt(v.TradePrice),
+			TradeCurrency: opt(v.TradeCurrency), TradeISODateTime: opt(v.TradeISODateTime),
+			IsExceedingThreshold: v.IsExceedingThreshold,
+		},
+		OriginatorAddress: opt(v.OriginatorAddress), BeneficiaryAddress: v.BeneficiaryAddress,
+		Payload: v.Payload, TxHash: opt(v.TxHash), Vout: v.Vout, OrderedAt: jsontime.Of(v.OrderedAt),
+		CreatedAt: jsontime.Time{Time: v.CreatedAt}, UpdatedAt: jsontime.Time{Time: v.UpdatedAt},
+	}
+}
+
+func opt(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// pageResponse is every list answer: one page and the count of all matches.
+type pageResponse[T any] struct {
+	Total  int `json:"total"`
+	Limit  int `json:"limit"`
+	Offset int `json:"offset"`
+	Data   []T `json:"data"`
+}
+
+type resultResponse struct {
+	Result bool `json:"result"`
+}
+
+func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+	type response struct {
+		VerificationUUID string        `json:"verificationUuid"`
+		CreatedAt        jsontime.Time `json:"createdAt"`
+	}
+	return func(c *gin.Context) {
+		var d verification.Draft
+		if _, err := decode(c, &d); err != nil {
+			fail(c, log, err)
+			return
+		}
+		v, err := svc.CreateOutgoing(c, d)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, response{VerificationUUID: v.UUID, CreatedAt: jsontime.Time{Time: v.CreatedAt}})
+	}
+}
+
+func handleGetVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, err := svc.Find(c, c.Param("verificationUuid"))
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, toVerificationResponse(v))
+	}
+}
+
+func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		limit, offset, err := page(c, verification.DefaultLimit, verification.MaxLimit)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		f := verification.Filter{
+			Role: verification.Role(strings.ToUpper(c.Query("role"))), Symbol: c.Query("symbol"),
+			Network: c.Query("network"), TxHash: c.Query("txHash"), Limit: limit, Offset: offset,
+		}
+		if f.From, err = timeParam(c, "fromDate", false); err == nil {
+			f.To, err = timeParam(c, "toDate", true)
+		}
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		vs, total, err := svc.List(c, f)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		out := pageResponse[verificationResponse]{Total: total, Limit: limit, Offset: offset, Data: make([]verificationResponse, 0, len(vs))}
+		for _, v := range vs {
+			out.Data = append(out.Data, toVerificationResponse(v))
+		}
+		c.JSON(http.StatusOK, out)
+	}
+}
+
+func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var r verification.TxReport
+		if _, err := decode(c, &r); err != nil {
+			fail(c, log, err)
+			return
+		}
+		if _, err := svc.ReportTx(c, r); err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, resultResponse{Result: true})
+	}
+}
+
+func handlePeerVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		body := c.MustGet(ctxBody).([]byte)
+		var d verification.Draft
+		if err := decodeJSON(body, &d); err != nil {
+			fail(c, log, err)
+			return
+		}
+		if _, err := svc.ReceiveIncoming(c, c.GetString(ctxPeer), d, body); err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, resultResponse{Result: true})
+	}
+}
+
+func handlePeerTxReport(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var r verification.TxReport
+		if err := decodeJSON(c.MustGet(ctxBody).([]byte), &r); err != nil {
+			fail(c, log, err)
+			return
+		}
+		if _, err := svc.ReceiveTxReport(c, c.GetString(ctxPeer), r); err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, resultResponse{Result: true})
+	}
+}
+
+// page reads limit and offset.
+func page(c *gin.Context, def, max int) (limit, offset int, err error) {
+	limit, offset = def, 0
+	if s := c.Query("limit"); s != "" {
+		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > max {
+			return 0, 0, apperr.Bad("limit: want a whole number from 1 to %d, got %q", max, s)
+		}
+	}
+	if s := c.Query("offset"); s != "" {
+		if offset, err = strconv.Atoi(s); err != nil || offset < 0 {
+			return 0, 0, apperr.Bad("offset: want a whole number of 0 or more, got %q", s)
+		}
+	}
+	return limit, offset, nil
+}
+
+// timeParam reads an RFC 3339 time or a date (YYYY-MM-DD; as an upper bound, the whole day).
+func timeParam(c *gin.Context, name string, upper bool) (*time.Time, error) {
+	s := c.Query(name)
+	if s == "" {
+		return nil, nil
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return &t, nil
+	}
+	t, err := time.Parse(time.DateOnly, s)
+	if err != nil {
+		return nil, apperr.Bad("%s: want a date (2024-01-31) or an RFC 3339 time (2024-01-31T12:00:00Z), got %q", name, s)
+	}
+	if upper {
+		t = t.Add(24*time.Hour - time.Nanosecond)
+	}
+	return &t, nil
+}

@@ -1,0 +1,144 @@
+// Command enclave is the travel-rule enclave: one binary whose subcommands serve the API,
+// migrate the database and print the version. main only calls run, which end-to-end tests
+// call too.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"runtime/debug"
+	"strings"
+)
+
+func main() {
+	if err := run(context.Background(), os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "enclave:", err)
+		}
+		os.Exit(exitCode(err))
+	}
+}
+
+// usageError marks a mistake in how the command was called.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func exitCode(err error) int {
+	var u usageError
+	if errors.As(err, &u) {
+		return 2
+	}
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	return 1
+}
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"serve", "serve the HTTP API and work the assessment pipeline", runServe},
+		{"migrate", "apply the enclave's and River's database migrations (safe to repeat)", runMigrate},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// run executes the subcommand named by args[0].
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage())
+		if len(args) == 0 {
+			return usageError{"a subcommand is required"}
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], getenv, stdout, stderr)
+		}
+	}
+	return usageError{fmt.Sprintf("unknown subcommand %q; run `enclave --help`", args[0])}
+}
+
+func usage() string {
+	var b strings.Builder
+	b.WriteString("enclave: a self-hosted travel-rule enclave with Chainalysis KYT screening.\n\nUsage: enclave <subcommand> [flags]\n\nSubcommands:\n")
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	b.WriteString("\nRun `enclave <subcommand> --help` for its flags and environment.\n")
+	return b.String()
+}
+
+// flags returns a FlagSet whose --help prints the summary, the flags and the environment
+// the subcommand reads.
+func flags(name, summary, env string, out io.Writer) *flag.FlagSet {
+	fs := flag.NewFlagSet("enclave "+name, flag.ContinueOnError)
+	fs.SetOutput(out)
+	fs.Usage = func() {
+		fmt.Fprintf(out, "Usage: enclave %s [flags]\n\n%s\n", name, summary)
+		var hasFlags bool
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(out, "\nFlags:")
+			fs.PrintDefaults()
+		}
+		if env != "" {
+			fmt.Fprintf(out, "\nEnvironment:\n%s", env)
+		}
+	}
+	return fs
+}
+
+func parse(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return usageError{err.Error()}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("unexpected argument %q", fs.Arg(0))}
+	}
+	return nil
+}
+
+// version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise the module
+// version or VCS revision is used.
+var version = ""
+
+func versionString() string {
+	if version != "" {
+		return version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+			return bi.Main.Version
+		}
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				return "devel-" + s.Value[:min(12, len(s.Value))]
+			}
+		}
+	}
+	return "devel"
+}
+
+func runVersion(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {
+	fs := flags("version", "Print the version of this binary.", "", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "enclave", versionString())
+	return nil
+}

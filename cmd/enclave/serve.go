@@ -1,0 +1,165 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the PostgreSQL driver
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/travelrule/enclave/api"
+	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/verification"
+)
+
+const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
+  ENCLAVE_VASP_ID           this VASP's id (required)
+  ENCLAVE_API_KEYS          comma-separated keys for Authorization: Bearer (required)
+  ENCLAVE_LISTEN_ADDR       listen address (default :8080)
+  ENCLAVE_PEERS_FILE        JSON {"peers":[{"vaspId","name","url","secret"}]} of counterparty enclaves
+  CHAINALYSIS_KYT_API_URL   KYT base URL (default https://api.chainalysis.com/api/kyt)
+  CHAINALYSIS_KYT_API_KEY   KYT API key, sent as the Token header
+  ENCLAVE_CALLBACK_URL      where callbacks are POSTed
+  ENCLAVE_CALLBACK_TOKEN    sent as Authorization: Bearer with each callback
+  ENCLAVE_CALLBACK_SECRET   whsec_<base64> secret that signs callbacks
+  ENCLAVE_SHUTDOWN_TIMEOUT  how long a graceful shutdown may take (default 20s)
+`
+
+func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flags("serve", "Serve the HTTP API. The database must have been migrated with `enclave migrate`.", serveEnv, stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg := config.Load(getenv)
+	if err := cfg.Validate(config.NeedServe); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	return serve(ctx, cfg, log, nil)
+}
+
+// serve runs the enclave until ctx ends or SIGINT/SIGTERM arrives, then shuts down gracefully:
+// it stops accepting, lets in-flight requests finish, and closes the pool. When ready is not
+// nil it receives the listening address once the server accepts connections.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string) error {
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := schema.Check(ctx, db.DB); err != nil {
+		return err
+	}
+
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db.DB, "enclave"))
+	reg := network.Default()
+	handler := api.NewHandler(api.Deps{
+		Log: log, Config: cfg, DB: db, Metrics: metrics,
+		Verifications: verification.NewService(db, reg, cfg.VaspID),
+		Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := db.PingContext(ctx); err != nil {
+				return err
+			}
+			return schema.Check(ctx, db.DB)
+		},
+	})
+
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (ENCLAVE_LISTEN_ADDR): %w", cfg.ListenAddr, err)
+	}
+	srv := &http.Server{
+		Handler:           handler,
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("enclave serving", "addr", ln.Addr().String(), "version", versionString(), "config", cfg)
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-served; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// openDB connects and checks the database answers, naming DATABASE_URL (never its value,
+// which may hold a password) when it does not.
+func openDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL DSN: %w", err)
+	}
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot reach the database at DATABASE_URL: %w", err)
+	}
+	return db, nil
+}
+
+func runMigrate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flags("migrate", "Apply the enclave's and River's migrations. Safe to run twice and from two processes at once.",
+		"  DATABASE_URL  PostgreSQL DSN (required)\n", stderr)
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg := config.Load(getenv)
+	if err := cfg.Validate(config.NeedDatabase); err != nil {
+		return err
+	}
+	db, err := openDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	res, err := schema.Migrate(ctx, db.DB)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(stdout, "migrated: enclave versions applied %v, river versions applied %v\n", res.Enclave, res.River)
+	return nil
+}

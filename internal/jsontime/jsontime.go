@@ -1,0 +1,46 @@
+// Package jsontime renders times the one way the enclave's API and callbacks write them:
+// UTC with milliseconds, "2006-01-02T15:04:05.000Z", as in the VerifyVASP examples.
+package jsontime
+
+import (
+	"fmt"
+	"time"
+)
+
+// Layout is the enclave's time format.
+const Layout = "2006-01-02T15:04:05.000Z"
+
+// Time marshals as Layout in UTC.
+type Time struct{ time.Time }
+
+// Of wraps t; a nil pointer stays nil so optional times are omitted or null.
+func Of(t *time.Time) *Time {
+	if t == nil {
+		return nil
+	}
+	return &Time{*t}
+}
+
+// MarshalJSON writes the time in Layout.
+func (t Time) MarshalJSON() ([]byte, error) {
+	return []byte(`"` + t.UTC().Format(Layout) + `"`), nil
+}
+
+// UnmarshalJSON reads Layout or any RFC 3339 time.
+func (t *Time) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	if len(b) < 2 || b[0] != '"' {
+		return fmt.Errorf("time: want a JSON string, got %s", b)
+	}
+	v, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
+	if err != nil {
+		return fmt.Errorf("time: %w", err)
+	}
+	t.Time = v.UTC()
+	return nil
+}
+
+// Format renders t in Layout.
+func Format(t time.Time) string { return t.UTC().Format(Layout) }

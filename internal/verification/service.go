@@ -1,0 +1,257 @@
+package verification
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/network"
+)
+
+// Service is the verification half of the enclave. It is safe for concurrent use and holds no
+// state of its own beyond its dependencies, so any number of replicas may run it.
+type Service struct {
+	db     *sqlx.DB
+	reg    *network.Registry
+	vaspID string
+}
+
+// NewService returns a Service for the VASP vaspID.
+func NewService(db *sqlx.DB, reg *network.Registry, vaspID string) *Service {
+	return &Service{db: db, reg: reg, vaspID: vaspID}
+}
+
+// NotFound is the VerifyVASP error for an unknown verification.
+func NotFound(id string) error {
+	return apperr.New(apperr.NotFoundVerification, "Verification(%s) is not found", id)
+}
+
+// CreateOutgoing records a verification this VASP starts: we are ORIGINATOR. It returns
+// BAD-REQUEST naming the field at fault.
+func (s *Service) CreateOutgoing(ctx context.Context, d Draft) (Verification, error) {
+	v, err := d.validate(s.reg, Originator)
+	if err != nil {
+		return v, err
+	}
+	v.UUID = uuid.NewString()
+	v.OriginatingVaspID = s.vaspID
+	if v.BeneficiaryVaspID == s.vaspID {
+		return v, apperr.Bad("beneficiaryVaspId: %s is this VASP; a verification needs a counterparty", v.BeneficiaryVaspID)
+	}
+	sum := sha256.Sum256(append([]byte(v.UUID), d.Payload...))
+	return s.insert(ctx, v, sum[:])
+}
+
+// ReceiveIncoming records a verification a counterparty enclave (sender) sent: we are
+// BENEFICIARY. body is the request as received; the same body sent again is a harmless
+// success, a different one for the same verificationUuid is BAD-REQUEST.
+func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, body []byte) (Verification, error) {
+	v, err := d.validate(s.reg, Beneficiary)
+	if err != nil {
+		return v, err
+	}
+	if v.BeneficiaryVaspID != s.vaspID {
+		return v, apperr.Bad("beneficiaryVaspId: %s is not this VASP (%s)", v.BeneficiaryVaspID, s.vaspID)
+	}
+	if v.OriginatingVaspID != sender {
+		return v, apperr.Bad("originatingVaspId: %s does not match the sending VASP %s", v.OriginatingVaspID, sender)
+	}
+	sum := sha256.Sum256(body)
+	return s.insert(ctx, v, sum[:])
+}
+
+func (s *Service) insert(ctx context.Context, v Verification, sum []byte) (Verification, error) {
+	r := toRow(v)
+	r.RequestSHA256 = sum
+	payload, err := encodePayload(v.Payload)
+	if err != nil {
+		return v, err
+	}
+	var out row
+	err = s.db.GetContext(ctx, &out, `
+		INSERT INTO verifications (uuid, role, originating_vasp_id, beneficiary_vasp_id, network, asset, amount,
+			trade_price, trade_currency, trade_iso_datetime, is_exceeding_threshold, originator_address,
+			beneficiary_address, payload, request_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+		ON CONFLICT (uuid) DO NOTHING
+		RETURNING `+columns,
+		r.UUID, r.Role, r.OriginatingVaspID, r.BeneficiaryVaspID, r.Network, r.Asset, r.Amount,
+		r.TradePrice, r.TradeCurrency, r.TradeISODateTime, r.IsExceedingThreshold, r.OriginatorAddress,
+		r.BeneficiaryAddress, payload, r.RequestSHA256)
+	if errors.Is(err, sql.ErrNoRows) {
+		// Already there: a replay of the same request is success, anything else a conflict.
+		if err := s.db.GetContext(ctx, &out, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, v.UUID); err != nil {
+			return v, fmt.Errorf("load verification %s: %w", v.UUID, err)
+		}
+		if !bytes.Equal(out.RequestSHA256, sum) {
+			return v, apperr.Bad("verificationUuid: %s already exists with different content", v.UUID)
+		}
+	} else if err != nil {
+		return v, fmt.Errorf("insert verification %s: %w", v.UUID, err)
+	}
+	return out.verification()
+}
+
+// Find returns one verification, or NOT-FOUND-VERIFICATION.
+func (s *Service) Find(ctx context.Context, id string) (Verification, error) {
+	u, err := uuid.Parse(strings.TrimSpace(id))
+	if err != nil {
+		return Verification{}, apperr.Bad("verificationUuid: %q is not a UUID", id)
+	}
+	var r row
+	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, u.String())
+	if errors.Is(err, sql.ErrNoRows) {
+		return Verification{}, NotFound(u.String())
+	}
+	if err != nil {
+		return Verification{}, fmt.Errorf("find verification %s: %w", u, err)
+	}
+	return r.verification()
+}
+
+// Filter selects verifications for List. Zero values select everything.
+type Filter struct {
+	Role     Role
+	Symbol   string
+	Network  string
+	TxHash   string
+	From, To *time.Time // created_at, inclusive
+	Limit    int
+	Offset   int
+}
+
+// Page limits.
+const (
+	DefaultLimit = 100
+	MaxLimit     = 1000
+)
+
+// List returns one page of verifications, newest first, and how many match in all.
+func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, error) {
+	var where []string
+	var args []any
+	add := func(cond string, arg any) {
+		args = append(args, arg)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	if f.Role != "" {
+		if f.Role != Originator && f.Role != Beneficiary {
+			return nil, 0, apperr.Bad("role: want ORIGINATOR or BENEFICIARY, got %q", f.Role)
+		}
+		add("role = $%d", string(f.Role))
+	}
+	if f.Symbol != "" {
+		a, ok := s.reg.Asset(f.Symbol)
+		if !ok {
+			return nil, 0, apperr.Bad("symbol: %q is not an asset Chainalysis KYT supports", f.Symbol)
+		}
+		add("asset = $%d", a.Symbol)
+	}
+	if f.Network != "" {
+		n, ok := s.reg.Network(f.Network)
+		if !ok {
+			return nil, 0, apperr.Bad("network: %q is not supported", f.Network)
+		}
+		add("network = $%d", n.Name)
+	}
+	if f.TxHash != "" {
+		add("tx_hash = $%d", f.TxHash)
+	}
+	if f.From != nil {
+		add("created_at >= $%d", *f.From)
+	}
+	if f.To != nil {
+		add("created_at <= $%d", *f.To)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM verifications`+cond, args...); err != nil {
+		return nil, 0, fmt.Errorf("count verifications: %w", err)
+	}
+	var rows []row
+	q := fmt.Sprintf(`SELECT %s FROM verifications%s ORDER BY created_at DESC, uuid LIMIT %d OFFSET %d`, columns, cond, f.Limit, f.Offset)
+	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, 0, fmt.Errorf("list verifications: %w", err)
+	}
+	out := make([]Verification, 0, len(rows))
+	for _, r := range rows {
+		v, err := r.verification()
+		if err != nil {
+			return nil, 0, err
+		}
+		out = append(out, v)
+	}
+	return out, total, nil
+}
+
+// ReportTx records this VASP's own Transaction Result Report on an ORIGINATOR verification.
+// Reporting the same hash again is a harmless success; a different hash, or a BENEFICIARY
+// verification, is BAD-REQUEST.
+func (s *Service) ReportTx(ctx context.Context, r TxReport) (Verification, error) {
+	return s.reportTx(ctx, r, func(v Verification) error {
+		if v.Role != Originator {
+			return apperr.Bad("verificationUuid: %s is a BENEFICIARY verification; only the originator reports the transaction", v.UUID)
+		}
+		return nil
+	})
+}
+
+// ReceiveTxReport records the originator's Transaction Result Report sent by the counterparty
+// enclave sender on a BENEFICIARY verification it started. A verification the sender did not
+// start is NOT-FOUND-VERIFICATION, as if it did not exist.
+func (s *Service) ReceiveTxReport(ctx context.Context, sender string, r TxReport) (Verification, error) {
+	return s.reportTx(ctx, r, func(v Verification) error {
+		if v.Role != Beneficiary || v.OriginatingVaspID != sender {
+			return NotFound(v.UUID)
+		}
+		return nil
+	})
+}
+
+func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verification) error) (Verification, error) {
+	id, err := r.validate()
+	if err != nil {
+		return Verification{}, err
+	}
+	v, err := s.Find(ctx, id)
+	if err != nil {
+		return v, err
+	}
+	if err := allowed(v); err != nil {
+		return v, err
+	}
+	var out row
+	err = s.db.GetContext(ctx, &out, `
+		UPDATE verifications SET tx_hash = $2, vout = $3, ordered_at = now(), updated_at = now()
+		WHERE uuid = $1 AND tx_hash IS NULL
+		RETURNING `+columns, id, r.TxHash, r.Vout)
+	switch {
+	case err == nil:
+		return out.verification()
+	case !errors.Is(err, sql.ErrNoRows):
+		return v, fmt.Errorf("report tx on %s: %w", id, err)
+	}
+	// A report was recorded before us (perhaps a moment ago): same report is success.
+	if v, err = s.Find(ctx, id); err != nil {
+		return v, err
+	}
+	if v.TxHash != r.TxHash {
+		return v, apperr.Bad("txHash: verification %s already has txHash %s reported", id, v.TxHash)
+	}
+	if r.Vout != nil && (v.Vout == nil || *v.Vout != *r.Vout) {
+		return v, apperr.Bad("vout: verification %s already has its transaction reported with another vout", id)
+	}
+	return v, nil
+}
