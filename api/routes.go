@@ -34,7 +34,7 @@ type Deps struct {
 
 // NewHandler returns the enclave's whole HTTP API. Every route is listed here, with its
 // authentication visible on the line.
-func NewHandler(d Deps) http.Handler {
+func NewHandler(d Deps) *gin.Engine {
 	gin.SetMode(gin.ReleaseMode) // no debug route dump; process-wide, and the same value every time
 	r := gin.New()
 	r.HandleMethodNotAllowed = true

@@ -8,6 +8,7 @@ package verification
 import (
 	"bytes"
 	"encoding/json"
+	"reflect"
 	"regexp"
 	"strings"
 	"time"
@@ -77,12 +78,52 @@ type Draft struct {
 type AssetInfo struct {
 	Symbol               string      `json:"symbol"`
 	Network              string      `json:"network,omitempty"`
-	Amount               json.Number `json:"amount"`
-	TradePrice           json.Number `json:"tradePrice,omitempty"`
+	Amount               Decimal     `json:"amount"`
+	TradePrice           Decimal     `json:"tradePrice,omitempty"`
 	TradeCurrency        string      `json:"tradeCurrency,omitempty"`
 	TradeISODateTime     string      `json:"tradeISODateTime,omitempty"`
 	IsExceedingThreshold *bool       `json:"isExceedingThreshold,omitempty"`
 }
+
+// Decimal is an amount as a VASP may send it: a JSON string ("1.25") or a JSON number (1.25),
+// kept as the exact text written. Its format is checked by validation, which names the field.
+type Decimal string
+
+// UnmarshalJSON takes a string's content or a number's literal text; anything else is a type
+// error that encoding/json reports with the field's path.
+func (d *Decimal) UnmarshalJSON(b []byte) error {
+	switch {
+	case len(b) > 0 && b[0] == '"':
+		var s string
+		if err := json.Unmarshal(b, &s); err != nil {
+			return err
+		}
+		*d = Decimal(strings.TrimSpace(s))
+	case len(b) > 0 && (b[0] == '-' || (b[0] >= '0' && b[0] <= '9')):
+		*d = Decimal(b)
+	case string(b) == "null":
+		*d = ""
+	default:
+		return &json.UnmarshalTypeError{Value: jsonKind(b), Type: reflect.TypeOf("")}
+	}
+	return nil
+}
+
+func jsonKind(b []byte) string {
+	switch b[0] {
+	case 't', 'f':
+		return "bool"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	default:
+		return "value"
+	}
+}
+
+// String returns the decimal text.
+func (d Decimal) String() string { return string(d) }
 
 // payloadShape is the part of the IVMS101 payload the enclave reads: the wallet addresses.
 type payloadShape struct {

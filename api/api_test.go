@@ -1,0 +1,497 @@
+package api_test
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/api"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/dbtest"
+	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/openapitest"
+	"github.com/travelrule/enclave/internal/verification"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+const (
+	ourVasp   = "15952089931162059995"
+	theirVasp = "20000000000000000001"
+	apiKey    = "test-api-key-0123456789"
+)
+
+var peerSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("peer-secret-32-bytes-long-000000"))
+
+type bundle struct {
+	srv    *httptest.Server
+	client *openapitest.Client
+}
+
+func setup(t *testing.T) bundle {
+	t.Helper()
+	db := dbtest.New(t)
+	cfg := config.Config{VaspID: ourVasp, APIKeys: []string{"other-key", apiKey},
+		Peers: []config.Peer{{VaspID: theirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: peerSecret}}}
+	h := api.NewHandler(api.Deps{
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: cfg, DB: db, Metrics: prometheus.NewRegistry(),
+		Verifications: verification.NewService(db, network.Default(), ourVasp),
+		Ready:         func(ctx context.Context) error { return db.PingContext(ctx) },
+	})
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return bundle{srv: srv, client: &openapitest.Client{T: t, Base: srv.URL, Bearer: apiKey}}
+}
+
+// verificationBody is a valid POST /v1/verifications body with the given asset fields.
+func verificationBody(symbol, network, amount string) map[string]any {
+	asset := map[string]any{"symbol": symbol, "amount": amount}
+	if network != "" {
+		asset["network"] = network
+	}
+	return map[string]any{
+		"beneficiaryVaspId": theirVasp,
+		"assetInfo":         asset,
+		"payload": map[string]any{
+			"version": "101",
+			"ivms101": map[string]any{
+				"originator":  map[string]any{"originatorPersons": []any{}, "accountNumber": []string{"0x3d21a92285bf17cbdde5f77531b8b58ac400288a"}},
+				"beneficiary": map[string]any{"beneficiaryPersons": []any{}, "accountNumber": []string{"0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"}},
+			},
+		},
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+func decodeAs[T any](t *testing.T, b []byte) T {
+	t.Helper()
+	var v T
+	require.NoError(t, json.Unmarshal(b, &v), "body: %s", b)
+	return v
+}
+
+type apiError struct{ Code, Message string }
+
+func (b bundle) create(t *testing.T, body map[string]any) string {
+	t.Helper()
+	r := b.client.Do("POST", "/v1/verifications", mustJSON(t, body), nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	out := decodeAs[struct{ VerificationUUID, CreatedAt string }](t, r.Body)
+	require.NoError(t, uuid.Validate(out.VerificationUUID))
+	return out.VerificationUUID
+}
+
+func (b bundle) get(t *testing.T, id string) map[string]any {
+	t.Helper()
+	r := b.client.Do("GET", "/v1/verifications/"+id, nil, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	return decodeAs[map[string]any](t, r.Body)
+}
+
+func TestCreateAndGetVerification(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.create(t, verificationBody("eth", "ethereum", "1.50"))
+	v := b.get(t, id)
+	require.Equal(t, id, v["verificationUuid"])
+	require.Equal(t, "ORIGINATOR", v["role"])
+	require.Equal(t, ourVasp, v["originatingVaspId"])
+	require.Equal(t, theirVasp, v["beneficiaryVaspId"])
+	asset := v["assetInfo"].(map[string]any)
+	require.Equal(t, "ETH", asset["symbol"], "symbol is canonicalised")
+	require.Equal(t, "ETHEREUM", asset["network"], "network is canonicalised")
+	require.Equal(t, "1.50", asset["amount"], "amount keeps its exact decimal")
+	require.Equal(t, "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1", v["beneficiaryAddress"])
+	require.Equal(t, "0x3d21a92285bf17cbdde5f77531b8b58ac400288a", v["originatorAddress"])
+	require.Nil(t, v["txHash"])
+	require.Regexp(t, `^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$`, v["createdAt"])
+}
+
+func TestCreateNormalisesSymbolsAsChainalysisWritesThem(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for in, want := range map[string][2]string{
+		"CDAI": {"cDAI", "ETHEREUM"}, "btc": {"BTC", "BITCOIN"}, "Usdt": {"USDT", "TRON"},
+	} {
+		net := ""
+		if in == "Usdt" {
+			net = "Tron"
+		}
+		v := b.get(t, b.create(t, verificationBody(in, net, "2")))
+		asset := v["assetInfo"].(map[string]any)
+		require.Equal(t, want[0], asset["symbol"], in)
+		require.Equal(t, want[1], asset["network"], in)
+	}
+}
+
+func TestCreateMultiNetworkAssetWithoutNetworkLeavesItOpen(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	v := b.get(t, b.create(t, verificationBody("USDT", "", "10")))
+	require.Nil(t, v["assetInfo"].(map[string]any)["network"])
+}
+
+func TestCreateRejectsBadInput(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	without := func(mut func(m map[string]any)) []byte {
+		m := verificationBody("ETH", "", "1")
+		mut(m)
+		return mustJSON(t, m)
+	}
+	asset := func(m map[string]any) map[string]any { return m["assetInfo"].(map[string]any) }
+	cases := []struct {
+		name, field string
+		body        []byte
+	}{
+		{"MissingBeneficiaryVaspId", "beneficiaryVaspId", without(func(m map[string]any) { delete(m, "beneficiaryVaspId") })},
+		{"BeneficiaryIsUs", "beneficiaryVaspId", without(func(m map[string]any) { m["beneficiaryVaspId"] = ourVasp })},
+		{"MissingSymbol", "assetInfo.symbol", without(func(m map[string]any) { delete(asset(m), "symbol") })},
+		{"UnknownSymbol", "assetInfo.symbol", without(func(m map[string]any) { asset(m)["symbol"] = "NOPE" })},
+		{"MissingAmount", "assetInfo.amount", without(func(m map[string]any) { delete(asset(m), "amount") })},
+		{"NegativeAmount", "assetInfo.amount", without(func(m map[string]any) { asset(m)["amount"] = "-1" })},
+		{"ZeroAmount", "assetInfo.amount", without(func(m map[string]any) { asset(m)["amount"] = "0.000" })},
+		{"ExponentAmount", "assetInfo.amount", without(func(m map[string]any) { asset(m)["amount"] = "1e5" })},
+		{"TextAmount", "assetInfo.amount", without(func(m map[string]any) { asset(m)["amount"] = "ten" })},
+		{"BoolAmount", "assetInfo.amount", without(func(m map[string]any) { asset(m)["amount"] = true })},
+		{"UnknownNetwork", "assetInfo.network", without(func(m map[string]any) { asset(m)["network"] = "Narnia" })},
+		{"AssetNotOnNetwork", "assetInfo.network", without(func(m map[string]any) { asset(m)["network"] = "Bitcoin" })},
+		{"MissingPayload", "payload", without(func(m map[string]any) { delete(m, "payload") })},
+		{"MissingBeneficiaryAddress", "payload.ivms101.beneficiary.accountNumber[0]", without(func(m map[string]any) {
+			m["payload"].(map[string]any)["ivms101"].(map[string]any)["beneficiary"] = map[string]any{"accountNumber": []string{}}
+		})},
+		{"MalformedJSON", "JSON", []byte(`{"beneficiaryVaspId": `)},
+		{"NotAnObject", "object", []byte(`[1,2]`)},
+		{"EmptyBody", "empty", nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r := b.client.With(t).Do("POST", "/v1/verifications", tc.body, nil)
+			require.Equal(t, 400, r.Status, "%s", r.Body)
+			e := decodeAs[apiError](t, r.Body)
+			require.Equal(t, "BAD-REQUEST", e.Code)
+			require.Contains(t, e.Message, tc.field)
+		})
+	}
+	list := b.client.Do("GET", "/v1/verifications", nil, nil)
+	require.Equal(t, 0, decodeAs[struct{ Total int }](t, list.Body).Total, "a refused request stores nothing")
+}
+
+func TestAPIKey(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	for name, h := range map[string]http.Header{
+		"Missing":   {"Authorization": nil},
+		"Wrong":     {"Authorization": {"Bearer not-the-key"}},
+		"NotBearer": {"Authorization": {apiKey}},
+		"Prefix":    {"Authorization": {"Bearer " + apiKey[:5]}},
+	} {
+		c := *b.client
+		c.Bearer = ""
+		r := c.Do("GET", "/v1/verifications", nil, h)
+		require.Equal(t, 403, r.Status, name)
+		require.JSONEq(t, `{"code":"UNKNOWN-ERROR-CODE","message":"AccessDenied"}`, string(r.Body), name)
+	}
+	c := *b.client
+	c.Bearer = "other-key"
+	require.Equal(t, 200, c.Do("GET", "/v1/verifications", nil, nil).Status, "every configured key works")
+}
+
+func TestGetVerificationErrors(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := uuid.NewString()
+	r := b.client.Do("GET", "/v1/verifications/"+id, nil, nil)
+	require.Equal(t, 400, r.Status)
+	require.Equal(t, apiError{"NOT-FOUND-VERIFICATION", "Verification(" + id + ") is not found"}, decodeAs[apiError](t, r.Body))
+
+	r = b.client.Do("GET", "/v1/verifications/not-a-uuid", nil, nil)
+	require.Equal(t, 400, r.Status)
+	require.Equal(t, "BAD-REQUEST", decodeAs[apiError](t, r.Body).Code)
+}
+
+func TestListVerifications(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	eth := b.create(t, verificationBody("ETH", "", "1"))
+	btc := b.create(t, verificationBody("BTC", "", "0.5"))
+	usdt := b.create(t, verificationBody("USDT", "tron", "100"))
+	b.reportTx(t, btc, "abc123", nil)
+
+	type page struct {
+		Total, Limit, Offset int
+		Data                 []map[string]any
+	}
+	ids := func(p page) []string {
+		var out []string
+		for _, d := range p.Data {
+			out = append(out, d["verificationUuid"].(string))
+		}
+		return out
+	}
+	list := func(q string) page {
+		r := b.client.Do("GET", "/v1/verifications"+q, nil, nil)
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+		return decodeAs[page](t, r.Body)
+	}
+	all := list("")
+	require.Equal(t, 3, all.Total)
+	require.Equal(t, 100, all.Limit)
+	require.Equal(t, []string{usdt, btc, eth}, ids(all), "newest first")
+
+	require.Equal(t, []string{btc}, ids(list("?symbol=btc")))
+	require.Equal(t, []string{usdt}, ids(list("?network=Tron")))
+	require.Equal(t, []string{btc}, ids(list("?txHash=abc123")))
+	require.Equal(t, 3, list("?role=originator").Total)
+	require.Equal(t, 0, list("?role=BENEFICIARY").Total)
+	require.Equal(t, 3, list("?fromDate="+time.Now().UTC().Format(time.DateOnly)).Total)
+	require.Equal(t, 0, list("?toDate=2000-01-01").Total)
+
+	p := list("?limit=2&offset=1")
+	require.Equal(t, 3, p.Total)
+	require.Equal(t, []string{btc, eth}, ids(p))
+
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?offset=-1", "?role=BOSS", "?fromDate=yesterday", "?network=Narnia"} {
+		r := b.client.Do("GET", "/v1/verifications"+q, nil, nil)
+		require.Equal(t, 400, r.Status, q)
+		e := decodeAs[apiError](t, r.Body)
+		require.Equal(t, "BAD-REQUEST", e.Code, q)
+		name := strings.SplitN(strings.TrimPrefix(q, "?"), "=", 2)[0]
+		require.Contains(t, e.Message, name, q)
+	}
+}
+
+func (b bundle) reportTx(t *testing.T, id, hash string, vout *int) {
+	t.Helper()
+	body := map[string]any{"verificationUuid": id, "txHash": hash}
+	if vout != nil {
+		body["vout"] = *vout
+	}
+	r := b.client.Do("POST", "/v1/verifications/tx", mustJSON(t, body), nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.JSONEq(t, `{"result":true}`, string(r.Body))
+}
+
+func TestReportTx(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := b.create(t, verificationBody("BTC", "", "0.1"))
+	vout := 1
+	b.reportTx(t, id, "0f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011", &vout)
+	v := b.get(t, id)
+	require.Equal(t, "0f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011", v["txHash"])
+	require.EqualValues(t, 1, v["vout"])
+	require.NotNil(t, v["orderedAt"])
+
+	// The same report again is harmless and changes nothing.
+	b.reportTx(t, id, "0f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011", &vout)
+	require.Equal(t, v["orderedAt"], b.get(t, id)["orderedAt"])
+
+	bad := func(body string) apiError {
+		r := b.client.Do("POST", "/v1/verifications/tx", []byte(body), nil)
+		require.Equal(t, 400, r.Status, "%s", r.Body)
+		return decodeAs[apiError](t, r.Body)
+	}
+	e := bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ffff"}`, id))
+	require.Equal(t, "BAD-REQUEST", e.Code)
+	require.Contains(t, e.Message, "already")
+
+	require.Equal(t, "MISSING-VERIFICATION-UUID", bad(`{"txHash":"ffff"}`).Code)
+	unknown := uuid.NewString()
+	require.Equal(t, apiError{"NOT-FOUND-VERIFICATION", "Verification(" + unknown + ") is not found"},
+		bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ffff"}`, unknown)))
+	e = bad(fmt.Sprintf(`{"verificationUuid":%q}`, id))
+	require.Equal(t, "BAD-REQUEST", e.Code)
+	require.Contains(t, e.Message, "txHash")
+	e = bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"a b"}`, id))
+	require.Contains(t, e.Message, "txHash")
+	e = bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ab","vout":-1}`, id))
+	require.Contains(t, e.Message, "vout")
+	e = bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ab","vout":"one"}`, id))
+	require.Contains(t, e.Message, "vout")
+}
+
+// peer signs and sends a peer request as theirVasp (or as sender with secret).
+func (b bundle) peer(t *testing.T, path string, body []byte, sender, secret string, at time.Time) openapitest.Response {
+	t.Helper()
+	wh, err := standardwebhooks.NewWebhook(secret)
+	require.NoError(t, err)
+	msgID := "msg_" + uuid.NewString()
+	sig, err := wh.Sign(msgID, at, body)
+	require.NoError(t, err)
+	c := *b.client
+	c.Bearer = ""
+	return c.Do("POST", path, body, http.Header{
+		"X-Vasp-Id": {sender}, "Webhook-Id": {msgID},
+		"Webhook-Timestamp": {fmt.Sprint(at.Unix())}, "Webhook-Signature": {sig},
+	})
+}
+
+func peerVerification(t *testing.T, id string) []byte {
+	m := verificationBody("BTC", "bitcoin", "0.25")
+	m["verificationUuid"] = id
+	m["originatingVaspId"] = theirVasp
+	m["beneficiaryVaspId"] = ourVasp
+	return mustJSON(t, m)
+}
+
+func TestPeerVerificationAndTxReport(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	id := uuid.NewString()
+	body := peerVerification(t, id)
+	now := time.Now()
+
+	r := b.peer(t, "/peer/v1/verifications", body, theirVasp, peerSecret, now)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.JSONEq(t, `{"result":true}`, string(r.Body))
+	v := b.get(t, id)
+	require.Equal(t, "BENEFICIARY", v["role"])
+	require.Equal(t, theirVasp, v["originatingVaspId"])
+	require.Equal(t, "BITCOIN", v["assetInfo"].(map[string]any)["network"])
+
+	// A replay of the same signed body is harmless; the same uuid with other content is not.
+	require.Equal(t, 200, b.peer(t, "/peer/v1/verifications", body, theirVasp, peerSecret, now).Status)
+	other := peerVerification(t, id)
+	other = []byte(strings.Replace(string(other), `"0.25"`, `"0.26"`, 1))
+	r = b.peer(t, "/peer/v1/verifications", other, theirVasp, peerSecret, now)
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, decodeAs[apiError](t, r.Body).Message, "verificationUuid")
+
+	// Our own tx report route refuses a BENEFICIARY verification: only the originator reports.
+	rr := b.client.Do("POST", "/v1/verifications/tx", []byte(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"aa"}`, id)), nil)
+	require.Equal(t, 400, rr.Status)
+	require.Equal(t, "BAD-REQUEST", decodeAs[apiError](t, rr.Body).Code)
+
+	tx := []byte(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"9022c2d5","vout":4}`, id))
+	r = b.peer(t, "/peer/v1/verifications/tx", tx, theirVasp, peerSecret, now)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.Equal(t, 200, b.peer(t, "/peer/v1/verifications/tx", tx, theirVasp, peerSecret, now).Status, "replay")
+	v = b.get(t, id)
+	require.Equal(t, "9022c2d5", v["txHash"])
+	require.EqualValues(t, 4, v["vout"])
+}
+
+func TestPeerRefusals(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	denied := `{"code":"UNKNOWN-ERROR-CODE","message":"AccessDenied"}`
+	body := peerVerification(t, uuid.NewString())
+	wrongSecret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("another-secret-of-32-bytes-00000"))
+	for name, r := range map[string]openapitest.Response{
+		"WrongSecret":   b.peer(t, "/peer/v1/verifications", body, theirVasp, wrongSecret, time.Now()),
+		"Stale":         b.peer(t, "/peer/v1/verifications", body, theirVasp, peerSecret, time.Now().Add(-6*time.Minute)),
+		"FromTheFuture": b.peer(t, "/peer/v1/verifications", body, theirVasp, peerSecret, time.Now().Add(6*time.Minute)),
+		"UnknownSender": b.peer(t, "/peer/v1/verifications", body, "99999", peerSecret, time.Now()),
+	} {
+		require.Equal(t, 403, r.Status, name)
+		require.JSONEq(t, denied, string(r.Body), name)
+	}
+	// Tampered body: signed one thing, sent another.
+	wh, _ := standardwebhooks.NewWebhook(peerSecret)
+	now := time.Now()
+	sig, _ := wh.Sign("m1", now, body)
+	c := *b.client
+	c.Bearer = ""
+	r := c.Do("POST", "/peer/v1/verifications", append(body[:len(body)-1:len(body)-1], []byte(`,"x":1}`)...), http.Header{
+		"X-Vasp-Id": {theirVasp}, "Webhook-Id": {"m1"}, "Webhook-Timestamp": {fmt.Sprint(now.Unix())}, "Webhook-Signature": {sig},
+	})
+	require.Equal(t, 403, r.Status)
+	// Unsigned.
+	r = c.Do("POST", "/peer/v1/verifications", body, http.Header{"X-Vasp-Id": {theirVasp}})
+	require.Equal(t, 403, r.Status)
+
+	// Signed correctly but not addressed to us, or claiming another originator.
+	m := verificationBody("BTC", "", "1")
+	m["verificationUuid"], m["originatingVaspId"], m["beneficiaryVaspId"] = uuid.NewString(), theirVasp, "12345"
+	r = b.peer(t, "/peer/v1/verifications", mustJSON(t, m), theirVasp, peerSecret, time.Now())
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, decodeAs[apiError](t, r.Body).Message, "beneficiaryVaspId")
+	m["beneficiaryVaspId"], m["originatingVaspId"] = ourVasp, "777"
+	r = b.peer(t, "/peer/v1/verifications", mustJSON(t, m), theirVasp, peerSecret, time.Now())
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, decodeAs[apiError](t, r.Body).Message, "originatingVaspId")
+
+	// A peer cannot report a tx on a verification it did not start.
+	ours := b.create(t, verificationBody("ETH", "", "1"))
+	r = b.peer(t, "/peer/v1/verifications/tx", []byte(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ab"}`, ours)), theirVasp, peerSecret, time.Now())
+	require.Equal(t, 400, r.Status)
+	require.Equal(t, "NOT-FOUND-VERIFICATION", decodeAs[apiError](t, r.Body).Code)
+	require.Nil(t, b.get(t, ours)["txHash"])
+}
+
+func TestEnvelopeForUnknownRoutesMethodsAndLargeBodies(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	b.client.Unchecked = true // a route that does not exist cannot be in the document
+	r := b.client.Do("GET", "/v1/nope", nil, nil)
+	require.Equal(t, 404, r.Status)
+	require.Equal(t, "NOT-FOUND", decodeAs[apiError](t, r.Body).Code)
+
+	r = b.client.Do("DELETE", "/v1/verifications", nil, nil)
+	require.Equal(t, 405, r.Status)
+	require.Equal(t, "METHOD-NOT-ALLOWED", decodeAs[apiError](t, r.Body).Code)
+
+	b.client.Unchecked = false
+	big := []byte(`{"beneficiaryVaspId":"` + strings.Repeat("x", api.MaxBodyBytes) + `"}`)
+	r = b.client.Do("POST", "/v1/verifications", big, nil)
+	require.Equal(t, 413, r.Status)
+	require.Equal(t, "PAYLOAD-TOO-LARGE", decodeAs[apiError](t, r.Body).Code)
+}
+
+func TestRequestID(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.client.Do("GET", "/healthz", nil, http.Header{"X-Request-Id": {"abc-123"}})
+	require.Equal(t, "abc-123", r.Header.Get("X-Request-Id"))
+	r = b.client.Do("GET", "/healthz", nil, nil)
+	require.NoError(t, uuid.Validate(r.Header.Get("X-Request-Id")))
+}
+
+func TestOperationsRoutes(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	require.JSONEq(t, `{"status":"ok"}`, string(b.client.Do("GET", "/healthz", nil, nil).Body))
+	require.JSONEq(t, `{"status":"ready"}`, string(b.client.Do("GET", "/readyz", nil, nil).Body))
+	r := b.client.Do("GET", "/openapi.yaml", nil, nil)
+	require.Equal(t, 200, r.Status)
+	require.Contains(t, string(r.Body), "openapi: 3.1.0")
+	r = b.client.Do("GET", "/metrics", nil, nil)
+	require.Equal(t, 200, r.Status)
+}
+
+func TestEveryRouteIsInOpenAPI(t *testing.T) {
+	t.Parallel()
+	h := api.NewHandler(api.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
+	documented := openapitest.Operations(t)
+	for _, r := range h.Routes() {
+		path := r.Path
+		for _, seg := range strings.Split(path, "/") {
+			if strings.HasPrefix(seg, ":") {
+				path = strings.Replace(path, seg, "{"+seg[1:]+"}", 1)
+			}
+		}
+		require.True(t, documented[r.Method+" "+path], "route %s %s is missing from openapi.yaml", r.Method, path)
+		delete(documented, r.Method+" "+path)
+	}
+	require.Empty(t, documented, "openapi.yaml documents routes the router does not have")
+}
