@@ -30,8 +30,6 @@ type Deps struct {
 	Metrics *prometheus.Registry
 }
 
-
-
 // NewHandler returns the enclave's whole HTTP API. Every route is listed here, with its
 // authentication visible on the line.
 func NewHandler(d Deps) *gin.Engine {

@@ -52,7 +52,9 @@ func load() {
 
 type docError struct{ msg string }
 
-func (e *docError) Error() string { return "openapi.yaml is not a valid OpenAPI 3.1 document:\n" + e.msg }
+func (e *docError) Error() string {
+	return "openapi.yaml is not a valid OpenAPI 3.1 document:\n" + e.msg
+}
 
 // Client sends requests and fails the test when an answer does not match openapi.yaml.
 type Client struct {

@@ -76,13 +76,13 @@ type Draft struct {
 
 // AssetInfo is the transfer's asset, network and amount.
 type AssetInfo struct {
-	Symbol               string      `json:"symbol"`
-	Network              string      `json:"network,omitempty"`
-	Amount               Decimal     `json:"amount"`
-	TradePrice           Decimal     `json:"tradePrice,omitempty"`
-	TradeCurrency        string      `json:"tradeCurrency,omitempty"`
-	TradeISODateTime     string      `json:"tradeISODateTime,omitempty"`
-	IsExceedingThreshold *bool       `json:"isExceedingThreshold,omitempty"`
+	Symbol               string  `json:"symbol"`
+	Network              string  `json:"network,omitempty"`
+	Amount               Decimal `json:"amount"`
+	TradePrice           Decimal `json:"tradePrice,omitempty"`
+	TradeCurrency        string  `json:"tradeCurrency,omitempty"`
+	TradeISODateTime     string  `json:"tradeISODateTime,omitempty"`
+	IsExceedingThreshold *bool   `json:"isExceedingThreshold,omitempty"`
 }
 
 // Decimal is an amount as a VASP may send it: a JSON string ("1.25") or a JSON number (1.25),

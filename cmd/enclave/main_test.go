@@ -1,0 +1,188 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"flag"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/dbtest"
+	"github.com/travelrule/enclave/internal/openapitest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// syncBuffer is a bytes.Buffer safe to write from the server's goroutines while a test reads.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// emptyDatabase returns the DSN of a database with no tables at all.
+func emptyDatabase(t *testing.T) string {
+	dsn := dbtest.URL(t)
+	db, err := sql.Open("postgres", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DROP SCHEMA public CASCADE; CREATE SCHEMA public;`)
+	require.NoError(t, err)
+	return dsn
+}
+
+func TestServeNamesEveryMissingVariable(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"serve"}, envOf(map[string]string{"ENCLAVE_SHUTDOWN_TIMEOUT": "soon"}), &out, &errb)
+	require.Error(t, err)
+	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "ENCLAVE_SHUTDOWN_TIMEOUT"} {
+		require.Contains(t, err.Error(), v)
+	}
+}
+
+func TestServeRefusesUnmigratedDatabase(t *testing.T) {
+	t.Parallel()
+	env := map[string]string{"DATABASE_URL": emptyDatabase(t), "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": "k", "ENCLAVE_LISTEN_ADDR": freeAddr(t)}
+	err := run(context.Background(), []string{"serve"}, envOf(env), &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "run `enclave migrate`")
+}
+
+func TestHelpAndVersion(t *testing.T) {
+	t.Parallel()
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"--help"}, envOf(nil), &out, &out))
+	for _, c := range []string{"serve", "migrate", "version"} {
+		require.Contains(t, out.String(), c)
+	}
+	for _, c := range []string{"serve", "migrate", "version"} {
+		out.Reset()
+		err := run(context.Background(), []string{c, "--help"}, envOf(nil), &out, &out)
+		require.ErrorIs(t, err, errHelp(), c)
+		require.Equal(t, 0, exitCode(err), c)
+		require.Contains(t, out.String(), "Usage: enclave "+c)
+	}
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"version"}, envOf(nil), &out, &out))
+	require.True(t, strings.HasPrefix(out.String(), "enclave "), out.String())
+
+	err := run(context.Background(), []string{"frobnicate"}, envOf(nil), &out, &out)
+	require.Equal(t, 2, exitCode(err))
+}
+
+// TestMigrateServeAndShutDown runs the binary's two commands as an operator would, drives the
+// API over real HTTP, shuts down, and checks that no secret reached the logs.
+func TestMigrateServeAndShutDown(t *testing.T) {
+	t.Parallel()
+	dsn := emptyDatabase(t)
+	// Give the DSN a password, which must never be logged (trust auth ignores it).
+	u, err := url.Parse(dsn)
+	require.NoError(t, err)
+	if _, has := u.User.Password(); !has {
+		u.User = url.UserPassword(u.User.Username(), "db-password-never-logged")
+	}
+	dsn = u.String()
+
+	secret := func(s string) string { return "whsec_" + base64.StdEncoding.EncodeToString([]byte(s)) }
+	peers := filepath.Join(t.TempDir(), "peers.json")
+	peerSecret := secret("peer-secret-never-logged-0123456")
+	require.NoError(t, os.WriteFile(peers, []byte(fmt.Sprintf(`{"peers":[{"vaspId":"222","name":"Peer","url":"http://127.0.0.1:1","secret":%q}]}`, peerSecret)), 0o600))
+	addr := freeAddr(t)
+	env := map[string]string{
+		"DATABASE_URL": dsn, "ENCLAVE_VASP_ID": "111", "ENCLAVE_API_KEYS": "api-key-never-logged, second-key-never-logged",
+		"ENCLAVE_LISTEN_ADDR": addr, "ENCLAVE_PEERS_FILE": peers,
+		"CHAINALYSIS_KYT_API_KEY": "kyt-key-never-logged", "ENCLAVE_CALLBACK_URL": "http://127.0.0.1:1/callbacks",
+		"ENCLAVE_CALLBACK_TOKEN": "callback-token-never-logged", "ENCLAVE_CALLBACK_SECRET": secret("callback-secret-never-logged-012"),
+	}
+	secrets := []string{"db-password-never-logged", "api-key-never-logged", "second-key-never-logged", peerSecret,
+		"kyt-key-never-logged", "callback-token-never-logged", env["ENCLAVE_CALLBACK_SECRET"]}
+
+	var out, logs syncBuffer
+	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out, &logs))
+	require.Contains(t, out.String(), "migrated")
+	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out, &logs), "migrate twice")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"serve"}, envOf(env), &out, &logs) }()
+	waitReady(t, "http://"+addr, done)
+
+	c := &openapitest.Client{T: t, Base: "http://" + addr, Bearer: "second-key-never-logged"}
+	r := c.Do("POST", "/v1/verifications", []byte(`{"beneficiaryVaspId":"222","assetInfo":{"symbol":"eth","amount":"1"},
+		"payload":{"ivms101":{"beneficiary":{"accountNumber":["0x3d21a92285bf17cbdde5f77531b8b58ac400288a"]}}}}`), nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	r = c.Do("GET", "/v1/verifications?symbol=ETH", nil, nil)
+	require.Contains(t, string(r.Body), `"total":1`)
+	c.Bearer = "wrong"
+	require.Equal(t, 403, c.Do("GET", "/v1/verifications", nil, nil).Status)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err, "graceful shutdown")
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not stop within 30s of its context ending")
+	}
+	all := out.String() + logs.String()
+	require.Contains(t, all, "enclave serving")
+	require.Contains(t, all, "stopped")
+	for _, s := range secrets {
+		require.NotContains(t, all, s, "a secret reached the output")
+	}
+}
+
+// waitReady polls /readyz until it answers 200, failing if serve exits first or 30 s pass.
+func waitReady(t *testing.T, base string, done <-chan error) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-done:
+			t.Fatalf("serve exited before it was ready: %v", err)
+		default:
+		}
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("serve was not ready within 30s")
+}
+
+func errHelp() error { return flag.ErrHelp }

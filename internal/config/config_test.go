@@ -1,0 +1,79 @@
+package config
+
+import (
+	"bytes"
+	"encoding/base64"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+var goodSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c := Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": " a, ,b "}))
+	require.NoError(t, c.Validate(NeedServe))
+	require.Equal(t, ":8080", c.ListenAddr)
+	require.Equal(t, "https://api.chainalysis.com/api/kyt", c.KYTAPIURL)
+	require.Equal(t, []string{"a", "b"}, c.APIKeys)
+}
+
+func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
+	t.Parallel()
+	c := Load(env(map[string]string{
+		"CHAINALYSIS_KYT_API_URL": "ftp://nope", "ENCLAVE_CALLBACK_URL": "not a url",
+		"ENCLAVE_CALLBACK_SECRET": "plain-secret-value", "ENCLAVE_PEERS_FILE": "/does/not/exist",
+	}))
+	err := c.Validate(NeedServe)
+	require.Error(t, err)
+	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "CHAINALYSIS_KYT_API_URL",
+		"ENCLAVE_CALLBACK_URL", "ENCLAVE_CALLBACK_SECRET", "ENCLAVE_PEERS_FILE"} {
+		require.Contains(t, err.Error(), v)
+	}
+	require.NotContains(t, err.Error(), "plain-secret-value")
+	require.NoError(t, Load(env(map[string]string{"DATABASE_URL": "postgres://h/db"})).Validate(0), "a command that needs nothing more is satisfied")
+}
+
+func TestPeersFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(s string) string {
+		p := filepath.Join(dir, "p"+string(rune('a'+len(s)%26))+".json")
+		require.NoError(t, os.WriteFile(p, []byte(s), 0o600))
+		return p
+	}
+	good := write(`{"peers":[{"vaspId":"7","name":"Seven","url":"https://seven","secret":"` + goodSecret + `"}]}`)
+	c := Load(env(map[string]string{"ENCLAVE_PEERS_FILE": good}))
+	require.NoError(t, c.Validate(0))
+	p, ok := c.Peer("7")
+	require.True(t, ok)
+	require.Equal(t, "Seven", p.Name)
+	_, ok = c.Peer("8")
+	require.False(t, ok)
+
+	bad := write(`{"peers":[{"vaspId":"7","secret":"whsec_short-secret-value"},{"vaspId":"7","secret":"` + goodSecret + `"}]}`)
+	err := Load(env(map[string]string{"ENCLAVE_PEERS_FILE": bad})).Validate(0)
+	require.ErrorContains(t, err, "peers[0].secret")
+	require.ErrorContains(t, err, "peers[1].vaspId")
+	require.NotContains(t, err.Error(), "short-secret-value")
+}
+
+func TestLogValueHidesSecrets(t *testing.T) {
+	t.Parallel()
+	c := Load(env(map[string]string{
+		"DATABASE_URL": "postgres://user:pw-secret@db:5432/enclave?sslmode=disable&password=x", "ENCLAVE_API_KEYS": "key-secret",
+		"CHAINALYSIS_KYT_API_KEY": "kyt-secret", "ENCLAVE_CALLBACK_TOKEN": "token-secret", "ENCLAVE_CALLBACK_SECRET": goodSecret,
+	}))
+	var b bytes.Buffer
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", c)
+	for _, s := range []string{"pw-secret", "key-secret", "kyt-secret", "token-secret", goodSecret, "password=x"} {
+		require.NotContains(t, b.String(), s)
+	}
+	require.Contains(t, b.String(), "db:5432/enclave")
+}
