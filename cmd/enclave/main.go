@@ -49,6 +49,7 @@ func commands() []command {
 	return []command{
 		{"serve", "serve the HTTP API and work the assessment pipeline", runServe},
 		{"migrate", "apply the enclave's and River's database migrations (safe to repeat)", runMigrate},
+		{"kytsim", "serve a stateful Chainalysis KYT sandbox for tests, demos and staging", runKYTSim},
 		{"version", "print the version", runVersion},
 	}
 }
