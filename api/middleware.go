@@ -12,10 +12,10 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
-	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/webhook"
 )
 
 // MaxBodyBytes caps every request body.
@@ -133,11 +133,7 @@ func requirePeerSignature(log *slog.Logger, peers func(string) (config.Peer, boo
 			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
 			return
 		}
-		wh, err := standardwebhooks.NewWebhook(peer.Secret)
-		if err == nil {
-			err = wh.Verify(body, c.Request.Header)
-		}
-		if err != nil {
+		if err := webhook.Verify(peer.Secret, c.Request.Header, body); err != nil {
 			log.Warn("peer request refused", "requestId", requestID(c), "peer", sender, "reason", err.Error())
 			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
 			return

@@ -14,7 +14,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -24,6 +26,8 @@ type Deps struct {
 	Config        config.Config
 	DB            *sqlx.DB
 	Verifications *verification.Service
+	Assessments   *kytjob.Service
+	Callbacks     *callback.Service
 	// Ready reports whether the enclave can serve (database reachable, schema current).
 	Ready func(context.Context) error
 	// Metrics is the registry /metrics exposes.
@@ -59,6 +63,11 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.GET("/verifications", handleListVerifications(d.Log, d.Verifications))
 	v1.GET("/verifications/:verificationUuid", handleGetVerification(d.Log, d.Verifications))
 	v1.POST("/verifications/tx", handleReportTx(d.Log, d.Verifications))
+	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess(d.Log, d.Assessments))
+	v1.GET("/risk-assessment/chainalysis-kyt", handleListAssessments(d.Log, d.Assessments))
+	v1.GET("/risk-assessment/chainalysis-kyt/:requestId", handleGetAssessment(d.Log, d.Assessments))
+	v1.GET("/callbacks", handleListCallbacks(d.Log, d.Callbacks))
+	v1.POST("/callbacks/:id/redeliver", handleRedeliverCallback(d.Log, d.Callbacks))
 
 	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
 	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))

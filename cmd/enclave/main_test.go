@@ -68,14 +68,17 @@ func TestServeNamesEveryMissingVariable(t *testing.T) {
 	var out, errb bytes.Buffer
 	err := run(context.Background(), []string{"serve"}, envOf(map[string]string{"ENCLAVE_SHUTDOWN_TIMEOUT": "soon"}), &out, &errb)
 	require.Error(t, err)
-	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "ENCLAVE_SHUTDOWN_TIMEOUT"} {
+	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "ENCLAVE_SHUTDOWN_TIMEOUT",
+		"CHAINALYSIS_KYT_API_KEY", "ENCLAVE_CALLBACK_URL", "ENCLAVE_CALLBACK_SECRET"} {
 		require.Contains(t, err.Error(), v)
 	}
 }
 
 func TestServeRefusesUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"DATABASE_URL": emptyDatabase(t), "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": "k", "ENCLAVE_LISTEN_ADDR": freeAddr(t)}
+	env := map[string]string{"DATABASE_URL": emptyDatabase(t), "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": "k", "ENCLAVE_LISTEN_ADDR": freeAddr(t),
+		"CHAINALYSIS_KYT_API_KEY": "kyt", "ENCLAVE_CALLBACK_URL": "http://127.0.0.1:1/cb",
+		"ENCLAVE_CALLBACK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123"))}
 	err := run(context.Background(), []string{"serve"}, envOf(env), &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "run `enclave migrate`")
 }
@@ -84,10 +87,10 @@ func TestHelpAndVersion(t *testing.T) {
 	t.Parallel()
 	var out bytes.Buffer
 	require.NoError(t, run(context.Background(), []string{"--help"}, envOf(nil), &out, &out))
-	for _, c := range []string{"serve", "migrate", "version"} {
+	for _, c := range []string{"serve", "migrate", "kytsim", "version"} {
 		require.Contains(t, out.String(), c)
 	}
-	for _, c := range []string{"serve", "migrate", "version"} {
+	for _, c := range []string{"serve", "migrate", "kytsim", "version"} {
 		out.Reset()
 		err := run(context.Background(), []string{c, "--help"}, envOf(nil), &out, &out)
 		require.ErrorIs(t, err, errHelp(), c)

@@ -15,14 +15,10 @@ import (
 
 	"github.com/jmoiron/sqlx"
 	_ "github.com/lib/pq" // the PostgreSQL driver
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
-	"github.com/travelrule/enclave/api"
 	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
-	"github.com/travelrule/enclave/internal/network"
-	"github.com/travelrule/enclave/internal/verification"
 )
 
 const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
@@ -31,10 +27,15 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_LISTEN_ADDR       listen address (default :8080)
   ENCLAVE_PEERS_FILE        JSON {"peers":[{"vaspId","name","url","secret"}]} of counterparty enclaves
   CHAINALYSIS_KYT_API_URL   KYT base URL (default https://api.chainalysis.com/api/kyt)
-  CHAINALYSIS_KYT_API_KEY   KYT API key, sent as the Token header
-  ENCLAVE_CALLBACK_URL      where callbacks are POSTed
-  ENCLAVE_CALLBACK_TOKEN    sent as Authorization: Bearer with each callback
-  ENCLAVE_CALLBACK_SECRET   whsec_<base64> secret that signs callbacks
+  CHAINALYSIS_KYT_API_KEY   KYT API key, sent as the Token header (required)
+  ENCLAVE_CALLBACK_URL      where callbacks are POSTed (required)
+  ENCLAVE_CALLBACK_TOKEN    sent as Authorization: Bearer with each callback (default: none sent)
+  ENCLAVE_CALLBACK_SECRET   whsec_<base64> secret that signs callbacks (required)
+  ENCLAVE_CALLBACK_ON_REGISTERED  also send a callback when an assessment is REGISTERED (default false)
+  ENCLAVE_KYT_MAX_AGE       how long an assessment may take before ERROR KYT-TIMEOUT (default 24h)
+  ENCLAVE_KYT_POLL_MAX_INTERVAL  longest wait between two summary polls (default 5m)
+  ENCLAVE_KYT_RATE_LIMIT    Chainalysis requests per second from this process (default 0: no limit)
+  ENCLAVE_WORKERS           pipeline jobs worked at once by this process (default 100)
   ENCLAVE_SHUTDOWN_TIMEOUT  how long a graceful shutdown may take (default 20s)
 `
 
@@ -48,13 +49,13 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	return serve(ctx, cfg, log, nil)
+	return serve(ctx, cfg, log, nil, app.Tuning{})
 }
 
 // serve runs the enclave until ctx ends or SIGINT/SIGTERM arrives, then shuts down gracefully:
 // it stops accepting, lets in-flight requests finish, and closes the pool. When ready is not
 // nil it receives the listening address once the server accepts connections.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string) error {
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string, t app.Tuning) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -67,29 +68,23 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return err
 	}
 
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		collectors.NewDBStatsCollector(db.DB, "enclave"))
-	reg := network.Default()
-	handler := api.NewHandler(api.Deps{
-		Log: log, Config: cfg, DB: db, Metrics: metrics,
-		Verifications: verification.NewService(db, reg, cfg.VaspID),
-		Ready: func(ctx context.Context) error {
-			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
-			defer cancel()
-			if err := db.PingContext(ctx); err != nil {
-				return err
-			}
-			return schema.Check(ctx, db.DB)
-		},
-	})
+	a, err := app.New(cfg, log, db, t)
+	if err != nil {
+		return err
+	}
+	// River works in the background on its own context, so that shutdown can let running jobs
+	// finish before the pool closes.
+	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
+		return fmt.Errorf("start job queue: %w", err)
+	}
+	defer stopRiver(log, a, cfg.ShutdownTimeout)
 
 	ln, err := net.Listen("tcp", cfg.ListenAddr)
 	if err != nil {
 		return fmt.Errorf("listen on %s (ENCLAVE_LISTEN_ADDR): %w", cfg.ListenAddr, err)
 	}
 	srv := &http.Server{
-		Handler:           handler,
+		Handler:           a.Handler,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
@@ -120,6 +115,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// stopRiver lets running jobs finish, then cancels any still running: a cancelled job is
+// retried by the next process, never lost.
+func stopRiver(log *slog.Logger, a *app.App, timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	if err := a.River.Stop(ctx); err != nil {
+		log.Warn("jobs still running at shutdown; cancelling them", "err", err)
+		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer ccancel()
+		a.River.StopAndCancel(cctx) //nolint:errcheck // best effort; River rescues what is left
+	}
 }
 
 // openDB connects and checks the database answers, naming DATABASE_URL (never its value,

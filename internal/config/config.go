@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -59,8 +60,22 @@ type Config struct {
 	CallbackToken string
 	// CallbackSecret signs callbacks, "whsec_<base64>" (ENCLAVE_CALLBACK_SECRET).
 	CallbackSecret string
+	// CallbackOnRegistered also sends a callback when Chainalysis registers an assessment
+	// (ENCLAVE_CALLBACK_ON_REGISTERED=true), default false: only terminal states.
+	CallbackOnRegistered bool
 	// ShutdownTimeout bounds the graceful shutdown (ENCLAVE_SHUTDOWN_TIMEOUT), default 20s.
 	ShutdownTimeout time.Duration
+	// KYTMaxAge is how long an assessment may take before it ends in ERROR KYT-TIMEOUT
+	// (ENCLAVE_KYT_MAX_AGE), default 24h.
+	KYTMaxAge time.Duration
+	// KYTPollMaxInterval caps the wait between two summary polls (ENCLAVE_KYT_POLL_MAX_INTERVAL),
+	// default 5m.
+	KYTPollMaxInterval time.Duration
+	// KYTRateLimit caps Chainalysis requests per second from this process
+	// (ENCLAVE_KYT_RATE_LIMIT), default 0: no limit.
+	KYTRateLimit float64
+	// Workers is how many pipeline jobs this process works at once (ENCLAVE_WORKERS), default 100.
+	Workers int
 
 	problems []string
 }
@@ -69,29 +84,50 @@ type Config struct {
 // problems are kept and reported by Validate together with missing required values.
 func Load(lookup func(string) string) Config {
 	c := Config{
-		DatabaseURL:     strings.TrimSpace(lookup("DATABASE_URL")),
-		ListenAddr:      or(lookup("ENCLAVE_LISTEN_ADDR"), DefaultListenAddr),
-		VaspID:          strings.TrimSpace(lookup("ENCLAVE_VASP_ID")),
-		PeersFile:       strings.TrimSpace(lookup("ENCLAVE_PEERS_FILE")),
-		KYTAPIURL:       strings.TrimRight(or(lookup("CHAINALYSIS_KYT_API_URL"), DefaultKYTAPIURL), "/"),
-		KYTAPIKey:       strings.TrimSpace(lookup("CHAINALYSIS_KYT_API_KEY")),
-		CallbackURL:     strings.TrimSpace(lookup("ENCLAVE_CALLBACK_URL")),
-		CallbackToken:   strings.TrimSpace(lookup("ENCLAVE_CALLBACK_TOKEN")),
-		CallbackSecret:  strings.TrimSpace(lookup("ENCLAVE_CALLBACK_SECRET")),
-		ShutdownTimeout: 20 * time.Second,
+		DatabaseURL:        strings.TrimSpace(lookup("DATABASE_URL")),
+		ListenAddr:         or(lookup("ENCLAVE_LISTEN_ADDR"), DefaultListenAddr),
+		VaspID:             strings.TrimSpace(lookup("ENCLAVE_VASP_ID")),
+		PeersFile:          strings.TrimSpace(lookup("ENCLAVE_PEERS_FILE")),
+		KYTAPIURL:          strings.TrimRight(or(lookup("CHAINALYSIS_KYT_API_URL"), DefaultKYTAPIURL), "/"),
+		KYTAPIKey:          strings.TrimSpace(lookup("CHAINALYSIS_KYT_API_KEY")),
+		CallbackURL:        strings.TrimSpace(lookup("ENCLAVE_CALLBACK_URL")),
+		CallbackToken:      strings.TrimSpace(lookup("ENCLAVE_CALLBACK_TOKEN")),
+		CallbackSecret:     strings.TrimSpace(lookup("ENCLAVE_CALLBACK_SECRET")),
+		ShutdownTimeout:    20 * time.Second,
+		KYTMaxAge:          24 * time.Hour,
+		KYTPollMaxInterval: 5 * time.Minute,
+		Workers:            100,
 	}
 	for _, k := range strings.Split(lookup("ENCLAVE_API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			c.APIKeys = append(c.APIKeys, k)
 		}
 	}
-	if v := lookup("ENCLAVE_SHUTDOWN_TIMEOUT"); v != "" {
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			c.problem("ENCLAVE_SHUTDOWN_TIMEOUT: want a positive duration such as 20s, got %q", v)
+	c.duration(lookup, "ENCLAVE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
+	c.duration(lookup, "ENCLAVE_KYT_MAX_AGE", &c.KYTMaxAge)
+	c.duration(lookup, "ENCLAVE_KYT_POLL_MAX_INTERVAL", &c.KYTPollMaxInterval)
+	if v := strings.TrimSpace(lookup("ENCLAVE_KYT_RATE_LIMIT")); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 {
+			c.problem("ENCLAVE_KYT_RATE_LIMIT: want requests per second, 0 or more, got %q", v)
 		} else {
-			c.ShutdownTimeout = d
+			c.KYTRateLimit = f
 		}
+	}
+	if v := strings.TrimSpace(lookup("ENCLAVE_WORKERS")); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 10000 {
+			c.problem("ENCLAVE_WORKERS: want a whole number from 1 to 10000, got %q", v)
+		} else {
+			c.Workers = n
+		}
+	}
+	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			c.problem("ENCLAVE_CALLBACK_ON_REGISTERED: want true or false, got %q", v)
+		}
+		c.CallbackOnRegistered = b
 	}
 	if u, err := url.Parse(c.KYTAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", c.KYTAPIURL)
@@ -133,6 +169,15 @@ func (c Config) Validate(need Requirement) error {
 		if len(c.APIKeys) == 0 {
 			problems = append(problems, "ENCLAVE_API_KEYS: required (at least one key for Authorization: Bearer)")
 		}
+		if c.KYTAPIKey == "" {
+			problems = append(problems, "CHAINALYSIS_KYT_API_KEY: required (the KYT API key, sent as the Token header)")
+		}
+		if c.CallbackURL == "" {
+			problems = append(problems, "ENCLAVE_CALLBACK_URL: required (where CHAINALYSIS_KYT_RESULT callbacks are POSTed)")
+		}
+		if c.CallbackSecret == "" {
+			problems = append(problems, "ENCLAVE_CALLBACK_SECRET: required (whsec_<base64> secret that signs callbacks)")
+		}
 	}
 	if len(problems) == 0 {
 		return nil
@@ -167,6 +212,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("callbackUrl", c.CallbackURL),
 		slog.Bool("callbackTokenSet", c.CallbackToken != ""),
 		slog.Bool("callbackSecretSet", c.CallbackSecret != ""),
+		slog.Bool("callbackOnRegistered", c.CallbackOnRegistered),
+		slog.String("kytMaxAge", c.KYTMaxAge.String()),
+		slog.String("kytPollMaxInterval", c.KYTPollMaxInterval.String()),
+		slog.Float64("kytRateLimit", c.KYTRateLimit),
+		slog.Int("workers", c.Workers),
 	)
 }
 
@@ -196,6 +246,19 @@ func (c *Config) loadPeers() {
 		seen[p.VaspID] = true
 	}
 	c.Peers = f.Peers
+}
+
+func (c *Config) duration(lookup func(string) string, name string, dst *time.Duration) {
+	v := strings.TrimSpace(lookup(name))
+	if v == "" {
+		return
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		c.problem("%s: want a positive duration such as 30s or 5m, got %q", name, v)
+		return
+	}
+	*dst = d
 }
 
 func (c *Config) problem(format string, args ...any) {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 )
@@ -17,11 +18,16 @@ var goodSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
-	c := Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": " a, ,b "}))
+	c := Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": " a, ,b ",
+		"CHAINALYSIS_KYT_API_KEY": "k", "ENCLAVE_CALLBACK_URL": "http://backend/cb", "ENCLAVE_CALLBACK_SECRET": goodSecret}))
 	require.NoError(t, c.Validate(NeedServe))
 	require.Equal(t, ":8080", c.ListenAddr)
 	require.Equal(t, "https://api.chainalysis.com/api/kyt", c.KYTAPIURL)
 	require.Equal(t, []string{"a", "b"}, c.APIKeys)
+	require.Equal(t, 24*time.Hour, c.KYTMaxAge)
+	require.Equal(t, 5*time.Minute, c.KYTPollMaxInterval)
+	require.Equal(t, 100, c.Workers)
+	require.False(t, c.CallbackOnRegistered)
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
@@ -29,11 +35,13 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 	c := Load(env(map[string]string{
 		"CHAINALYSIS_KYT_API_URL": "ftp://nope", "ENCLAVE_CALLBACK_URL": "not a url",
 		"ENCLAVE_CALLBACK_SECRET": "plain-secret-value", "ENCLAVE_PEERS_FILE": "/does/not/exist",
+		"ENCLAVE_KYT_MAX_AGE": "forever", "ENCLAVE_WORKERS": "0", "ENCLAVE_KYT_RATE_LIMIT": "-1", "ENCLAVE_CALLBACK_ON_REGISTERED": "maybe",
 	}))
 	err := c.Validate(NeedServe)
 	require.Error(t, err)
 	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "CHAINALYSIS_KYT_API_URL",
-		"ENCLAVE_CALLBACK_URL", "ENCLAVE_CALLBACK_SECRET", "ENCLAVE_PEERS_FILE"} {
+		"ENCLAVE_CALLBACK_URL", "ENCLAVE_CALLBACK_SECRET", "ENCLAVE_PEERS_FILE", "ENCLAVE_KYT_MAX_AGE", "ENCLAVE_WORKERS",
+		"ENCLAVE_KYT_RATE_LIMIT", "ENCLAVE_CALLBACK_ON_REGISTERED", "CHAINALYSIS_KYT_API_KEY"} {
 		require.Contains(t, err.Error(), v)
 	}
 	require.NotContains(t, err.Error(), "plain-secret-value")

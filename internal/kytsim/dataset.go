@@ -162,6 +162,23 @@ func addressKey(a string) string {
 	return a
 }
 
+var (
+	evmStrict = regexp.MustCompile(`^0x[0-9a-fA-F]{40}$`)
+	btcLike   = regexp.MustCompile(`^([13][a-km-zA-HJ-NP-Z1-9]{25,34}|(bc1|tb1)[a-z0-9]{8,87})$`)
+)
+
+// validAddress checks the address formats KYT validates for mature assets (an illegal format
+// is a 400); other networks' addresses are accepted as they come.
+func validAddress(n simNetwork, address string) bool {
+	switch n.Name {
+	case "Ethereum", "Polygon", "Binance_Smart_Chain", "Avalanche":
+		return evmStrict.MatchString(address)
+	case "Bitcoin":
+		return btcLike.MatchString(address)
+	}
+	return strings.TrimSpace(address) != ""
+}
+
 // simNetwork is a network as Chainalysis KYT names it, with its transfer reference format.
 type simNetwork struct {
 	Name     string // as KYT writes it in requests

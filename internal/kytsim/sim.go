@@ -539,8 +539,12 @@ func (s *Sim) registerAttempt(_ http.ResponseWriter, r *http.Request, body []byt
 	case req.AttemptTimestamp == "":
 		return bad("attemptTimestamp is required")
 	}
-	if _, ok := findNetwork(req.Network); !ok {
+	n, ok := findNetwork(req.Network)
+	if !ok {
 		return bad("network %q is not supported", req.Network)
+	}
+	if !validAddress(n, req.Address) {
+		return bad("address %q is not a valid %s address", req.Address, n.Name)
 	}
 	amount, err := decimalText(req.AssetAmount)
 	if err != nil || amount == "" {

@@ -76,7 +76,7 @@ func TestRegistrationIsIdempotent(t *testing.T) {
 	c := call(t, s.URL, "k", "POST", "/v2/users/u2/transfers", transferBody)
 	require.NotEqual(t, id, c.JSON["externalId"])
 
-	att := `{"network":"Bitcoin","asset":"BTC","address":"1abc","attemptIdentifier":"req-1","assetAmount":0.5,"attemptTimestamp":"2024-01-01T00:00:00Z"}`
+	att := `{"network":"Bitcoin","asset":"BTC","address":"1H7aVb2RZiBmdbnzazQgVj2hWR3eEZPg6v","attemptIdentifier":"req-1","assetAmount":0.5,"attemptTimestamp":"2024-01-01T00:00:00Z"}`
 	x := call(t, s.URL, "k", "POST", "/v2/users/u1/withdrawal-attempts", att)
 	y := call(t, s.URL, "k", "POST", "/v2/users/u1/withdrawal-attempts", att)
 	require.Equal(t, x.JSON["externalId"], y.JSON["externalId"])
@@ -171,7 +171,7 @@ func TestBadRegistrationsAreRefused(t *testing.T) {
 		require.Equal(t, 400, a.Status, name)
 		require.NotEmpty(t, a.JSON["message"], name)
 	}
-	a := call(t, s.URL, "k", "POST", "/v2/users/u/withdrawal-attempts", `{"network":"Bitcoin","asset":"BTC","address":"1x","attemptIdentifier":"a"}`)
+	a := call(t, s.URL, "k", "POST", "/v2/users/u/withdrawal-attempts", `{"network":"Bitcoin","asset":"BTC","address":"1H7aVb2RZiBmdbnzazQgVj2hWR3eEZPg6v","attemptIdentifier":"a"}`)
 	require.Equal(t, 400, a.Status)
 	require.Contains(t, a.JSON["message"], "assetAmount")
 	require.Equal(t, 404, call(t, s.URL, "k", "GET", "/v2/withdrawal-attempts/nope", "").Status)
@@ -290,4 +290,14 @@ func TestKnownAddressesAreListed(t *testing.T) {
 	require.Equal(t, 200, a.Status)
 	require.Contains(t, string(a.Body), "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
 	require.Contains(t, string(a.Body), `"category":"sanctioned entity"`)
+}
+
+func TestIllegalAddressFormatIsBadRequest(t *testing.T) {
+	t.Parallel()
+	s := kytsim.NewServer(kytsim.Options{APIKey: "k"})
+	defer s.Close()
+	a := call(t, s.URL, "k", "POST", "/v2/users/u/withdrawal-attempts",
+		`{"network":"Ethereum","asset":"ETH","address":"not-an-address","attemptIdentifier":"x","assetAmount":1,"attemptTimestamp":"2024-01-01T00:00:00Z"}`)
+	require.Equal(t, 400, a.Status)
+	require.Contains(t, a.JSON["message"], "not a valid Ethereum address")
 }

@@ -1,0 +1,97 @@
+package api
+
+import (
+	"log/slog"
+	"net/http"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/webhook"
+)
+
+func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
+	type response struct {
+		RequestID string `json:"requestId"`
+	}
+	return func(c *gin.Context) {
+		var r kytjob.Request
+		if _, err := decode(c, &r); err != nil {
+			fail(c, log, err)
+			return
+		}
+		id, err := svc.Accept(c, r)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, response{RequestID: id})
+	}
+}
+
+func handleGetAssessment(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		d, err := svc.Find(c, c.Param("requestId"))
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, d)
+	}
+}
+
+func handleListAssessments(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		limit, offset, err := page(c, 100, 1000)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		f := kytjob.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"),
+			APIType: c.Query("apiType"), Direction: c.Query("direction"), Limit: limit, Offset: offset}
+		if f.From, err = timeParam(c, "fromDate", false); err == nil {
+			f.To, err = timeParam(c, "toDate", true)
+		}
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		list, total, err := svc.List(c, f)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, pageResponse[webhook.KYTResultData]{Total: total, Limit: limit, Offset: offset, Data: list})
+	}
+}
+
+func handleListCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		limit, offset, err := page(c, 100, 1000)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		list, total, err := svc.List(c, callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Limit: limit, Offset: offset})
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		if list == nil {
+			list = []callback.Record{}
+		}
+		c.JSON(http.StatusOK, pageResponse[callback.Record]{Total: total, Limit: limit, Offset: offset, Data: list})
+	}
+}
+
+func handleRedeliverCallback(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r, err := svc.Redeliver(c, c.Param("id"))
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, r)
+	}
+}

@@ -1,0 +1,124 @@
+// Package app wires the enclave: configuration in, an HTTP handler and a River client working
+// the pipeline out. serve, dev, the end-to-end tests and the bench all build the enclave
+// through New, so what they test is what runs.
+package app
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+
+	"github.com/travelrule/enclave/api"
+	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/verification"
+)
+
+// Tuning holds what tests and benchmarks change beyond the environment: shorter schedules,
+// faster rescue of stuck jobs, seams to stop a worker at a chosen step. Production uses the
+// zero value.
+type Tuning struct {
+	KYT              kytjob.Config
+	CallbackSchedule []time.Duration
+	// CallbackTimeout bounds one delivery attempt; default 10s.
+	CallbackTimeout time.Duration
+	AfterSend       func(ctx context.Context, callbackID string)
+	// RescueAfter is how long a job may run before River hands it to another worker; it must
+	// exceed JobTimeout. Defaults: jobs time out after 20s, are rescued after 25s, so work
+	// left by a killed process resumes within about a minute (River's rescuer looks every 30s).
+	RescueAfter time.Duration
+	JobTimeout  time.Duration
+	PollEvery   time.Duration
+}
+
+// App is the enclave wired: the HTTP handler and the River client working the pipeline.
+type App struct {
+	Handler     http.Handler
+	River       *river.Client[*sql.Tx]
+	Assessments *kytjob.Service
+	Callbacks   *callback.Service
+}
+
+// New wires the enclave. The River client is not started.
+func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, error) {
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		collectors.NewDBStatsCollector(db.DB, "enclave"))
+	reg := network.Default()
+	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: 8 * time.Second,
+		RateLimit: cfg.KYTRateLimit, Registerer: metrics})
+	if err != nil {
+		return nil, err
+	}
+	callbacks, err := callback.NewService(db, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
+		Schedule: t.CallbackSchedule, Timeout: t.CallbackTimeout, AfterSend: t.AfterSend}, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+	verifs := verification.NewService(db, reg, cfg.VaspID)
+	kc := t.KYT
+	if kc.MaxAge == 0 {
+		kc.MaxAge = cfg.KYTMaxAge
+	}
+	if kc.Poll.Cap == 0 {
+		kc.Poll.Cap = cfg.KYTPollMaxInterval
+	}
+	kc.CallbackOnRegistered = kc.CallbackOnRegistered || cfg.CallbackOnRegistered
+	assessments, err := kytjob.NewService(db, verifs, reg, kyt, callbacks, kc, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+
+	workers := river.NewWorkers()
+	assessments.AddWorkers(workers)
+	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
+	jobTimeout := cmp(t.JobTimeout, 20*time.Second)
+	rc, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Workers:              workers,
+		FetchPollInterval:    cmp(t.PollEvery, 50*time.Millisecond),
+		FetchCooldown:        10 * time.Millisecond,
+		JobTimeout:           jobTimeout,
+		RescueStuckJobsAfter: cmp(t.RescueAfter, jobTimeout+5*time.Second),
+		Logger:               log.With("component", "river"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("job queue: %w", err)
+	}
+	assessments.Attach(rc)
+	callbacks.Attach(rc)
+
+	handler := api.NewHandler(api.Deps{
+		Log: log, Config: cfg, DB: db, Metrics: metrics,
+		Verifications: verifs, Assessments: assessments, Callbacks: callbacks,
+		Ready: func(ctx context.Context) error {
+			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+			defer cancel()
+			if err := db.PingContext(ctx); err != nil {
+				return err
+			}
+			return schema.Check(ctx, db.DB)
+		},
+	})
+	return &App{Handler: handler, River: rc, Assessments: assessments, Callbacks: callbacks}, nil
+}
+
+func cmp(v, def time.Duration) time.Duration {
+	if v > 0 {
+		return v
+	}
+	return def
+}

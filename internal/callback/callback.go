@@ -1,0 +1,376 @@
+// Package callback delivers signed callbacks to the VASP's backend and keeps a record of each
+// delivery. It owns the callbacks table. A callback is enqueued inside the transaction that
+// produced it (with its delivery job), its payload frozen then; delivery is at least once,
+// retried on a schedule of growing delays, and ends DELIVERED or FAILED. A FAILED callback can
+// be redelivered through the API.
+package callback
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/webhook"
+)
+
+// Delivery statuses.
+const (
+	StatusPending   = "PENDING"
+	StatusDelivered = "DELIVERED"
+	StatusFailed    = "FAILED"
+)
+
+// DefaultSchedule is the wait before each delivery attempt: immediately, then 5 s, 5 min,
+// 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h. After the last attempt fails the callback is
+// FAILED.
+var DefaultSchedule = []time.Duration{0, 5 * time.Second, 5 * time.Minute, 30 * time.Minute, 2 * time.Hour,
+	5 * time.Hour, 10 * time.Hour, 14 * time.Hour, 20 * time.Hour, 24 * time.Hour}
+
+// Config is where and how callbacks go.
+type Config struct {
+	// URL receives every callback (ENCLAVE_CALLBACK_URL).
+	URL string
+	// Token is sent as "Authorization: Bearer <token>" when set (ENCLAVE_CALLBACK_TOKEN).
+	Token string
+	// Secret signs every callback, "whsec_<base64>" (ENCLAVE_CALLBACK_SECRET).
+	Secret string
+	// Schedule overrides DefaultSchedule (tests shrink it).
+	Schedule []time.Duration
+	// Timeout bounds one delivery attempt; default 10s.
+	Timeout time.Duration
+	// HTTPClient defaults to a plain client.
+	HTTPClient *http.Client
+	// AfterSend, when set, is called once the receiver has acknowledged a delivery and
+	// before the enclave records it: a test seam for a crash at that point.
+	AfterSend func(ctx context.Context, callbackID string)
+}
+
+// Service keeps callback records and delivers them.
+type Service struct {
+	db         *sqlx.DB
+	cfg        Config
+	log        *slog.Logger
+	client     *river.Client[*sql.Tx]
+	deliveries *prometheus.CounterVec
+}
+
+// NewService returns a Service. Attach must be called with the River client before use.
+func NewService(db *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+	if cfg.Schedule == nil {
+		cfg.Schedule = DefaultSchedule
+	}
+	if len(cfg.Schedule) == 0 {
+		return nil, errors.New("callback: the schedule needs at least one attempt")
+	}
+	if cfg.Timeout <= 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = &http.Client{}
+	}
+	s := &Service{db: db, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "enclave_callback_deliveries_total",
+		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
+	}, []string{"outcome"})}
+	if reg != nil {
+		if err := reg.Register(s.deliveries); err != nil {
+			return nil, fmt.Errorf("callback: register metrics: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Attach gives the service the River client it inserts delivery jobs with.
+func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
+
+// New is a callback to enqueue.
+type New struct {
+	RequestID string
+	Type      string
+	// Terminal marks the one callback that reports an assessment's final state; a second
+	// terminal callback for the same request is refused by the database.
+	Terminal bool
+	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
+}
+
+// Enqueue records a callback and its delivery job in tx, the transaction that produced it.
+func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (string, error) {
+	body, err := json.Marshal(n.Payload)
+	if err != nil {
+		return "", fmt.Errorf("callback payload: %w", err)
+	}
+	id := uuid.NewString()
+	var reqID *string
+	if n.RequestID != "" {
+		reqID = &n.RequestID
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, callback_type, terminal, payload, status)
+		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, id, reqID, n.Type, n.Terminal, string(body)); err != nil {
+		return "", fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
+	}
+	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
+		return "", fmt.Errorf("insert delivery job for callback %s: %w", id, err)
+	}
+	return id, nil
+}
+
+// Record is a callback as the API shows it.
+type Record struct {
+	ID             string          `json:"id" db:"id"`
+	RequestID      *string         `json:"requestId" db:"request_id"`
+	CallbackType   string          `json:"callbackType" db:"callback_type"`
+	Status         string          `json:"status" db:"status"`
+	Attempts       int             `json:"attempts" db:"attempts"`
+	LastStatusCode *int            `json:"lastStatusCode" db:"last_status_code"`
+	LastError      *string         `json:"lastError" db:"last_error"`
+	CreatedAt      jsontime.Time   `json:"createdAt" db:"-"`
+	DeliveredAt    *jsontime.Time  `json:"deliveredAt" db:"-"`
+	Payload        json.RawMessage `json:"payload" db:"payload"`
+	Created        time.Time       `json:"-" db:"created_at"`
+	Delivered      sql.NullTime    `json:"-" db:"delivered_at"`
+	Terminal       bool            `json:"-" db:"terminal"`
+}
+
+func (r *Record) fill() {
+	r.CreatedAt = jsontime.Time{Time: r.Created}
+	if r.Delivered.Valid {
+		r.DeliveredAt = &jsontime.Time{Time: r.Delivered.Time}
+	}
+}
+
+const recordColumns = `id, request_id, callback_type, status, attempts, last_status_code, last_error, created_at, delivered_at, payload, terminal`
+
+// Filter selects callbacks for List.
+type Filter struct {
+	Status    string
+	RequestID string
+	Limit     int
+	Offset    int
+}
+
+// List returns one page of callbacks, newest first, and how many match in all.
+func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
+	var where []string
+	var args []any
+	if f.Status != "" {
+		st := strings.ToUpper(f.Status)
+		if st != StatusPending && st != StatusDelivered && st != StatusFailed {
+			return nil, 0, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
+		}
+		args = append(args, st)
+		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+	}
+	if f.RequestID != "" {
+		if _, err := uuid.Parse(f.RequestID); err != nil {
+			return nil, 0, apperr.Bad("requestId: %q is not a UUID", f.RequestID)
+		}
+		args = append(args, f.RequestID)
+		where = append(where, fmt.Sprintf("request_id = $%d", len(args)))
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM callbacks`+cond, args...); err != nil {
+		return nil, 0, fmt.Errorf("count callbacks: %w", err)
+	}
+	var out []Record
+	q := fmt.Sprintf(`SELECT %s FROM callbacks%s ORDER BY created_at DESC, id LIMIT %d OFFSET %d`, recordColumns, cond, f.Limit, f.Offset)
+	if err := s.db.SelectContext(ctx, &out, q, args...); err != nil {
+		return nil, 0, fmt.Errorf("list callbacks: %w", err)
+	}
+	for i := range out {
+		out[i].fill()
+	}
+	return out, total, nil
+}
+
+// Redeliver starts a FAILED callback's schedule again. Any other status is BAD-REQUEST; an
+// unknown id is NOT-FOUND.
+func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
+	var r Record
+	if _, err := uuid.Parse(id); err != nil {
+		return r, apperr.Bad("id: %q is not a UUID", id)
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return r, err
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	err = tx.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1 FOR UPDATE`, id)
+	if errors.Is(err, sql.ErrNoRows) {
+		return r, apperr.New(apperr.NotFound, "Callback(%s) is not found", id)
+	}
+	if err != nil {
+		return r, fmt.Errorf("load callback %s: %w", id, err)
+	}
+	if r.Status != StatusFailed {
+		return r, apperr.Bad("id: callback %s is %s; only a FAILED callback can be redelivered", id, r.Status)
+	}
+	if err := tx.GetContext(ctx, &r, `UPDATE callbacks SET status = 'PENDING', attempts = 0 WHERE id = $1 RETURNING `+recordColumns, id); err != nil {
+		return r, fmt.Errorf("reset callback %s: %w", id, err)
+	}
+	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
+		return r, fmt.Errorf("insert delivery job for callback %s: %w", id, err)
+	}
+	if err := tx.Commit(); err != nil {
+		return r, err
+	}
+	r.fill()
+	return r, nil
+}
+
+// DeliverArgs is the job that delivers one callback.
+type DeliverArgs struct {
+	CallbackID string `json:"callbackId"`
+}
+
+// Kind is stable across deploys: never rename it.
+func (DeliverArgs) Kind() string { return "callback_deliver" }
+
+// InsertOpts lets an undeliverable job be retried for as long as the schedule runs: failures
+// of the database itself are retried by River, HTTP failures are snoozed by the worker.
+func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 100} }
+
+// DeliverWorker works DeliverArgs.
+type DeliverWorker struct {
+	river.WorkerDefaults[DeliverArgs]
+	S *Service
+}
+
+// Timeout bounds one delivery attempt, database work included.
+func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
+	return w.S.cfg.Timeout + 10*time.Second
+}
+
+// NextRetry retries database failures quickly; HTTP failures never reach River as errors.
+func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
+	return time.Now().Add(min(time.Duration(1<<min(j.Attempt, 6))*time.Second, time.Minute))
+}
+
+// Work makes one delivery attempt.
+func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
+	s := w.S
+	var r Record
+	err := s.db.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1`, j.Args.CallbackID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
+	}
+	if err != nil {
+		return fmt.Errorf("load callback %s: %w", j.Args.CallbackID, err)
+	}
+	if r.Status != StatusPending {
+		return nil // delivered (or given up) by an earlier run
+	}
+	status, retryAfter, derr := s.post(ctx, r.ID, r.Payload)
+	attempts := r.Attempts + 1
+	if derr == nil {
+		if s.cfg.AfterSend != nil {
+			s.cfg.AfterSend(ctx, r.ID)
+		}
+		if _, err := s.db.ExecContext(ctx, `UPDATE callbacks SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
+			last_error = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, r.ID, attempts, status); err != nil {
+			return fmt.Errorf("record delivery of callback %s: %w", r.ID, err)
+		}
+		s.deliveries.WithLabelValues("delivered").Inc()
+		return nil
+	}
+	var code *int
+	if status != 0 {
+		code = &status
+	}
+	final := attempts >= len(s.cfg.Schedule)
+	newStatus := StatusPending
+	if final {
+		newStatus = StatusFailed
+	}
+	if _, err := s.db.ExecContext(ctx, `UPDATE callbacks SET status = $2, attempts = $3, last_status_code = $4, last_error = $5
+		WHERE id = $1 AND status = 'PENDING'`, r.ID, newStatus, attempts, code, derr.Error()); err != nil {
+		return fmt.Errorf("record failed delivery of callback %s: %w", r.ID, err)
+	}
+	if final {
+		s.deliveries.WithLabelValues("failed").Inc()
+		s.log.Warn("callback FAILED after its last attempt", "callbackId", r.ID, "requestId", r.RequestID, "attempts", attempts, "err", derr.Error())
+		return nil
+	}
+	s.deliveries.WithLabelValues("retry").Inc()
+	wait := max(jitter(s.cfg.Schedule[attempts]), retryAfter)
+	s.log.Info("callback delivery failed; will retry", "callbackId", r.ID, "attempt", attempts, "retryIn", wait.String(), "err", derr.Error())
+	return river.JobSnooze(max(wait, time.Millisecond))
+}
+
+// post sends one callback. It returns the HTTP status (0 if none), any Retry-After, and an
+// error unless the answer was 2xx.
+func (s *Service) post(ctx context.Context, id string, body []byte) (int, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
+	if err != nil {
+		return 0, 0, fmt.Errorf("build request: %w", err)
+	}
+	h, err := webhook.Sign(s.cfg.Secret, id, time.Now(), body)
+	if err != nil {
+		return 0, 0, err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if s.cfg.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
+	}
+	resp, err := s.cfg.HTTPClient.Do(req)
+	if err != nil {
+		if errors.Is(err, context.DeadlineExceeded) {
+			return 0, 0, fmt.Errorf("no answer within %s", s.cfg.Timeout)
+		}
+		return 0, 0, fmt.Errorf("send: %s", sanitize(err))
+	}
+	defer resp.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // reuse the connection
+	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
+		return resp.StatusCode, 0, nil
+	}
+	var retryAfter time.Duration
+	if v, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && v > 0 {
+		retryAfter = time.Duration(v) * time.Second
+	}
+	return resp.StatusCode, retryAfter, fmt.Errorf("answered %d", resp.StatusCode)
+}
+
+// sanitize keeps a transport error's cause without the URL, which may carry credentials.
+func sanitize(err error) string {
+	var ue interface{ Unwrap() error }
+	if errors.As(err, &ue) {
+		if inner := ue.Unwrap(); inner != nil {
+			return inner.Error()
+		}
+	}
+	return err.Error()
+}
+
+// jitter spreads a delay by ±10%.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
+}

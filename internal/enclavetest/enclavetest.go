@@ -1,0 +1,382 @@
+// Package enclavetest starts a whole enclave for tests: a fresh migrated PostgreSQL database,
+// the enclave wired exactly as serve wires it (internal/app) with River working, kytsim over
+// real HTTP as Chainalysis, and a real HTTP receiver that verifies every callback's signature.
+package enclavetest
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/dbtest"
+	"github.com/travelrule/enclave/internal/kytsim"
+	"github.com/travelrule/enclave/internal/openapitest"
+	"github.com/travelrule/enclave/webhook"
+)
+
+// Identities used by every test.
+const (
+	OurVasp   = "15952089931162059995"
+	TheirVasp = "20000000000000000001"
+	APIKey    = "enclave-test-api-key"
+	KYTKey    = "kyt-test-key"
+	Token     = "callback-test-token"
+)
+
+// Secrets of the callback receiver and of the counterparty enclave.
+var (
+	CallbackSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("callback-secret-32-bytes-long-00"))
+	PeerSecret     = "whsec_" + base64.StdEncoding.EncodeToString([]byte("peer-secret-32-bytes-long-000000"))
+)
+
+// Options adjust the enclave a test starts.
+type Options struct {
+	// Sim configures kytsim; its APIKey defaults to KYTKey.
+	Sim kytsim.Options
+	// Tuning shrinks schedules; by default callbacks retry after 0, 20ms, 20ms.
+	Tuning app.Tuning
+	// Config edits the configuration before the enclave is built.
+	Config func(*config.Config)
+	// NoStart leaves River stopped (tests that start and stop workers themselves).
+	NoStart bool
+	// DSN reuses a database instead of creating one.
+	DSN string
+}
+
+// Enclave is a running enclave.
+type Enclave struct {
+	T        testing.TB
+	DB       *sqlx.DB
+	DSN      string
+	Config   config.Config
+	Sim      *kytsim.Server
+	Receiver *Receiver
+	App      *app.App
+	URL      string
+	Client   *openapitest.Client
+	Logs     *syncBuffer
+}
+
+// Start starts an enclave and stops it when the test ends.
+func Start(t testing.TB, o Options) *Enclave {
+	t.Helper()
+	e := &Enclave{T: t, Logs: &syncBuffer{}}
+	e.DSN = o.DSN
+	if e.DSN == "" {
+		e.DSN = dbtest.URL(t)
+	}
+	db, err := sqlx.Open("postgres", e.DSN)
+	require.NoError(t, err)
+	db.SetMaxOpenConns(40)
+	t.Cleanup(func() { db.Close() })
+	e.DB = db
+
+	if o.Sim.APIKey == "" {
+		o.Sim.APIKey = KYTKey
+	}
+	e.Sim = kytsim.NewServer(o.Sim)
+	t.Cleanup(e.Sim.Close)
+	e.Receiver = NewReceiver(CallbackSecret)
+	t.Cleanup(e.Receiver.Close)
+
+	e.Config = config.Config{
+		DatabaseURL: e.DSN, VaspID: OurVasp, APIKeys: []string{APIKey},
+		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: PeerSecret}},
+		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey,
+		CallbackURL: e.Receiver.URL(), CallbackToken: Token, CallbackSecret: CallbackSecret,
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: 200 * time.Millisecond, Workers: 50, ShutdownTimeout: 5 * time.Second,
+	}
+	if o.Config != nil {
+		o.Config(&e.Config)
+	}
+	if o.Tuning.CallbackSchedule == nil {
+		o.Tuning.CallbackSchedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond}
+	}
+	if o.Tuning.KYT.Register.Base == 0 {
+		o.Tuning.KYT.Register.Base, o.Tuning.KYT.Register.Cap = 20*time.Millisecond, 200*time.Millisecond
+	}
+	if o.Tuning.KYT.Poll.Base == 0 {
+		o.Tuning.KYT.Poll.Base = 20 * time.Millisecond
+	}
+	if o.Tuning.CallbackTimeout == 0 {
+		o.Tuning.CallbackTimeout = time.Second
+	}
+	if o.Tuning.PollEvery == 0 {
+		o.Tuning.PollEvery = 20 * time.Millisecond
+	}
+	log := slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := app.New(e.Config, log, db, o.Tuning)
+	require.NoError(t, err)
+	e.App = a
+	srv := httptest.NewServer(a.Handler)
+	t.Cleanup(srv.Close)
+	e.URL = srv.URL
+	e.Client = &openapitest.Client{T: t, Base: srv.URL, Bearer: APIKey}
+	if !o.NoStart {
+		e.StartWorkers()
+	}
+	return e
+}
+
+// StartWorkers starts River; it is stopped when the test ends.
+func (e *Enclave) StartWorkers() {
+	e.T.Helper()
+	require.NoError(e.T, e.App.River.Start(context.Background()))
+	e.T.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		e.App.River.StopAndCancel(ctx) //nolint:errcheck
+	})
+}
+
+// VerificationBody is a valid POST /v1/verifications body.
+func VerificationBody(symbol, network, amount, beneficiaryAddress string) map[string]any {
+	asset := map[string]any{"symbol": symbol, "amount": amount}
+	if network != "" {
+		asset["network"] = network
+	}
+	return map[string]any{
+		"beneficiaryVaspId": TheirVasp,
+		"assetInfo":         asset,
+		"payload": map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"accountNumber": []string{"0x3d21a92285bf17cbdde5f77531b8b58ac400288a"}},
+			"beneficiary": map[string]any{"accountNumber": []string{beneficiaryAddress}},
+		}},
+	}
+}
+
+func mustJSON(t testing.TB, v any) []byte {
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// CreateOutgoing creates an ORIGINATOR verification and returns its uuid.
+func (e *Enclave) CreateOutgoing(symbol, network, amount, beneficiaryAddress string) string {
+	e.T.Helper()
+	r := e.Client.Do("POST", "/v1/verifications", mustJSON(e.T, VerificationBody(symbol, network, amount, beneficiaryAddress)), nil)
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+	var out struct{ VerificationUUID string }
+	require.NoError(e.T, json.Unmarshal(r.Body, &out))
+	return out.VerificationUUID
+}
+
+// ReceiveIncoming has the counterparty enclave send us a BENEFICIARY verification.
+func (e *Enclave) ReceiveIncoming(id, symbol, network, amount, ourAddress string) {
+	e.T.Helper()
+	m := VerificationBody(symbol, network, amount, ourAddress)
+	m["verificationUuid"], m["originatingVaspId"], m["beneficiaryVaspId"] = id, TheirVasp, OurVasp
+	r := e.Peer("/peer/v1/verifications", mustJSON(e.T, m))
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+}
+
+// Peer sends a request signed as the counterparty enclave.
+func (e *Enclave) Peer(path string, body []byte) openapitest.Response {
+	e.T.Helper()
+	h, err := webhook.Sign(PeerSecret, fmt.Sprintf("msg_%d", time.Now().UnixNano()), time.Now(), body)
+	require.NoError(e.T, err)
+	h.Set("X-Vasp-Id", TheirVasp)
+	c := *e.Client
+	c.Bearer = ""
+	return c.Do("POST", path, body, h)
+}
+
+// ReportTx records our Transaction Result Report.
+func (e *Enclave) ReportTx(id, hash string) {
+	e.T.Helper()
+	r := e.Client.Do("POST", "/v1/verifications/tx", mustJSON(e.T, map[string]any{"verificationUuid": id, "txHash": hash}), nil)
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+}
+
+// ReceiveTxReport has the counterparty enclave report its tx on a verification it sent us.
+func (e *Enclave) ReceiveTxReport(id, hash string) {
+	e.T.Helper()
+	r := e.Peer("/peer/v1/verifications/tx", mustJSON(e.T, map[string]any{"verificationUuid": id, "txHash": hash}))
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+}
+
+// Assess asks for a KYT assessment and returns its requestId.
+func (e *Enclave) Assess(verificationUUID, network string) string {
+	e.T.Helper()
+	body := map[string]any{"verificationUuid": verificationUUID}
+	if network != "" {
+		body["network"] = network
+	}
+	r := e.Client.Do("POST", "/v1/risk-assessment/chainalysis-kyt", mustJSON(e.T, body), nil)
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+	var out struct{ RequestID string }
+	require.NoError(e.T, json.Unmarshal(r.Body, &out))
+	return out.RequestID
+}
+
+// Get reads an assessment through the API.
+func (e *Enclave) Get(requestID string) webhook.KYTResultData {
+	e.T.Helper()
+	r := e.Client.Do("GET", "/v1/risk-assessment/chainalysis-kyt/"+requestID, nil, nil)
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+	var d webhook.KYTResultData
+	require.NoError(e.T, json.Unmarshal(r.Body, &d))
+	return d
+}
+
+// Received is one callback delivery the receiver got.
+type Received struct {
+	ID     string
+	Header http.Header
+	Body   []byte
+	Data   webhook.KYTResultData
+	Type   string
+	Err    error // signature or decoding failure
+}
+
+// Receiver is the VASP backend: it verifies and records every callback and answers with
+// what Respond says (200 by default).
+type Receiver struct {
+	srv    *httptest.Server
+	secret string
+
+	mu      sync.Mutex
+	got     []Received
+	respond func(n int, r *http.Request) int
+	changed chan struct{}
+}
+
+// NewReceiver starts a receiver on a loopback port.
+func NewReceiver(secret string) *Receiver {
+	r := &Receiver{secret: secret, changed: make(chan struct{})}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	return r
+}
+
+// URL is where callbacks go.
+func (r *Receiver) URL() string { return r.srv.URL + "/callbacks" }
+
+// Close stops the receiver.
+func (r *Receiver) Close() { r.srv.Close() }
+
+// Respond sets the status to answer the n-th delivery (1-based) with; 0 means hang until the
+// sender gives up.
+func (r *Receiver) Respond(f func(n int, req *http.Request) int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.respond = f
+}
+
+func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	rec := Received{ID: req.Header.Get(webhook.HeaderID), Header: req.Header.Clone(), Body: body}
+	cb, err := webhook.ParseBody(r.secret, req.Header, body)
+	if err == nil && req.Header.Get("Authorization") != "Bearer "+Token {
+		err = fmt.Errorf("authorization header %q", req.Header.Get("Authorization"))
+	}
+	if err == nil {
+		rec.Type = cb.CallbackType
+		rec.Data, err = cb.KYTResult()
+	}
+	rec.Err = err
+	r.mu.Lock()
+	r.got = append(r.got, rec)
+	n := len(r.got)
+	respond := r.respond
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	status := http.StatusOK
+	if respond != nil {
+		status = respond(n, req)
+	}
+	if status == 0 {
+		<-req.Context().Done()
+		return
+	}
+	w.WriteHeader(status)
+}
+
+// All returns every delivery so far.
+func (r *Receiver) All() []Received {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Received(nil), r.got...)
+}
+
+// For returns the deliveries about one assessment.
+func (r *Receiver) For(requestID string) []Received {
+	var out []Received
+	for _, g := range r.All() {
+		if g.Data.RiskAssessment.ChainalysisKYT.RequestID == requestID {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// Wait blocks until cond holds for the deliveries so far, failing the test after timeout.
+func (r *Receiver) Wait(t testing.TB, timeout time.Duration, what string, cond func([]Received) bool) []Received {
+	t.Helper()
+	deadline := time.After(timeout)
+	for {
+		r.mu.Lock()
+		got := append([]Received(nil), r.got...)
+		ch := r.changed
+		r.mu.Unlock()
+		if cond(got) {
+			return got
+		}
+		select {
+		case <-ch:
+		case <-time.After(100 * time.Millisecond):
+		case <-deadline:
+			t.Fatalf("timed out after %s waiting for %s; %d callbacks received", timeout, what, len(got))
+		}
+	}
+}
+
+// Terminal waits for the terminal callback of requestID and returns it.
+func (r *Receiver) Terminal(t testing.TB, requestID string, timeout time.Duration) Received {
+	t.Helper()
+	var found Received
+	r.Wait(t, timeout, "the terminal callback of "+requestID, func(got []Received) bool {
+		for _, g := range got {
+			k := g.Data.RiskAssessment.ChainalysisKYT
+			if k.RequestID == requestID && (k.Status == webhook.StatusProcessed || k.Status == webhook.StatusError) {
+				found = g
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, found.Err, "the callback verifies")
+	return found
+}
+
+// syncBuffer collects logs from many goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,186 @@
+package kytjob_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/dbtest"
+	et "github.com/travelrule/enclave/internal/enclavetest"
+	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/kytsim"
+	"github.com/travelrule/enclave/internal/openapitest"
+)
+
+// The crash tests run the enclave in a child process (this test binary, re-executed) and
+// kill it with SIGKILL at a chosen step of the pipeline; a second child must then finish
+// every assessment. Nothing in the enclave knows it is being tested: the child stops itself
+// through the same Hook seam any test uses, by blocking forever until the parent kills it.
+const childEnv = "ENCLAVE_CRASH_CHILD"
+
+func runChild() {
+	crashAt := os.Getenv("CHILD_CRASH_AT")
+	stop := func(ctx context.Context, step, id string) {
+		if step == crashAt {
+			fmt.Printf("CRASH %s %s\n", step, id)
+			select {} // wait for SIGKILL
+		}
+	}
+	cfg := config.Config{
+		DatabaseURL: os.Getenv("CHILD_DSN"), VaspID: et.OurVasp, APIKeys: []string{et.APIKey},
+		Peers:     []config.Peer{{VaspID: et.TheirVasp, Secret: et.PeerSecret}},
+		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey,
+		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10,
+	}
+	db, err := sqlx.Open("postgres", cfg.DatabaseURL)
+	if err != nil {
+		panic(err)
+	}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), db, app.Tuning{
+		KYT:              kytjob.Config{Hook: stop, Register: kytjob.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: kytjob.Backoff{Base: 20 * time.Millisecond}},
+		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
+		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "sent", id) },
+		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 20 * time.Millisecond,
+	})
+	if err != nil {
+		panic(err)
+	}
+	if err := a.River.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("READY %s\n", ln.Addr())
+	http.Serve(ln, a.Handler) //nolint:errcheck
+}
+
+type child struct {
+	cmd   *exec.Cmd
+	addr  string
+	lines chan string
+}
+
+func startChild(t *testing.T, dsn, kytURL, callbackURL, crashAt string) *child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DSN="+dsn, "CHILD_KYT_URL="+kytURL,
+		"CHILD_CALLBACK_URL="+callbackURL, "CHILD_CRASH_AT="+crashAt)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	c := &child{cmd: cmd, lines: make(chan string, 100)}
+	t.Cleanup(func() { c.kill() })
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	line := c.expect(t, "READY ")
+	c.addr = strings.TrimPrefix(line, "READY ")
+	return c
+}
+
+func (c *child) expect(t *testing.T, prefix string) string {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("child exited before printing %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("child did not print %q within 30s", prefix)
+		}
+	}
+}
+
+// kill is kill -9: no deferred function, no graceful shutdown, jobs left running.
+func (c *child) kill() {
+	if c.cmd.Process != nil {
+		c.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
+		c.cmd.Wait()                          //nolint:errcheck
+	}
+}
+
+func TestCrashAtEveryStepLosesNothing(t *testing.T) {
+	t.Parallel()
+	for _, step := range []string{"register", "registered", "summary", "processed", "sent"} {
+		t.Run(step, func(t *testing.T) {
+			t.Parallel()
+			dsn := dbtest.URL(t)
+			sim := kytsim.NewServer(kytsim.Options{APIKey: et.KYTKey})
+			defer sim.Close()
+			rcv := et.NewReceiver(et.CallbackSecret)
+			defer rcv.Close()
+
+			first := startChild(t, dsn, sim.URL, rcv.URL(), step)
+			c := &openapitest.Client{T: t, Base: "http://" + first.addr, Bearer: et.APIKey}
+			e := &et.Enclave{T: t, Client: c}
+			// One withdrawal attempt and one sent transfer, both through the step.
+			attempt := e.CreateOutgoing("BTC", "", "1", "1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH")
+			transfer := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
+			e.ReportTx(transfer, "0x"+strings.ReplaceAll(uuid.NewString(), "-", ""))
+			ids := []string{e.Assess(transfer, "")}
+			if step != "summary" && step != "registered" { // attempts skip polling and REGISTERED
+				ids = append(ids, e.Assess(attempt, ""))
+			}
+			crash := first.expect(t, "CRASH "+step)
+			first.kill()
+			t.Logf("killed at %q", crash)
+
+			startChild(t, dsn, sim.URL, rcv.URL(), "")
+			for _, id := range ids {
+				k := rcv.Terminal(t, id, 90*time.Second).Data.RiskAssessment.ChainalysisKYT
+				require.Equal(t, "PROCESSED", k.Status, "%s after a crash at %s", id, step)
+				require.Equal(t, 1, *k.AlertCount)
+			}
+			if step == "sent" {
+				// The receiver got the callback, the enclave died before recording it: it is
+				// delivered again, with the same webhook-id.
+				rcv.Wait(t, 90*time.Second, "a redelivery with the same webhook-id", func(got []et.Received) bool {
+					seen := map[string]int{}
+					for _, g := range got {
+						if seen[g.ID]++; seen[g.ID] > 1 {
+							return true
+						}
+					}
+					return false
+				})
+			}
+			db, err := sqlx.Open("postgres", dsn)
+			require.NoError(t, err)
+			defer db.Close()
+			var open, terminalCallbacks int
+			require.NoError(t, db.Get(&open, `SELECT count(*) FROM kyt_results WHERE status NOT IN ('PROCESSED','ERROR')`))
+			require.Zero(t, open, "no assessment left behind")
+			require.NoError(t, db.Get(&terminalCallbacks, `SELECT count(*) FROM callbacks WHERE terminal`))
+			require.Equal(t, len(ids), terminalCallbacks, "exactly one terminal callback per assessment")
+		})
+	}
+}

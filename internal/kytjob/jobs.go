@@ -1,0 +1,318 @@
+package kytjob
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/webhook"
+)
+
+// jobTimeout bounds one run of a pipeline job: a few Chainalysis calls and a transaction.
+const jobTimeout = 45 * time.Second
+
+// RegisterArgs is the job that registers an assessment with Chainalysis.
+type RegisterArgs struct {
+	RequestID string `json:"requestId"`
+}
+
+// Kind is stable across deploys: never rename it.
+func (RegisterArgs) Kind() string { return "kyt_register" }
+
+// InsertOpts: Chainalysis failures are snoozed, never counted; attempts only count failures of
+// the enclave itself (its database), retried for long enough to outlive an outage.
+func (RegisterArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+
+// PollArgs is the job that reads a registered assessment's summary until Chainalysis has
+// processed it, then stores its alerts.
+type PollArgs struct {
+	RequestID string `json:"requestId"`
+}
+
+// Kind is stable across deploys: never rename it.
+func (PollArgs) Kind() string { return "kyt_poll" }
+
+// InsertOpts: as RegisterArgs.
+func (PollArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+
+// retryOnOwnFailure is the retry of a job whose run failed inside the enclave.
+func retryOnOwnFailure(attempt int) time.Time {
+	return time.Now().Add(Backoff{Base: time.Second, Cap: time.Minute}.Delay(attempt-1, 0))
+}
+
+// RegisterWorker works RegisterArgs.
+type RegisterWorker struct {
+	river.WorkerDefaults[RegisterArgs]
+	S *Service
+}
+
+// Timeout bounds one run.
+func (w *RegisterWorker) Timeout(*river.Job[RegisterArgs]) time.Duration { return jobTimeout }
+
+// NextRetry after a failure of the enclave itself.
+func (w *RegisterWorker) NextRetry(j *river.Job[RegisterArgs]) time.Time {
+	return retryOnOwnFailure(j.Attempt)
+}
+
+// Work registers the assessment. A withdrawal attempt that Chainalysis answers as processed
+// has its alerts read and stored at once; anything else goes on to polling.
+func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) error {
+	s := w.S
+	r, err := loadRow(ctx, s.db, j.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	if r.terminal() || r.Status == webhook.StatusRegistered {
+		return nil // an earlier run got further
+	}
+	if stop, err := s.checkAge(ctx, r, "register"); stop {
+		return err
+	}
+	s.hook(ctx, "register", r.RequestID)
+
+	n, ok := s.reg.Network(r.Network)
+	if !ok {
+		return s.endWithError(ctx, r.RequestID, "KYT-UNSUPPORTED-NETWORK", fmt.Sprintf("network %s is no longer supported", r.Network))
+	}
+	var externalID string
+	var processed *chainalysis.WithdrawalAttempt
+	if r.APIType == APITypeAttempt {
+		ts := r.CreatedAt
+		if r.Timestamp.Valid {
+			ts = r.Timestamp.Time
+		}
+		a, err := s.kyt.RegisterAttempt(ctx, r.UserID, chainalysis.RegisterAttemptRequest{
+			Network: n.Chainalysis, Asset: r.Asset, Address: r.OutputAddress, AttemptIdentifier: r.RequestID,
+			AssetAmount: json.Number(r.Amount), AttemptTimestamp: jsontime.Format(ts),
+		})
+		if err != nil {
+			return s.chainalysisFailed(ctx, r, err, s.cfg.Register.Delay(snoozes(j.Metadata), 0))
+		}
+		externalID = a.ExternalID
+		if a.Processed() {
+			processed = &a
+		}
+	} else {
+		direction := chainalysis.Sent
+		if r.Direction == Incoming {
+			direction = chainalysis.Received
+		}
+		amount := json.Number(r.Amount)
+		t, err := s.kyt.RegisterTransfer(ctx, r.UserID, chainalysis.RegisterTransferRequest{
+			Network: n.Chainalysis, Asset: r.Asset, TransferReference: r.TransferRef.String, Direction: direction,
+			AssetAmount: &amount,
+		})
+		if err != nil {
+			return s.chainalysisFailed(ctx, r, err, s.cfg.Register.Delay(snoozes(j.Metadata), 0))
+		}
+		externalID = t.ExternalID
+	}
+
+	if processed != nil {
+		// The answer is already there: read the alerts now and finish in one go.
+		alerts, err := s.kyt.AttemptAlerts(ctx, externalID)
+		if err == nil {
+			err = s.finishProcessed(ctx, r.RequestID, outcome{USDAmount: number(processed.USDAmount),
+				UpdatedAt: *processed.UpdatedAt, ExternalID: externalID, Alerts: alerts})
+			if errors.Is(err, errNotOpen) {
+				return nil
+			}
+			if err == nil {
+				s.hook(ctx, "processed", r.RequestID)
+			}
+			return err
+		}
+		s.log.Info("alerts of a processed withdrawal attempt not read; polling instead", "requestId", r.RequestID, "err", err.Error())
+	}
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
+			WHERE request_id = $1 AND status = 'PENDING'`, r.RequestID, externalID)
+		if err != nil {
+			return fmt.Errorf("mark %s registered: %w", r.RequestID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotOpen
+		}
+		if _, err := s.client.InsertTx(ctx, tx.Tx, PollArgs{RequestID: r.RequestID}, nil); err != nil {
+			return fmt.Errorf("insert poll job for %s: %w", r.RequestID, err)
+		}
+		if s.cfg.CallbackOnRegistered {
+			return s.enqueueCallback(ctx, tx, r.RequestID, false)
+		}
+		return nil
+	})
+	if errors.Is(err, errNotOpen) {
+		return nil
+	}
+	if err == nil {
+		s.hook(ctx, "registered", r.RequestID)
+	}
+	return err
+}
+
+// PollWorker works PollArgs.
+type PollWorker struct {
+	river.WorkerDefaults[PollArgs]
+	S *Service
+}
+
+// Timeout bounds one run.
+func (w *PollWorker) Timeout(*river.Job[PollArgs]) time.Duration { return jobTimeout }
+
+// NextRetry after a failure of the enclave itself.
+func (w *PollWorker) NextRetry(j *river.Job[PollArgs]) time.Time { return retryOnOwnFailure(j.Attempt) }
+
+// Work reads the summary; while Chainalysis has not processed it, the job snoozes with a
+// growing interval. Once processed, the alerts are read and everything is stored at once.
+func (w *PollWorker) Work(ctx context.Context, j *river.Job[PollArgs]) error {
+	s := w.S
+	r, err := loadRow(ctx, s.db, j.Args.RequestID)
+	if err != nil {
+		return err
+	}
+	if r.terminal() {
+		return nil
+	}
+	if stop, err := s.checkAge(ctx, r, "poll"); stop {
+		return err
+	}
+	n := snoozes(j.Metadata)
+	externalID := r.ExternalID.String
+	var o outcome
+	var alerts []chainalysis.Alert
+	if r.APIType == APITypeAttempt {
+		a, err := s.kyt.AttemptSummary(ctx, externalID)
+		if err != nil {
+			return s.chainalysisFailed(ctx, r, err, s.cfg.Register.Delay(n, 0))
+		}
+		if !a.Processed() {
+			return river.JobSnooze(s.pollDelay(r, n))
+		}
+		o = outcome{USDAmount: number(a.USDAmount), UpdatedAt: *a.UpdatedAt, ExternalID: externalID}
+		s.hook(ctx, "summary", r.RequestID)
+		alerts, err = s.kyt.AttemptAlerts(ctx, externalID)
+		if err != nil {
+			return s.chainalysisFailed(ctx, r, err, s.cfg.Register.Delay(n, 0))
+		}
+	} else {
+		t, err := s.kyt.TransferSummary(ctx, externalID)
+		if err != nil {
+			return s.chainalysisFailed(ctx, r, err, s.cfg.Register.Delay(n, 0))
+		}
+		if !t.Processed() {
+			return river.JobSnooze(s.pollDelay(r, n))
+		}
+		o = outcome{USDAmount: number(t.USDAmount), UpdatedAt: *t.UpdatedAt, ExternalID: externalID}
+		if t.Timestamp != nil {
+			if ts, err := chainalysis.ParseTime(*t.Timestamp); err == nil {
+				o.Timestamp = &ts
+			}
+		}
+		s.hook(ctx, "summary", r.RequestID)
+		alerts, err = s.kyt.TransferAlerts(ctx, externalID)
+		if err != nil {
+			return s.chainalysisFailed(ctx, r, err, s.cfg.Register.Delay(n, 0))
+		}
+	}
+	o.Alerts = alerts
+	err = s.finishProcessed(ctx, r.RequestID, o)
+	if errors.Is(err, errNotOpen) {
+		return nil
+	}
+	if err == nil {
+		s.hook(ctx, "processed", r.RequestID)
+	}
+	return err
+}
+
+// pollDelay is the next poll's wait, never past the assessment's deadline.
+func (s *Service) pollDelay(r row, n int) time.Duration {
+	d := s.cfg.Poll.Delay(n, 0)
+	if left := time.Until(r.CreatedAt.Add(s.cfg.MaxAge)); left < d {
+		d = max(left, 0) + 10*time.Millisecond
+	}
+	return d
+}
+
+// checkAge ends an assessment that has run out of time in ERROR KYT-TIMEOUT.
+func (s *Service) checkAge(ctx context.Context, r row, step string) (bool, error) {
+	if time.Since(r.CreatedAt) < s.cfg.MaxAge {
+		return false, nil
+	}
+	msg := fmt.Sprintf("Chainalysis KYT did not process the assessment within %s", s.cfg.MaxAge)
+	if step == "register" {
+		msg = fmt.Sprintf("Chainalysis KYT did not register the assessment within %s", s.cfg.MaxAge)
+	}
+	return true, s.endWithError(ctx, r.RequestID, "KYT-TIMEOUT", msg)
+}
+
+// chainalysisFailed decides what a failed Chainalysis call means: a permanent refusal ends the
+// assessment in ERROR with Chainalysis's reason; a transient one snoozes the job for wait (at
+// least Retry-After), never past the deadline.
+func (s *Service) chainalysisFailed(ctx context.Context, r row, err error, wait time.Duration) error {
+	var ce *chainalysis.Error
+	if errors.As(err, &ce) && !ce.Transient {
+		return s.endWithError(ctx, r.RequestID, errorCode(ce.StatusCode),
+			fmt.Sprintf("Chainalysis KYT answered %d: %s", ce.StatusCode, ce.Message))
+	}
+	if ra, ok := chainalysis.RetryAfter(err); ok && ra > wait {
+		wait = ra
+	}
+	if left := time.Until(r.CreatedAt.Add(s.cfg.MaxAge)); left < wait {
+		wait = max(left, 0) + 10*time.Millisecond
+	}
+	s.log.Info("chainalysis call failed; will retry", "requestId", r.RequestID, "retryIn", wait.String(), "err", err.Error())
+	return river.JobSnooze(max(wait, time.Millisecond))
+}
+
+func (s *Service) endWithError(ctx context.Context, requestID, code, msg string) error {
+	err := s.finishError(ctx, requestID, code, msg)
+	if errors.Is(err, errNotOpen) {
+		return nil
+	}
+	if err == nil {
+		s.log.Warn("assessment ended in ERROR", "requestId", requestID, "code", code, "message", msg)
+		s.hook(ctx, "processed", requestID)
+	}
+	return err
+}
+
+// errorCode names a permanent Chainalysis refusal.
+func errorCode(status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return "KYT-BAD-REQUEST"
+	case http.StatusForbidden:
+		return "KYT-FORBIDDEN"
+	case http.StatusNotFound:
+		return "KYT-NOT-FOUND"
+	case http.StatusNotAcceptable:
+		return "KYT-NOT-ACCEPTABLE"
+	case http.StatusConflict:
+		return "KYT-CONFLICT"
+	default:
+		return "KYT-REJECTED"
+	}
+}
+
+func (s *Service) hook(ctx context.Context, step, requestID string) {
+	if s.cfg.Hook != nil {
+		s.cfg.Hook(ctx, step, requestID)
+	}
+}
+
+func number(n *json.Number) *string {
+	if n == nil {
+		return nil
+	}
+	v := n.String()
+	return &v
+}

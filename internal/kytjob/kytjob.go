@@ -1,0 +1,386 @@
+// Package kytjob is the Chainalysis KYT risk assessment of a verification: planning which KYT
+// call a verification needs (DESIGN.md §2), accepting a request in one transaction with its
+// first job, and the background pipeline that registers it with Chainalysis, polls until it is
+// processed, stores its alerts and enqueues the callback. It owns the kyt_results and
+// kyt_alerts tables.
+//
+// Every accepted requestId reaches PROCESSED or ERROR: each step is a River job inserted in the
+// same transaction as the state it follows from, every step can run again harmlessly, and the
+// move to a terminal state happens once, in the transaction that enqueues its one callback.
+package kytjob
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/riverqueue/river"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/verification"
+	"github.com/travelrule/enclave/webhook"
+)
+
+// API types and directions, as the VerifyVASP page writes them.
+const (
+	APITypeAttempt  = "ATTEMPT"
+	APITypeTransfer = "TRANSFER"
+	Outgoing        = "OUTGOING"
+	Incoming        = "INCOMING"
+)
+
+// Backoff is a doubling delay from Base up to Cap, with jitter.
+type Backoff struct {
+	Base, Cap time.Duration
+}
+
+// Delay is the wait before try n (0-based), at least min.
+func (b Backoff) Delay(n int, min time.Duration) time.Duration {
+	d := b.Base
+	for i := 0; i < n && d < b.Cap; i++ {
+		d *= 2
+	}
+	d = jitter(min2(d, b.Cap))
+	if d < min {
+		d = min
+	}
+	return d
+}
+
+func min2(a, b time.Duration) time.Duration {
+	if a < b {
+		return a
+	}
+	return b
+}
+
+// Hook is a test seam called at named points of the pipeline ("register", "registered",
+// "summary", "processed"); tests use it to stop a worker hard at that point.
+type Hook func(ctx context.Context, step, requestID string)
+
+// Config tunes the pipeline. Zero values take the defaults shown.
+type Config struct {
+	// MaxAge is how long an assessment may take before it ends in ERROR with code KYT-TIMEOUT;
+	// default 24h (ENCLAVE_KYT_MAX_AGE).
+	MaxAge time.Duration
+	// Register is the backoff of registration after a transient failure; default 1s..1m.
+	Register Backoff
+	// Poll is the backoff of polling an unprocessed transfer; default 1s..5m
+	// (ENCLAVE_KYT_POLL_MAX_INTERVAL sets the cap).
+	Poll Backoff
+	// CallbackOnRegistered also sends a (non-terminal) callback when Chainalysis issues the
+	// externalId (ENCLAVE_CALLBACK_ON_REGISTERED).
+	CallbackOnRegistered bool
+	// Hook, when set, is called at each step.
+	Hook Hook
+}
+
+func (c *Config) defaults() {
+	if c.MaxAge <= 0 {
+		c.MaxAge = 24 * time.Hour
+	}
+	if c.Register.Base <= 0 {
+		c.Register.Base = time.Second
+	}
+	if c.Register.Cap <= 0 {
+		c.Register.Cap = time.Minute
+	}
+	if c.Poll.Base <= 0 {
+		c.Poll.Base = time.Second
+	}
+	if c.Poll.Cap <= 0 {
+		c.Poll.Cap = 5 * time.Minute
+	}
+}
+
+// Service accepts and answers assessments; its workers run the pipeline.
+type Service struct {
+	db        *sqlx.DB
+	verifs    *verification.Service
+	reg       *network.Registry
+	kyt       *chainalysis.Client
+	callbacks *callback.Service
+	client    *river.Client[*sql.Tx]
+	cfg       Config
+	log       *slog.Logger
+
+	accepted *prometheus.CounterVec
+	finished *prometheus.CounterVec
+	latency  prometheus.Histogram
+}
+
+// NewService returns a Service. Attach must be called with the River client before use.
+func NewService(db *sqlx.DB, verifs *verification.Service, reg *network.Registry, kyt *chainalysis.Client,
+	callbacks *callback.Service, cfg Config, log *slog.Logger, metrics prometheus.Registerer) (*Service, error) {
+	cfg.defaults()
+	s := &Service{db: db, verifs: verifs, reg: reg, kyt: kyt, callbacks: callbacks, cfg: cfg, log: log,
+		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_assessments_accepted_total",
+			Help: "KYT assessments accepted, by API type."}, []string{"api_type"}),
+		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_assessments_finished_total",
+			Help: "KYT assessments that reached a terminal state, by status."}, []string{"status"}),
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "enclave_kyt_assessment_duration_seconds",
+			Help: "Time from accept to terminal state.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}),
+	}
+	if metrics != nil {
+		for _, c := range []prometheus.Collector{s.accepted, s.finished, s.latency} {
+			if err := metrics.Register(c); err != nil {
+				return nil, fmt.Errorf("kytjob: register metrics: %w", err)
+			}
+		}
+	}
+	return s, nil
+}
+
+// Attach gives the service the River client it inserts jobs with.
+func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
+
+// AddWorkers registers the pipeline's workers.
+func (s *Service) AddWorkers(w *river.Workers) {
+	river.AddWorker(w, &RegisterWorker{S: s})
+	river.AddWorker(w, &PollWorker{S: s})
+}
+
+// Request is the body of POST /v1/risk-assessment/chainalysis-kyt.
+type Request struct {
+	VerificationUUID string `json:"verificationUuid"`
+	Network          string `json:"network,omitempty"`
+}
+
+// Accept validates a request, plans the KYT call and stores the assessment (PENDING) with its
+// registration job in one transaction. It returns the new requestId, or the VerifyVASP errors:
+// MISSING-VERIFICATION-UUID, NOT-FOUND-VERIFICATION, UNSUPPORTED-RISK-ASSESSMENT, BAD-REQUEST.
+func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
+	id := strings.TrimSpace(r.VerificationUUID)
+	if id == "" {
+		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
+	}
+	if _, err := uuid.Parse(id); err != nil {
+		return "", apperr.Bad("verificationUuid: %q is not a UUID", id)
+	}
+	v, err := s.verifs.Find(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	p, err := s.plan(v, r.Network)
+	if err != nil {
+		return "", err
+	}
+	p.RequestID = uuid.NewString()
+
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", fmt.Errorf("accept: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if _, err := tx.ExecContext(ctx, `
+		INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
+			network, asset, amount, transfer_ref, output_address, "timestamp", status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING')`,
+		p.RequestID, v.UUID, p.CounterpartyVaspID, p.APIType, p.UserID, p.Direction, p.Network.Name, p.Asset,
+		p.Amount, nullable(p.TransferRef), p.OutputAddress, p.Timestamp); err != nil {
+		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
+	}
+	if _, err := s.client.InsertTx(ctx, tx.Tx, RegisterArgs{RequestID: p.RequestID}, nil); err != nil {
+		return "", fmt.Errorf("accept: insert register job: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return "", fmt.Errorf("accept: commit: %w", err)
+	}
+	s.accepted.WithLabelValues(p.APIType).Inc()
+	return p.RequestID, nil
+}
+
+// plan is the rule of DESIGN.md §2 applied to one verification.
+type plan struct {
+	RequestID          string
+	APIType            string
+	CounterpartyVaspID string
+	UserID             string
+	Direction          string
+	Network            network.Network
+	Asset              string
+	Amount             string
+	TransferRef        string
+	OutputAddress      string
+	Timestamp          *time.Time
+}
+
+func (s *Service) plan(v verification.Verification, named string) (plan, error) {
+	p := plan{CounterpartyVaspID: v.CounterpartyVaspID(), UserID: v.CounterpartyVaspID(), Asset: v.Asset,
+		Amount: v.Amount, OutputAddress: v.BeneficiaryAddress}
+	switch {
+	case v.Role == verification.Beneficiary && !v.TxReported():
+		return p, apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT API for received transfer should be called after txHash is reported")
+	case v.Role == verification.Originator && !v.TxReported():
+		p.APIType, p.Direction = APITypeAttempt, Outgoing
+	case v.Role == verification.Originator:
+		p.APIType, p.Direction = APITypeTransfer, Outgoing
+	default:
+		p.APIType, p.Direction = APITypeTransfer, Incoming
+	}
+
+	asset, ok := s.reg.Asset(v.Asset)
+	if !ok {
+		return p, apperr.Bad("asset %s of the verification is not supported", v.Asset)
+	}
+	named = strings.TrimSpace(named)
+	if named != "" {
+		n, ok := s.reg.Network(named)
+		if !ok {
+			return p, apperr.Bad("network: %q is not supported", named)
+		}
+		if v.Network != "" && n.Name != v.Network {
+			return p, apperr.Bad("network: %s conflicts with the verification's network %s", n.Name, v.Network)
+		}
+		named = n.Name
+	} else {
+		named = v.Network
+	}
+	n, err := s.reg.Resolve(asset, named)
+	if err != nil {
+		return p, apperr.Bad("network: %s", err.Error())
+	}
+	p.Network = n
+	if p.APIType == APITypeTransfer {
+		ref, err := n.TransferReference(v.TxHash, v.BeneficiaryAddress, v.Vout)
+		if err != nil {
+			return p, apperr.Bad("txHash: %s", err.Error())
+		}
+		p.TransferRef = ref
+	} else {
+		now := time.Now().UTC().Truncate(time.Millisecond)
+		p.Timestamp = &now // for an ATTEMPT, the time of the call
+	}
+	return p, nil
+}
+
+// Find returns one assessment as its callback carries it. An unknown requestId is NOT-FOUND.
+func (s *Service) Find(ctx context.Context, requestID string) (webhook.KYTResultData, error) {
+	if _, err := uuid.Parse(requestID); err != nil {
+		return webhook.KYTResultData{}, apperr.Bad("requestId: %q is not a UUID", requestID)
+	}
+	var r row
+	err := s.db.GetContext(ctx, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return webhook.KYTResultData{}, apperr.New(apperr.NotFound, "RiskAssessment(%s) is not found", requestID)
+	}
+	if err != nil {
+		return webhook.KYTResultData{}, fmt.Errorf("find assessment %s: %w", requestID, err)
+	}
+	alerts, err := loadAlerts(ctx, s.db, []string{requestID})
+	if err != nil {
+		return webhook.KYTResultData{}, err
+	}
+	return r.data(alerts[requestID]), nil
+}
+
+// Filter selects assessments for List; zero values select everything.
+type Filter struct {
+	VerificationUUID string
+	Status           string
+	APIType          string
+	Direction        string
+	From, To         *time.Time
+	Limit, Offset    int
+}
+
+// List returns one page of assessments, newest first, and how many match in all.
+func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, int, error) {
+	var where []string
+	var args []any
+	add := func(cond string, v any) {
+		args = append(args, v)
+		where = append(where, fmt.Sprintf(cond, len(args)))
+	}
+	oneOf := func(name, v string, allowed ...string) error {
+		for _, a := range allowed {
+			if strings.EqualFold(v, a) {
+				return nil
+			}
+		}
+		return apperr.Bad("%s: want one of %s, got %q", name, strings.Join(allowed, ", "), v)
+	}
+	if f.VerificationUUID != "" {
+		if _, err := uuid.Parse(f.VerificationUUID); err != nil {
+			return nil, 0, apperr.Bad("verificationUuid: %q is not a UUID", f.VerificationUUID)
+		}
+		add("verification_uuid = $%d", f.VerificationUUID)
+	}
+	if f.Status != "" {
+		if err := oneOf("status", f.Status, webhook.StatusPending, webhook.StatusRegistered, webhook.StatusProcessed, webhook.StatusError); err != nil {
+			return nil, 0, err
+		}
+		add("status = $%d", strings.ToUpper(f.Status))
+	}
+	if f.APIType != "" {
+		if err := oneOf("apiType", f.APIType, APITypeAttempt, APITypeTransfer); err != nil {
+			return nil, 0, err
+		}
+		add("api_type = $%d", strings.ToUpper(f.APIType))
+	}
+	if f.Direction != "" {
+		if err := oneOf("direction", f.Direction, Outgoing, Incoming); err != nil {
+			return nil, 0, err
+		}
+		add("direction = $%d", strings.ToUpper(f.Direction))
+	}
+	if f.From != nil {
+		add("created_at >= $%d", *f.From)
+	}
+	if f.To != nil {
+		add("created_at <= $%d", *f.To)
+	}
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM kyt_results`+cond, args...); err != nil {
+		return nil, 0, fmt.Errorf("count assessments: %w", err)
+	}
+	var rows []row
+	q := fmt.Sprintf(`SELECT %s FROM kyt_results%s ORDER BY created_at DESC, request_id LIMIT %d OFFSET %d`, resultColumns, cond, f.Limit, f.Offset)
+	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
+		return nil, 0, fmt.Errorf("list assessments: %w", err)
+	}
+	ids := make([]string, len(rows))
+	for i, r := range rows {
+		ids[i] = r.RequestID
+	}
+	alerts, err := loadAlerts(ctx, s.db, ids)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]webhook.KYTResultData, len(rows))
+	for i, r := range rows {
+		out[i] = r.data(alerts[r.RequestID])
+	}
+	return out, total, nil
+}
+
+func nullable(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// snoozes is how many times River has snoozed this job: the count the backoffs grow from.
+func snoozes(metadata []byte) int {
+	var m struct {
+		Snoozes int `json:"snoozes"`
+	}
+	json.Unmarshal(metadata, &m) //nolint:errcheck // no metadata means no snoozes
+	return m.Snoozes
+}

@@ -1,0 +1,235 @@
+package kytjob
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
+
+	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/webhook"
+)
+
+const resultColumns = `request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction, network, asset,
+	amount::text AS amount, usd_price::text AS usd_price, transfer_ref, output_address, "timestamp", external_id, status,
+	alert_count, error_code, error_message, created_at, updated_at, assessed_at`
+
+// row is a kyt_results row.
+type row struct {
+	RequestID          string         `db:"request_id"`
+	VerificationUUID   string         `db:"verification_uuid"`
+	CounterpartyVaspID string         `db:"counterparty_vasp_id"`
+	APIType            string         `db:"api_type"`
+	UserID             string         `db:"user_id"`
+	Direction          string         `db:"direction"`
+	Network            string         `db:"network"`
+	Asset              string         `db:"asset"`
+	Amount             string         `db:"amount"`
+	USDPrice           sql.NullString `db:"usd_price"`
+	TransferRef        sql.NullString `db:"transfer_ref"`
+	OutputAddress      string         `db:"output_address"`
+	Timestamp          sql.NullTime   `db:"timestamp"`
+	ExternalID         sql.NullString `db:"external_id"`
+	Status             string         `db:"status"`
+	AlertCount         sql.NullInt32  `db:"alert_count"`
+	ErrorCode          sql.NullString `db:"error_code"`
+	ErrorMessage       sql.NullString `db:"error_message"`
+	CreatedAt          time.Time      `db:"created_at"`
+	UpdatedAt          time.Time      `db:"updated_at"`
+	AssessedAt         sql.NullTime   `db:"assessed_at"`
+}
+
+func (r row) terminal() bool {
+	return r.Status == webhook.StatusProcessed || r.Status == webhook.StatusError
+}
+
+// alertRow is a kyt_alerts row.
+type alertRow struct {
+	AlertID        string         `db:"alert_id"`
+	RequestID      string         `db:"request_id"`
+	ExternalID     string         `db:"external_id"`
+	AlertLevel     string         `db:"alert_level"`
+	EntityCategory sql.NullString `db:"entity_category"`
+	ServiceName    sql.NullString `db:"service_name"`
+	ExposureType   string         `db:"exposure_type"`
+	AlertAmount    string         `db:"alert_amount"`
+	CreatedAt      time.Time      `db:"created_at"`
+}
+
+func loadRow(ctx context.Context, q sqlx.QueryerContext, requestID string) (row, error) {
+	var r row
+	err := sqlx.GetContext(ctx, q, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
+	if err != nil {
+		return r, fmt.Errorf("load assessment %s: %w", requestID, err)
+	}
+	return r, nil
+}
+
+func loadAlerts(ctx context.Context, q sqlx.QueryerContext, requestIDs []string) (map[string][]alertRow, error) {
+	out := map[string][]alertRow{}
+	if len(requestIDs) == 0 {
+		return out, nil
+	}
+	var rows []alertRow
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT alert_id, request_id, external_id, alert_level, entity_category,
+		service_name, exposure_type, alert_amount::text AS alert_amount, created_at
+		FROM kyt_alerts WHERE request_id = ANY($1) ORDER BY created_at, alert_id`, pq.Array(requestIDs)); err != nil {
+		return nil, fmt.Errorf("load alerts: %w", err)
+	}
+	for _, a := range rows {
+		out[a.RequestID] = append(out[a.RequestID], a)
+	}
+	return out, nil
+}
+
+// data is the assessment in the shape of the VerifyVASP callback.
+func (r row) data(alerts []alertRow) webhook.KYTResultData {
+	k := webhook.ChainalysisKYT{
+		RequestID: r.RequestID, CounterpartyVaspID: r.CounterpartyVaspID, APIType: r.APIType, UserID: r.UserID,
+		Direction: r.Direction, Network: r.Network, Asset: r.Asset, Amount: r.Amount, USDPrice: str(r.USDPrice),
+		OutputAddress: r.OutputAddress, Timestamp: tm(r.Timestamp), ExternalID: str(r.ExternalID), Status: r.Status,
+		CreatedAt: jsontime.Format(r.CreatedAt), AssessedAt: tm(r.AssessedAt),
+	}
+	if r.APIType == APITypeTransfer {
+		k.TransferRef = str(r.TransferRef)
+	}
+	if r.Status == webhook.StatusProcessed && r.AlertCount.Valid {
+		n := int(r.AlertCount.Int32)
+		k.AlertCount = &n
+	}
+	if r.Status == webhook.StatusError {
+		k.Error = &webhook.KYTError{Code: r.ErrorCode.String, Message: r.ErrorMessage.String}
+	}
+	list := make([]webhook.KYTAlert, 0, len(alerts))
+	for _, a := range alerts {
+		list = append(list, webhook.KYTAlert{
+			CounterpartyVaspID: r.CounterpartyVaspID, ExternalID: a.ExternalID, Direction: r.Direction, AlertID: a.AlertID,
+			AlertLevel: a.AlertLevel, EntityCategory: str(a.EntityCategory), ServiceName: str(a.ServiceName),
+			ExposureType: a.ExposureType, AlertAmount: a.AlertAmount, CreatedAt: jsontime.Format(a.CreatedAt),
+		})
+	}
+	return webhook.KYTResultData{VerificationUUID: r.VerificationUUID,
+		RiskAssessment: webhook.RiskAssessment{ChainalysisKYT: k, ChainalysisKYTAlerts: list}}
+}
+
+func str(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
+
+func tm(t sql.NullTime) *string {
+	if !t.Valid {
+		return nil
+	}
+	s := jsontime.Format(t.Time)
+	return &s
+}
+
+// outcome is what Chainalysis said of a processed assessment.
+type outcome struct {
+	USDAmount  *string
+	UpdatedAt  string
+	Timestamp  *time.Time // TRANSFER: when the transfer happened on chain
+	ExternalID string
+	Alerts     []chainalysis.Alert
+}
+
+// errNotOpen means another run already took the assessment to a terminal state.
+var errNotOpen = errors.New("assessment already terminal")
+
+// finishProcessed stores a processed assessment and its alerts, and enqueues its callback, in
+// one transaction. A second run finds it terminal and changes nothing.
+func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) error {
+	assessed, err := chainalysis.ParseTime(o.UpdatedAt)
+	if err != nil {
+		return fmt.Errorf("assessment %s: %w", requestID, err)
+	}
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		for _, a := range o.Alerts {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO kyt_alerts (alert_id, request_id, external_id, alert_level,
+				entity_category, service_name, exposure_type, alert_amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+				ON CONFLICT (alert_id) DO NOTHING`, a.ExternalID, requestID, o.ExternalID, a.AlertLevel, a.Category,
+				a.Service, a.ExposureType, a.AlertAmount.String()); err != nil {
+				return fmt.Errorf("store alert %s: %w", a.ExternalID, err)
+			}
+		}
+		res, err := tx.ExecContext(ctx, `UPDATE kyt_results SET status = 'PROCESSED', alert_count = $2, assessed_at = $3,
+			usd_price = $4, "timestamp" = COALESCE($5, "timestamp"), external_id = $6, updated_at = now()
+			WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED')`,
+			requestID, len(o.Alerts), assessed, o.USDAmount, o.Timestamp, o.ExternalID)
+		if err != nil {
+			return fmt.Errorf("mark %s processed: %w", requestID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotOpen
+		}
+		return s.enqueueCallback(ctx, tx, requestID, true)
+	})
+}
+
+// finishError ends an assessment in ERROR with code and message, and enqueues its callback.
+func (s *Service) finishError(ctx context.Context, requestID, code, message string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		res, err := tx.ExecContext(ctx, `UPDATE kyt_results SET status = 'ERROR', error_code = $2, error_message = $3,
+			updated_at = now() WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED')`, requestID, code, message)
+		if err != nil {
+			return fmt.Errorf("mark %s as error: %w", requestID, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return errNotOpen
+		}
+		return s.enqueueCallback(ctx, tx, requestID, true)
+	})
+}
+
+// enqueueCallback freezes the assessment as it now stands in tx into a CHAINALYSIS_KYT_RESULT
+// callback.
+func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, requestID string, terminal bool) error {
+	r, err := loadRow(ctx, tx, requestID)
+	if err != nil {
+		return err
+	}
+	alerts, err := loadAlerts(ctx, tx, []string{requestID})
+	if err != nil {
+		return err
+	}
+	_, err = s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: requestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+		Payload: struct {
+			CallbackType string                `json:"callbackType"`
+			Data         webhook.KYTResultData `json:"data"`
+		}{webhook.TypeKYTResult, r.data(alerts[requestID])}})
+	if err == nil && terminal {
+		s.finished.WithLabelValues(r.Status).Inc()
+		s.latency.Observe(time.Since(r.CreatedAt).Seconds())
+	}
+	return err
+}
+
+func (s *Service) inTx(ctx context.Context, f func(*sqlx.Tx) error) error {
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// jitter spreads a delay by ±20%.
+func jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
+}

@@ -1,0 +1,184 @@
+// Package webhook is what a VASP's backend imports to receive the enclave's callbacks: it
+// verifies a callback's Standard Webhooks signature and decodes its body into the VerifyVASP
+// CHAINALYSIS_KYT_RESULT shape. The enclave itself signs callbacks and peer requests with the
+// same code, so both sides agree by construction.
+//
+// A receiver should treat the webhook-id header (Callback.ID) as an idempotency key: the
+// enclave delivers at least once and may deliver the same callback twice.
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+)
+
+// Header names of the Standard Webhooks signature.
+const (
+	HeaderID        = "webhook-id"
+	HeaderTimestamp = "webhook-timestamp"
+	HeaderSignature = "webhook-signature"
+)
+
+// Tolerance is how far a callback's timestamp may be from the receiver's clock.
+const Tolerance = 5 * time.Minute
+
+// MaxBodyBytes caps the body Parse reads.
+const MaxBodyBytes = 1 << 20
+
+// Callback types.
+const (
+	TypeKYTResult = "CHAINALYSIS_KYT_RESULT"
+)
+
+// ErrSignature means the callback was not signed with the secret, was tampered with, or is
+// older (or newer) than Tolerance.
+var ErrSignature = errors.New("webhook: signature does not verify")
+
+// Sign returns the three signature headers for body, sent as message id at time ts, with the
+// secret "whsec_<base64>".
+func Sign(secret, id string, ts time.Time, body []byte) (http.Header, error) {
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return nil, errors.New("webhook: the secret must be whsec_ followed by base64")
+	}
+	sig, err := wh.Sign(id, ts, body)
+	if err != nil {
+		return nil, fmt.Errorf("webhook: sign: %w", err)
+	}
+	h := http.Header{}
+	h.Set(HeaderID, id)
+	h.Set(HeaderTimestamp, strconv.FormatInt(ts.Unix(), 10))
+	h.Set(HeaderSignature, sig)
+	return h, nil
+}
+
+// Verify checks the signature headers of body with the secret "whsec_<base64>". It returns
+// ErrSignature (wrapped with the reason) when they do not verify.
+func Verify(secret string, header http.Header, body []byte) error {
+	wh, err := standardwebhooks.NewWebhook(secret)
+	if err != nil {
+		return errors.New("webhook: the secret must be whsec_ followed by base64")
+	}
+	if err := wh.Verify(body, header); err != nil {
+		return fmt.Errorf("%w: %v", ErrSignature, err)
+	}
+	return nil
+}
+
+// Callback is a verified callback.
+type Callback struct {
+	// ID is the webhook-id: the same on every delivery of one callback.
+	ID           string          `json:"-"`
+	CallbackType string          `json:"callbackType"`
+	Data         json.RawMessage `json:"data"`
+}
+
+// Parse reads r's body, verifies its signature with secret and decodes it.
+func Parse(secret string, r *http.Request) (Callback, error) {
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		return Callback{}, fmt.Errorf("webhook: read body: %w", err)
+	}
+	if len(body) > MaxBodyBytes {
+		return Callback{}, fmt.Errorf("webhook: body larger than %d bytes", MaxBodyBytes)
+	}
+	return ParseBody(secret, r.Header, body)
+}
+
+// ParseBody is Parse for a body already read.
+func ParseBody(secret string, header http.Header, body []byte) (Callback, error) {
+	if err := Verify(secret, header, body); err != nil {
+		return Callback{}, err
+	}
+	var c Callback
+	if err := json.Unmarshal(body, &c); err != nil {
+		return Callback{}, fmt.Errorf("webhook: body is not a callback: %w", err)
+	}
+	c.ID = header.Get(HeaderID)
+	return c, nil
+}
+
+// KYTResult decodes the data of a CHAINALYSIS_KYT_RESULT callback.
+func (c Callback) KYTResult() (KYTResultData, error) {
+	var d KYTResultData
+	if c.CallbackType != TypeKYTResult {
+		return d, fmt.Errorf("webhook: callback is %s, not %s", c.CallbackType, TypeKYTResult)
+	}
+	if err := json.Unmarshal(c.Data, &d); err != nil {
+		return d, fmt.Errorf("webhook: %s data: %w", TypeKYTResult, err)
+	}
+	return d, nil
+}
+
+// KYTResultData is the data of a CHAINALYSIS_KYT_RESULT callback, field names verbatim from the
+// VerifyVASP risk-assessment page. GET /v1/risk-assessment/chainalysis-kyt/{requestId}
+// answers the same object.
+type KYTResultData struct {
+	VerificationUUID string         `json:"verificationUuid"`
+	RiskAssessment   RiskAssessment `json:"riskAssessment"`
+}
+
+// RiskAssessment holds one KYT assessment and its alerts.
+type RiskAssessment struct {
+	ChainalysisKYT       ChainalysisKYT `json:"chainalysisKYT"`
+	ChainalysisKYTAlerts []KYTAlert     `json:"chainalysisKYTAlerts"`
+}
+
+// Assessment statuses.
+const (
+	StatusPending    = "PENDING"
+	StatusRegistered = "REGISTERED"
+	StatusProcessed  = "PROCESSED"
+	StatusError      = "ERROR"
+)
+
+// ChainalysisKYT is one assessment. Optional values are null until known: usdPrice,
+// externalId (not issued if registration failed), alertCount (until PROCESSED), assessedAt.
+type ChainalysisKYT struct {
+	RequestID          string    `json:"requestId"`
+	CounterpartyVaspID string    `json:"counterpartyVaspId"`
+	APIType            string    `json:"apiType"` // ATTEMPT or TRANSFER
+	UserID             string    `json:"userId"`
+	Direction          string    `json:"direction"` // OUTGOING or INCOMING
+	Network            string    `json:"network"`
+	Asset              string    `json:"asset"`
+	Amount             string    `json:"amount"`
+	USDPrice           *string   `json:"usdPrice"`
+	TransferRef        *string   `json:"transferRef,omitempty"` // TRANSFER only
+	OutputAddress      string    `json:"outputAddress"`
+	Timestamp          *string   `json:"timestamp"`
+	ExternalID         *string   `json:"externalId"`
+	Status             string    `json:"status"`
+	AlertCount         *int      `json:"alertCount"`
+	CreatedAt          string    `json:"createdAt"`
+	AssessedAt         *string   `json:"assessedAt"`
+	Error              *KYTError `json:"error,omitempty"` // status ERROR only
+}
+
+// KYTError says why an assessment ended in ERROR: Chainalysis refused it (code KYT-<reason>,
+// with Chainalysis's own message) or it did not finish in time (KYT-TIMEOUT).
+type KYTError struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+}
+
+// KYTAlert is one Chainalysis KYT alert.
+type KYTAlert struct {
+	CounterpartyVaspID string  `json:"counterpartyVaspId"`
+	ExternalID         string  `json:"externalId"`
+	Direction          string  `json:"direction"`
+	AlertID            string  `json:"alertId"`
+	AlertLevel         string  `json:"alertLevel"` // LOW, MEDIUM, HIGH, SEVERE
+	EntityCategory     *string `json:"entityCategory"`
+	ServiceName        *string `json:"serviceName"`
+	ExposureType       string  `json:"exposureType"` // DIRECT or INDIRECT
+	AlertAmount        string  `json:"alertAmount"`
+	CreatedAt          string  `json:"createdAt"`
+}
