@@ -1,0 +1,66 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/bench"
+	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/pglocal"
+)
+
+func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flags("bench", "Measure the enclave on this machine: the real HTTP server and River workers over PostgreSQL,\n"+
+		"kytsim with no processing delay as Chainalysis, and a receiver verifying every callback. Prints\n"+
+		"accept throughput and latency, end-to-end throughput and latency, Chainalysis calls per\n"+
+		"assessment and lost assessments. Uses DATABASE_URL (a database it may fill) or else starts a\n"+
+		"throwaway PostgreSQL from the installed server binaries.",
+		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to\n", stderr)
+	o := bench.Options{}
+	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long requests are sent")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at most")
+	fs.IntVar(&o.Workers, "workers", 100, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
+	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
+	verbose := fs.Bool("v", false, "print the enclave's warnings")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *verbose {
+		o.Log = stderr
+	}
+	dsn := config.Load(getenv).DatabaseURL
+	if dsn == "" {
+		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL…")
+		c, err := pglocal.Start(ctx, pglocal.Options{})
+		if err != nil {
+			return err
+		}
+		defer c.Stop() //nolint:errcheck
+		dsn = c.URL("postgres")
+	}
+	db, err := openDB(ctx, dsn)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	db.SetMaxOpenConns(60)
+	db.SetMaxIdleConns(60)
+	if _, err := schema.Migrate(ctx, db.DB); err != nil {
+		return err
+	}
+	o.DB = db
+	res, err := bench.Run(ctx, o)
+	if err != nil {
+		return err
+	}
+	res.Print(stdout, o)
+	if res.Lost > 0 {
+		fmt.Fprintf(stdout, "  first lost requestIds: %v\n", res.CallbacksNotYetArrived[:min(5, len(res.CallbacksNotYetArrived))])
+		return fmt.Errorf("bench: %d assessments lost", res.Lost)
+	}
+	return nil
+}
