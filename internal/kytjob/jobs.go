@@ -2,6 +2,7 @@ package kytjob
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -133,19 +134,20 @@ func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) e
 		s.log.Info("alerts of a processed withdrawal attempt not read; polling instead", "requestId", r.RequestID, "err", err.Error())
 	}
 	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
-			WHERE request_id = $1 AND status = 'PENDING'`, r.RequestID, externalID)
+		var reg row
+		err := tx.GetContext(ctx, &reg, `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
+			WHERE request_id = $1 AND status = 'PENDING' RETURNING `+resultColumns, r.RequestID, externalID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotOpen
+		}
 		if err != nil {
 			return fmt.Errorf("mark %s registered: %w", r.RequestID, err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errNotOpen
 		}
 		if _, err := s.client.InsertTx(ctx, tx.Tx, PollArgs{RequestID: r.RequestID}, nil); err != nil {
 			return fmt.Errorf("insert poll job for %s: %w", r.RequestID, err)
 		}
 		if s.cfg.CallbackOnRegistered {
-			return s.enqueueCallback(ctx, tx, r.RequestID, false)
+			return s.enqueueCallback(ctx, tx, reg, nil, false)
 		}
 		return nil
 	})

@@ -153,65 +153,73 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 	if err != nil {
 		return fmt.Errorf("assessment %s: %w", requestID, err)
 	}
+	now := time.Now().UTC().Truncate(time.Microsecond)
+	alerts := make([]alertRow, 0, len(o.Alerts))
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		for _, a := range o.Alerts {
+			ar := alertRow{AlertID: a.ExternalID, RequestID: requestID, ExternalID: o.ExternalID, AlertLevel: a.AlertLevel,
+				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
+				AlertAmount: a.AlertAmount.String(), CreatedAt: now}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO kyt_alerts (alert_id, request_id, external_id, alert_level,
-				entity_category, service_name, exposure_type, alert_amount) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-				ON CONFLICT (alert_id) DO NOTHING`, a.ExternalID, requestID, o.ExternalID, a.AlertLevel, a.Category,
-				a.Service, a.ExposureType, a.AlertAmount.String()); err != nil {
+				entity_category, service_name, exposure_type, alert_amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+				ON CONFLICT (alert_id) DO NOTHING`, ar.AlertID, requestID, ar.ExternalID, ar.AlertLevel, ar.EntityCategory,
+				ar.ServiceName, ar.ExposureType, ar.AlertAmount, now); err != nil {
 				return fmt.Errorf("store alert %s: %w", a.ExternalID, err)
 			}
+			alerts = append(alerts, ar)
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE kyt_results SET status = 'PROCESSED', alert_count = $2, assessed_at = $3,
+		var r row
+		err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET status = 'PROCESSED', alert_count = $2, assessed_at = $3,
 			usd_price = $4, "timestamp" = COALESCE($5, "timestamp"), external_id = $6, updated_at = now()
-			WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED')`,
+			WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
 			requestID, len(o.Alerts), assessed, o.USDAmount, o.Timestamp, o.ExternalID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotOpen
+		}
 		if err != nil {
 			return fmt.Errorf("mark %s processed: %w", requestID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errNotOpen
-		}
-		return s.enqueueCallback(ctx, tx, requestID, true)
+		return s.enqueueCallback(ctx, tx, r, alerts, true)
 	})
 }
 
 // finishError ends an assessment in ERROR with code and message, and enqueues its callback.
 func (s *Service) finishError(ctx context.Context, requestID, code, message string) error {
 	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE kyt_results SET status = 'ERROR', error_code = $2, error_message = $3,
-			updated_at = now() WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED')`, requestID, code, message)
+		var r row
+		err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET status = 'ERROR', error_code = $2, error_message = $3,
+			updated_at = now() WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
+			requestID, code, message)
+		if errors.Is(err, sql.ErrNoRows) {
+			return errNotOpen
+		}
 		if err != nil {
 			return fmt.Errorf("mark %s as error: %w", requestID, err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return errNotOpen
-		}
-		return s.enqueueCallback(ctx, tx, requestID, true)
+		return s.enqueueCallback(ctx, tx, r, nil, true)
 	})
 }
 
-// enqueueCallback freezes the assessment as it now stands in tx into a CHAINALYSIS_KYT_RESULT
-// callback.
-func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, requestID string, terminal bool) error {
-	r, err := loadRow(ctx, tx, requestID)
-	if err != nil {
-		return err
-	}
-	alerts, err := loadAlerts(ctx, tx, []string{requestID})
-	if err != nil {
-		return err
-	}
-	_, err = s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: requestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+// enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
+// CHAINALYSIS_KYT_RESULT callback.
+func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) error {
+	_, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
 			Data         webhook.KYTResultData `json:"data"`
-		}{webhook.TypeKYTResult, r.data(alerts[requestID])}})
+		}{webhook.TypeKYTResult, r.data(alerts)}})
 	if err == nil && terminal {
 		s.finished.WithLabelValues(r.Status).Inc()
 		s.latency.Observe(time.Since(r.CreatedAt).Seconds())
 	}
 	return err
+}
+
+func nullStr(s *string) sql.NullString {
+	if s == nil {
+		return sql.NullString{}
+	}
+	return sql.NullString{String: *s, Valid: true}
 }
 
 func (s *Service) inTx(ctx context.Context, f func(*sqlx.Tx) error) error {

@@ -86,7 +86,7 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte) (Verif
 		RETURNING `+columns,
 		r.UUID, r.Role, r.OriginatingVaspID, r.BeneficiaryVaspID, r.Network, r.Asset, r.Amount,
 		r.TradePrice, r.TradeCurrency, r.TradeISODateTime, r.IsExceedingThreshold, r.OriginatorAddress,
-		r.BeneficiaryAddress, payload, r.RequestSHA256)
+		r.BeneficiaryAddress, string(payload), r.RequestSHA256)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Already there: a replay of the same request is success, anything else a conflict.
 		if err := s.db.GetContext(ctx, &out, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, v.UUID); err != nil {
