@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"flag"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -189,3 +190,40 @@ func waitReady(t *testing.T, base string, done <-chan error) {
 }
 
 func errHelp() error { return flag.ErrHelp }
+
+// TestDevDemo proves the README's run command: `enclave dev --demo` starts its own PostgreSQL,
+// kytsim and callback printer, tells the whole story and exits 0 once both callbacks arrived.
+func TestDevDemo(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	// PostgreSQL runs as the postgres user when we are root: it must be able to reach the dir.
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	var out syncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
+		envOf(nil), &out, &out)
+	require.NoError(t, err, "%s", out.String())
+	s := out.String()
+	require.Equal(t, 2, strings.Count(s, "signature verified"), s)
+	require.Contains(t, s, "ATTEMPT OUTGOING: 1.5 ETH on ETHEREUM")
+	require.Contains(t, s, "TRANSFER OUTGOING: 1.5 ETH on ETHEREUM")
+	require.Contains(t, s, "SEVERE sanctioned entity")
+	require.Contains(t, s, "demo: done")
+
+	// A second run reuses the cluster it left behind.
+	out = syncBuffer{}
+	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
+		envOf(nil), &out, &out), "%s", out.String())
+	require.Contains(t, out.String(), "demo: done")
+}
+
+func TestDevRefusesATakenPort(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	err = run(context.Background(), []string{"dev", "--listen", l.Addr().String(), "--data-dir", t.TempDir()}, envOf(nil), io.Discard, io.Discard)
+	require.ErrorContains(t, err, "another `enclave dev`")
+}

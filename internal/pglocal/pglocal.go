@@ -164,11 +164,24 @@ func (c *Cluster) cleanup() {
 // prepareDir creates the data directory and, when the server runs as another user, hands it
 // (and a temporary parent) to that user.
 func (c *Cluster) prepareDir() error {
+	if err := os.MkdirAll(filepath.Dir(c.dataDir), 0o755); err != nil {
+		return fmt.Errorf("pglocal: create %s: %w", filepath.Dir(c.dataDir), err)
+	}
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return fmt.Errorf("pglocal: create %s: %w", c.dataDir, err)
 	}
 	if c.cred == nil {
 		return nil
+	}
+	// The postgres user must be able to reach the data directory through every parent.
+	for d := filepath.Dir(c.dataDir); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 && d != c.temp {
+			return fmt.Errorf("pglocal: PostgreSQL runs as the postgres user, which cannot enter %s (mode %v); "+
+				"choose a data directory elsewhere, or set DATABASE_URL", d, fi.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			break
+		}
 	}
 	for _, d := range []string{c.temp, c.dataDir} {
 		if d == "" {
