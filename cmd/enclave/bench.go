@@ -47,8 +47,6 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(60)
-	db.SetMaxIdleConns(60)
 	if _, err := schema.Migrate(ctx, db.DB); err != nil {
 		return err
 	}

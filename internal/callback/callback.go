@@ -83,7 +83,12 @@ func NewService(db *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Regist
 		cfg.Timeout = 10 * time.Second
 	}
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = &http.Client{}
+		// Keep connections to the one receiver alive across concurrent deliveries (the
+		// default transport keeps two, and would open a connection per callback under load).
+		cfg.HTTPClient = &http.Client{Transport: &http.Transport{
+			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
+			TLSHandshakeTimeout: 10 * time.Second,
+		}}
 	}
 	s := &Service{db: db, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",
