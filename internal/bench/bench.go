@@ -127,7 +127,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	vs := make([]string, n)
 	isTransfer := make([]bool, n)
 	for i := range n {
-		isTransfer[i] = float64(i%100) < o.TransferShare*100
+		isTransfer[i] = int(float64(i+1)*o.TransferShare) > int(float64(i)*o.TransferShare) // spread evenly
 		id, err := createVerification(ctx, hc, base, i, isTransfer[i])
 		if err != nil {
 			return res, fmt.Errorf("bench: prepare verification %d: %w", i, err)

@@ -27,6 +27,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -172,35 +173,24 @@ type Filter struct {
 
 // List returns one page of callbacks, newest first, and how many match in all.
 func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
-	var where []string
-	var args []any
+	var w sqlpage.Where
 	if f.Status != "" {
 		st := strings.ToUpper(f.Status)
 		if st != StatusPending && st != StatusDelivered && st != StatusFailed {
 			return nil, 0, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
 		}
-		args = append(args, st)
-		where = append(where, fmt.Sprintf("status = $%d", len(args)))
+		w.Add("status = $%d", st)
 	}
 	if f.RequestID != "" {
 		if _, err := uuid.Parse(f.RequestID); err != nil {
 			return nil, 0, apperr.Bad("requestId: %q is not a UUID", f.RequestID)
 		}
-		args = append(args, f.RequestID)
-		where = append(where, fmt.Sprintf("request_id = $%d", len(args)))
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM callbacks`+cond, args...); err != nil {
-		return nil, 0, fmt.Errorf("count callbacks: %w", err)
+		w.Add("request_id = $%d", f.RequestID)
 	}
 	var out []Record
-	q := fmt.Sprintf(`SELECT %s FROM callbacks%s ORDER BY created_at DESC, id LIMIT %d OFFSET %d`, recordColumns, cond, f.Limit, f.Offset)
-	if err := s.db.SelectContext(ctx, &out, q, args...); err != nil {
-		return nil, 0, fmt.Errorf("list callbacks: %w", err)
+	total, err := sqlpage.Page(ctx, s.db, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, err
 	}
 	for i := range out {
 		out[i].fill()

@@ -28,6 +28,7 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
@@ -297,12 +298,7 @@ type Filter struct {
 
 // List returns one page of assessments, newest first, and how many match in all.
 func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, int, error) {
-	var where []string
-	var args []any
-	add := func(cond string, v any) {
-		args = append(args, v)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w sqlpage.Where
 	oneOf := func(name, v string, allowed ...string) error {
 		for _, a := range allowed {
 			if strings.EqualFold(v, a) {
@@ -315,44 +311,36 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, 
 		if _, err := uuid.Parse(f.VerificationUUID); err != nil {
 			return nil, 0, apperr.Bad("verificationUuid: %q is not a UUID", f.VerificationUUID)
 		}
-		add("verification_uuid = $%d", f.VerificationUUID)
+		w.Add("verification_uuid = $%d", f.VerificationUUID)
 	}
 	if f.Status != "" {
 		if err := oneOf("status", f.Status, webhook.StatusPending, webhook.StatusRegistered, webhook.StatusProcessed, webhook.StatusError); err != nil {
 			return nil, 0, err
 		}
-		add("status = $%d", strings.ToUpper(f.Status))
+		w.Add("status = $%d", strings.ToUpper(f.Status))
 	}
 	if f.APIType != "" {
 		if err := oneOf("apiType", f.APIType, APITypeAttempt, APITypeTransfer); err != nil {
 			return nil, 0, err
 		}
-		add("api_type = $%d", strings.ToUpper(f.APIType))
+		w.Add("api_type = $%d", strings.ToUpper(f.APIType))
 	}
 	if f.Direction != "" {
 		if err := oneOf("direction", f.Direction, Outgoing, Incoming); err != nil {
 			return nil, 0, err
 		}
-		add("direction = $%d", strings.ToUpper(f.Direction))
+		w.Add("direction = $%d", strings.ToUpper(f.Direction))
 	}
 	if f.From != nil {
-		add("created_at >= $%d", *f.From)
+		w.Add("created_at >= $%d", *f.From)
 	}
 	if f.To != nil {
-		add("created_at <= $%d", *f.To)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM kyt_results`+cond, args...); err != nil {
-		return nil, 0, fmt.Errorf("count assessments: %w", err)
+		w.Add("created_at <= $%d", *f.To)
 	}
 	var rows []row
-	q := fmt.Sprintf(`SELECT %s FROM kyt_results%s ORDER BY created_at DESC, request_id LIMIT %d OFFSET %d`, resultColumns, cond, f.Limit, f.Offset)
-	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, 0, fmt.Errorf("list assessments: %w", err)
+	total, err := sqlpage.Page(ctx, s.db, &rows, "kyt_results", resultColumns, "created_at DESC, request_id", w, f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, err
 	}
 	ids := make([]string, len(rows))
 	for i, r := range rows {

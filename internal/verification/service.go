@@ -15,6 +15,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
 // Service is the verification half of the enclave. It is safe for concurrent use and holds no
@@ -137,53 +138,40 @@ const (
 
 // List returns one page of verifications, newest first, and how many match in all.
 func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, error) {
-	var where []string
-	var args []any
-	add := func(cond string, arg any) {
-		args = append(args, arg)
-		where = append(where, fmt.Sprintf(cond, len(args)))
-	}
+	var w sqlpage.Where
 	if f.Role != "" {
 		if f.Role != Originator && f.Role != Beneficiary {
 			return nil, 0, apperr.Bad("role: want ORIGINATOR or BENEFICIARY, got %q", f.Role)
 		}
-		add("role = $%d", string(f.Role))
+		w.Add("role = $%d", string(f.Role))
 	}
 	if f.Symbol != "" {
 		a, ok := s.reg.Asset(f.Symbol)
 		if !ok {
 			return nil, 0, apperr.Bad("symbol: %q is not an asset Chainalysis KYT supports", f.Symbol)
 		}
-		add("asset = $%d", a.Symbol)
+		w.Add("asset = $%d", a.Symbol)
 	}
 	if f.Network != "" {
 		n, ok := s.reg.Network(f.Network)
 		if !ok {
 			return nil, 0, apperr.Bad("network: %q is not supported", f.Network)
 		}
-		add("network = $%d", n.Name)
+		w.Add("network = $%d", n.Name)
 	}
 	if f.TxHash != "" {
-		add("tx_hash = $%d", f.TxHash)
+		w.Add("tx_hash = $%d", f.TxHash)
 	}
 	if f.From != nil {
-		add("created_at >= $%d", *f.From)
+		w.Add("created_at >= $%d", *f.From)
 	}
 	if f.To != nil {
-		add("created_at <= $%d", *f.To)
-	}
-	cond := ""
-	if len(where) > 0 {
-		cond = " WHERE " + strings.Join(where, " AND ")
-	}
-	var total int
-	if err := s.db.GetContext(ctx, &total, `SELECT count(*) FROM verifications`+cond, args...); err != nil {
-		return nil, 0, fmt.Errorf("count verifications: %w", err)
+		w.Add("created_at <= $%d", *f.To)
 	}
 	var rows []row
-	q := fmt.Sprintf(`SELECT %s FROM verifications%s ORDER BY created_at DESC, uuid LIMIT %d OFFSET %d`, columns, cond, f.Limit, f.Offset)
-	if err := s.db.SelectContext(ctx, &rows, q, args...); err != nil {
-		return nil, 0, fmt.Errorf("list verifications: %w", err)
+	total, err := sqlpage.Page(ctx, s.db, &rows, "verifications", columns, "created_at DESC, uuid", w, f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, err
 	}
 	out := make([]Verification, 0, len(rows))
 	for _, r := range rows {

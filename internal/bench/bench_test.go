@@ -1,0 +1,36 @@
+package bench_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/bench"
+	"github.com/travelrule/enclave/internal/dbtest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// TestSmallRunLosesNothing runs the bench briefly: every accepted assessment must come back
+// as a verified callback, with the minimum number of Chainalysis calls. (Speed is reported by
+// `enclave bench`, never asserted.)
+func TestSmallRunLosesNothing(t *testing.T) {
+	t.Parallel()
+	res, err := bench.Run(context.Background(), bench.Options{DB: dbtest.New(t), Rate: 40, Duration: time.Second,
+		Concurrency: 8, Workers: 10, TransferShare: 0.5, Drain: time.Minute})
+	require.NoError(t, err)
+	require.Equal(t, 40, res.Accepted)
+	require.Zero(t, res.Lost)
+	require.Equal(t, 40, res.Processed)
+	require.Equal(t, 20, res.Attempts)
+	require.Equal(t, 20, res.Transfers)
+	require.Equal(t, 2.0, res.CallsPerAttempt)
+	require.Equal(t, 3.0, res.CallsPerTransfer)
+	require.Zero(t, res.SignatureFailures)
+	var out strings.Builder
+	res.Print(&out, bench.Options{Rate: 40, Duration: time.Second, Concurrency: 8, Workers: 10, TransferShare: 0.5})
+	require.Contains(t, out.String(), "lost:        0")
+}
