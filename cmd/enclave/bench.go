@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/travelrule/enclave/db/schema"
@@ -26,6 +28,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&o.Workers, "workers", 100, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
 	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
 	verbose := fs.Bool("v", false, "print the enclave's warnings")
+	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (the whole process) to this file")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -51,6 +54,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	o.DB = db
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res, err := bench.Run(ctx, o)
 	if err != nil {
 		return err

@@ -178,6 +178,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		return "", err
 	}
 	p.RequestID = uuid.NewString()
+	acceptedAt := time.Now().UTC()
 
 	tx, err := s.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -186,13 +187,15 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	if _, err := tx.ExecContext(ctx, `
 		INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
-			network, asset, amount, transfer_ref, output_address, "timestamp", status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING')`,
+			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13)`,
 		p.RequestID, v.UUID, p.CounterpartyVaspID, p.APIType, p.UserID, p.Direction, p.Network.Name, p.Asset,
-		p.Amount, nullable(p.TransferRef), p.OutputAddress, p.Timestamp); err != nil {
+		p.Amount, nullable(p.TransferRef), p.OutputAddress, p.Timestamp, acceptedAt); err != nil {
 		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
 	}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, RegisterArgs{RequestID: p.RequestID}, nil); err != nil {
+	target := Target{APIType: p.APIType, UserID: p.UserID, Direction: p.Direction, Network: p.Network.Name, Asset: p.Asset,
+		Amount: p.Amount, TransferRef: p.TransferRef, OutputAddress: p.OutputAddress, Timestamp: p.Timestamp, AcceptedAt: acceptedAt}
+	if _, err := s.client.InsertTx(ctx, tx.Tx, RegisterArgs{RequestID: p.RequestID, Target: target}, nil); err != nil {
 		return "", fmt.Errorf("accept: insert register job: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

@@ -46,10 +46,6 @@ type row struct {
 	AssessedAt         sql.NullTime   `db:"assessed_at"`
 }
 
-func (r row) terminal() bool {
-	return r.Status == webhook.StatusProcessed || r.Status == webhook.StatusError
-}
-
 // alertRow is a kyt_alerts row.
 type alertRow struct {
 	AlertID        string         `db:"alert_id"`
@@ -61,15 +57,6 @@ type alertRow struct {
 	ExposureType   string         `db:"exposure_type"`
 	AlertAmount    string         `db:"alert_amount"`
 	CreatedAt      time.Time      `db:"created_at"`
-}
-
-func loadRow(ctx context.Context, q sqlx.QueryerContext, requestID string) (row, error) {
-	var r row
-	err := sqlx.GetContext(ctx, q, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
-	if err != nil {
-		return r, fmt.Errorf("load assessment %s: %w", requestID, err)
-	}
-	return r, nil
 }
 
 func loadAlerts(ctx context.Context, q sqlx.QueryerContext, requestIDs []string) (map[string][]alertRow, error) {
