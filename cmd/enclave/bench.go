@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/bench"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/pglocal"
@@ -45,7 +46,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		defer c.Stop() //nolint:errcheck
 		dsn = c.URL("postgres")
 	}
-	db, err := openDB(ctx, dsn)
+	db, err := app.OpenDB(ctx, dsn)
 	if err != nil {
 		return err
 	}

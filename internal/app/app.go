@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	_ "github.com/lib/pq" // the PostgreSQL driver
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
@@ -121,4 +124,42 @@ func cmp(v, def time.Duration) time.Duration {
 		return v
 	}
 	return def
+}
+
+// OpenDB connects to PostgreSQL and checks it answers, naming DATABASE_URL (never its value,
+// which may hold a password) when it does not. Unless the DSN says otherwise it sets lib/pq's
+// binary_parameters=yes, which sends a query and its parameters in one round trip instead of
+// two: enclave bench completed 10-15% more assessments per second with it. (It also sends
+// []byte parameters in binary, so the enclave passes JSON as strings; River's database/sql
+// driver does the same.)
+func OpenDB(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := sqlx.Open("postgres", withBinaryParameters(dsn))
+	if err != nil {
+		return nil, fmt.Errorf("DATABASE_URL is not a valid PostgreSQL DSN: %w", err)
+	}
+	// Measured with enclave bench on 2 cores: more connections than this only add contention
+	// inside PostgreSQL (60 connections completed 15% fewer assessments per second than 40).
+	db.SetMaxOpenConns(40)
+	db.SetMaxIdleConns(40)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := db.PingContext(pctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("cannot reach the database at DATABASE_URL: %w", err)
+	}
+	return db, nil
+}
+
+func withBinaryParameters(dsn string) string {
+	if strings.Contains(dsn, "binary_parameters") {
+		return dsn
+	}
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		q := u.Query()
+		q.Set("binary_parameters", "yes")
+		u.RawQuery = q.Encode()
+		return u.String()
+	}
+	return strings.TrimSpace(dsn) + " binary_parameters=yes"
 }

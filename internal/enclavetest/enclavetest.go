@@ -79,9 +79,8 @@ func Start(t testing.TB, o Options) *Enclave {
 	if e.DSN == "" {
 		e.DSN = dbtest.URL(t)
 	}
-	db, err := sqlx.Open("postgres", e.DSN)
+	db, err := app.OpenDB(context.Background(), e.DSN) // as serve opens it
 	require.NoError(t, err)
-	db.SetMaxOpenConns(40)
 	t.Cleanup(func() { db.Close() })
 	e.DB = db
 
