@@ -92,7 +92,7 @@ func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, erro
 	rc, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
-		FetchPollInterval:    cmp(t.PollEvery, 50*time.Millisecond),
+		FetchPollInterval:    cmp(t.PollEvery, 20*time.Millisecond),
 		FetchCooldown:        10 * time.Millisecond,
 		JobTimeout:           jobTimeout,
 		RescueStuckJobsAfter: cmp(t.RescueAfter, jobTimeout+5*time.Second),
