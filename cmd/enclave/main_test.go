@@ -14,35 +14,17 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/dbtest"
+	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/openapitest"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
-
-// syncBuffer is a bytes.Buffer safe to write from the server's goroutines while a test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func envOf(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
 
@@ -133,7 +115,7 @@ func TestMigrateServeAndShutDown(t *testing.T) {
 	secrets := []string{"db-password-never-logged", "api-key-never-logged", "second-key-never-logged", peerSecret,
 		"kyt-key-never-logged", "callback-token-never-logged", env["ENCLAVE_CALLBACK_SECRET"]}
 
-	var out, logs syncBuffer
+	var out, logs et.SyncBuffer
 	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out, &logs))
 	require.Contains(t, out.String(), "migrated")
 	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out, &logs), "migrate twice")
@@ -199,7 +181,7 @@ func TestDevDemo(t *testing.T) {
 	// PostgreSQL runs as the postgres user when we are root: it must be able to reach the dir.
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
-	var out syncBuffer
+	var out et.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
@@ -213,7 +195,7 @@ func TestDevDemo(t *testing.T) {
 	require.Contains(t, s, "demo: done")
 
 	// A second run reuses the cluster it left behind.
-	out = syncBuffer{}
+	out = et.SyncBuffer{}
 	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
 		envOf(nil), &out, &out), "%s", out.String())
 	require.Contains(t, out.String(), "demo: done")

@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,19 +20,6 @@ import (
 
 const key = "kyt-key-that-must-never-leak"
 
-// clock is a settable time for the sandbox.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 func newClient(t *testing.T, base string, reg prometheus.Registerer) *chainalysis.Client {
 	t.Helper()
 	c, err := chainalysis.New(chainalysis.Options{BaseURL: base, APIKey: key, Registerer: reg})
@@ -45,7 +31,7 @@ func num(s string) *json.Number { n := json.Number(s); return &n }
 
 func TestTransferWorkflowAgainstSandbox(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
+	clk := kytsim.NewManualClock(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 	sim := kytsim.NewServer(kytsim.Options{APIKey: key, TransferDelay: 2 * time.Second, Now: clk.Now})
 	defer sim.Close()
 	reg := prometheus.NewRegistry()

@@ -68,13 +68,13 @@ type Enclave struct {
 	App      *app.App
 	URL      string
 	Client   *openapitest.Client
-	Logs     *syncBuffer
+	Logs     *SyncBuffer
 }
 
 // Start starts an enclave and stops it when the test ends.
 func Start(t testing.TB, o Options) *Enclave {
 	t.Helper()
-	e := &Enclave{T: t, Logs: &syncBuffer{}}
+	e := &Enclave{T: t, Logs: &SyncBuffer{}}
 	e.DSN = o.DSN
 	if e.DSN == "" {
 		e.DSN = dbtest.URL(t)
@@ -362,19 +362,19 @@ func (r *Receiver) Terminal(t testing.TB, requestID string, timeout time.Duratio
 	return found
 }
 
-// syncBuffer collects logs from many goroutines.
-type syncBuffer struct {
+// SyncBuffer collects output written from many goroutines while a test reads it.
+type SyncBuffer struct {
 	mu sync.Mutex
 	b  strings.Builder
 }
 
-func (s *syncBuffer) Write(p []byte) (int, error) {
+func (s *SyncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.Write(p)
 }
 
-func (s *syncBuffer) String() string {
+func (s *SyncBuffer) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()

@@ -162,6 +162,30 @@ func New(o Options) *Sim {
 	return s
 }
 
+// ManualClock is a clock that moves only when told: give its Now to Options.Now to decide when
+// transfers finish processing.
+type ManualClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+// NewManualClock returns a clock stopped at t.
+func NewManualClock(t time.Time) *ManualClock { return &ManualClock{t: t} }
+
+// Now is the clock's time.
+func (c *ManualClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+// Add moves the clock forward by d.
+func (c *ManualClock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
 // Server is a sandbox on a real loopback port.
 type Server struct {
 	*Sim

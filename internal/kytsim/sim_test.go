@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -15,18 +14,6 @@ import (
 
 	"github.com/travelrule/enclave/internal/kytsim"
 )
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 type answer struct {
 	Status int
@@ -85,7 +72,7 @@ func TestRegistrationIsIdempotent(t *testing.T) {
 
 func TestTransfersProcessAfterTheirDelay(t *testing.T) {
 	t.Parallel()
-	clk := &clock{t: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)}
+	clk := kytsim.NewManualClock(time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC))
 	s := kytsim.NewServer(kytsim.Options{APIKey: "k", TransferDelay: 2 * time.Second,
 		NetworkDelays: map[string]time.Duration{"bitcoin": 10 * time.Minute}, Now: clk.Now})
 	defer s.Close()
