@@ -26,7 +26,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long requests are sent")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at most")
-	fs.IntVar(&o.Workers, "workers", 100, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
+	fs.IntVar(&o.Workers, "workers", config.Load(getenv).Workers, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
 	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
 	verbose := fs.Bool("v", false, "print the enclave's warnings")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (the whole process) to this file")
@@ -46,7 +46,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		defer c.Stop() //nolint:errcheck
 		dsn = c.URL("postgres")
 	}
-	db, err := app.OpenDB(ctx, dsn)
+	db, err := app.OpenDB(ctx, dsn, app.PoolSize(o.Workers))
 	if err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else {
 		fmt.Fprintln(stdout, "PostgreSQL: using DATABASE_URL")
 	}
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL)
+	db, err := app.OpenDB(ctx, cfg.DatabaseURL, app.PoolSize(cfg.Workers))
 	if err != nil {
 		return err
 	}

@@ -32,7 +32,7 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_KYT_MAX_AGE       how long an assessment may take before ERROR KYT-TIMEOUT (default 24h)
   ENCLAVE_KYT_POLL_MAX_INTERVAL  longest wait between two summary polls (default 5m)
   ENCLAVE_KYT_RATE_LIMIT    Chainalysis requests per second from this process (default 0: no limit)
-  ENCLAVE_WORKERS           pipeline jobs worked at once by this process (default 100)
+  ENCLAVE_WORKERS           pipeline jobs worked at once by this process (default 30; opens 15 more DB connections)
   ENCLAVE_SHUTDOWN_TIMEOUT  how long a graceful shutdown may take (default 20s)
 `
 
@@ -56,7 +56,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL)
+	db, err := app.OpenDB(ctx, cfg.DatabaseURL, app.PoolSize(cfg.Workers))
 	if err != nil {
 		return err
 	}
@@ -137,7 +137,7 @@ func runMigrate(ctx context.Context, args []string, getenv func(string) string, 
 	if err := cfg.Validate(config.NeedDatabase); err != nil {
 		return err
 	}
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL)
+	db, err := app.OpenDB(ctx, cfg.DatabaseURL, 4)
 	if err != nil {
 		return err
 	}

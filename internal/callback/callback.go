@@ -114,6 +114,9 @@ type New struct {
 	// terminal callback for the same request is refused by the database.
 	Terminal bool
 	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
+	// DeliveredByCaller means the caller's own durable job delivers the callback (through
+	// DeliverFor) instead of a delivery job of its own: one job less per assessment.
+	DeliveredByCaller bool
 }
 
 // Enqueue records a callback and its delivery job in tx, the transaction that produced it.
@@ -130,6 +133,9 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (string, erro
 	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, callback_type, terminal, payload, status)
 		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, id, reqID, n.Type, n.Terminal, string(body)); err != nil {
 		return "", fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
+	}
+	if n.DeliveredByCaller {
+		return id, nil
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
 		return "", fmt.Errorf("insert delivery job for callback %s: %w", id, err)
@@ -263,15 +269,31 @@ func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
 
 // Work makes one delivery attempt.
 func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
-	s := w.S
 	var r Record
-	err := s.db.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1`, j.Args.CallbackID)
+	err := w.S.db.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1`, j.Args.CallbackID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
 	}
 	if err != nil {
 		return fmt.Errorf("load callback %s: %w", j.Args.CallbackID, err)
 	}
+	return w.S.attempt(ctx, r)
+}
+
+// DeliverFor makes one delivery attempt of the terminal callback of requestID, for a job that
+// enqueued it with DeliveredByCaller. It returns nil when the callback is delivered or given
+// up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
+func (s *Service) DeliverFor(ctx context.Context, requestID string) error {
+	var r Record
+	err := s.db.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE request_id = $1 AND terminal`, requestID)
+	if err != nil {
+		return fmt.Errorf("load terminal callback of %s: %w", requestID, err)
+	}
+	return s.attempt(ctx, r)
+}
+
+// attempt makes one delivery attempt of r and records it.
+func (s *Service) attempt(ctx context.Context, r Record) error {
 	if r.Status != StatusPending {
 		return nil // delivered (or given up) by an earlier run
 	}
@@ -311,6 +333,9 @@ func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 	s.log.Info("callback delivery failed; will retry", "callbackId", r.ID, "attempt", attempts, "retryIn", wait.String(), "err", derr.Error())
 	return river.JobSnooze(max(wait, time.Millisecond))
 }
+
+// Timeout is how long one delivery attempt may take.
+func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
 
 // post sends one callback. It returns the HTTP status (0 if none), any Retry-After, and an
 // error unless the answer was 2xx.

@@ -74,7 +74,8 @@ type Config struct {
 	// KYTRateLimit caps Chainalysis requests per second from this process
 	// (ENCLAVE_KYT_RATE_LIMIT), default 0: no limit.
 	KYTRateLimit float64
-	// Workers is how many pipeline jobs this process works at once (ENCLAVE_WORKERS), default 100.
+	// Workers is how many pipeline jobs this process works at once (ENCLAVE_WORKERS), default 30;
+	// the process opens Workers+15 database connections.
 	Workers int
 
 	problems []string
@@ -96,7 +97,7 @@ func Load(lookup func(string) string) Config {
 		ShutdownTimeout:    20 * time.Second,
 		KYTMaxAge:          24 * time.Hour,
 		KYTPollMaxInterval: 5 * time.Minute,
-		Workers:            100,
+		Workers:            30,
 	}
 	for _, k := range strings.Split(lookup("ENCLAVE_API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {

@@ -26,7 +26,7 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, c.APIKeys)
 	require.Equal(t, 24*time.Hour, c.KYTMaxAge)
 	require.Equal(t, 5*time.Minute, c.KYTPollMaxInterval)
-	require.Equal(t, 100, c.Workers)
+	require.Equal(t, 30, c.Workers)
 	require.False(t, c.CallbackOnRegistered)
 }
 

@@ -79,7 +79,7 @@ func Start(t testing.TB, o Options) *Enclave {
 	if e.DSN == "" {
 		e.DSN = dbtest.URL(t)
 	}
-	db, err := app.OpenDB(context.Background(), e.DSN) // as serve opens it
+	db, err := app.OpenDB(context.Background(), e.DSN, 40) // as serve opens it
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close() })
 	e.DB = db

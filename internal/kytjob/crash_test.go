@@ -49,7 +49,7 @@ func runChild() {
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10,
 	}
-	db, err := app.OpenDB(context.Background(), cfg.DatabaseURL)
+	db, err := app.OpenDB(context.Background(), cfg.DatabaseURL, app.PoolSize(cfg.Workers))
 	if err != nil {
 		panic(err)
 	}

@@ -14,6 +14,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/webhook"
 )
 
 // jobTimeout bounds one run of a pipeline job: a few Chainalysis calls and a transaction.
@@ -35,65 +36,73 @@ type Target struct {
 	AcceptedAt    time.Time  `json:"acceptedAt"`
 }
 
-// RegisterArgs is the job that registers an assessment with Chainalysis.
-type RegisterArgs struct {
+// AssessArgs is the one job of an assessment. It is inserted with the assessment and carries
+// it through every state: PENDING, it registers with Chainalysis; REGISTERED, it polls until
+// Chainalysis has processed it and stores the result; terminal, it delivers the terminal
+// callback until the receiver acknowledges it or its schedule ends. Between steps it snoozes
+// rather than inserting follow-up jobs, so an assessment costs one job.
+type AssessArgs struct {
 	RequestID string `json:"requestId"`
 	Target    Target `json:"target"`
 }
 
 // Kind is stable across deploys: never rename it.
-func (RegisterArgs) Kind() string { return "kyt_register" }
+func (AssessArgs) Kind() string { return "kyt_assess" }
 
-// InsertOpts: Chainalysis failures are snoozed, never counted; attempts only count failures of
-// the enclave itself (its database), retried for long enough to outlive an outage.
-func (RegisterArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+// InsertOpts: Chainalysis and receiver failures are snoozed, never counted; attempts only
+// count failures of the enclave itself (its database), retried long enough to outlive an outage.
+func (AssessArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
 
-// PollArgs is the job that reads a registered assessment's summary until Chainalysis has
-// processed it, then stores its alerts.
-type PollArgs struct {
-	RequestID  string `json:"requestId"`
-	ExternalID string `json:"externalId"`
-	Target     Target `json:"target"`
-}
-
-// Kind is stable across deploys: never rename it.
-func (PollArgs) Kind() string { return "kyt_poll" }
-
-// InsertOpts: as RegisterArgs.
-func (PollArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
-
-// retryOnOwnFailure is the retry of a job whose run failed inside the enclave.
-func retryOnOwnFailure(attempt int) time.Time {
-	return time.Now().Add(Backoff{Base: time.Second, Cap: time.Minute}.Delay(attempt-1, 0))
-}
-
-// RegisterWorker works RegisterArgs.
-type RegisterWorker struct {
-	river.WorkerDefaults[RegisterArgs]
+// AssessWorker works AssessArgs.
+type AssessWorker struct {
+	river.WorkerDefaults[AssessArgs]
 	S *Service
 }
 
-// Timeout bounds one run.
-func (w *RegisterWorker) Timeout(*river.Job[RegisterArgs]) time.Duration { return jobTimeout }
-
-// NextRetry after a failure of the enclave itself.
-func (w *RegisterWorker) NextRetry(j *river.Job[RegisterArgs]) time.Time {
-	return retryOnOwnFailure(j.Attempt)
+// Timeout bounds one run: a few Chainalysis calls and a transaction, or one delivery.
+func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration {
+	return max(jobTimeout, w.S.callbacks.Timeout()+5*time.Second)
 }
 
-// Work registers the assessment. A withdrawal attempt that Chainalysis answers as processed
-// has its alerts read and stored at once; anything else goes on to polling.
-func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) error {
-	s, id, t := w.S, j.Args.RequestID, j.Args.Target
+// NextRetry after a failure of the enclave itself.
+func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
+	return time.Now().Add(Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt-1, 0))
+}
+
+// Work takes the assessment one step further.
+func (w *AssessWorker) Work(ctx context.Context, j *river.Job[AssessArgs]) error {
+	s, id := w.S, j.Args.RequestID
+	var st struct {
+		Status     string         `db:"status"`
+		ExternalID sql.NullString `db:"external_id"`
+		UpdatedAt  time.Time      `db:"updated_at"`
+	}
+	if err := s.db.GetContext(ctx, &st, `SELECT status, external_id, updated_at FROM kyt_results WHERE request_id = $1`, id); err != nil {
+		return fmt.Errorf("load assessment %s: %w", id, err)
+	}
+	switch st.Status {
+	case webhook.StatusPending:
+		return s.register(ctx, j)
+	case webhook.StatusRegistered:
+		return s.poll(ctx, j, st.ExternalID.String, st.UpdatedAt)
+	default:
+		return s.callbacks.DeliverFor(ctx, id)
+	}
+}
+
+// register registers the assessment. A withdrawal attempt that Chainalysis answers as
+// processed has its alerts read and stored at once; anything else goes on to polling.
+func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error {
+	id, t := j.Args.RequestID, j.Args.Target
 	if stop, err := s.checkAge(ctx, id, t.AcceptedAt, "register"); stop {
 		return err
 	}
 	s.hook(ctx, "register", id)
-
 	n, ok := s.reg.Network(t.Network)
 	if !ok {
 		return s.endWithError(ctx, id, "KYT-UNSUPPORTED-NETWORK", fmt.Sprintf("network %s is no longer supported", t.Network))
 	}
+	wait := s.cfg.Register.Delay(snoozes(j.Metadata), 0)
 	var externalID string
 	var processed *chainalysis.WithdrawalAttempt
 	if t.APIType == APITypeAttempt {
@@ -106,7 +115,7 @@ func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) e
 			AssetAmount: json.Number(t.Amount), AttemptTimestamp: jsontime.Format(ts),
 		})
 		if err != nil {
-			return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(snoozes(j.Metadata), 0))
+			return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, wait)
 		}
 		externalID = a.ExternalID
 		if a.Processed() {
@@ -123,7 +132,7 @@ func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) e
 			AssetAmount: &amount,
 		})
 		if err != nil {
-			return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(snoozes(j.Metadata), 0))
+			return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, wait)
 		}
 		externalID = tr.ExternalID
 	}
@@ -132,15 +141,8 @@ func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) e
 		// The answer is already there: read the alerts now and finish in one go.
 		alerts, err := s.kyt.AttemptAlerts(ctx, externalID)
 		if err == nil {
-			err = s.finishProcessed(ctx, id, outcome{USDAmount: number(processed.USDAmount),
+			return s.finish(ctx, id, outcome{USDAmount: number(processed.USDAmount),
 				UpdatedAt: *processed.UpdatedAt, ExternalID: externalID, Alerts: alerts})
-			if errors.Is(err, errNotOpen) {
-				return nil
-			}
-			if err == nil {
-				s.hook(ctx, "processed", id)
-			}
-			return err
 		}
 		s.log.Info("alerts of a processed withdrawal attempt not read; polling instead", "requestId", id, "err", err.Error())
 	}
@@ -154,55 +156,44 @@ func (w *RegisterWorker) Work(ctx context.Context, j *river.Job[RegisterArgs]) e
 		if err != nil {
 			return fmt.Errorf("mark %s registered: %w", id, err)
 		}
-		if _, err := s.client.InsertTx(ctx, tx.Tx, PollArgs{RequestID: id, ExternalID: externalID, Target: t}, nil); err != nil {
-			return fmt.Errorf("insert poll job for %s: %w", id, err)
-		}
 		if s.cfg.CallbackOnRegistered {
 			return s.enqueueCallback(ctx, tx, reg, nil, false)
 		}
 		return nil
 	})
-	if errors.Is(err, errNotOpen) {
-		return nil
+	if err != nil && !errors.Is(err, errNotOpen) {
+		return err
 	}
-	if err == nil {
-		s.hook(ctx, "registered", id)
-	}
-	return err
+	s.hook(ctx, "registered", id)
+	return river.JobSnooze(time.Millisecond) // poll at once: the next run finds it REGISTERED
 }
 
-// PollWorker works PollArgs.
-type PollWorker struct {
-	river.WorkerDefaults[PollArgs]
-	S *Service
-}
-
-// Timeout bounds one run.
-func (w *PollWorker) Timeout(*river.Job[PollArgs]) time.Duration { return jobTimeout }
-
-// NextRetry after a failure of the enclave itself.
-func (w *PollWorker) NextRetry(j *river.Job[PollArgs]) time.Time { return retryOnOwnFailure(j.Attempt) }
-
-// Work reads the summary; while Chainalysis has not processed it, the job snoozes with a
-// growing interval. Once processed, the alerts are read and everything is stored at once.
-func (w *PollWorker) Work(ctx context.Context, j *river.Job[PollArgs]) error {
-	s, id, t, externalID := w.S, j.Args.RequestID, j.Args.Target, j.Args.ExternalID
+// poll reads the summary; while Chainalysis has not processed the assessment the job snoozes,
+// for about as long again as it has waited since registration (from Poll.Base up to
+// Poll.Cap). Once processed, the alerts are read and everything is stored at once.
+func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID string, registeredAt time.Time) error {
+	id, t := j.Args.RequestID, j.Args.Target
 	if stop, err := s.checkAge(ctx, id, t.AcceptedAt, "poll"); stop {
 		return err
 	}
-	n := snoozes(j.Metadata)
 	retry := func(err error) error {
-		return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(n, 0))
+		return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6), 0))
+	}
+	notYet := func() error {
+		d := jitter(min(max(time.Since(registeredAt), s.cfg.Poll.Base), s.cfg.Poll.Cap))
+		if left := time.Until(t.AcceptedAt.Add(s.cfg.MaxAge)); left < d {
+			d = max(left, 0) + 10*time.Millisecond
+		}
+		return river.JobSnooze(d)
 	}
 	o := outcome{ExternalID: externalID}
-	var err error
 	if t.APIType == APITypeAttempt {
 		a, err := s.kyt.AttemptSummary(ctx, externalID)
 		if err != nil {
 			return retry(err)
 		}
 		if !a.Processed() {
-			return river.JobSnooze(s.pollDelay(t.AcceptedAt, n))
+			return notYet()
 		}
 		o.USDAmount, o.UpdatedAt = number(a.USDAmount), *a.UpdatedAt
 		s.hook(ctx, "summary", id)
@@ -215,7 +206,7 @@ func (w *PollWorker) Work(ctx context.Context, j *river.Job[PollArgs]) error {
 			return retry(err)
 		}
 		if !tr.Processed() {
-			return river.JobSnooze(s.pollDelay(t.AcceptedAt, n))
+			return notYet()
 		}
 		o.USDAmount, o.UpdatedAt = number(tr.USDAmount), *tr.UpdatedAt
 		if tr.Timestamp != nil {
@@ -228,23 +219,17 @@ func (w *PollWorker) Work(ctx context.Context, j *river.Job[PollArgs]) error {
 			return retry(err)
 		}
 	}
-	err = s.finishProcessed(ctx, id, o)
-	if errors.Is(err, errNotOpen) {
-		return nil // an earlier run finished it
-	}
-	if err == nil {
-		s.hook(ctx, "processed", id)
-	}
-	return err
+	return s.finish(ctx, id, o)
 }
 
-// pollDelay is the next poll's wait, never past the assessment's deadline.
-func (s *Service) pollDelay(acceptedAt time.Time, n int) time.Duration {
-	d := s.cfg.Poll.Delay(n, 0)
-	if left := time.Until(acceptedAt.Add(s.cfg.MaxAge)); left < d {
-		d = max(left, 0) + 10*time.Millisecond
+// finish stores the processed assessment, then delivers its callback in the same run.
+func (s *Service) finish(ctx context.Context, id string, o outcome) error {
+	err := s.finishProcessed(ctx, id, o)
+	if err != nil && !errors.Is(err, errNotOpen) {
+		return err
 	}
-	return d
+	s.hook(ctx, "processed", id)
+	return s.callbacks.DeliverFor(ctx, id)
 }
 
 // checkAge ends an assessment that has run out of time in ERROR KYT-TIMEOUT.
@@ -280,14 +265,14 @@ func (s *Service) chainalysisFailed(ctx context.Context, requestID string, accep
 
 func (s *Service) endWithError(ctx context.Context, requestID, code, msg string) error {
 	err := s.finishError(ctx, requestID, code, msg)
-	if errors.Is(err, errNotOpen) {
-		return nil
+	if err != nil && !errors.Is(err, errNotOpen) {
+		return err
 	}
 	if err == nil {
 		s.log.Warn("assessment ended in ERROR", "requestId", requestID, "code", code, "message", msg)
-		s.hook(ctx, "processed", requestID)
 	}
-	return err
+	s.hook(ctx, "processed", requestID)
+	return s.callbacks.DeliverFor(ctx, requestID)
 }
 
 // errorCode names a permanent Chainalysis refusal.

@@ -148,8 +148,7 @@ func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
 
 // AddWorkers registers the pipeline's workers.
 func (s *Service) AddWorkers(w *river.Workers) {
-	river.AddWorker(w, &RegisterWorker{S: s})
-	river.AddWorker(w, &PollWorker{S: s})
+	river.AddWorker(w, &AssessWorker{S: s})
 }
 
 // Request is the body of POST /v1/risk-assessment/chainalysis-kyt.
@@ -195,7 +194,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	}
 	target := Target{APIType: p.APIType, UserID: p.UserID, Direction: p.Direction, Network: p.Network.Name, Asset: p.Asset,
 		Amount: p.Amount, TransferRef: p.TransferRef, OutputAddress: p.OutputAddress, Timestamp: p.Timestamp, AcceptedAt: acceptedAt}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, RegisterArgs{RequestID: p.RequestID, Target: target}, nil); err != nil {
+	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: p.RequestID, Target: target}, nil); err != nil {
 		return "", fmt.Errorf("accept: insert register job: %w", err)
 	}
 	if err := tx.Commit(); err != nil {

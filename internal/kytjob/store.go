@@ -191,6 +191,7 @@ func (s *Service) finishError(ctx context.Context, requestID, code, message stri
 // CHAINALYSIS_KYT_RESULT callback.
 func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) error {
 	_, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+		DeliveredByCaller: terminal, // the assessment's own job delivers its terminal callback
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
 			Data         webhook.KYTResultData `json:"data"`
