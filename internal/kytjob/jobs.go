@@ -17,8 +17,10 @@ import (
 	"github.com/travelrule/enclave/webhook"
 )
 
-// jobTimeout bounds one run of a pipeline job: a few Chainalysis calls and a transaction.
-const jobTimeout = 45 * time.Second
+// jobTimeout bounds one run of the assessment job: at most two Chainalysis calls (8 s each)
+// and a transaction, or one callback delivery (10 s). River rescues a job still running 5 s
+// after this, so it must stay below the process's RescueStuckJobsAfter.
+const jobTimeout = 20 * time.Second
 
 // Target is what the pipeline's jobs need to call Chainalysis, frozen at accept: a job calls
 // Chainalysis without first reading the database, and the transaction that records the answer
@@ -61,7 +63,7 @@ type AssessWorker struct {
 
 // Timeout bounds one run: a few Chainalysis calls and a transaction, or one delivery.
 func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration {
-	return max(jobTimeout, w.S.callbacks.Timeout()+5*time.Second)
+	return max(jobTimeout, w.S.callbacks.Timeout()+2*time.Second)
 }
 
 // NextRetry after a failure of the enclave itself.
