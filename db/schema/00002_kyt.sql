@@ -22,10 +22,9 @@ CREATE TABLE kyt_results (
     created_at           timestamptz NOT NULL DEFAULT now(),
     updated_at           timestamptz NOT NULL DEFAULT now(),
     assessed_at          timestamptz
-);
+) WITH (fillfactor = 80); -- room for the status updates to stay HOT (no indexed column changes)
 CREATE INDEX kyt_results_created_at_idx ON kyt_results (created_at DESC, request_id);
 CREATE INDEX kyt_results_verification_idx ON kyt_results (verification_uuid, created_at DESC);
-CREATE INDEX kyt_results_open_idx ON kyt_results (status) WHERE status IN ('PENDING', 'REGISTERED');
 
 -- The VerifyVASP "Chainalysis KYT Alerts Table": alert ids are Chainalysis's, so storing the
 -- same alert twice is a no-op.
@@ -56,7 +55,7 @@ CREATE TABLE callbacks (
     last_error       text,
     created_at       timestamptz NOT NULL DEFAULT now(),
     delivered_at     timestamptz
-);
+) WITH (fillfactor = 80);
 -- Exactly one terminal callback per assessment, whatever the number of replicas.
 CREATE UNIQUE INDEX callbacks_one_terminal_idx ON callbacks (request_id) WHERE terminal;
 CREATE INDEX callbacks_created_at_idx ON callbacks (created_at DESC, id);
