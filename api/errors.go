@@ -31,8 +31,6 @@ func status(code string) int {
 		return http.StatusNotFound
 	case apperr.MethodNotAllowed:
 		return http.StatusMethodNotAllowed
-	case apperr.Conflict:
-		return http.StatusConflict
 	case apperr.PayloadTooLarge:
 		return http.StatusRequestEntityTooLarge
 	case apperr.Unavailable:

@@ -19,7 +19,6 @@ const (
 	NotFound                  = "NOT-FOUND"
 	MethodNotAllowed          = "METHOD-NOT-ALLOWED"
 	PayloadTooLarge           = "PAYLOAD-TOO-LARGE"
-	Conflict                  = "CONFLICT"
 	Unavailable               = "SERVICE-UNAVAILABLE"
 	Internal                  = "INTERNAL-ERROR"
 )

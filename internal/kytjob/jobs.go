@@ -68,7 +68,7 @@ func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration {
 
 // NextRetry after a failure of the enclave itself.
 func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
-	return time.Now().Add(Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt-1, 0))
+	return time.Now().Add(Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
 }
 
 // Work takes the assessment one step further.
@@ -104,7 +104,7 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 	if !ok {
 		return s.endWithError(ctx, id, "KYT-UNSUPPORTED-NETWORK", fmt.Sprintf("network %s is no longer supported", t.Network))
 	}
-	wait := s.cfg.Register.Delay(snoozes(j.Metadata), 0)
+	wait := s.cfg.Register.Delay(snoozes(j.Metadata))
 	var externalID string
 	var processed *chainalysis.WithdrawalAttempt
 	if t.APIType == APITypeAttempt {
@@ -179,7 +179,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		return err
 	}
 	retry := func(err error) error {
-		return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6), 0))
+		return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6)))
 	}
 	notYet := func() error {
 		d := jitter(min(max(time.Since(registeredAt), s.cfg.Poll.Base), s.cfg.Poll.Cap))

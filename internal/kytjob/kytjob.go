@@ -46,24 +46,13 @@ type Backoff struct {
 	Base, Cap time.Duration
 }
 
-// Delay is the wait before try n (0-based), at least min.
-func (b Backoff) Delay(n int, min time.Duration) time.Duration {
+// Delay is the wait before try n (0-based).
+func (b Backoff) Delay(n int) time.Duration {
 	d := b.Base
 	for i := 0; i < n && d < b.Cap; i++ {
 		d *= 2
 	}
-	d = jitter(min2(d, b.Cap))
-	if d < min {
-		d = min
-	}
-	return d
-}
-
-func min2(a, b time.Duration) time.Duration {
-	if a < b {
-		return a
-	}
-	return b
+	return jitter(min(d, b.Cap))
 }
 
 // Hook is a test seam called at named points of the pipeline ("register", "registered",
