@@ -356,7 +356,7 @@ func TestChainalysisRefusalsEndInError(t *testing.T) {
 func TestTimeoutEndsInError(t *testing.T) {
 	t.Parallel()
 	e := et.Start(t, et.Options{Sim: kytsim.Options{TransferDelay: time.Hour},
-		Config: func(c *config.Config) { c.KYTMaxAge = 700 * time.Millisecond }})
+		Config: func(c *config.Config) { c.KYTMaxAge = 2 * time.Second }})
 	v := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
 	e.ReportTx(v, "0xnever")
 	id := e.Assess(v, "")
