@@ -46,13 +46,12 @@ func runServe(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	log := slog.New(slog.NewJSONHandler(stderr, nil))
-	return serve(ctx, cfg, log, nil, app.Tuning{})
+	return serve(ctx, cfg, log)
 }
 
 // serve runs the enclave until ctx ends or SIGINT/SIGTERM arrives, then shuts down gracefully:
-// it stops accepting, lets in-flight requests finish, and closes the pool. When ready is not
-// nil it receives the listening address once the server accepts connections.
-func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<- string, t app.Tuning) error {
+// it stops accepting, lets in-flight requests finish, and closes the pool.
+func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
@@ -65,7 +64,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 		return err
 	}
 
-	a, err := app.New(cfg, log, db, t)
+	a, err := app.New(cfg, log, db, app.Tuning{})
 	if err != nil {
 		return err
 	}
@@ -92,9 +91,6 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger, ready chan<
 	log.Info("enclave serving", "addr", ln.Addr().String(), "version", versionString(), "config", cfg)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	if ready != nil {
-		ready <- ln.Addr().String()
-	}
 
 	select {
 	case err := <-served:

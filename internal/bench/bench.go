@@ -65,7 +65,6 @@ type Result struct {
 	Elapsed                time.Duration
 	DuplicateDeliveries    int
 	SignatureFailures      int
-	KYTRequests            int
 	CallbacksNotYetArrived []string
 }
 
@@ -230,7 +229,6 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			transferCalls++
 		}
 	}
-	res.KYTRequests = attemptCalls + transferCalls
 	if res.Attempts > 0 {
 		res.CallsPerAttempt = float64(attemptCalls) / float64(res.Attempts)
 	}

@@ -157,7 +157,6 @@ type Record struct {
 	Payload        json.RawMessage `json:"payload" db:"payload"`
 	Created        time.Time       `json:"-" db:"created_at"`
 	Delivered      sql.NullTime    `json:"-" db:"delivered_at"`
-	Terminal       bool            `json:"-" db:"terminal"`
 }
 
 func (r *Record) fill() {
@@ -167,7 +166,7 @@ func (r *Record) fill() {
 	}
 }
 
-const recordColumns = `id, request_id, callback_type, status, attempts, last_status_code, last_error, created_at, delivered_at, payload, terminal`
+const recordColumns = `id, request_id, callback_type, status, attempts, last_status_code, last_error, created_at, delivered_at, payload`
 
 // Filter selects callbacks for List.
 type Filter struct {

@@ -51,8 +51,6 @@ type Options struct {
 	Tuning app.Tuning
 	// Config edits the configuration before the enclave is built.
 	Config func(*config.Config)
-	// NoStart leaves River stopped (tests that start and stop workers themselves).
-	NoStart bool
 	// DSN reuses a database instead of creating one.
 	DSN string
 }
@@ -125,9 +123,7 @@ func Start(t testing.TB, o Options) *Enclave {
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL
 	e.Client = &openapitest.Client{T: t, Base: srv.URL, Bearer: APIKey}
-	if !o.NoStart {
-		e.StartWorkers()
-	}
+	e.StartWorkers()
 	return e
 }
 

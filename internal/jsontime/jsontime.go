@@ -2,10 +2,7 @@
 // UTC with milliseconds, "2006-01-02T15:04:05.000Z", as in the VerifyVASP examples.
 package jsontime
 
-import (
-	"fmt"
-	"time"
-)
+import "time"
 
 // Layout is the enclave's time format.
 const Layout = "2006-01-02T15:04:05.000Z"
@@ -24,22 +21,6 @@ func Of(t *time.Time) *Time {
 // MarshalJSON writes the time in Layout.
 func (t Time) MarshalJSON() ([]byte, error) {
 	return []byte(`"` + t.UTC().Format(Layout) + `"`), nil
-}
-
-// UnmarshalJSON reads Layout or any RFC 3339 time.
-func (t *Time) UnmarshalJSON(b []byte) error {
-	if string(b) == "null" {
-		return nil
-	}
-	if len(b) < 2 || b[0] != '"' {
-		return fmt.Errorf("time: want a JSON string, got %s", b)
-	}
-	v, err := time.Parse(time.RFC3339Nano, string(b[1:len(b)-1]))
-	if err != nil {
-		return fmt.Errorf("time: %w", err)
-	}
-	t.Time = v.UTC()
-	return nil
 }
 
 // Format renders t in Layout.

@@ -96,7 +96,6 @@ type Sim struct {
 type transfer struct {
 	UserID, Network, Asset, Ref, Direction string
 	ExternalID                             string
-	Req                                    map[string]json.RawMessage
 	InputAddresses                         []string
 	AssetAmount, AssetPrice                string
 	TransferTimestamp                      string
@@ -335,10 +334,6 @@ func timeText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0
 // --- transfers ---
 
 func (s *Sim) registerTransfer(_ http.ResponseWriter, r *http.Request, body []byte) (int, any) {
-	var raw map[string]json.RawMessage
-	if err := json.Unmarshal(body, &raw); err != nil {
-		return bad("Bad Request: the body is not a JSON object")
-	}
 	var req struct {
 		Network           string          `json:"network"`
 		Asset             string          `json:"asset"`

@@ -61,7 +61,6 @@ type Client struct {
 	T      testing.TB
 	Base   string
 	Bearer string
-	HTTP   *http.Client
 	// Unchecked skips validation, for answers to routes the document cannot list (404, 405).
 	Unchecked bool
 }
@@ -96,11 +95,7 @@ func (c *Client) Do(method, path string, body []byte, header http.Header) Respon
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	hc := c.HTTP
-	if hc == nil {
-		hc = http.DefaultClient
-	}
-	resp, err := hc.Do(req)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		c.T.Fatalf("%s %s: %v", method, path, err)
 	}
