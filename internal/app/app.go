@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"fmt"
@@ -88,14 +89,14 @@ func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, erro
 	workers := river.NewWorkers()
 	assessments.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
-	jobTimeout := cmp(t.JobTimeout, 20*time.Second)
+	jobTimeout := cmp.Or(t.JobTimeout, 20*time.Second)
 	rc, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
-		FetchPollInterval:    cmp(t.PollEvery, 20*time.Millisecond),
+		FetchPollInterval:    cmp.Or(t.PollEvery, 20*time.Millisecond),
 		FetchCooldown:        10 * time.Millisecond,
 		JobTimeout:           jobTimeout,
-		RescueStuckJobsAfter: cmp(t.RescueAfter, jobTimeout+5*time.Second),
+		RescueStuckJobsAfter: cmp.Or(t.RescueAfter, jobTimeout+5*time.Second),
 		Logger:               log.With("component", "river"),
 	})
 	if err != nil {
@@ -117,13 +118,6 @@ func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, erro
 		},
 	})
 	return &App{Handler: handler, River: rc, Assessments: assessments, Callbacks: callbacks}, nil
-}
-
-func cmp(v, def time.Duration) time.Duration {
-	if v > 0 {
-		return v
-	}
-	return def
 }
 
 // PoolSize is the connection pool for a process working workers jobs at once: one connection

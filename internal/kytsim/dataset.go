@@ -204,24 +204,41 @@ func findNetwork(name string) (simNetwork, bool) {
 	return simNetwork{}, false
 }
 
-// prices are fixed USD prices, so usdAmount is exact and repeatable. BTC and ETH are the
-// prices of the reference examples (1 BTC = 29877.50 in the KYT guide, 1 ETH = 1820.17 in the
-// VerifyVASP example); XCH is the guide's assetPrice.
-var prices = map[string]string{
-	"BTC": "29877.50", "ETH": "1820.17", "WBTC": "29877.50", "WETH": "1820.17",
-	"USDT": "1.00", "USDC": "1.00", "DAI": "1.00", "BUSD": "1.00", "TUSD": "1.00", "PAX": "1.00",
-	"TRX": "0.08", "LTC": "70.00", "BCH": "230.00", "DASH": "30.00", "ZEC": "30.00", "DOGE": "0.07",
-	"ADA": "0.30", "XRP": "0.50", "EOS": "0.80", "ALGO": "0.15", "XLM": "0.12", "ATOM": "9.00",
-	"WAVES": "2.00", "XTZ": "0.80", "SOL": "20.00", "MATIC": "0.90", "BNB": "310.00", "AVAX": "14.00",
-	"XCH": "69.09", "LINK": "6.50", "UNI": "5.00", "MKR": "1200.00", "COMP": "50.00",
-}
-
-// assetNames is what GET /v1/assets lists.
-var assetNames = map[string]string{
-	"BTC": "Bitcoin", "ETH": "Ethereum", "WBTC": "Wrapped Bitcoin", "WETH": "Wrapped Ether", "USDT": "Tether",
-	"USDC": "USD Coin", "DAI": "Dai", "BUSD": "Binance USD", "TUSD": "TrueUSD", "PAX": "Paxos Standard",
-	"TRX": "TRON", "LTC": "Litecoin", "BCH": "Bitcoin Cash", "DASH": "Dash", "ZEC": "Zcash", "DOGE": "Dogecoin",
-	"ADA": "Cardano", "XRP": "XRP", "EOS": "EOS", "ALGO": "Algorand", "XLM": "Stellar Lumens", "ATOM": "Cosmos",
-	"WAVES": "WAVES", "XTZ": "Tezos", "SOL": "Solana", "MATIC": "Matic Network", "BNB": "Binance Coin",
-	"AVAX": "Avalanche", "XCH": "Chia", "LINK": "Chainlink", "UNI": "Uniswap", "MKR": "Maker", "COMP": "Compound",
+// assets are the assets GET /v1/assets lists, with fixed USD prices so usdAmount is exact and
+// repeatable. BTC and ETH are the prices of the reference examples (1 BTC = 29877.50 in the KYT
+// guide, 1 ETH = 1820.17 in the VerifyVASP example); XCH is the guide's assetPrice.
+var assets = map[string]struct{ Name, Price string }{
+	"BTC":   {"Bitcoin", "29877.50"},
+	"ETH":   {"Ethereum", "1820.17"},
+	"WBTC":  {"Wrapped Bitcoin", "29877.50"},
+	"WETH":  {"Wrapped Ether", "1820.17"},
+	"USDT":  {"Tether", "1.00"},
+	"USDC":  {"USD Coin", "1.00"},
+	"DAI":   {"Dai", "1.00"},
+	"BUSD":  {"Binance USD", "1.00"},
+	"TUSD":  {"TrueUSD", "1.00"},
+	"PAX":   {"Paxos Standard", "1.00"},
+	"TRX":   {"TRON", "0.08"},
+	"LTC":   {"Litecoin", "70.00"},
+	"BCH":   {"Bitcoin Cash", "230.00"},
+	"DASH":  {"Dash", "30.00"},
+	"ZEC":   {"Zcash", "30.00"},
+	"DOGE":  {"Dogecoin", "0.07"},
+	"ADA":   {"Cardano", "0.30"},
+	"XRP":   {"XRP", "0.50"},
+	"EOS":   {"EOS", "0.80"},
+	"ALGO":  {"Algorand", "0.15"},
+	"XLM":   {"Stellar Lumens", "0.12"},
+	"ATOM":  {"Cosmos", "9.00"},
+	"WAVES": {"WAVES", "2.00"},
+	"XTZ":   {"Tezos", "0.80"},
+	"SOL":   {"Solana", "20.00"},
+	"MATIC": {"Matic Network", "0.90"},
+	"BNB":   {"Binance Coin", "310.00"},
+	"AVAX":  {"Avalanche", "14.00"},
+	"XCH":   {"Chia", "69.09"},
+	"LINK":  {"Chainlink", "6.50"},
+	"UNI":   {"Uniswap", "5.00"},
+	"MKR":   {"Maker", "1200.00"},
+	"COMP":  {"Compound", "50.00"},
 }

@@ -797,14 +797,14 @@ func (s *Sim) listAlerts(_ http.ResponseWriter, r *http.Request, _ []byte) (int,
 }
 
 func (s *Sim) listAssets(http.ResponseWriter, *http.Request, []byte) (int, any) {
-	symbols := make([]string, 0, len(assetNames))
-	for sym := range assetNames {
+	symbols := make([]string, 0, len(assets))
+	for sym := range assets {
 		symbols = append(symbols, sym)
 	}
 	sort.Strings(symbols)
 	out := make([]map[string]string, 0, len(symbols))
 	for _, sym := range symbols {
-		out = append(out, map[string]string{"symbol": sym, "name": assetNames[sym]})
+		out = append(out, map[string]string{"symbol": sym, "name": assets[sym].Name})
 	}
 	return http.StatusOK, out
 }
@@ -876,7 +876,7 @@ func decimalText(raw json.RawMessage) (string, error) {
 func usd(amount, asset, givenPrice string) *string {
 	price := givenPrice
 	if price == "" {
-		price = prices[strings.ToUpper(asset)]
+		price = assets[strings.ToUpper(asset)].Price
 	}
 	a, ok1 := new(big.Rat).SetString(amount)
 	p, ok2 := new(big.Rat).SetString(price)
