@@ -115,15 +115,16 @@ type New struct {
 	Terminal bool
 	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
 	// DeliveredByCaller means the caller's own durable job delivers the callback (through
-	// DeliverFor) instead of a delivery job of its own: one job less per assessment.
+	// Deliver or DeliverFor) instead of a delivery job of its own: one job less per assessment.
 	DeliveredByCaller bool
 }
 
-// Enqueue records a callback and its delivery job in tx, the transaction that produced it.
-func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (string, error) {
+// Enqueue records a callback and its delivery job in tx, the transaction that produced it, and
+// returns the record as stored, for a caller that delivers it itself.
+func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, error) {
 	body, err := json.Marshal(n.Payload)
 	if err != nil {
-		return "", fmt.Errorf("callback payload: %w", err)
+		return Record{}, fmt.Errorf("callback payload: %w", err)
 	}
 	id := uuid.NewString()
 	var reqID *string
@@ -132,15 +133,16 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (string, erro
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, callback_type, terminal, payload, status)
 		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, id, reqID, n.Type, n.Terminal, string(body)); err != nil {
-		return "", fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
+		return Record{}, fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
 	}
+	r := Record{ID: id, RequestID: reqID, CallbackType: n.Type, Status: StatusPending, Payload: body}
 	if n.DeliveredByCaller {
-		return id, nil
+		return r, nil
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
-		return "", fmt.Errorf("insert delivery job for callback %s: %w", id, err)
+		return Record{}, fmt.Errorf("insert delivery job for callback %s: %w", id, err)
 	}
-	return id, nil
+	return r, nil
 }
 
 // Record is a callback as the API shows it.
@@ -276,7 +278,7 @@ func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 	if err != nil {
 		return fmt.Errorf("load callback %s: %w", j.Args.CallbackID, err)
 	}
-	return w.S.attempt(ctx, r)
+	return w.S.Deliver(ctx, r)
 }
 
 // DeliverFor makes one delivery attempt of the terminal callback of requestID, for a job that
@@ -288,11 +290,12 @@ func (s *Service) DeliverFor(ctx context.Context, requestID string) error {
 	if err != nil {
 		return fmt.Errorf("load terminal callback of %s: %w", requestID, err)
 	}
-	return s.attempt(ctx, r)
+	return s.Deliver(ctx, r)
 }
 
-// attempt makes one delivery attempt of r and records it.
-func (s *Service) attempt(ctx context.Context, r Record) error {
+// Deliver makes one delivery attempt of r and records it. It returns nil when r is delivered
+// or given up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
+func (s *Service) Deliver(ctx context.Context, r Record) error {
 	if r.Status != StatusPending {
 		return nil // delivered (or given up) by an earlier run
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/webhook"
@@ -159,7 +160,8 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 			return fmt.Errorf("mark %s registered: %w", id, err)
 		}
 		if s.cfg.CallbackOnRegistered {
-			return s.enqueueCallback(ctx, tx, reg, nil, false)
+			_, err := s.enqueueCallback(ctx, tx, reg, nil, false)
+			return err
 		}
 		return nil
 	})
@@ -226,12 +228,23 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 
 // finish stores the processed assessment, then delivers its callback in the same run.
 func (s *Service) finish(ctx context.Context, id string, o outcome) error {
-	err := s.finishProcessed(ctx, id, o)
-	if err != nil && !errors.Is(err, errNotOpen) {
+	cb, err := s.finishProcessed(ctx, id, o)
+	return s.deliverTerminal(ctx, id, cb, err)
+}
+
+// deliverTerminal follows a terminal transition (err is its result): it delivers the callback
+// the transition enqueued, or, when an earlier run made the transition, the one that run
+// enqueued.
+func (s *Service) deliverTerminal(ctx context.Context, id string, cb callback.Record, err error) error {
+	switch {
+	case errors.Is(err, errNotOpen):
+		s.hook(ctx, "processed", id)
+		return s.callbacks.DeliverFor(ctx, id)
+	case err != nil:
 		return err
 	}
 	s.hook(ctx, "processed", id)
-	return s.callbacks.DeliverFor(ctx, id)
+	return s.callbacks.Deliver(ctx, cb)
 }
 
 // checkAge ends an assessment that has run out of time in ERROR KYT-TIMEOUT.
@@ -266,15 +279,11 @@ func (s *Service) chainalysisFailed(ctx context.Context, requestID string, accep
 }
 
 func (s *Service) endWithError(ctx context.Context, requestID, code, msg string) error {
-	err := s.finishError(ctx, requestID, code, msg)
-	if err != nil && !errors.Is(err, errNotOpen) {
-		return err
-	}
+	cb, err := s.finishError(ctx, requestID, code, msg)
 	if err == nil {
 		s.log.Warn("assessment ended in ERROR", "requestId", requestID, "code", code, "message", msg)
 	}
-	s.hook(ctx, "processed", requestID)
-	return s.callbacks.DeliverFor(ctx, requestID)
+	return s.deliverTerminal(ctx, requestID, cb, err)
 }
 
 // errorCode names a permanent Chainalysis refusal.

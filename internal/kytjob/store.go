@@ -135,14 +135,15 @@ var errNotOpen = errors.New("assessment already terminal")
 
 // finishProcessed stores a processed assessment and its alerts, and enqueues its callback, in
 // one transaction. A second run finds it terminal and changes nothing.
-func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) error {
+func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) (callback.Record, error) {
+	var cb callback.Record
 	assessed, err := chainalysis.ParseTime(o.UpdatedAt)
 	if err != nil {
-		return fmt.Errorf("assessment %s: %w", requestID, err)
+		return cb, fmt.Errorf("assessment %s: %w", requestID, err)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	alerts := make([]alertRow, 0, len(o.Alerts))
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 		for _, a := range o.Alerts {
 			ar := alertRow{AlertID: a.ExternalID, RequestID: requestID, ExternalID: o.ExternalID, AlertLevel: a.AlertLevel,
 				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
@@ -166,13 +167,16 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 		if err != nil {
 			return fmt.Errorf("mark %s processed: %w", requestID, err)
 		}
-		return s.enqueueCallback(ctx, tx, r, alerts, true)
+		cb, err = s.enqueueCallback(ctx, tx, r, alerts, true)
+		return err
 	})
+	return cb, err
 }
 
 // finishError ends an assessment in ERROR with code and message, and enqueues its callback.
-func (s *Service) finishError(ctx context.Context, requestID, code, message string) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+func (s *Service) finishError(ctx context.Context, requestID, code, message string) (callback.Record, error) {
+	var cb callback.Record
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
 		var r row
 		err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET status = 'ERROR', error_code = $2, error_message = $3,
 			updated_at = now() WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
@@ -183,14 +187,16 @@ func (s *Service) finishError(ctx context.Context, requestID, code, message stri
 		if err != nil {
 			return fmt.Errorf("mark %s as error: %w", requestID, err)
 		}
-		return s.enqueueCallback(ctx, tx, r, nil, true)
+		cb, err = s.enqueueCallback(ctx, tx, r, nil, true)
+		return err
 	})
+	return cb, err
 }
 
 // enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
 // CHAINALYSIS_KYT_RESULT callback.
-func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) error {
-	_, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) (callback.Record, error) {
+	cb, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
 		DeliveredByCaller: terminal, // the assessment's own job delivers its terminal callback
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
@@ -200,7 +206,7 @@ func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alert
 		s.finished.WithLabelValues(r.Status).Inc()
 		s.latency.Observe(time.Since(r.CreatedAt).Seconds())
 	}
-	return err
+	return cb, err
 }
 
 func nullStr(s *string) sql.NullString {
