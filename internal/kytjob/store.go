@@ -156,18 +156,10 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 			}
 			alerts = append(alerts, ar)
 		}
-		var r row
-		err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET status = 'PROCESSED', alert_count = $2, assessed_at = $3,
-			usd_price = $4, "timestamp" = COALESCE($5, "timestamp"), external_id = $6, updated_at = now()
-			WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
-			requestID, len(o.Alerts), assessed, o.USDAmount, o.Timestamp, o.ExternalID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errNotOpen
-		}
-		if err != nil {
-			return fmt.Errorf("mark %s processed: %w", requestID, err)
-		}
-		cb, err = s.enqueueCallback(ctx, tx, r, alerts, true)
+		var err error
+		cb, err = s.endIn(ctx, tx, requestID, `status = 'PROCESSED', alert_count = $2, assessed_at = $3, usd_price = $4,
+			"timestamp" = COALESCE($5, "timestamp"), external_id = $6`, alerts,
+			len(o.Alerts), assessed, o.USDAmount, o.Timestamp, o.ExternalID)
 		return err
 	})
 	return cb, err
@@ -177,20 +169,28 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 func (s *Service) finishError(ctx context.Context, requestID, code, message string) (callback.Record, error) {
 	var cb callback.Record
 	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var r row
-		err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET status = 'ERROR', error_code = $2, error_message = $3,
-			updated_at = now() WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
-			requestID, code, message)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errNotOpen
-		}
-		if err != nil {
-			return fmt.Errorf("mark %s as error: %w", requestID, err)
-		}
-		cb, err = s.enqueueCallback(ctx, tx, r, nil, true)
+		var err error
+		cb, err = s.endIn(ctx, tx, requestID, `status = 'ERROR', error_code = $2, error_message = $3`, nil, code, message)
 		return err
 	})
 	return cb, err
+}
+
+// endIn moves an open assessment to a terminal state in tx (set assigns the state and its
+// details from $2 on) and enqueues its callback. It returns errNotOpen when an earlier run
+// already ended the assessment, so the state changes once, whatever the number of runs.
+func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string, alerts []alertRow, args ...any) (callback.Record, error) {
+	var r row
+	err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET `+set+`, updated_at = now()
+		WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
+		append([]any{requestID}, args...)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return callback.Record{}, errNotOpen
+	}
+	if err != nil {
+		return callback.Record{}, fmt.Errorf("end assessment %s: %w", requestID, err)
+	}
+	return s.enqueueCallback(ctx, tx, r, alerts, true)
 }
 
 // enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
