@@ -90,7 +90,7 @@ func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, erro
 	assessments.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
 	jobTimeout := cmp.Or(t.JobTimeout, 20*time.Second)
-	rc, err := river.NewClient(riverdatabasesql.New(db.DB), &river.Config{
+	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		Workers:              workers,
 		FetchPollInterval:    cmp.Or(t.PollEvery, 20*time.Millisecond),
@@ -119,6 +119,15 @@ func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, erro
 	})
 	return &App{Handler: handler, River: rc, Assessments: assessments, Callbacks: callbacks}, nil
 }
+
+// pollOnly is River's database/sql driver without NOTIFY. lib/pq cannot LISTEN, so River
+// polls for jobs and no process ever hears a notification; yet the driver would still send a
+// pg_notify with the first job inserted in each FetchCooldown (10 ms) — one more round trip inside the
+// accept transaction, and a commit that takes PostgreSQL's cluster-wide notification lock.
+type pollOnly struct{ *riverdatabasesql.Driver }
+
+// SupportsListenNotify is false: see pollOnly.
+func (pollOnly) SupportsListenNotify() bool { return false }
 
 // PoolSize is the connection pool for a process working workers jobs at once: one connection
 // per worker plus headroom, so API requests never queue behind the workers for a connection.

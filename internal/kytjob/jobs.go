@@ -75,6 +75,11 @@ func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
 // Work takes the assessment one step further.
 func (w *AssessWorker) Work(ctx context.Context, j *river.Job[AssessArgs]) error {
 	s, id := w.S, j.Args.RequestID
+	if j.Attempt == 1 && snoozes(j.Metadata) == 0 {
+		// The job's first run: nothing but this job moves the assessment on, so it is still
+		// PENDING as Accept stored it, and the Target has all registration needs.
+		return s.register(ctx, j)
+	}
 	var st struct {
 		Status     string         `db:"status"`
 		ExternalID sql.NullString `db:"external_id"`
@@ -149,27 +154,44 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 		}
 		s.log.Info("alerts of a processed withdrawal attempt not read; polling instead", "requestId", id, "err", err.Error())
 	}
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var reg row
-		err := tx.GetContext(ctx, &reg, `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
-			WHERE request_id = $1 AND status = 'PENDING' RETURNING `+resultColumns, id, externalID)
-		if errors.Is(err, sql.ErrNoRows) {
-			return errNotOpen // an earlier run got further
-		}
-		if err != nil {
-			return fmt.Errorf("mark %s registered: %w", id, err)
-		}
-		if s.cfg.CallbackOnRegistered {
-			_, err := s.enqueueCallback(ctx, tx, reg, nil, false)
-			return err
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errNotOpen) {
+	registeredAt, err := s.markRegistered(ctx, id, externalID)
+	switch {
+	case errors.Is(err, errNotOpen):
+		return river.JobSnooze(time.Millisecond) // an earlier run got further: the next run reads where
+	case err != nil:
 		return err
 	}
 	s.hook(ctx, "registered", id)
-	return river.JobSnooze(time.Millisecond) // poll at once: the next run finds it REGISTERED
+	// Poll at once, in this run: a transfer Chainalysis has already processed then costs no
+	// second run, and one it has not snoozes as any poll does.
+	return s.poll(ctx, j, externalID, registeredAt)
+}
+
+// markRegistered records the externalId Chainalysis issued, with the REGISTERED callback when
+// that option is on. It returns errNotOpen when an earlier run got further.
+func (s *Service) markRegistered(ctx context.Context, id, externalID string) (time.Time, error) {
+	const mark = `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
+		WHERE request_id = $1 AND status = 'PENDING' RETURNING `
+	var reg row
+	var err error
+	if s.cfg.CallbackOnRegistered {
+		err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+			if err := tx.GetContext(ctx, &reg, mark+resultColumns, id, externalID); err != nil {
+				return err
+			}
+			_, err := s.enqueueCallback(ctx, tx, reg, nil, false)
+			return err
+		})
+	} else {
+		err = s.db.GetContext(ctx, &reg.UpdatedAt, mark+`updated_at`, id, externalID)
+	}
+	if errors.Is(err, sql.ErrNoRows) {
+		return time.Time{}, errNotOpen
+	}
+	if err != nil {
+		return time.Time{}, fmt.Errorf("mark %s registered: %w", id, err)
+	}
+	return reg.UpdatedAt, nil
 }
 
 // poll reads the summary; while Chainalysis has not processed the assessment the job snoozes,
