@@ -71,3 +71,19 @@ func TestCheckNoticesMissingMigration(t *testing.T) {
 	require.NoError(t, err)
 	require.ErrorIs(t, schema.Check(ctx, db), schema.ErrNotMigrated)
 }
+
+// TestMigrateTunesRiversGINIndexes: River's GIN indexes merge their pending list in small
+// steps, not in one stall of a job insert (see tuneRiver).
+func TestMigrateTunesRiversGINIndexes(t *testing.T) {
+	t.Parallel()
+	db := emptyDB(t)
+	_, err := schema.Migrate(context.Background(), db)
+	require.NoError(t, err)
+	var opts []string
+	for _, index := range []string{"river_job_args_index", "river_job_metadata_index"} {
+		var o sql.NullString
+		require.NoError(t, db.QueryRow(`SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = $1`, index).Scan(&o))
+		opts = append(opts, o.String)
+	}
+	require.Equal(t, []string{"gin_pending_list_limit=256", "gin_pending_list_limit=256"}, opts)
+}
