@@ -24,11 +24,14 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to\n", stderr)
 	o := bench.Options{}
 	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
-	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long requests are sent")
+	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long requests are sent and measured")
+	fs.DurationVar(&o.Warmup, "warmup", 2*time.Second, "how long requests are sent at the same rate before the measurement")
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at most")
-	fs.IntVar(&o.Workers, "workers", config.Load(getenv).Workers, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
+	env := config.Load(getenv)
+	fs.IntVar(&o.Workers, "workers", env.Workers, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
+	fs.IntVar(&o.PipelineConnections, "pipeline-connections", env.PipelineConnections, "database connections the workers share (ENCLAVE_PIPELINE_CONNECTIONS)")
 	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
-	verbose := fs.Bool("v", false, "print the enclave's warnings")
+	verbose := fs.Bool("v", false, "print the enclave's warnings and the accept latency of each second")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (the whole process) to this file")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -36,7 +39,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *verbose {
 		o.Log = stderr
 	}
-	dsn := config.Load(getenv).DatabaseURL
+	dsn := env.DatabaseURL
 	if dsn == "" {
 		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL…")
 		c, err := pglocal.Start(ctx, pglocal.Options{})
@@ -46,15 +49,16 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		defer c.Stop() //nolint:errcheck
 		dsn = c.URL("postgres")
 	}
-	db, err := app.OpenDB(ctx, dsn, app.PoolSize(o.Workers))
+	db, err := app.OpenDB(ctx, dsn, 2)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := schema.Migrate(ctx, db.DB); err != nil {
+	_, err = schema.Migrate(ctx, db.DB)
+	db.Close()
+	if err != nil {
 		return err
 	}
-	o.DB = db
+	o.DSN = dsn
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -71,6 +75,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	res.Print(stdout, o)
+	if *verbose {
+		res.PrintPerSecond(stdout)
+	}
 	if res.Lost > 0 {
 		fmt.Fprintf(stdout, "  first lost requestIds: %v\n", res.CallbacksNotYetArrived[:min(5, len(res.CallbacksNotYetArrived))])
 		return fmt.Errorf("bench: %d assessments lost", res.Lost)

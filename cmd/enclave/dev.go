@@ -89,12 +89,12 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else {
 		fmt.Fprintln(stdout, "PostgreSQL: using DATABASE_URL")
 	}
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL, app.PoolSize(cfg.Workers))
+	pools, err := app.Open(ctx, cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if _, err := schema.Migrate(ctx, db.DB); err != nil {
+	defer pools.Close()
+	if _, err := schema.Migrate(ctx, pools.API.DB); err != nil {
 		return err
 	}
 
@@ -128,7 +128,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, db, app.Tuning{})
+	a, err := app.New(cfg, log, pools, app.Tuning{})
 	if err != nil {
 		return err
 	}

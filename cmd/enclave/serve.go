@@ -55,16 +55,16 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL, app.PoolSize(cfg.Workers))
+	pools, err := app.Open(ctx, cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
 		return err
 	}
-	defer db.Close()
-	if err := schema.Check(ctx, db.DB); err != nil {
+	defer pools.Close()
+	if err := schema.Check(ctx, pools.API.DB); err != nil {
 		return err
 	}
 
-	a, err := app.New(cfg, log, db, app.Tuning{})
+	a, err := app.New(cfg, log, pools, app.Tuning{})
 	if err != nil {
 		return err
 	}

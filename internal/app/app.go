@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -56,18 +57,22 @@ type App struct {
 	Callbacks   *callback.Service
 }
 
-// New wires the enclave. The River client is not started.
-func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, error) {
+// New wires the enclave on its two pools. The River client is not started.
+func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, error) {
+	db := pools.API
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		collectors.NewDBStatsCollector(db.DB, "enclave"))
+	if pools.Pipeline != pools.API {
+		metrics.MustRegister(collectors.NewDBStatsCollector(pools.Pipeline.DB, "enclave_pipeline"))
+	}
 	reg := network.Default()
 	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: 8 * time.Second,
 		RateLimit: cfg.KYTRateLimit, Registerer: metrics})
 	if err != nil {
 		return nil, err
 	}
-	callbacks, err := callback.NewService(db, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
+	callbacks, err := callback.NewService(db, pools.Pipeline, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
 		Schedule: t.CallbackSchedule, Timeout: t.CallbackTimeout, AfterSend: t.AfterSend}, log, metrics)
 	if err != nil {
 		return nil, err
@@ -81,7 +86,7 @@ func New(cfg config.Config, log *slog.Logger, db *sqlx.DB, t Tuning) (*App, erro
 		kc.Poll.Cap = cfg.KYTPollMaxInterval
 	}
 	kc.CallbackOnRegistered = kc.CallbackOnRegistered || cfg.CallbackOnRegistered
-	assessments, err := kytjob.NewService(db, verifs, reg, kyt, callbacks, kc, log, metrics)
+	assessments, err := kytjob.NewService(db, pools.Pipeline, verifs, reg, kyt, callbacks, kc, log, metrics)
 	if err != nil {
 		return nil, err
 	}
@@ -129,12 +134,38 @@ type pollOnly struct{ *riverdatabasesql.Driver }
 // SupportsListenNotify is false: see pollOnly.
 func (pollOnly) SupportsListenNotify() bool { return false }
 
-// PoolSize is the connection pool for a process working workers jobs at once: one connection
-// per worker plus headroom, so API requests never queue behind the workers for a connection.
-// Measured with enclave bench on 2 cores at 500 assessments/s: 100 workers sharing 40
-// connections gave accept p99 77-117 ms; 30 workers with 45 connections, 32-48 ms, at the same
-// end-to-end throughput. More connections than that only add contention inside PostgreSQL.
-func PoolSize(workers int) int { return workers + 15 }
+// Pools are the enclave's two connection pools to its database. The API — and River's own
+// fetching and bookkeeping — use one; the pipeline's workers share the other, of
+// ENCLAVE_PIPELINE_CONNECTIONS. However many jobs are running, an accept neither waits for a
+// connection behind them nor competes in PostgreSQL with more than that many of their
+// statements. Measured with enclave bench on 2 cores at 500 assessments/s and 30 workers:
+// one pool of 45 gave accept p99 11-20 ms; a pipeline pool of 8, 11-15 ms (see README).
+type Pools struct {
+	API, Pipeline *sqlx.DB
+}
+
+// APIConnections is the size of the API's pool: HTTP requests in flight and River's producer,
+// completer and maintenance services.
+const APIConnections = 20
+
+// Open opens both pools on dsn, the pipeline's of pipelineConns connections.
+func Open(ctx context.Context, dsn string, pipelineConns int) (Pools, error) {
+	api, err := OpenDB(ctx, dsn, APIConnections)
+	if err != nil {
+		return Pools{}, err
+	}
+	pipeline, err := OpenDB(ctx, dsn, pipelineConns)
+	if err != nil {
+		api.Close()
+		return Pools{}, err
+	}
+	return Pools{API: api, Pipeline: pipeline}, nil
+}
+
+// Close closes both pools.
+func (p Pools) Close() error {
+	return errors.Join(p.API.Close(), p.Pipeline.Close())
+}
 
 // OpenDB connects to PostgreSQL and checks it answers, naming DATABASE_URL (never its value,
 // which may hold a password) when it does not. Unless the DSN says otherwise it sets lib/pq's

@@ -22,8 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/jmoiron/sqlx"
-
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytsim"
@@ -32,15 +30,20 @@ import (
 
 // Options of a run.
 type Options struct {
-	// DB is a migrated database, emptied of nothing: the run adds its own rows.
-	DB *sqlx.DB
-	// Rate is accept requests per second; Duration how long they are sent.
+	// DSN names a migrated database, emptied of nothing: the run adds its own rows.
+	DSN string
+	// Rate is accept requests per second; Duration how long they are sent and measured.
 	Rate     int
 	Duration time.Duration
+	// Warmup is how long requests are sent at Rate before the measured Duration: new database
+	// and HTTP connections, cold caches and a pipeline starting from idle are not the steady
+	// state the figures describe. Warm-up assessments must complete too (they count as lost
+	// otherwise) but are left out of every other figure.
+	Warmup time.Duration
 	// Concurrency is how many requests may be in flight at once.
 	Concurrency int
-	// Workers is ENCLAVE_WORKERS.
-	Workers int
+	// Workers is ENCLAVE_WORKERS; PipelineConnections, ENCLAVE_PIPELINE_CONNECTIONS.
+	Workers, PipelineConnections int
 	// TransferShare is the fraction of assessments that are TRANSFERs (the rest ATTEMPTs).
 	TransferShare float64
 	// Drain bounds the wait for the last callbacks.
@@ -51,21 +54,31 @@ type Options struct {
 
 // Result is what a run measured.
 type Result struct {
-	Accepted, Refused      int
-	AcceptRate             float64 // achieved accept requests per second
-	AcceptP50, AcceptP99   time.Duration
-	Completed              int
-	Processed, Errored     int
-	EndToEndRate           float64 // assessments completed per second, first accept to last callback
-	E2EP50, E2EP99         time.Duration
-	Attempts, Transfers    int
-	CallsPerAttempt        float64
-	CallsPerTransfer       float64
-	Lost                   int
-	Elapsed                time.Duration
+	Accepted, Refused    int
+	AcceptRate           float64 // achieved accept requests per second
+	AcceptP50, AcceptP99 time.Duration
+	Completed            int
+	Processed, Errored   int
+	EndToEndRate         float64 // assessments completed per second, first accept to last callback
+	E2EP50, E2EP99       time.Duration
+	Attempts, Transfers  int
+	CallsPerAttempt      float64
+	CallsPerTransfer     float64
+	Lost                 int
+	Elapsed              time.Duration
+	// PerSecond is the accept latency of each measured second, to tell a steady tail from a
+	// burst.
+	PerSecond              []Second
 	DuplicateDeliveries    int
 	SignatureFailures      int
 	CallbacksNotYetArrived []string
+}
+
+// Second is the accept latency of one measured second.
+type Second struct {
+	N        int
+	P50, P99 time.Duration
+	Max      time.Duration
 }
 
 const (
@@ -94,9 +107,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 
 	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey},
 		KYTAPIURL: sim.URL, KYTAPIKey: kytKey, CallbackURL: rcv.srv.URL, CallbackSecret: secret,
-		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, ShutdownTimeout: 10 * time.Second}
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, PipelineConnections: o.PipelineConnections,
+		ShutdownTimeout: 10 * time.Second}
+	pools, err := app.Open(ctx, o.DSN, o.PipelineConnections)
+	if err != nil {
+		return res, err
+	}
+	defer pools.Close()
 	log := slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, o.DB, app.Tuning{})
+	a, err := app.New(cfg, log, pools, app.Tuning{})
 	if err != nil {
 		return res, err
 	}
@@ -118,11 +137,10 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	base := "http://" + ln.Addr().String()
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2, MaxConnsPerHost: o.Concurrency * 2}}
 
-	// Verifications to assess: created before the clock starts.
-	n := o.Rate * int(o.Duration/time.Second)
-	if n == 0 {
-		n = 1
-	}
+	// Verifications to assess: created before the clock starts. The first warm of them are
+	// the warm-up's.
+	warm := int(float64(o.Rate) * o.Warmup.Seconds())
+	n := warm + max(int(float64(o.Rate)*o.Duration.Seconds()), 1)
 	vs := make([]string, n)
 	isTransfer := make([]bool, n)
 	for i := range n {
@@ -140,13 +158,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	type accepted struct {
 		id       string
 		at       time.Time
+		latency  time.Duration
 		transfer bool
+		warmup   bool
 	}
 	var (
-		mu        sync.Mutex
-		acc       []accepted
-		latencies []time.Duration
-		refused   atomic.Int64
+		mu      sync.Mutex
+		acc     []accepted
+		refused atomic.Int64
 	)
 	sem := make(chan struct{}, o.Concurrency)
 	var wg sync.WaitGroup
@@ -172,14 +191,28 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				fmt.Fprintf(o.Log, "accept failed: %v\n", err)
 				return
 			}
-			latencies = append(latencies, lat)
-			acc = append(acc, accepted{id: id, at: t0, transfer: isTransfer[i]})
+			acc = append(acc, accepted{id: id, at: t0, latency: lat, transfer: isTransfer[i], warmup: i < warm})
 		}(i)
 	}
 	wg.Wait()
-	acceptElapsed := time.Since(start)
-	res.Accepted, res.Refused = len(acc), int(refused.Load())
-	res.AcceptRate = float64(len(acc)) / acceptElapsed.Seconds()
+	end := time.Now()
+	measured := start.Add(time.Duration(warm) * interval) // when the first measured request was due
+	var latencies []time.Duration
+	perSecond := make([][]time.Duration, int(end.Sub(measured)/time.Second)+1)
+	for _, a := range acc {
+		if !a.warmup {
+			latencies = append(latencies, a.latency)
+			k := min(max(int(a.at.Sub(measured)/time.Second), 0), len(perSecond)-1)
+			perSecond[k] = append(perSecond[k], a.latency)
+		}
+	}
+	for _, l := range perSecond {
+		if len(l) > 0 {
+			res.PerSecond = append(res.PerSecond, Second{N: len(l), P50: percentile(l, 0.5), P99: percentile(l, 0.99), Max: percentile(l, 1)})
+		}
+	}
+	res.Accepted, res.Refused = len(latencies), int(refused.Load())
+	res.AcceptRate = float64(len(latencies)) / end.Sub(measured).Seconds()
 	res.AcceptP50, res.AcceptP99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 
 	// Wait for every terminal callback.
@@ -189,13 +222,25 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	got := rcv.snapshot()
 	var e2e []time.Duration
-	var last time.Time
+	var first, last time.Time
+	attempts, transfers := 0, 0 // warm-up included, as are its Chainalysis calls
 	for _, a := range acc {
+		if a.transfer {
+			transfers++
+		} else {
+			attempts++
+		}
 		c, ok := got[a.id]
 		if !ok {
 			res.Lost++
 			res.CallbacksNotYetArrived = append(res.CallbacksNotYetArrived, a.id)
 			continue
+		}
+		if a.warmup {
+			continue
+		}
+		if first.IsZero() || a.at.Before(first) {
+			first = a.at
 		}
 		res.Completed++
 		if c.status == webhook.StatusProcessed {
@@ -214,7 +259,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	if res.Completed > 0 {
-		res.Elapsed = last.Sub(start)
+		res.Elapsed = last.Sub(first)
 		res.EndToEndRate = float64(res.Completed) / res.Elapsed.Seconds()
 	}
 	res.E2EP50, res.E2EP99 = percentile(e2e, 0.50), percentile(e2e, 0.99)
@@ -229,19 +274,19 @@ func Run(ctx context.Context, o Options) (Result, error) {
 			transferCalls++
 		}
 	}
-	if res.Attempts > 0 {
-		res.CallsPerAttempt = float64(attemptCalls) / float64(res.Attempts)
+	if attempts > 0 {
+		res.CallsPerAttempt = float64(attemptCalls) / float64(attempts)
 	}
-	if res.Transfers > 0 {
-		res.CallsPerTransfer = float64(transferCalls) / float64(res.Transfers)
+	if transfers > 0 {
+		res.CallsPerTransfer = float64(transferCalls) / float64(transfers)
 	}
 	return res, nil
 }
 
 // Print writes the result as a table.
 func (r Result) Print(w io.Writer, o Options) {
-	fmt.Fprintf(w, "enclave bench: %d assessments/s offered for %s, concurrency %d, %d workers, %.0f%% TRANSFER\n",
-		o.Rate, o.Duration, o.Concurrency, o.Workers, o.TransferShare*100)
+	fmt.Fprintf(w, "enclave bench: %d assessments/s offered for %s after %s of warm-up, concurrency %d, %d workers, %d pipeline connections, %.0f%% TRANSFER\n",
+		o.Rate, o.Duration, o.Warmup, o.Concurrency, o.Workers, o.PipelineConnections, o.TransferShare*100)
 	fmt.Fprintf(w, "  accept:      %d accepted, %d refused, %.0f req/s, p50 %s, p99 %s\n",
 		r.Accepted, r.Refused, r.AcceptRate, ms(r.AcceptP50), ms(r.AcceptP99))
 	fmt.Fprintf(w, "  end to end:  %d completed (%d PROCESSED, %d ERROR) at %.0f assessments/s; accept->callback p50 %s, p99 %s\n",
@@ -249,6 +294,13 @@ func (r Result) Print(w io.Writer, o Options) {
 	fmt.Fprintf(w, "  chainalysis: %.2f calls per ATTEMPT (minimum 2), %.2f per TRANSFER (minimum 3)\n", r.CallsPerAttempt, r.CallsPerTransfer)
 	fmt.Fprintf(w, "  callbacks:   %d duplicate deliveries, %d signature failures\n", r.DuplicateDeliveries, r.SignatureFailures)
 	fmt.Fprintf(w, "  lost:        %d\n", r.Lost)
+}
+
+// PrintPerSecond writes the accept latency of each measured second.
+func (r Result) PrintPerSecond(w io.Writer) {
+	for i, s := range r.PerSecond {
+		fmt.Fprintf(w, "  second %2d:   %d accepted, p50 %s, p99 %s, max %s\n", i+1, s.N, ms(s.P50), ms(s.P99), ms(s.Max))
+	}
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }

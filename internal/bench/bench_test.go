@@ -19,8 +19,8 @@ func TestMain(m *testing.M) { dbtest.Main(m) }
 // `enclave bench`, never asserted.)
 func TestSmallRunLosesNothing(t *testing.T) {
 	t.Parallel()
-	res, err := bench.Run(context.Background(), bench.Options{DB: dbtest.New(t), Rate: 40, Duration: time.Second,
-		Concurrency: 8, Workers: 10, TransferShare: 0.5, Drain: time.Minute})
+	res, err := bench.Run(context.Background(), bench.Options{DSN: dbtest.URL(t), Rate: 40, Duration: time.Second,
+		Concurrency: 8, Workers: 10, PipelineConnections: 4, TransferShare: 0.5, Drain: time.Minute})
 	require.NoError(t, err)
 	require.Equal(t, 40, res.Accepted)
 	require.Zero(t, res.Lost)
@@ -31,6 +31,6 @@ func TestSmallRunLosesNothing(t *testing.T) {
 	require.Equal(t, 3.0, res.CallsPerTransfer)
 	require.Zero(t, res.SignatureFailures)
 	var out strings.Builder
-	res.Print(&out, bench.Options{Rate: 40, Duration: time.Second, Concurrency: 8, Workers: 10, TransferShare: 0.5})
+	res.Print(&out, bench.Options{Rate: 40, Duration: time.Second, Concurrency: 8, Workers: 10, PipelineConnections: 4, TransferShare: 0.5})
 	require.Contains(t, out.String(), "lost:        0")
 }

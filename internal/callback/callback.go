@@ -65,15 +65,17 @@ type Config struct {
 
 // Service keeps callback records and delivers them.
 type Service struct {
-	db         *sqlx.DB
+	api        *sqlx.DB // the API's pool: List, Redeliver
+	work       *sqlx.DB // the pipeline's pool: deliveries
 	cfg        Config
 	log        *slog.Logger
 	client     *river.Client[*sql.Tx]
 	deliveries *prometheus.CounterVec
 }
 
-// NewService returns a Service. Attach must be called with the River client before use.
-func NewService(db *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+// NewService returns a Service that answers the API from the api pool and delivers from the
+// pipeline pool (they may be the same). Attach must be called with the River client before use.
+func NewService(api, pipeline *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Schedule == nil {
 		cfg.Schedule = DefaultSchedule
 	}
@@ -91,7 +93,7 @@ func NewService(db *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Regist
 			TLSHandshakeTimeout: 10 * time.Second,
 		}}
 	}
-	s := &Service{db: db, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+	s := &Service{api: api, work: pipeline, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",
 		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
 	}, []string{"outcome"})}
@@ -195,7 +197,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
 		w.Add("request_id = $%d", f.RequestID)
 	}
 	var out []Record
-	total, err := sqlpage.Page(ctx, s.db, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
+	total, err := sqlpage.Page(ctx, s.api, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -212,7 +214,7 @@ func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	if _, err := uuid.Parse(id); err != nil {
 		return r, apperr.Bad("id: %q is not a UUID", id)
 	}
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.api.BeginTxx(ctx, nil)
 	if err != nil {
 		return r, err
 	}
@@ -271,7 +273,7 @@ func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
 // Work makes one delivery attempt.
 func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
 	var r Record
-	err := w.S.db.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1`, j.Args.CallbackID)
+	err := w.S.work.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1`, j.Args.CallbackID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
 	}
@@ -286,7 +288,7 @@ func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 // up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
 func (s *Service) DeliverFor(ctx context.Context, requestID string) error {
 	var r Record
-	err := s.db.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE request_id = $1 AND terminal`, requestID)
+	err := s.work.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE request_id = $1 AND terminal`, requestID)
 	if err != nil {
 		return fmt.Errorf("load terminal callback of %s: %w", requestID, err)
 	}
@@ -305,7 +307,7 @@ func (s *Service) Deliver(ctx context.Context, r Record) error {
 		if s.cfg.AfterSend != nil {
 			s.cfg.AfterSend(ctx, r.ID)
 		}
-		if _, err := s.db.ExecContext(ctx, `UPDATE callbacks SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
+		if _, err := s.work.ExecContext(ctx, `UPDATE callbacks SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
 			last_error = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, r.ID, attempts, status); err != nil {
 			return fmt.Errorf("record delivery of callback %s: %w", r.ID, err)
 		}
@@ -321,7 +323,7 @@ func (s *Service) Deliver(ctx context.Context, r Record) error {
 	if final {
 		newStatus = StatusFailed
 	}
-	if _, err := s.db.ExecContext(ctx, `UPDATE callbacks SET status = $2, attempts = $3, last_status_code = $4, last_error = $5
+	if _, err := s.work.ExecContext(ctx, `UPDATE callbacks SET status = $2, attempts = $3, last_status_code = $4, last_error = $5
 		WHERE id = $1 AND status = 'PENDING'`, r.ID, newStatus, attempts, code, derr.Error()); err != nil {
 		return fmt.Errorf("record failed delivery of callback %s: %w", r.ID, err)
 	}

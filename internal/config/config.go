@@ -74,9 +74,14 @@ type Config struct {
 	// KYTRateLimit caps Chainalysis requests per second from this process
 	// (ENCLAVE_KYT_RATE_LIMIT), default 0: no limit.
 	KYTRateLimit float64
-	// Workers is how many pipeline jobs this process works at once (ENCLAVE_WORKERS), default 30;
-	// the process opens Workers+15 database connections.
+	// Workers is how many pipeline jobs this process works at once (ENCLAVE_WORKERS), default
+	// 30: how many Chainalysis calls and callback deliveries may be in flight.
 	Workers int
+	// PipelineConnections is the size of the connection pool the workers share
+	// (ENCLAVE_PIPELINE_CONNECTIONS), default 8. The API has a pool of its own, so no number of
+	// busy workers makes an accept wait for a connection, and the pipeline never has more
+	// statements running in PostgreSQL than this.
+	PipelineConnections int
 
 	problems []string
 }
@@ -98,6 +103,8 @@ func Load(lookup func(string) string) Config {
 		KYTMaxAge:          24 * time.Hour,
 		KYTPollMaxInterval: 5 * time.Minute,
 		Workers:            30,
+
+		PipelineConnections: 8,
 	}
 	for _, k := range strings.Split(lookup("ENCLAVE_API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -115,14 +122,8 @@ func Load(lookup func(string) string) Config {
 			c.KYTRateLimit = f
 		}
 	}
-	if v := strings.TrimSpace(lookup("ENCLAVE_WORKERS")); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 10000 {
-			c.problem("ENCLAVE_WORKERS: want a whole number from 1 to 10000, got %q", v)
-		} else {
-			c.Workers = n
-		}
-	}
+	c.count(lookup, "ENCLAVE_WORKERS", 10000, &c.Workers)
+	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
 	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -218,6 +219,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kytPollMaxInterval", c.KYTPollMaxInterval.String()),
 		slog.Float64("kytRateLimit", c.KYTRateLimit),
 		slog.Int("workers", c.Workers),
+		slog.Int("pipelineConnections", c.PipelineConnections),
 	)
 }
 
@@ -260,6 +262,19 @@ func (c *Config) duration(lookup func(string) string, name string, dst *time.Dur
 		return
 	}
 	*dst = d
+}
+
+func (c *Config) count(lookup func(string) string, name string, most int, dst *int) {
+	v := strings.TrimSpace(lookup(name))
+	if v == "" {
+		return
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > most {
+		c.problem("%s: want a whole number from 1 to %d, got %q", name, most, v)
+		return
+	}
+	*dst = n
 }
 
 func (c *Config) problem(format string, args ...any) {

@@ -57,8 +57,10 @@ type Options struct {
 
 // Enclave is a running enclave.
 type Enclave struct {
-	T        testing.TB
-	DB       *sqlx.DB
+	T  testing.TB
+	DB *sqlx.DB // the API's pool
+	// Pipeline is the workers' pool (ENCLAVE_PIPELINE_CONNECTIONS).
+	Pipeline *sqlx.DB
 	DSN      string
 	Config   config.Config
 	Sim      *kytsim.Server
@@ -77,11 +79,6 @@ func Start(t testing.TB, o Options) *Enclave {
 	if e.DSN == "" {
 		e.DSN = dbtest.URL(t)
 	}
-	db, err := app.OpenDB(context.Background(), e.DSN, 40) // as serve opens it
-	require.NoError(t, err)
-	t.Cleanup(func() { db.Close() })
-	e.DB = db
-
 	if o.Sim.APIKey == "" {
 		o.Sim.APIKey = KYTKey
 	}
@@ -95,11 +92,15 @@ func Start(t testing.TB, o Options) *Enclave {
 		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: PeerSecret}},
 		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey,
 		CallbackURL: e.Receiver.URL(), CallbackToken: Token, CallbackSecret: CallbackSecret,
-		KYTMaxAge: time.Hour, KYTPollMaxInterval: 200 * time.Millisecond, Workers: 50, ShutdownTimeout: 5 * time.Second,
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: 200 * time.Millisecond, Workers: 50, PipelineConnections: 8, ShutdownTimeout: 5 * time.Second,
 	}
 	if o.Config != nil {
 		o.Config(&e.Config)
 	}
+	pools, err := app.Open(context.Background(), e.DSN, e.Config.PipelineConnections) // as serve opens them
+	require.NoError(t, err)
+	t.Cleanup(func() { pools.Close() })
+	e.DB, e.Pipeline = pools.API, pools.Pipeline
 	if o.Tuning.CallbackSchedule == nil {
 		o.Tuning.CallbackSchedule = []time.Duration{0, 20 * time.Millisecond, 20 * time.Millisecond}
 	}
@@ -116,7 +117,7 @@ func Start(t testing.TB, o Options) *Enclave {
 		o.Tuning.PollEvery = 20 * time.Millisecond
 	}
 	log := slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
-	a, err := app.New(e.Config, log, db, o.Tuning)
+	a, err := app.New(e.Config, log, pools, o.Tuning)
 	require.NoError(t, err)
 	e.App = a
 	srv := httptest.NewServer(a.Handler)

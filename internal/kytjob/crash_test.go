@@ -47,13 +47,13 @@ func runChild() {
 		Peers:     []config.Peer{{VaspID: et.TheirVasp, Secret: et.PeerSecret}},
 		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey,
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
-		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10,
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10, PipelineConnections: 4,
 	}
-	db, err := app.OpenDB(context.Background(), cfg.DatabaseURL, app.PoolSize(cfg.Workers))
+	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
 		panic(err)
 	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), db, app.Tuning{
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), pools, app.Tuning{
 		KYT:              kytjob.Config{Hook: stop, Register: kytjob.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: kytjob.Backoff{Base: 20 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "sent", id) },

@@ -85,7 +85,7 @@ func (w *AssessWorker) Work(ctx context.Context, j *river.Job[AssessArgs]) error
 		ExternalID sql.NullString `db:"external_id"`
 		UpdatedAt  time.Time      `db:"updated_at"`
 	}
-	if err := s.db.GetContext(ctx, &st, `SELECT status, external_id, updated_at FROM kyt_results WHERE request_id = $1`, id); err != nil {
+	if err := s.work.GetContext(ctx, &st, `SELECT status, external_id, updated_at FROM kyt_results WHERE request_id = $1`, id); err != nil {
 		return fmt.Errorf("load assessment %s: %w", id, err)
 	}
 	switch st.Status {
@@ -183,7 +183,7 @@ func (s *Service) markRegistered(ctx context.Context, id, externalID string) (ti
 			return err
 		})
 	} else {
-		err = s.db.GetContext(ctx, &reg.UpdatedAt, mark+`updated_at`, id, externalID)
+		err = s.work.GetContext(ctx, &reg.UpdatedAt, mark+`updated_at`, id, externalID)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, errNotOpen

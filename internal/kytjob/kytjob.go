@@ -96,7 +96,8 @@ func (c *Config) defaults() {
 
 // Service accepts and answers assessments; its workers run the pipeline.
 type Service struct {
-	db        *sqlx.DB
+	api       *sqlx.DB // the API's pool: Accept, Find, List
+	work      *sqlx.DB // the pipeline's pool: everything the jobs do
 	verifs    *verification.Service
 	reg       *network.Registry
 	kyt       *chainalysis.Client
@@ -110,11 +111,13 @@ type Service struct {
 	latency  prometheus.Histogram
 }
 
-// NewService returns a Service. Attach must be called with the River client before use.
-func NewService(db *sqlx.DB, verifs *verification.Service, reg *network.Registry, kyt *chainalysis.Client,
+// NewService returns a Service that answers the API from the api pool and works the pipeline
+// from the pipeline pool (they may be the same). Attach must be called with the River client
+// before use.
+func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *network.Registry, kyt *chainalysis.Client,
 	callbacks *callback.Service, cfg Config, log *slog.Logger, metrics prometheus.Registerer) (*Service, error) {
 	cfg.defaults()
-	s := &Service{db: db, verifs: verifs, reg: reg, kyt: kyt, callbacks: callbacks, cfg: cfg, log: log,
+	s := &Service{api: api, work: pipeline, verifs: verifs, reg: reg, kyt: kyt, callbacks: callbacks, cfg: cfg, log: log,
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_assessments_accepted_total",
 			Help: "KYT assessments accepted, by API type."}, []string{"api_type"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_assessments_finished_total",
@@ -168,7 +171,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	p.RequestID = uuid.NewString()
 	acceptedAt := time.Now().UTC()
 
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.api.BeginTxx(ctx, nil)
 	if err != nil {
 		return "", fmt.Errorf("accept: %w", err)
 	}
@@ -263,14 +266,14 @@ func (s *Service) Find(ctx context.Context, requestID string) (webhook.KYTResult
 		return webhook.KYTResultData{}, apperr.Bad("requestId: %q is not a UUID", requestID)
 	}
 	var r row
-	err := s.db.GetContext(ctx, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
+	err := s.api.GetContext(ctx, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhook.KYTResultData{}, apperr.New(apperr.NotFound, "RiskAssessment(%s) is not found", requestID)
 	}
 	if err != nil {
 		return webhook.KYTResultData{}, fmt.Errorf("find assessment %s: %w", requestID, err)
 	}
-	alerts, err := loadAlerts(ctx, s.db, []string{requestID})
+	alerts, err := loadAlerts(ctx, s.api, []string{requestID})
 	if err != nil {
 		return webhook.KYTResultData{}, err
 	}
@@ -329,7 +332,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, 
 		w.Add("created_at <= $%d", *f.To)
 	}
 	var rows []row
-	total, err := sqlpage.Page(ctx, s.db, &rows, "kyt_results", resultColumns, "created_at DESC, request_id", w, f.Limit, f.Offset)
+	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_results", resultColumns, "created_at DESC, request_id", w, f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -337,7 +340,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, 
 	for i, r := range rows {
 		ids[i] = r.RequestID
 	}
-	alerts, err := loadAlerts(ctx, s.db, ids)
+	alerts, err := loadAlerts(ctx, s.api, ids)
 	if err != nil {
 		return nil, 0, err
 	}

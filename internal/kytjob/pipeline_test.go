@@ -1,6 +1,7 @@
 package kytjob_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -497,4 +498,27 @@ func TestReceiverTimeoutIsRetried(t *testing.T) {
 		e.DB.Get(&st, `SELECT status FROM callbacks WHERE request_id = $1`, id)
 		return st == "DELIVERED"
 	}, wait, 10*time.Millisecond)
+}
+
+// TestAcceptDoesNotWaitForThePipeline holds the only connection of the workers' pool: the API
+// still accepts and answers, the assessment waits PENDING, and it completes once the pipeline
+// has a connection again.
+func TestAcceptDoesNotWaitForThePipeline(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{Config: func(c *config.Config) { c.PipelineConnections = 1 }})
+	held, err := e.Pipeline.Conn(context.Background())
+	require.NoError(t, err)
+
+	v := e.CreateOutgoing("eth", "Ethereum", "2", "0x00000000000000000000000000000000000000aa")
+	id := e.Assess(v, "")
+	got := e.Get(id)
+	require.Equal(t, "PENDING", got.RiskAssessment.ChainalysisKYT.Status, "the pipeline cannot record anything yet")
+	list := e.Client.Do("GET", "/v1/risk-assessment/chainalysis-kyt?verificationUuid="+v, nil, nil)
+	require.Equal(t, 200, list.Status, "%s", list.Body)
+	require.Empty(t, e.Receiver.For(id))
+
+	require.NoError(t, held.Close())
+	cb := e.Receiver.Terminal(t, id, wait)
+	require.Equal(t, "PROCESSED", cb.Data.RiskAssessment.ChainalysisKYT.Status)
+	require.Equal(t, cb.Data, e.Get(id))
 }

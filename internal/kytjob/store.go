@@ -217,7 +217,7 @@ func nullStr(s *string) sql.NullString {
 }
 
 func (s *Service) inTx(ctx context.Context, f func(*sqlx.Tx) error) error {
-	tx, err := s.db.BeginTxx(ctx, nil)
+	tx, err := s.work.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}

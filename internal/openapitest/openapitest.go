@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/pb33f/libopenapi"
 	validator "github.com/pb33f/libopenapi-validator"
@@ -72,6 +73,9 @@ func (c *Client) With(t testing.TB) *Client {
 	return &cp
 }
 
+// httpClient fails a request the enclave never answers instead of hanging the test.
+var httpClient = &http.Client{Timeout: 30 * time.Second}
+
 // Response is a read answer.
 type Response struct {
 	Status int
@@ -95,7 +99,7 @@ func (c *Client) Do(method, path string, body []byte, header http.Header) Respon
 	for k, vs := range header {
 		req.Header[k] = vs
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		c.T.Fatalf("%s %s: %v", method, path, err)
 	}
