@@ -32,7 +32,8 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_KYT_MAX_AGE       how long an assessment may take before ERROR KYT-TIMEOUT (default 24h)
   ENCLAVE_KYT_POLL_MAX_INTERVAL  longest wait between two summary polls (default 5m)
   ENCLAVE_KYT_RATE_LIMIT    Chainalysis requests per second from this process (default 0: no limit)
-  ENCLAVE_WORKERS           pipeline jobs worked at once by this process (default 30; opens 15 more DB connections)
+  ENCLAVE_WORKERS           pipeline jobs worked at once by this process (default 30)
+  ENCLAVE_PIPELINE_CONNECTIONS  database connections the workers share (default 8; the API has 20 of its own)
   ENCLAVE_SHUTDOWN_TIMEOUT  how long a graceful shutdown may take (default 20s)
 `
 

@@ -139,7 +139,7 @@ func (pollOnly) SupportsListenNotify() bool { return false }
 // ENCLAVE_PIPELINE_CONNECTIONS. However many jobs are running, an accept neither waits for a
 // connection behind them nor competes in PostgreSQL with more than that many of their
 // statements. Measured with enclave bench on 2 cores at 500 assessments/s and 30 workers:
-// one pool of 45 gave accept p99 11-20 ms; a pipeline pool of 8, 11-15 ms (see README).
+// one pool of 45 gave accept p99 11-20 ms; a pipeline pool of 8, 10-13 ms (see README).
 type Pools struct {
 	API, Pipeline *sqlx.DB
 }
