@@ -18,9 +18,11 @@ import (
 	"github.com/travelrule/enclave/webhook"
 )
 
-// jobTimeout bounds one run of the assessment job: at most two Chainalysis calls (8 s each)
-// and a transaction, or one callback delivery (10 s). River rescues a job still running 5 s
-// after this, so it must stay below the process's RescueStuckJobsAfter.
+// jobTimeout bounds one run of the assessment job: up to three Chainalysis calls (8 s each at
+// most, usually well under a second), a transaction and a callback delivery (10 s at most).
+// Should Chainalysis or the receiver be so slow that a run reaches it, the call cut short fails
+// like any transient failure and the job snoozes and tries again. River rescues a job still
+// running 5 s after this, so it must stay below the process's RescueStuckJobsAfter.
 const jobTimeout = 20 * time.Second
 
 // Target is what the pipeline's jobs need to call Chainalysis, frozen at accept: a job calls
@@ -157,7 +159,7 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 	registeredAt, err := s.markRegistered(ctx, id, externalID)
 	switch {
 	case errors.Is(err, errNotOpen):
-		return river.JobSnooze(time.Millisecond) // an earlier run got further: the next run reads where
+		return river.JobSnooze(time.Millisecond) // an earlier run got further: the next reads how far
 	case err != nil:
 		return err
 	}
