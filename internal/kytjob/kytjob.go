@@ -157,19 +157,16 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	if id == "" {
 		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
 	}
-	if _, err := uuid.Parse(id); err != nil {
-		return "", apperr.Bad("verificationUuid: %q is not a UUID", id)
-	}
-	v, err := s.verifs.Find(ctx, id)
+	v, err := s.verifs.Find(ctx, id) // BAD-REQUEST for a non-UUID, NOT-FOUND-VERIFICATION
 	if err != nil {
 		return "", err
 	}
-	p, err := s.plan(v, r.Network)
+	t, err := s.plan(v, r.Network)
 	if err != nil {
 		return "", err
 	}
-	p.RequestID = uuid.NewString()
-	acceptedAt := time.Now().UTC()
+	requestID := uuid.NewString()
+	t.AcceptedAt = time.Now().UTC()
 
 	tx, err := s.api.BeginTxx(ctx, nil)
 	if err != nil {
@@ -180,63 +177,47 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
 			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13)`,
-		p.RequestID, v.UUID, p.CounterpartyVaspID, p.APIType, p.UserID, p.Direction, p.Network.Name, p.Asset,
-		p.Amount, nullable(p.TransferRef), p.OutputAddress, p.Timestamp, acceptedAt); err != nil {
+		requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
+		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt); err != nil {
 		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
 	}
-	target := Target{APIType: p.APIType, UserID: p.UserID, Direction: p.Direction, Network: p.Network.Name, Asset: p.Asset,
-		Amount: p.Amount, TransferRef: p.TransferRef, OutputAddress: p.OutputAddress, Timestamp: p.Timestamp, AcceptedAt: acceptedAt}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: p.RequestID, Target: target}, nil); err != nil {
+	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: requestID, Target: t}, nil); err != nil {
 		return "", fmt.Errorf("accept: insert register job: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return "", fmt.Errorf("accept: commit: %w", err)
 	}
-	s.accepted.WithLabelValues(p.APIType).Inc()
-	return p.RequestID, nil
+	s.accepted.WithLabelValues(t.APIType).Inc()
+	return requestID, nil
 }
 
-// plan is the rule of DESIGN.md §2 applied to one verification.
-type plan struct {
-	RequestID          string
-	APIType            string
-	CounterpartyVaspID string
-	UserID             string
-	Direction          string
-	Network            network.Network
-	Asset              string
-	Amount             string
-	TransferRef        string
-	OutputAddress      string
-	Timestamp          *time.Time
-}
-
-func (s *Service) plan(v verification.Verification, named string) (plan, error) {
-	p := plan{CounterpartyVaspID: v.CounterpartyVaspID(), UserID: v.CounterpartyVaspID(), Asset: v.Asset,
-		Amount: v.Amount, OutputAddress: v.BeneficiaryAddress}
+// plan is the rule of DESIGN.md §2 applied to one verification: the KYT call to make, as the
+// job will make it (AcceptedAt is the caller's to set).
+func (s *Service) plan(v verification.Verification, named string) (Target, error) {
+	t := Target{UserID: v.CounterpartyVaspID(), Asset: v.Asset, Amount: v.Amount, OutputAddress: v.BeneficiaryAddress}
 	switch {
 	case v.Role == verification.Beneficiary && !v.TxReported():
-		return p, apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT API for received transfer should be called after txHash is reported")
+		return t, apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT API for received transfer should be called after txHash is reported")
 	case v.Role == verification.Originator && !v.TxReported():
-		p.APIType, p.Direction = APITypeAttempt, Outgoing
+		t.APIType, t.Direction = APITypeAttempt, Outgoing
 	case v.Role == verification.Originator:
-		p.APIType, p.Direction = APITypeTransfer, Outgoing
+		t.APIType, t.Direction = APITypeTransfer, Outgoing
 	default:
-		p.APIType, p.Direction = APITypeTransfer, Incoming
+		t.APIType, t.Direction = APITypeTransfer, Incoming
 	}
 
 	asset, ok := s.reg.Asset(v.Asset)
 	if !ok {
-		return p, apperr.Bad("asset %s of the verification is not supported", v.Asset)
+		return t, apperr.Bad("asset %s of the verification is not supported", v.Asset)
 	}
 	named = strings.TrimSpace(named)
 	if named != "" {
 		n, ok := s.reg.Network(named)
 		if !ok {
-			return p, apperr.Bad("network: %q is not supported", named)
+			return t, apperr.Bad("network: %q is not supported", named)
 		}
 		if v.Network != "" && n.Name != v.Network {
-			return p, apperr.Bad("network: %s conflicts with the verification's network %s", n.Name, v.Network)
+			return t, apperr.Bad("network: %s conflicts with the verification's network %s", n.Name, v.Network)
 		}
 		named = n.Name
 	} else {
@@ -244,20 +225,20 @@ func (s *Service) plan(v verification.Verification, named string) (plan, error) 
 	}
 	n, err := s.reg.Resolve(asset, named)
 	if err != nil {
-		return p, apperr.Bad("network: %s", err.Error())
+		return t, apperr.Bad("network: %s", err.Error())
 	}
-	p.Network = n
-	if p.APIType == APITypeTransfer {
+	t.Network = n.Name
+	if t.APIType == APITypeTransfer {
 		ref, err := n.TransferReference(v.TxHash, v.BeneficiaryAddress, v.Vout)
 		if err != nil {
-			return p, apperr.Bad("txHash: %s", err.Error())
+			return t, apperr.Bad("txHash: %s", err.Error())
 		}
-		p.TransferRef = ref
+		t.TransferRef = ref
 	} else {
 		now := time.Now().UTC().Truncate(time.Millisecond)
-		p.Timestamp = &now // for an ATTEMPT, the time of the call
+		t.Timestamp = &now // for an ATTEMPT, the time of the call
 	}
-	return p, nil
+	return t, nil
 }
 
 // Find returns one assessment as its callback carries it. An unknown requestId is NOT-FOUND.
