@@ -113,16 +113,16 @@ type New struct {
 	RequestID string
 	Type      string
 	// Terminal marks the one callback that reports an assessment's final state; a second
-	// terminal callback for the same request is refused by the database.
+	// terminal callback for the same request is refused by the database. The assessment's own
+	// durable job delivers it (through Deliver or DeliverFor), so it gets no delivery job of
+	// its own: one job less per assessment.
 	Terminal bool
 	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
-	// DeliveredByCaller means the caller's own durable job delivers the callback (through
-	// Deliver or DeliverFor) instead of a delivery job of its own: one job less per assessment.
-	DeliveredByCaller bool
 }
 
-// Enqueue records a callback and its delivery job in tx, the transaction that produced it, and
-// returns the record as stored, for a caller that delivers it itself.
+// Enqueue records a callback in tx, the transaction that produced it, with its delivery job
+// unless it is Terminal, and returns the record as stored, for a caller that delivers it
+// itself.
 func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, error) {
 	body, err := json.Marshal(n.Payload)
 	if err != nil {
@@ -138,7 +138,7 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, erro
 		return Record{}, fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
 	}
 	r := Record{ID: id, RequestID: reqID, CallbackType: n.Type, Status: StatusPending, Payload: body}
-	if n.DeliveredByCaller {
+	if n.Terminal {
 		return r, nil
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
@@ -283,8 +283,8 @@ func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 	return w.S.Deliver(ctx, r)
 }
 
-// DeliverFor makes one delivery attempt of the terminal callback of requestID, for a job that
-// enqueued it with DeliveredByCaller. It returns nil when the callback is delivered or given
+// DeliverFor makes one delivery attempt of the terminal callback of requestID, for the job
+// that enqueued it. It returns nil when the callback is delivered or given
 // up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
 func (s *Service) DeliverFor(ctx context.Context, requestID string) error {
 	var r Record

@@ -197,7 +197,6 @@ func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string,
 // CHAINALYSIS_KYT_RESULT callback.
 func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) (callback.Record, error) {
 	cb, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
-		DeliveredByCaller: terminal, // the assessment's own job delivers its terminal callback
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
 			Data         webhook.KYTResultData `json:"data"`
