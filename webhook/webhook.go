@@ -162,6 +162,13 @@ type ChainalysisKYT struct {
 	Error              *KYTError `json:"error,omitempty"` // status ERROR only
 }
 
+// Final reports whether the assessment is in its last state, PROCESSED or ERROR: the callback
+// a backend acts on. (A REGISTERED callback, sent only when the enclave is asked to, may arrive
+// after the final one.)
+func (k ChainalysisKYT) Final() bool {
+	return k.Status == StatusProcessed || k.Status == StatusError
+}
+
 // KYTError says why an assessment ended in ERROR: Chainalysis refused it (code KYT-<reason>,
 // with Chainalysis's own message) or it did not finish in time (KYT-TIMEOUT).
 type KYTError struct {

@@ -78,3 +78,10 @@ func TestKYTResultRefusesOtherTypes(t *testing.T) {
 	_, err := webhook.Callback{CallbackType: "TX_REPORT", Data: []byte(`{}`)}.KYTResult()
 	require.Error(t, err)
 }
+
+func TestFinal(t *testing.T) {
+	for status, final := range map[string]bool{webhook.StatusPending: false, webhook.StatusRegistered: false,
+		webhook.StatusProcessed: true, webhook.StatusError: true} {
+		require.Equal(t, final, webhook.ChainalysisKYT{Status: status}.Final(), status)
+	}
+}

@@ -262,8 +262,8 @@ func waitTerminal(ctx context.Context, w io.Writer, base, key string, rcv *devRe
 				var d webhook.KYTResultData
 				json.NewDecoder(resp.Body).Decode(&d) //nolint:errcheck
 				resp.Body.Close()
-				if st := d.RiskAssessment.ChainalysisKYT.Status; st == webhook.StatusProcessed || st == webhook.StatusError {
-					fmt.Fprintf(w, "assessment %s is %s\n", requestID, st)
+				if k := d.RiskAssessment.ChainalysisKYT; k.Final() {
+					fmt.Fprintf(w, "assessment %s is %s\n", requestID, k.Status)
 					return nil
 				}
 			}
@@ -335,7 +335,7 @@ func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	for _, a := range d.RiskAssessment.ChainalysisKYTAlerts {
 		fmt.Fprintf(r.out, "    %-6s %s: %s ($%s, %s)\n", a.AlertLevel, deref(a.EntityCategory), deref(a.ServiceName), a.AlertAmount, a.ExposureType)
 	}
-	if k.Status == webhook.StatusProcessed || k.Status == webhook.StatusError {
+	if k.Final() {
 		r.done[k.RequestID] = true
 	}
 	w.WriteHeader(http.StatusNoContent)

@@ -400,7 +400,7 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	r.seenIDs[cb.ID]++
 	k := d.RiskAssessment.ChainalysisKYT
-	if k.Status == webhook.StatusProcessed || k.Status == webhook.StatusError {
+	if k.Final() {
 		if _, dup := r.done[k.RequestID]; !dup {
 			r.done[k.RequestID] = delivery{at: now, status: k.Status}
 		}

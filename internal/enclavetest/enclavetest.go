@@ -348,7 +348,7 @@ func (r *Receiver) Terminal(t testing.TB, requestID string, timeout time.Duratio
 	r.Wait(t, timeout, "the terminal callback of "+requestID, func(got []Received) bool {
 		for _, g := range got {
 			k := g.Data.RiskAssessment.ChainalysisKYT
-			if k.RequestID == requestID && (k.Status == webhook.StatusProcessed || k.Status == webhook.StatusError) {
+			if k.RequestID == requestID && k.Final() {
 				found = g
 				return true
 			}
