@@ -47,7 +47,7 @@ func setup(t *testing.T) bundle {
 	cfg := config.Config{VaspID: ourVasp, APIKeys: []string{"other-key", apiKey},
 		Peers: []config.Peer{{VaspID: theirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: peerSecret}}}
 	h := api.NewHandler(api.Deps{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: cfg, DB: db, Metrics: prometheus.NewRegistry(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: cfg, Metrics: prometheus.NewRegistry(),
 		Verifications: verification.NewService(db, network.Default(), ourVasp),
 		Ready:         func(ctx context.Context) error { return db.PingContext(ctx) },
 	})

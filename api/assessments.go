@@ -17,7 +17,7 @@ func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		var r kytjob.Request
-		if _, err := decode(c, &r); err != nil {
+		if err := decode(c, &r); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -50,10 +50,7 @@ func handleListAssessments(log *slog.Logger, svc *kytjob.Service) gin.HandlerFun
 		}
 		f := kytjob.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"),
 			APIType: c.Query("apiType"), Direction: c.Query("direction"), Limit: limit, Offset: offset}
-		if f.From, err = timeParam(c, "fromDate", false); err == nil {
-			f.To, err = timeParam(c, "toDate", true)
-		}
-		if err != nil {
+		if f.From, f.To, err = dateRange(c); err != nil {
 			fail(c, log, err)
 			return
 		}

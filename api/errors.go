@@ -71,12 +71,12 @@ func readBody(c *gin.Context) ([]byte, error) {
 }
 
 // decode reads the body into v, explaining JSON problems in terms of the request's fields.
-func decode(c *gin.Context, v any) ([]byte, error) {
+func decode(c *gin.Context, v any) error {
 	b, err := readBody(c)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return b, decodeJSON(b, v)
+	return decodeJSON(b, v)
 }
 
 func decodeJSON(b []byte, v any) error {

@@ -9,7 +9,6 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
-	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -24,7 +23,6 @@ import (
 type Deps struct {
 	Log           *slog.Logger
 	Config        config.Config
-	DB            *sqlx.DB
 	Verifications *verification.Service
 	Assessments   *kytjob.Service
 	Callbacks     *callback.Service

@@ -83,7 +83,7 @@ func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.H
 	}
 	return func(c *gin.Context) {
 		var d verification.Draft
-		if _, err := decode(c, &d); err != nil {
+		if err := decode(c, &d); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -118,10 +118,7 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 			Role: verification.Role(strings.ToUpper(c.Query("role"))), Symbol: c.Query("symbol"),
 			Network: c.Query("network"), TxHash: c.Query("txHash"), Limit: limit, Offset: offset,
 		}
-		if f.From, err = timeParam(c, "fromDate", false); err == nil {
-			f.To, err = timeParam(c, "toDate", true)
-		}
-		if err != nil {
+		if f.From, f.To, err = dateRange(c); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -141,7 +138,7 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var r verification.TxReport
-		if _, err := decode(c, &r); err != nil {
+		if err := decode(c, &r); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -198,6 +195,17 @@ func page(c *gin.Context, def, max int) (limit, offset int, err error) {
 		}
 	}
 	return limit, offset, nil
+}
+
+// dateRange reads fromDate and toDate, the created-at bounds every list takes.
+func dateRange(c *gin.Context) (from, to *time.Time, err error) {
+	if from, err = timeParam(c, "fromDate", false); err != nil {
+		return nil, nil, err
+	}
+	if to, err = timeParam(c, "toDate", true); err != nil {
+		return nil, nil, err
+	}
+	return from, to, nil
 }
 
 // timeParam reads an RFC 3339 time or a date (YYYY-MM-DD; as an upper bound, the whole day).

@@ -111,7 +111,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	callbacks.Attach(rc)
 
 	handler := api.NewHandler(api.Deps{
-		Log: log, Config: cfg, DB: db, Metrics: metrics,
+		Log: log, Config: cfg, Metrics: metrics,
 		Verifications: verifs, Assessments: assessments, Callbacks: callbacks,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
