@@ -142,11 +142,21 @@ func New(o Options) *Sim {
 	}
 	m := http.NewServeMux()
 	m.HandleFunc("POST /v2/users/{userId}/transfers", s.api(s.registerTransfer))
-	m.HandleFunc("GET /v2/transfers/{externalId}", s.api(s.transferSummary))
-	m.HandleFunc("GET /v2/transfers/{externalId}/alerts", s.api(s.transferAlerts))
+	m.HandleFunc("GET /v2/transfers/{externalId}", s.api(registered(s, s.transfers, "Transfer", func(t *transfer) any {
+		return s.transferView(t, true)
+	})))
+	m.HandleFunc("GET /v2/transfers/{externalId}/alerts", s.api(registered(s, s.transfers, "Transfer", func(t *transfer) any {
+		s.process(t)
+		return alertsView(t.Alerts)
+	})))
 	m.HandleFunc("POST /v2/users/{userId}/withdrawal-attempts", s.api(s.registerAttempt))
-	m.HandleFunc("GET /v2/withdrawal-attempts/{externalId}", s.api(s.attemptSummary))
-	m.HandleFunc("GET /v2/withdrawal-attempts/{externalId}/alerts", s.api(s.attemptAlerts))
+	m.HandleFunc("GET /v2/withdrawal-attempts/{externalId}", s.api(registered(s, s.attempts, "Withdrawal attempt", func(a *attempt) any {
+		return s.attemptView(a)
+	})))
+	m.HandleFunc("GET /v2/withdrawal-attempts/{externalId}/alerts", s.api(registered(s, s.attempts, "Withdrawal attempt", func(a *attempt) any {
+		s.processAttempt(a)
+		return alertsView(a.Alerts)
+	})))
 	m.HandleFunc("GET /v1/alerts", s.api(s.listAlerts))
 	m.HandleFunc("GET /v1/alerts/", s.api(s.listAlerts))
 	m.HandleFunc("GET /v1/assets", s.api(s.listAssets))
@@ -237,7 +247,7 @@ func (s *Sim) SetTransactionSender(tx, address string) {
 	s.txSenders[strings.TrimSpace(tx)] = strings.TrimSpace(address)
 }
 
-type handler func(w http.ResponseWriter, r *http.Request, body []byte) (int, any)
+type handler func(r *http.Request, body []byte) (int, any)
 
 // api wraps an API endpoint: injected faults, the Token check, recording, JSON answers.
 func (s *Sim) api(h handler) http.HandlerFunc {
@@ -291,7 +301,7 @@ func (s *Sim) serveAPI(w http.ResponseWriter, r *http.Request, body []byte, h ha
 		writeJSON(w, http.StatusNotAcceptable, errBody(http.StatusNotAcceptable, "Not Acceptable: only application/json is produced"))
 		return http.StatusNotAcceptable
 	}
-	st, out := h(w, r, body)
+	st, out := h(r, body)
 	writeJSON(w, st, out)
 	return st
 }
@@ -304,8 +314,22 @@ func (s *Sim) control(h handler) http.HandlerFunc {
 			return
 		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		st, out := h(w, r, body)
+		st, out := h(r, body)
 		writeJSON(w, st, out)
+	}
+}
+
+// registered serves a request about one registered transfer or attempt (what names it in the
+// 404), by its externalId: view is its answer, made with s.mu held.
+func registered[T any](s *Sim, m map[string]T, what string, view func(T) any) handler {
+	return func(r *http.Request, _ []byte) (int, any) {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		v, ok := m[r.PathValue("externalId")]
+		if !ok {
+			return http.StatusNotFound, errBody(http.StatusNotFound, what+" not found: "+r.PathValue("externalId"))
+		}
+		return http.StatusOK, view(v)
 	}
 }
 
@@ -333,7 +357,7 @@ func timeText(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.0
 
 // --- transfers ---
 
-func (s *Sim) registerTransfer(_ http.ResponseWriter, r *http.Request, body []byte) (int, any) {
+func (s *Sim) registerTransfer(r *http.Request, body []byte) (int, any) {
 	var req struct {
 		Network           string          `json:"network"`
 		Asset             string          `json:"asset"`
@@ -403,27 +427,6 @@ func (s *Sim) registerTransfer(_ http.ResponseWriter, r *http.Request, body []by
 		s.transfers[id] = t
 	}
 	return http.StatusOK, s.transferView(t, false)
-}
-
-func (s *Sim) transferSummary(_ http.ResponseWriter, r *http.Request, _ []byte) (int, any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.transfers[r.PathValue("externalId")]
-	if !ok {
-		return http.StatusNotFound, errBody(http.StatusNotFound, "Transfer not found: "+r.PathValue("externalId"))
-	}
-	return http.StatusOK, s.transferView(t, true)
-}
-
-func (s *Sim) transferAlerts(_ http.ResponseWriter, r *http.Request, _ []byte) (int, any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	t, ok := s.transfers[r.PathValue("externalId")]
-	if !ok {
-		return http.StatusNotFound, errBody(http.StatusNotFound, "Transfer not found: "+r.PathValue("externalId"))
-	}
-	s.process(t)
-	return http.StatusOK, alertsView(t.Alerts)
 }
 
 // transferJSON is a transfer as KYT writes it, fields in the guide's order.
@@ -528,7 +531,7 @@ func (s *Sim) process(t *transfer) bool {
 
 // --- withdrawal attempts ---
 
-func (s *Sim) registerAttempt(_ http.ResponseWriter, r *http.Request, body []byte) (int, any) {
+func (s *Sim) registerAttempt(r *http.Request, body []byte) (int, any) {
 	var req struct {
 		Network           string          `json:"network"`
 		Asset             string          `json:"asset"`
@@ -586,27 +589,6 @@ func (s *Sim) registerAttempt(_ http.ResponseWriter, r *http.Request, body []byt
 		s.attempts[id] = a
 	}
 	return http.StatusOK, s.attemptView(a)
-}
-
-func (s *Sim) attemptSummary(_ http.ResponseWriter, r *http.Request, _ []byte) (int, any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.attempts[r.PathValue("externalId")]
-	if !ok {
-		return http.StatusNotFound, errBody(http.StatusNotFound, "Withdrawal attempt not found: "+r.PathValue("externalId"))
-	}
-	return http.StatusOK, s.attemptView(a)
-}
-
-func (s *Sim) attemptAlerts(_ http.ResponseWriter, r *http.Request, _ []byte) (int, any) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, ok := s.attempts[r.PathValue("externalId")]
-	if !ok {
-		return http.StatusNotFound, errBody(http.StatusNotFound, "Withdrawal attempt not found: "+r.PathValue("externalId"))
-	}
-	s.processAttempt(a)
-	return http.StatusOK, alertsView(a.Alerts)
 }
 
 // attemptJSON is a withdrawal attempt as KYT writes it, fields in the guide's order.
@@ -730,7 +712,7 @@ func alertsView(as []*alertRecord) map[string][]alertJSON {
 
 // --- v1 ---
 
-func (s *Sim) listAlerts(_ http.ResponseWriter, r *http.Request, _ []byte) (int, any) {
+func (s *Sim) listAlerts(r *http.Request, _ []byte) (int, any) {
 	q := r.URL.Query()
 	limit, offset := 100, 0
 	if v := q.Get("limit"); v != "" {
@@ -796,7 +778,7 @@ func (s *Sim) listAlerts(_ http.ResponseWriter, r *http.Request, _ []byte) (int,
 	return http.StatusOK, map[string]any{"total": len(match), "limit": limit, "offset": offset, "data": data}
 }
 
-func (s *Sim) listAssets(http.ResponseWriter, *http.Request, []byte) (int, any) {
+func (s *Sim) listAssets(*http.Request, []byte) (int, any) {
 	symbols := make([]string, 0, len(assets))
 	for sym := range assets {
 		symbols = append(symbols, sym)
@@ -811,11 +793,11 @@ func (s *Sim) listAssets(http.ResponseWriter, *http.Request, []byte) (int, any) 
 
 // --- control ---
 
-func (s *Sim) getFaults(http.ResponseWriter, *http.Request, []byte) (int, any) {
+func (s *Sim) getFaults(*http.Request, []byte) (int, any) {
 	return http.StatusOK, s.Faults()
 }
 
-func (s *Sim) putFaults(_ http.ResponseWriter, _ *http.Request, body []byte) (int, any) {
+func (s *Sim) putFaults(_ *http.Request, body []byte) (int, any) {
 	var f Faults
 	if err := json.Unmarshal(body, &f); err != nil {
 		return bad("want {\"errorRate\",\"rateLimitRate\",\"retryAfterSeconds\",\"latencyMs\",\"down\"}: %v", err)
@@ -827,7 +809,7 @@ func (s *Sim) putFaults(_ http.ResponseWriter, _ *http.Request, body []byte) (in
 	return http.StatusOK, f
 }
 
-func (s *Sim) getAddresses(http.ResponseWriter, *http.Request, []byte) (int, any) {
+func (s *Sim) getAddresses(*http.Request, []byte) (int, any) {
 	out := make([]Entity, 0, len(KnownAddresses))
 	for _, e := range KnownAddresses {
 		e.CategoryName = e.Category.Name
@@ -839,7 +821,7 @@ func (s *Sim) getAddresses(http.ResponseWriter, *http.Request, []byte) (int, any
 	return http.StatusOK, map[string]any{"addresses": out}
 }
 
-func (s *Sim) postTransaction(_ http.ResponseWriter, _ *http.Request, body []byte) (int, any) {
+func (s *Sim) postTransaction(_ *http.Request, body []byte) (int, any) {
 	var req struct {
 		Tx           string `json:"tx"`
 		InputAddress string `json:"inputAddress"`
