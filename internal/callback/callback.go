@@ -88,10 +88,9 @@ func NewService(api, pipeline *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 	if cfg.HTTPClient == nil {
 		// Keep connections to the one receiver alive across concurrent deliveries (the
 		// default transport keeps two, and would open a connection per callback under load).
-		cfg.HTTPClient = &http.Client{Transport: &http.Transport{
-			Proxy: http.ProxyFromEnvironment, MaxIdleConnsPerHost: 64, IdleConnTimeout: 90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-		}}
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		cfg.HTTPClient = &http.Client{Transport: t}
 	}
 	s := &Service{api: api, work: pipeline, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",

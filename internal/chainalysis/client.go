@@ -79,12 +79,11 @@ func New(o Options) (*Client, error) {
 	}
 	c := &Client{base: base, key: o.APIKey, hc: o.HTTPClient, timeout: o.Timeout}
 	if c.hc == nil {
-		c.hc = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			MaxIdleConnsPerHost: 64,
-			IdleConnTimeout:     90 * time.Second,
-			TLSHandshakeTimeout: 10 * time.Second,
-		}}
+		// The default transport, keeping more than its two idle connections to the one host
+		// every worker calls.
+		t := http.DefaultTransport.(*http.Transport).Clone()
+		t.MaxIdleConnsPerHost = 64
+		c.hc = &http.Client{Transport: t}
 	}
 	if c.timeout <= 0 {
 		c.timeout = 15 * time.Second
