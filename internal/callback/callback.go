@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/webhook"
 )
@@ -266,7 +266,7 @@ func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
 
 // NextRetry retries database failures quickly; HTTP failures never reach River as errors.
 func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
-	return time.Now().Add(min(time.Duration(1<<min(j.Attempt, 6))*time.Second, time.Minute))
+	return time.Now().Add(retry.Backoff{Base: 2 * time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
 }
 
 // Work makes one delivery attempt.
@@ -332,7 +332,7 @@ func (s *Service) Deliver(ctx context.Context, r Record) error {
 		return nil
 	}
 	s.deliveries.WithLabelValues("retry").Inc()
-	wait := max(jitter(s.cfg.Schedule[attempts]), retryAfter)
+	wait := max(retry.Jitter(s.cfg.Schedule[attempts], 0.1), retryAfter)
 	s.log.Info("callback delivery failed; will retry", "callbackId", r.ID, "attempt", attempts, "retryIn", wait.String(), "err", derr.Error())
 	return river.JobSnooze(max(wait, time.Millisecond))
 }
@@ -388,12 +388,4 @@ func sanitize(err error) string {
 		}
 	}
 	return err.Error()
-}
-
-// jitter spreads a delay by ±10%.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d + time.Duration((rand.Float64()*0.2-0.1)*float64(d))
 }

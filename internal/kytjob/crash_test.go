@@ -26,6 +26,7 @@ import (
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/openapitest"
+	"github.com/travelrule/enclave/internal/retry"
 )
 
 // The crash tests run the enclave in a child process (this test binary, re-executed) and
@@ -54,7 +55,7 @@ func runChild() {
 		panic(err)
 	}
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), pools, app.Tuning{
-		KYT:              kytjob.Config{Hook: stop, Register: kytjob.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: kytjob.Backoff{Base: 20 * time.Millisecond}},
+		KYT:              kytjob.Config{Hook: stop, Register: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: retry.Backoff{Base: 20 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "sent", id) },
 		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 20 * time.Millisecond,

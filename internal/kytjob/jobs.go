@@ -15,6 +15,7 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -71,7 +72,7 @@ func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration {
 
 // NextRetry after a failure of the enclave itself.
 func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
-	return time.Now().Add(Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
+	return time.Now().Add(retry.Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
 }
 
 // Work takes the assessment one step further.
@@ -204,11 +205,11 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 	if stop, err := s.checkAge(ctx, id, t.AcceptedAt, "poll"); stop {
 		return err
 	}
-	retry := func(err error) error {
+	failed := func(err error) error {
 		return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6)))
 	}
 	notYet := func() error {
-		d := jitter(min(max(time.Since(registeredAt), s.cfg.Poll.Base), s.cfg.Poll.Cap))
+		d := retry.Jitter(min(max(time.Since(registeredAt), s.cfg.Poll.Base), s.cfg.Poll.Cap), 0.2)
 		if left := time.Until(t.AcceptedAt.Add(s.cfg.MaxAge)); left < d {
 			d = max(left, 0) + 10*time.Millisecond
 		}
@@ -218,7 +219,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 	if t.APIType == APITypeAttempt {
 		a, err := s.kyt.AttemptSummary(ctx, externalID)
 		if err != nil {
-			return retry(err)
+			return failed(err)
 		}
 		if !a.Processed() {
 			return notYet()
@@ -226,12 +227,12 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		o.USDAmount, o.UpdatedAt = number(a.USDAmount), *a.UpdatedAt
 		s.hook(ctx, "summary", id)
 		if o.Alerts, err = s.kyt.AttemptAlerts(ctx, externalID); err != nil {
-			return retry(err)
+			return failed(err)
 		}
 	} else {
 		tr, err := s.kyt.TransferSummary(ctx, externalID)
 		if err != nil {
-			return retry(err)
+			return failed(err)
 		}
 		if !tr.Processed() {
 			return notYet()
@@ -244,7 +245,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		}
 		s.hook(ctx, "summary", id)
 		if o.Alerts, err = s.kyt.TransferAlerts(ctx, externalID); err != nil {
-			return retry(err)
+			return failed(err)
 		}
 	}
 	return s.finish(ctx, id, o)

@@ -28,6 +28,7 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
@@ -41,20 +42,6 @@ const (
 	Incoming        = "INCOMING"
 )
 
-// Backoff is a doubling delay from Base up to Cap, with jitter.
-type Backoff struct {
-	Base, Cap time.Duration
-}
-
-// Delay is the wait before try n (0-based).
-func (b Backoff) Delay(n int) time.Duration {
-	d := b.Base
-	for i := 0; i < n && d < b.Cap; i++ {
-		d *= 2
-	}
-	return jitter(min(d, b.Cap))
-}
-
 // Hook is a test seam called at named points of the pipeline ("register", "registered",
 // "summary", "processed"); tests use it to stop a worker hard at that point.
 type Hook func(ctx context.Context, step, requestID string)
@@ -65,10 +52,10 @@ type Config struct {
 	// default 24h (ENCLAVE_KYT_MAX_AGE).
 	MaxAge time.Duration
 	// Register is the backoff of registration after a transient failure; default 1s..1m.
-	Register Backoff
+	Register retry.Backoff
 	// Poll is the backoff of polling an unprocessed transfer; default 1s..5m
 	// (ENCLAVE_KYT_POLL_MAX_INTERVAL sets the cap).
-	Poll Backoff
+	Poll retry.Backoff
 	// CallbackOnRegistered also sends a (non-terminal) callback when Chainalysis issues the
 	// externalId (ENCLAVE_CALLBACK_ON_REGISTERED).
 	CallbackOnRegistered bool

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -225,12 +224,4 @@ func (s *Service) inTx(ctx context.Context, f func(*sqlx.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// jitter spreads a delay by ±20%.
-func jitter(d time.Duration) time.Duration {
-	if d <= 0 {
-		return 0
-	}
-	return d + time.Duration((rand.Float64()*0.4-0.2)*float64(d))
 }
