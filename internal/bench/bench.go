@@ -65,7 +65,6 @@ type Result struct {
 	CallsPerAttempt      float64
 	CallsPerTransfer     float64
 	Lost                 int
-	Elapsed              time.Duration
 	// PerSecond is the accept latency of each measured second, to tell a steady tail from a
 	// burst.
 	PerSecond              []Second
@@ -259,8 +258,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	if res.Completed > 0 {
-		res.Elapsed = last.Sub(first)
-		res.EndToEndRate = float64(res.Completed) / res.Elapsed.Seconds()
+		res.EndToEndRate = float64(res.Completed) / last.Sub(first).Seconds()
 	}
 	res.E2EP50, res.E2EP99 = percentile(e2e, 0.50), percentile(e2e, 0.99)
 	res.DuplicateDeliveries, res.SignatureFailures = rcv.duplicates(), rcv.badSignatures()

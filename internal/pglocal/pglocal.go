@@ -143,9 +143,6 @@ func (c *Cluster) URL(db string) string {
 	return fmt.Sprintf("postgres://postgres@127.0.0.1:%d/%s?sslmode=disable", c.port, db)
 }
 
-// Port is the TCP port the server listens on.
-func (c *Cluster) Port() int { return c.port }
-
 // Stop shuts the server down and, for a temporary cluster, removes its files.
 func (c *Cluster) Stop() error {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
