@@ -75,9 +75,6 @@ func handleListCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFun
 			fail(c, log, err)
 			return
 		}
-		if list == nil {
-			list = []callback.Record{}
-		}
 		c.JSON(http.StatusOK, pageResponse[callback.Record]{Total: total, Limit: limit, Offset: offset, Data: list})
 	}
 }

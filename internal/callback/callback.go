@@ -195,7 +195,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
 		}
 		w.Add("request_id = $%d", f.RequestID)
 	}
-	var out []Record
+	out := []Record{} // an empty page is [], not null
 	total, err := sqlpage.Page(ctx, s.api, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, err
