@@ -216,6 +216,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		return river.JobSnooze(d)
 	}
 	o := outcome{ExternalID: externalID}
+	alerts := s.kyt.TransferAlerts
 	if t.APIType == APITypeAttempt {
 		a, err := s.kyt.AttemptSummary(ctx, externalID)
 		if err != nil {
@@ -225,10 +226,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 			return notYet()
 		}
 		o.USDAmount, o.UpdatedAt = number(a.USDAmount), *a.UpdatedAt
-		s.hook(ctx, "summary", id)
-		if o.Alerts, err = s.kyt.AttemptAlerts(ctx, externalID); err != nil {
-			return failed(err)
-		}
+		alerts = s.kyt.AttemptAlerts
 	} else {
 		tr, err := s.kyt.TransferSummary(ctx, externalID)
 		if err != nil {
@@ -243,10 +241,11 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 				o.Timestamp = &ts
 			}
 		}
-		s.hook(ctx, "summary", id)
-		if o.Alerts, err = s.kyt.TransferAlerts(ctx, externalID); err != nil {
-			return failed(err)
-		}
+	}
+	s.hook(ctx, "summary", id)
+	var err error
+	if o.Alerts, err = alerts(ctx, externalID); err != nil {
+		return failed(err)
 	}
 	return s.finish(ctx, id, o)
 }
