@@ -21,6 +21,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/travelrule/enclave/api"
 	"github.com/travelrule/enclave/db/schema"
@@ -28,6 +29,7 @@ import (
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/logthrottle"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/verification"
 )
@@ -42,8 +44,10 @@ type Tuning struct {
 	CallbackTimeout time.Duration
 	AfterSend       func(ctx context.Context, callbackID string)
 	// RescueAfter is how long a job may run before River hands it to another worker; it must
-	// exceed JobTimeout. Defaults: jobs time out after 20s, are rescued after 25s, so work
-	// left by a killed process resumes within about a minute (River's rescuer looks every 30s).
+	// exceed JobTimeout. Defaults: an assessment's run times out after 2 × CHAINALYSIS_TIMEOUT
+	// + 5s (25s), a delivery's after the callback timeout + 10s (20s); jobs are rescued 5s after
+	// the longer, so work left by a killed process resumes within about a minute (River's
+	// rescuer looks every 30s).
 	RescueAfter time.Duration
 	JobTimeout  time.Duration
 	PollEvery   time.Duration
@@ -67,7 +71,8 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		metrics.MustRegister(collectors.NewDBStatsCollector(pools.Pipeline.DB, "enclave_pipeline"))
 	}
 	reg := network.Default()
-	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: 8 * time.Second,
+	jobs := newJobMetrics(db, metrics)
+	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: cfg.ChainalysisTimeout,
 		RateLimit: cfg.KYTRateLimit, Registerer: metrics})
 	if err != nil {
 		return nil, err
@@ -86,6 +91,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		kc.Poll.Cap = cfg.KYTPollMaxInterval
 	}
 	kc.CallbackOnRegistered = kc.CallbackOnRegistered || cfg.CallbackOnRegistered
+	kc.CallTimeout = cmp.Or(kc.CallTimeout, cfg.ChainalysisTimeout)
 	assessments, err := kytjob.NewService(db, pools.Pipeline, verifs, reg, kyt, callbacks, kc, log, metrics)
 	if err != nil {
 		return nil, err
@@ -94,15 +100,24 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	workers := river.NewWorkers()
 	assessments.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
-	jobTimeout := cmp.Or(t.JobTimeout, 20*time.Second)
+	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
+	// rescues a job of a dead process once the longest of them has passed.
+	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), callbacks.JobTimeout()))
 	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		// Two lanes: assessments on the default queue, deliveries on their own, each with its
+		// own workers, so neither can hold the other back.
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: cmp.Or(cfg.Workers, config.DefaultWorkers)},
+			callback.Queue:     {MaxWorkers: cmp.Or(cfg.CallbackWorkers, config.DefaultCallbackWorkers)},
+		},
 		Workers:              workers,
+		Middleware:           []rivertype.Middleware{jobs.middleware()},
 		FetchPollInterval:    cmp.Or(t.PollEvery, 20*time.Millisecond),
 		FetchCooldown:        10 * time.Millisecond,
 		JobTimeout:           jobTimeout,
 		RescueStuckJobsAfter: cmp.Or(t.RescueAfter, jobTimeout+5*time.Second),
-		Logger:               log.With("component", "river"),
+		// While the database is down River logs a failed fetch fifty times a second per queue.
+		Logger: slog.New(logthrottle.New(log.Handler(), 30*time.Second, slog.LevelWarn)).With("component", "river"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)

@@ -1,8 +1,12 @@
 // Package callback delivers signed callbacks to the VASP's backend and keeps a record of each
 // delivery. It owns the callbacks table. A callback is enqueued inside the transaction that
-// produced it (with its delivery job), its payload frozen then; delivery is at least once,
+// produced it, with its delivery job, its payload frozen then; delivery is at least once,
 // retried on a schedule of growing delays, and ends DELIVERED or FAILED. A FAILED callback can
 // be redelivered through the API.
+//
+// Deliveries run on a lane of their own, the River queue Queue with its own workers: a slow or
+// dead receiver never holds back screening, and a burst of screenings never starves
+// deliveries. Only a 2xx from the configured URL itself counts; redirects are never followed.
 package callback
 
 import (
@@ -31,6 +35,9 @@ import (
 	"github.com/travelrule/enclave/webhook"
 )
 
+// Queue is the River queue deliveries run on, apart from the assessments' queue.
+const Queue = "callbacks"
+
 // Delivery statuses.
 const (
 	StatusPending   = "PENDING"
@@ -56,7 +63,8 @@ type Config struct {
 	Schedule []time.Duration
 	// Timeout bounds one delivery attempt; default 10s.
 	Timeout time.Duration
-	// HTTPClient defaults to a plain client.
+	// HTTPClient defaults to a plain client. Whatever is given, redirects are not followed: a
+	// 3xx is a failed attempt, and the token never goes to another URL.
 	HTTPClient *http.Client
 	// AfterSend, when set, is called once the receiver has acknowledged a delivery and
 	// before the enclave records it: a test seam for a crash at that point.
@@ -89,9 +97,13 @@ func NewService(api, pipeline *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 		// Keep connections to the one receiver alive across concurrent deliveries (the
 		// default transport keeps two, and would open a connection per callback under load).
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
+		t.MaxIdleConnsPerHost = 256
 		cfg.HTTPClient = &http.Client{Transport: t}
+	} else {
+		hc := *cfg.HTTPClient
+		cfg.HTTPClient = &hc
 	}
+	cfg.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	s := &Service{api: api, work: pipeline, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",
 		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
@@ -112,16 +124,13 @@ type New struct {
 	RequestID string
 	Type      string
 	// Terminal marks the one callback that reports an assessment's final state; a second
-	// terminal callback for the same request is refused by the database. The assessment's own
-	// durable job delivers it (through Deliver or DeliverFor), so it gets no delivery job of
-	// its own: one job less per assessment.
+	// terminal callback for the same request is refused by the database.
 	Terminal bool
 	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
 }
 
-// Enqueue records a callback in tx, the transaction that produced it, with its delivery job
-// unless it is Terminal, and returns the record as stored, for a caller that delivers it
-// itself.
+// Enqueue records a callback and its delivery job in tx, the transaction that produced it,
+// and returns the record as stored.
 func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, error) {
 	body, err := json.Marshal(n.Payload)
 	if err != nil {
@@ -137,9 +146,6 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, erro
 		return Record{}, fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
 	}
 	r := Record{ID: id, RequestID: reqID, CallbackType: n.Type, Status: StatusPending, Payload: body}
-	if n.Terminal {
-		return r, nil
-	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
 		return Record{}, fmt.Errorf("insert delivery job for callback %s: %w", id, err)
 	}
@@ -249,9 +255,10 @@ type DeliverArgs struct {
 // Kind is stable across deploys: never rename it.
 func (DeliverArgs) Kind() string { return "callback_deliver" }
 
-// InsertOpts lets an undeliverable job be retried for as long as the schedule runs: failures
-// of the database itself are retried by River, HTTP failures are snoozed by the worker.
-func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 100} }
+// InsertOpts puts deliveries on their own queue and lets an undeliverable job be retried for
+// as long as the schedule runs: failures of the database itself are retried by River, HTTP
+// failures are snoozed by the worker.
+func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue, MaxAttempts: 100} }
 
 // DeliverWorker works DeliverArgs.
 type DeliverWorker struct {
@@ -260,9 +267,10 @@ type DeliverWorker struct {
 }
 
 // Timeout bounds one delivery attempt, database work included.
-func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration {
-	return w.S.cfg.Timeout + 10*time.Second
-}
+func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.S.JobTimeout() }
+
+// JobTimeout bounds one delivery job: the attempt and the database work around it.
+func (s *Service) JobTimeout() time.Duration { return s.cfg.Timeout + 10*time.Second }
 
 // NextRetry retries database failures quickly; HTTP failures never reach River as errors.
 func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
@@ -282,16 +290,37 @@ func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 	return w.S.Deliver(ctx, r)
 }
 
-// DeliverFor makes one delivery attempt of the terminal callback of requestID, for the job
-// that enqueued it. It returns nil when the callback is delivered or given
-// up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
-func (s *Service) DeliverFor(ctx context.Context, requestID string) error {
-	var r Record
-	err := s.work.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE request_id = $1 AND terminal`, requestID)
+// EnsureDelivery makes sure the terminal callback of requestID, while still PENDING, has a
+// delivery job, and inserts one if it has none. The transaction that enqueues a callback
+// inserts its job, so this finds one but for callbacks enqueued by a release that delivered
+// terminal callbacks from the assessment's own job: an assessment job that finds its
+// assessment terminal calls it, and no callback is left without a job after an upgrade.
+func (s *Service) EnsureDelivery(ctx context.Context, requestID string) error {
+	tx, err := s.work.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var id string
+	err = tx.GetContext(ctx, &id, `SELECT id FROM callbacks WHERE request_id = $1 AND terminal AND status = 'PENDING' FOR UPDATE`, requestID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil // delivered or given up
+	}
 	if err != nil {
 		return fmt.Errorf("load terminal callback of %s: %w", requestID, err)
 	}
-	return s.Deliver(ctx, r)
+	var queued bool
+	if err := tx.GetContext(ctx, &queued, `SELECT EXISTS (SELECT 1 FROM river_job WHERE kind = $1
+		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND args->>'callbackId' = $2)`,
+		DeliverArgs{}.Kind(), id); err != nil {
+		return fmt.Errorf("look for the delivery job of callback %s: %w", id, err)
+	}
+	if !queued {
+		if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
+			return fmt.Errorf("insert delivery job for callback %s: %w", id, err)
+		}
+	}
+	return tx.Commit()
 }
 
 // Deliver makes one delivery attempt of r and records it. It returns nil when r is delivered
@@ -337,9 +366,6 @@ func (s *Service) Deliver(ctx context.Context, r Record) error {
 	return river.JobSnooze(max(wait, time.Millisecond))
 }
 
-// Timeout is how long one delivery attempt may take.
-func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
-
 // post sends one callback. It returns the HTTP status (0 if none), any Retry-After, and an
 // error unless the answer was 2xx.
 func (s *Service) post(ctx context.Context, id string, body []byte) (int, time.Duration, error) {
@@ -371,6 +397,9 @@ func (s *Service) post(ctx context.Context, id string, body []byte) (int, time.D
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // reuse the connection
 	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
 		return resp.StatusCode, 0, nil
+	}
+	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
+		return resp.StatusCode, 0, fmt.Errorf("answered %d, a redirect, which is not followed: only a 2xx from ENCLAVE_CALLBACK_URL itself counts", resp.StatusCode)
 	}
 	var retryAfter time.Duration
 	if v, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && v > 0 {

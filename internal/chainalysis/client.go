@@ -33,6 +33,9 @@ const (
 	EndpointAttemptAlerts    = "attempt_alerts"
 )
 
+// DefaultTimeout bounds a call when Options.Timeout is not set.
+const DefaultTimeout = 10 * time.Second
+
 // Options configure a Client.
 type Options struct {
 	// BaseURL is the KYT API root, which may carry a path prefix
@@ -40,9 +43,11 @@ type Options struct {
 	BaseURL string
 	// APIKey is sent as the Token header. Required; never logged or put in an error.
 	APIKey string
-	// HTTPClient defaults to a client with sane transport timeouts.
+	// HTTPClient defaults to a client with sane transport timeouts. Whatever is given, the
+	// client never follows a redirect: the Token goes to the configured URL and nowhere else.
 	HTTPClient *http.Client
-	// Timeout bounds one call when the caller's context has no deadline; default 15s.
+	// Timeout bounds every call, inside any deadline the caller's context already has;
+	// default 10s (CHAINALYSIS_TIMEOUT). A call cut short is a transient *Error.
 	Timeout time.Duration
 	// RateLimit is the most requests per second this process sends; 0 means no limit.
 	RateLimit float64
@@ -77,16 +82,20 @@ func New(o Options) (*Client, error) {
 	if o.APIKey == "" {
 		return nil, errors.New("chainalysis: an API key is required (CHAINALYSIS_KYT_API_KEY)")
 	}
-	c := &Client{base: base, key: o.APIKey, hc: o.HTTPClient, timeout: o.Timeout}
-	if c.hc == nil {
+	c := &Client{base: base, key: o.APIKey, timeout: o.Timeout}
+	if o.HTTPClient != nil {
+		hc := *o.HTTPClient
+		c.hc = &hc
+	} else {
 		// The default transport, keeping more than its two idle connections to the one host
 		// every worker calls.
 		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 64
+		t.MaxIdleConnsPerHost = 256
 		c.hc = &http.Client{Transport: t}
 	}
+	c.hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	if c.timeout <= 0 {
-		c.timeout = 15 * time.Second
+		c.timeout = DefaultTimeout
 	}
 	c.limiter = rate.NewLimiter(rate.Inf, 0)
 	if o.RateLimit > 0 {
@@ -173,11 +182,9 @@ func (c *Client) do(ctx context.Context, endpoint, method, path string, in, out 
 		c.requests.WithLabelValues(endpoint, outcome).Inc()
 		c.duration.WithLabelValues(endpoint).Observe(time.Since(start).Seconds())
 	}()
-	if _, ok := ctx.Deadline(); !ok {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, c.timeout)
-		defer cancel()
-	}
+	// The call's own deadline, inside the caller's: a job's deadline is a few calls long.
+	ctx, cancel := context.WithTimeoutCause(ctx, c.timeout, errCallTimeout)
+	defer cancel()
 	if err := c.waitTurn(ctx); err != nil {
 		return &Error{Endpoint: endpoint, Transient: true, Message: "waiting for the rate limit: " + err.Error(), Err: err}
 	}
@@ -190,7 +197,11 @@ func (c *Client) do(ctx context.Context, endpoint, method, path string, in, out 
 	if err != nil {
 		// Timeouts, refused connections, resets: the request may or may not have arrived;
 		// registration is idempotent, so trying again is always safe.
-		return &Error{Endpoint: endpoint, Transient: true, Message: transportMessage(err), Err: err}
+		msg := transportMessage(err)
+		if errors.Is(context.Cause(ctx), errCallTimeout) {
+			msg = fmt.Sprintf("no answer within %s (CHAINALYSIS_TIMEOUT)", c.timeout)
+		}
+		return &Error{Endpoint: endpoint, Transient: true, Message: msg, Err: err}
 	}
 	defer resp.Body.Close()
 	body, readErr := io.ReadAll(io.LimitReader(resp.Body, 4<<20))
@@ -307,8 +318,12 @@ func RetryAfter(err error) (time.Duration, bool) {
 	return 0, false
 }
 
-// classify turns a non-2xx answer into an *Error. 429 and 5xx are transient; 4xx are
-// permanent. The body may be JSON, text or an HTML error page; only a JSON message or a short
+// errCallTimeout is the cause of a call cut short by the client's own Timeout.
+var errCallTimeout = errors.New("chainalysis call timed out")
+
+// classify turns a non-2xx answer into an *Error. 429, 5xx and 3xx are transient; 4xx are
+// permanent. A redirect is never followed (the Token would go with it): nothing says
+// Chainalysis refused the request, so it is tried again, and the message says what happened. The body may be JSON, text or an HTML error page; only a JSON message or a short
 // plain text is kept.
 func classify(endpoint string, resp *http.Response, body []byte) *Error {
 	e := &Error{Endpoint: endpoint, StatusCode: resp.StatusCode}
@@ -317,6 +332,10 @@ func classify(endpoint string, resp *http.Response, body []byte) *Error {
 		e.Transient = true
 	case resp.StatusCode == http.StatusRequestTimeout:
 		e.Transient = true
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		e.Transient = true
+		e.Message = "answered with a redirect, which is not followed: check the base URL"
+		return e
 	}
 	e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
 	e.Message = messageOf(resp, body)

@@ -20,6 +20,12 @@ import (
 const (
 	DefaultListenAddr = ":8080"
 	DefaultKYTAPIURL  = "https://api.chainalysis.com/api/kyt"
+	// DefaultWorkers covers 1,000 assessments in flight: at 150 ms a Chainalysis call (two or
+	// three calls an assessment) that is over 2,000 assessments/s, above a process's CPU ceiling.
+	DefaultWorkers = 1000
+	// DefaultCallbackWorkers covers 1,000 deliveries in flight: 200 callbacks/s to a receiver
+	// that takes 5 s to answer.
+	DefaultCallbackWorkers = 1000
 )
 
 // Peer is a counterparty enclave allowed to call the peer routes.
@@ -74,9 +80,17 @@ type Config struct {
 	// KYTRateLimit caps Chainalysis requests per second from this process
 	// (ENCLAVE_KYT_RATE_LIMIT), default 0: no limit.
 	KYTRateLimit float64
-	// Workers is how many pipeline jobs this process works at once (ENCLAVE_WORKERS), default
-	// 30: how many Chainalysis calls and callback deliveries may be in flight.
+	// ChainalysisTimeout bounds one Chainalysis call (CHAINALYSIS_TIMEOUT), default 10s. A
+	// call cut short is a transient failure, retried; the job deadline is derived from it.
+	ChainalysisTimeout time.Duration
+	// Workers is how many assessment jobs this process works at once (ENCLAVE_WORKERS),
+	// default 1000. A job waiting on Chainalysis holds a goroutine, not a database connection,
+	// so this is sized for Chainalysis's latency: rate × time per assessment, with room.
 	Workers int
+	// CallbackWorkers is how many callback deliveries this process makes at once
+	// (ENCLAVE_CALLBACK_WORKERS), default 1000: deliveries have a lane of their own, so a slow
+	// receiver never holds back screening, and a burst of screenings never starves deliveries.
+	CallbackWorkers int
 	// PipelineConnections is the size of the connection pool the workers share
 	// (ENCLAVE_PIPELINE_CONNECTIONS), default 8. The API has a pool of its own, so no number of
 	// busy workers makes an accept wait for a connection, and the pipeline never has more
@@ -102,7 +116,9 @@ func Load(lookup func(string) string) Config {
 		ShutdownTimeout:    20 * time.Second,
 		KYTMaxAge:          24 * time.Hour,
 		KYTPollMaxInterval: 5 * time.Minute,
-		Workers:            30,
+		ChainalysisTimeout: 10 * time.Second,
+		Workers:            DefaultWorkers,
+		CallbackWorkers:    DefaultCallbackWorkers,
 
 		PipelineConnections: 8,
 	}
@@ -122,7 +138,9 @@ func Load(lookup func(string) string) Config {
 			c.KYTRateLimit = f
 		}
 	}
+	c.duration(lookup, "CHAINALYSIS_TIMEOUT", &c.ChainalysisTimeout)
 	c.count(lookup, "ENCLAVE_WORKERS", 10000, &c.Workers)
+	c.count(lookup, "ENCLAVE_CALLBACK_WORKERS", 10000, &c.CallbackWorkers)
 	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
 	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -218,7 +236,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("kytMaxAge", c.KYTMaxAge.String()),
 		slog.String("kytPollMaxInterval", c.KYTPollMaxInterval.String()),
 		slog.Float64("kytRateLimit", c.KYTRateLimit),
+		slog.String("chainalysisTimeout", c.ChainalysisTimeout.String()),
 		slog.Int("workers", c.Workers),
+		slog.Int("callbackWorkers", c.CallbackWorkers),
 		slog.Int("pipelineConnections", c.PipelineConnections),
 	)
 }

@@ -26,7 +26,9 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, []string{"a", "b"}, c.APIKeys)
 	require.Equal(t, 24*time.Hour, c.KYTMaxAge)
 	require.Equal(t, 5*time.Minute, c.KYTPollMaxInterval)
-	require.Equal(t, 30, c.Workers)
+	require.Equal(t, 1000, c.Workers, "sized for Chainalysis's latency, not for the database")
+	require.Equal(t, 1000, c.CallbackWorkers)
+	require.Equal(t, 10*time.Second, c.ChainalysisTimeout)
 	require.Equal(t, 8, c.PipelineConnections)
 	require.False(t, c.CallbackOnRegistered)
 }
@@ -37,12 +39,13 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 		"CHAINALYSIS_KYT_API_URL": "ftp://nope", "ENCLAVE_CALLBACK_URL": "not a url",
 		"ENCLAVE_CALLBACK_SECRET": "plain-secret-value", "ENCLAVE_PEERS_FILE": "/does/not/exist",
 		"ENCLAVE_KYT_MAX_AGE": "forever", "ENCLAVE_WORKERS": "0", "ENCLAVE_PIPELINE_CONNECTIONS": "eight", "ENCLAVE_KYT_RATE_LIMIT": "-1", "ENCLAVE_CALLBACK_ON_REGISTERED": "maybe",
+		"CHAINALYSIS_TIMEOUT": "-3s", "ENCLAVE_CALLBACK_WORKERS": "lots",
 	}))
 	err := c.Validate(NeedServe)
 	require.Error(t, err)
 	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "CHAINALYSIS_KYT_API_URL",
 		"ENCLAVE_CALLBACK_URL", "ENCLAVE_CALLBACK_SECRET", "ENCLAVE_PEERS_FILE", "ENCLAVE_KYT_MAX_AGE", "ENCLAVE_WORKERS", "ENCLAVE_PIPELINE_CONNECTIONS",
-		"ENCLAVE_KYT_RATE_LIMIT", "ENCLAVE_CALLBACK_ON_REGISTERED", "CHAINALYSIS_KYT_API_KEY"} {
+		"ENCLAVE_KYT_RATE_LIMIT", "ENCLAVE_CALLBACK_ON_REGISTERED", "CHAINALYSIS_KYT_API_KEY", "CHAINALYSIS_TIMEOUT", "ENCLAVE_CALLBACK_WORKERS"} {
 		require.Contains(t, err.Error(), v)
 	}
 	require.NotContains(t, err.Error(), "plain-secret-value")

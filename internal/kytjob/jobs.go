@@ -12,19 +12,11 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
-	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/webhook"
 )
-
-// jobTimeout bounds one run of the assessment job: up to three Chainalysis calls (8 s each at
-// most, usually well under a second), a transaction and a callback delivery (10 s at most).
-// Should Chainalysis or the receiver be so slow that a run reaches it, the call cut short fails
-// like any transient failure and the job snoozes and tries again. River rescues a job still
-// running 5 s after this, so it must stay below the process's RescueStuckJobsAfter.
-const jobTimeout = 20 * time.Second
 
 // Target is what the pipeline's jobs need to call Chainalysis, frozen at accept: a job calls
 // Chainalysis without first reading the database, and the transaction that records the answer
@@ -65,10 +57,8 @@ type AssessWorker struct {
 	S *Service
 }
 
-// Timeout bounds one run: a few Chainalysis calls and a transaction, or one delivery.
-func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration {
-	return max(jobTimeout, w.S.callbacks.Timeout()+2*time.Second)
-}
+// Timeout bounds one run: see Service.RunTimeout.
+func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration { return w.S.RunTimeout() }
 
 // NextRetry after a failure of the enclave itself.
 func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
@@ -95,9 +85,11 @@ func (w *AssessWorker) Work(ctx context.Context, j *river.Job[AssessArgs]) error
 	case webhook.StatusPending:
 		return s.register(ctx, j)
 	case webhook.StatusRegistered:
-		return s.poll(ctx, j, st.ExternalID.String, st.UpdatedAt)
+		return s.poll(ctx, j, st.ExternalID.String, st.UpdatedAt, true)
 	default:
-		return s.callbacks.DeliverFor(ctx, id)
+		// A run that ended it was cut short before River recorded the job's end (a crash), or
+		// the callback was enqueued by a release that delivered it from this job.
+		return s.callbacks.EnsureDelivery(ctx, id)
 	}
 }
 
@@ -148,7 +140,7 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 		externalID = tr.ExternalID
 	}
 
-	if processed != nil {
+	if processed != nil && s.roomForCall(ctx) {
 		// The answer is already there: read the alerts now and finish in one go.
 		alerts, err := s.kyt.AttemptAlerts(ctx, externalID)
 		if err == nil {
@@ -157,63 +149,97 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 		}
 		s.log.Info("alerts of a processed withdrawal attempt not read; polling instead", "requestId", id, "err", err.Error())
 	}
-	registeredAt, err := s.markRegistered(ctx, id, externalID)
-	switch {
-	case errors.Is(err, errNotOpen):
-		return river.JobSnooze(time.Millisecond) // an earlier run got further: the next reads how far
-	case err != nil:
-		return err
-	}
-	s.hook(ctx, "registered", id)
 	// Poll at once, in this run: a transfer Chainalysis has already processed then costs no
-	// second run, and one it has not snoozes as any poll does.
-	return s.poll(ctx, j, externalID, registeredAt)
+	// second run and no REGISTERED write (the terminal transaction records the externalId);
+	// one it has not is recorded REGISTERED and snoozes as any poll does. With the REGISTERED
+	// callback on, REGISTERED is recorded (and its callback enqueued) at once.
+	recorded := false
+	if s.cfg.CallbackOnRegistered {
+		switch err := s.markRegistered(ctx, id, externalID); {
+		case errors.Is(err, errNotOpen):
+			return river.JobSnooze(time.Millisecond) // an earlier run got further: the next reads how far
+		case err != nil:
+			return err
+		}
+		s.hook(ctx, "registered", id)
+		recorded = true
+	}
+	return s.poll(ctx, j, externalID, time.Now(), recorded)
+}
+
+// roomForCall reports whether the run has time left for one more Chainalysis call and the
+// transaction after it. A run that has not snoozes and goes on in the next run.
+func (s *Service) roomForCall(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > s.cfg.CallTimeout+2*time.Second
 }
 
 // markRegistered records the externalId Chainalysis issued, with the REGISTERED callback when
 // that option is on. It returns errNotOpen when an earlier run got further.
-func (s *Service) markRegistered(ctx context.Context, id, externalID string) (time.Time, error) {
+func (s *Service) markRegistered(ctx context.Context, id, externalID string) error {
 	const mark = `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
 		WHERE request_id = $1 AND status = 'PENDING' RETURNING `
-	var reg row
 	var err error
 	if s.cfg.CallbackOnRegistered {
 		err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+			var reg row
 			if err := tx.GetContext(ctx, &reg, mark+resultColumns, id, externalID); err != nil {
 				return err
 			}
-			_, err := s.enqueueCallback(ctx, tx, reg, nil, false)
-			return err
+			return s.enqueueCallback(ctx, tx, reg, nil, false)
 		})
 	} else {
-		err = s.work.GetContext(ctx, &reg.UpdatedAt, mark+`updated_at`, id, externalID)
+		var at time.Time
+		err = s.work.GetContext(ctx, &at, mark+`updated_at`, id, externalID)
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return time.Time{}, errNotOpen
+		return errNotOpen
 	}
 	if err != nil {
-		return time.Time{}, fmt.Errorf("mark %s registered: %w", id, err)
+		return fmt.Errorf("mark %s registered: %w", id, err)
 	}
-	return reg.UpdatedAt, nil
+	return nil
 }
 
 // poll reads the summary; while Chainalysis has not processed the assessment the job snoozes,
 // for about as long again as it has waited since registration (from Poll.Base up to
-// Poll.Cap). Once processed, the alerts are read and everything is stored at once.
-func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID string, registeredAt time.Time) error {
+// Poll.Cap). Once processed, the alerts are read and everything is stored at once. recorded
+// says whether REGISTERED is stored already; if not, it is stored before the run ends short
+// of a terminal state, so the next run polls instead of registering again.
+func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID string, registeredAt time.Time, recorded bool) error {
 	id, t := j.Args.RequestID, j.Args.Target
 	if stop, err := s.checkAge(ctx, id, t.AcceptedAt, "poll"); stop {
 		return err
 	}
+	// leave ends the run short of a terminal state with next (a snooze).
+	leave := func(next error) error {
+		if recorded {
+			return next
+		}
+		switch err := s.markRegistered(ctx, id, externalID); {
+		case errors.Is(err, errNotOpen):
+			return river.JobSnooze(time.Millisecond) // an earlier run got further: the next reads how far
+		case err != nil:
+			return err
+		}
+		s.hook(ctx, "registered", id)
+		return next
+	}
 	failed := func(err error) error {
-		return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6)))
+		if !chainalysis.IsTransient(err) {
+			return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, 0) // ends in ERROR
+		}
+		return leave(s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6))))
 	}
 	notYet := func() error {
 		d := retry.Jitter(min(max(time.Since(registeredAt), s.cfg.Poll.Base), s.cfg.Poll.Cap), 0.2)
 		if left := time.Until(t.AcceptedAt.Add(s.cfg.MaxAge)); left < d {
 			d = max(left, 0) + 10*time.Millisecond
 		}
-		return river.JobSnooze(d)
+		return leave(river.JobSnooze(d))
+	}
+	if !s.roomForCall(ctx) {
+		return leave(river.JobSnooze(time.Millisecond))
 	}
 	o := outcome{ExternalID: externalID}
 	alerts := s.kyt.TransferAlerts
@@ -243,6 +269,9 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		}
 	}
 	s.hook(ctx, "summary", id)
+	if !s.roomForCall(ctx) {
+		return leave(river.JobSnooze(time.Millisecond))
+	}
 	var err error
 	if o.Alerts, err = alerts(ctx, externalID); err != nil {
 		return failed(err)
@@ -250,25 +279,24 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 	return s.finish(ctx, id, o)
 }
 
-// finish stores the processed assessment, then delivers its callback in the same run.
+// finish stores the processed assessment with its callback and the callback's delivery job.
 func (s *Service) finish(ctx context.Context, id string, o outcome) error {
-	cb, err := s.finishProcessed(ctx, id, o)
-	return s.deliverTerminal(ctx, id, cb, err)
+	return s.afterTerminal(ctx, id, s.finishProcessed(ctx, id, o))
 }
 
-// deliverTerminal follows a terminal transition (err is its result): it delivers the callback
-// the transition enqueued, or, when an earlier run made the transition, the one that run
-// enqueued.
-func (s *Service) deliverTerminal(ctx context.Context, id string, cb callback.Record, err error) error {
+// afterTerminal follows a terminal transition (err is its result). The transition enqueued the
+// callback with its delivery job, on the delivery lane: the job is done. When an earlier run
+// made the transition, that run's callback is made sure of.
+func (s *Service) afterTerminal(ctx context.Context, id string, err error) error {
 	switch {
 	case errors.Is(err, errNotOpen):
 		s.hook(ctx, "processed", id)
-		return s.callbacks.DeliverFor(ctx, id)
+		return s.callbacks.EnsureDelivery(ctx, id)
 	case err != nil:
 		return err
 	}
 	s.hook(ctx, "processed", id)
-	return s.callbacks.Deliver(ctx, cb)
+	return nil
 }
 
 // checkAge ends an assessment that has run out of time in ERROR KYT-TIMEOUT.
@@ -303,11 +331,11 @@ func (s *Service) chainalysisFailed(ctx context.Context, requestID string, accep
 }
 
 func (s *Service) endWithError(ctx context.Context, requestID, code, msg string) error {
-	cb, err := s.finishError(ctx, requestID, code, msg)
+	err := s.finishError(ctx, requestID, code, msg)
 	if err == nil {
 		s.log.Warn("assessment ended in ERROR", "requestId", requestID, "code", code, "message", msg)
 	}
-	return s.deliverTerminal(ctx, requestID, cb, err)
+	return s.afterTerminal(ctx, requestID, err)
 }
 
 // errorCode names a permanent Chainalysis refusal.

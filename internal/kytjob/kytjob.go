@@ -59,6 +59,9 @@ type Config struct {
 	// CallbackOnRegistered also sends a (non-terminal) callback when Chainalysis issues the
 	// externalId (ENCLAVE_CALLBACK_ON_REGISTERED).
 	CallbackOnRegistered bool
+	// CallTimeout bounds one Chainalysis call (CHAINALYSIS_TIMEOUT), default 10s; a run of the
+	// job is bounded by RunTimeout, derived from it.
+	CallTimeout time.Duration
 	// Hook, when set, is called at each step.
 	Hook Hook
 }
@@ -79,7 +82,17 @@ func (c *Config) defaults() {
 	if c.Poll.Cap <= 0 {
 		c.Poll.Cap = 5 * time.Minute
 	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = chainalysis.DefaultTimeout
+	}
 }
+
+// RunTimeout bounds one run of an assessment's job: two Chainalysis calls at their longest
+// and the transactions around them. A run starts a call only with room left for it (a
+// TRANSFER's three calls take two runs when Chainalysis is that slow); a call cut short by the
+// deadline fails like any transient failure, and the job snoozes and tries again. River rescues
+// a job of a dead process once it has run longer than this (plus a margin).
+func (s *Service) RunTimeout() time.Duration { return 2*s.cfg.CallTimeout + 5*time.Second }
 
 // Service accepts and answers assessments; its workers run the pipeline.
 type Service struct {

@@ -3,6 +3,7 @@ package kytjob_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"net/http"
 	"os"
@@ -27,6 +28,15 @@ func TestMain(m *testing.M) {
 	if os.Getenv(childEnv) != "" {
 		runChild()
 		return
+	}
+	// The crash tests spend most of their time waiting for River to rescue what a killed
+	// child left running: they wait side by side, not two at a time (go test runs GOMAXPROCS
+	// parallel tests at once unless -parallel says otherwise).
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "16") //nolint:errcheck // the flag exists
 	}
 	dbtest.Main(m)
 }

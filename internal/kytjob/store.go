@@ -134,15 +134,14 @@ var errNotOpen = errors.New("assessment already terminal")
 
 // finishProcessed stores a processed assessment and its alerts, and enqueues its callback, in
 // one transaction. A second run finds it terminal and changes nothing.
-func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) (callback.Record, error) {
-	var cb callback.Record
+func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) error {
 	assessed, err := chainalysis.ParseTime(o.UpdatedAt)
 	if err != nil {
-		return cb, fmt.Errorf("assessment %s: %w", requestID, err)
+		return fmt.Errorf("assessment %s: %w", requestID, err)
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	alerts := make([]alertRow, 0, len(o.Alerts))
-	err = s.inTx(ctx, func(tx *sqlx.Tx) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
 		for _, a := range o.Alerts {
 			ar := alertRow{AlertID: a.ExternalID, RequestID: requestID, ExternalID: o.ExternalID, AlertLevel: a.AlertLevel,
 				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
@@ -155,47 +154,40 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 			}
 			alerts = append(alerts, ar)
 		}
-		var err error
-		cb, err = s.endIn(ctx, tx, requestID, `status = 'PROCESSED', alert_count = $2, assessed_at = $3, usd_price = $4,
+		return s.endIn(ctx, tx, requestID, `status = 'PROCESSED', alert_count = $2, assessed_at = $3, usd_price = $4,
 			"timestamp" = COALESCE($5, "timestamp"), external_id = $6`, alerts,
 			len(o.Alerts), assessed, o.USDAmount, o.Timestamp, o.ExternalID)
-		return err
 	})
-	return cb, err
 }
 
 // finishError ends an assessment in ERROR with code and message, and enqueues its callback.
-func (s *Service) finishError(ctx context.Context, requestID, code, message string) (callback.Record, error) {
-	var cb callback.Record
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error {
-		var err error
-		cb, err = s.endIn(ctx, tx, requestID, `status = 'ERROR', error_code = $2, error_message = $3`, nil, code, message)
-		return err
+func (s *Service) finishError(ctx context.Context, requestID, code, message string) error {
+	return s.inTx(ctx, func(tx *sqlx.Tx) error {
+		return s.endIn(ctx, tx, requestID, `status = 'ERROR', error_code = $2, error_message = $3`, nil, code, message)
 	})
-	return cb, err
 }
 
 // endIn moves an open assessment to a terminal state in tx (set assigns the state and its
 // details from $2 on) and enqueues its callback. It returns errNotOpen when an earlier run
 // already ended the assessment, so the state changes once, whatever the number of runs.
-func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string, alerts []alertRow, args ...any) (callback.Record, error) {
+func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string, alerts []alertRow, args ...any) error {
 	var r row
 	err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET `+set+`, updated_at = now()
 		WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
 		append([]any{requestID}, args...)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return callback.Record{}, errNotOpen
+		return errNotOpen
 	}
 	if err != nil {
-		return callback.Record{}, fmt.Errorf("end assessment %s: %w", requestID, err)
+		return fmt.Errorf("end assessment %s: %w", requestID, err)
 	}
 	return s.enqueueCallback(ctx, tx, r, alerts, true)
 }
 
 // enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
-// CHAINALYSIS_KYT_RESULT callback.
-func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) (callback.Record, error) {
-	cb, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+// CHAINALYSIS_KYT_RESULT callback, with its delivery job.
+func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) error {
+	_, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
 			Data         webhook.KYTResultData `json:"data"`
@@ -204,7 +196,7 @@ func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alert
 		s.finished.WithLabelValues(r.Status).Inc()
 		s.latency.Observe(time.Since(r.CreatedAt).Seconds())
 	}
-	return cb, err
+	return err
 }
 
 func nullStr(s *string) sql.NullString {
