@@ -258,7 +258,9 @@ func (DeliverArgs) Kind() string { return "callback_deliver" }
 // InsertOpts puts deliveries on their own queue and lets an undeliverable job be retried for
 // as long as the schedule runs: failures of the database itself are retried by River, HTTP
 // failures are snoozed by the worker.
-func (DeliverArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{Queue: Queue, MaxAttempts: 100} }
+func (DeliverArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 100}
+}
 
 // DeliverWorker works DeliverArgs.
 type DeliverWorker struct {
