@@ -17,10 +17,13 @@ import (
 
 func runBench(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flags("bench", "Measure the enclave on this machine: the real HTTP server and River workers over PostgreSQL,\n"+
-		"kytsim with no processing delay as Chainalysis, and a receiver verifying every callback. Prints\n"+
-		"accept throughput and latency, end-to-end throughput and latency, Chainalysis calls per\n"+
+		"kytsim with no processing delay as Chainalysis (each call answered after --kyt-latency), and a\n"+
+		"receiver verifying every callback (answering after --receiver-latency). Prints a calibration\n"+
+		"(durable single-row INSERTs/s of its PostgreSQL at the same concurrency, measured first) and\n"+
+		"each throughput also as a ratio of it; accept throughput and latency; screening (accept to\n"+
+		"terminal state) and delivery (accept to callback) throughput and latency; Chainalysis calls per\n"+
 		"assessment and lost assessments. Uses DATABASE_URL (a database it may fill) or else starts a\n"+
-		"throwaway PostgreSQL from the installed server binaries.",
+		"throwaway durable PostgreSQL from the installed server binaries.",
 		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to\n", stderr)
 	o := bench.Options{}
 	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
@@ -29,7 +32,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight at most")
 	env := config.Load(getenv)
 	fs.IntVar(&o.Workers, "workers", env.Workers, "pipeline jobs worked at once (ENCLAVE_WORKERS)")
+	fs.IntVar(&o.CallbackWorkers, "callback-workers", env.CallbackWorkers, "callback deliveries made at once (ENCLAVE_CALLBACK_WORKERS)")
 	fs.IntVar(&o.PipelineConnections, "pipeline-connections", env.PipelineConnections, "database connections the workers share (ENCLAVE_PIPELINE_CONNECTIONS)")
+	fs.DurationVar(&o.KYTLatency, "kyt-latency", 0, "added to every Chainalysis call (a real KYT answer takes ~150ms)")
+	fs.DurationVar(&o.ReceiverLatency, "receiver-latency", 0, "how long the callback receiver takes to answer")
+	fs.DurationVar(&o.Calibration, "calibration", 2*time.Second, "how long the calibration runs (negative: skip it)")
 	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
 	verbose := fs.Bool("v", false, "print the enclave's warnings and the accept latency of each second")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (the whole process) to this file")

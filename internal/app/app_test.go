@@ -1,17 +1,36 @@
 package app
 
-import "testing"
+import (
+	"context"
+	"strings"
+	"testing"
+)
 
-func TestWithBinaryParameters(t *testing.T) {
+// TestOpenDBNeverShowsThePassword: whatever is wrong with DATABASE_URL, the error names it
+// and never carries the password.
+func TestOpenDBNeverShowsThePassword(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{
-		"postgres://u:p@h:5432/db?sslmode=disable": "postgres://u:p@h:5432/db?binary_parameters=yes&sslmode=disable",
-		"postgres://h/db?binary_parameters=no":     "postgres://h/db?binary_parameters=no",
-		"host=h dbname=db sslmode=disable":         "host=h dbname=db sslmode=disable binary_parameters=yes",
-		"postgresql://h/db":                        "postgresql://h/db?binary_parameters=yes",
+	const pw = "Pg-S3cret-Zq8v"
+	for _, dsn := range []string{
+		"postgres://enclave:" + pw + "@127.0.0.1:notaport/enclave",
+		"postgres://enclave:" + pw + "%zz@127.0.0.1:5432/enclave",
+		"postgres://enclave:Pg/S3cret-Zq8v@127.0.0.1:5432/enclave",
+		"postgres://enclave:" + pw + "@127.0.0.1:1/enclave?sslmode=disable&connect_timeout=2",
+		"host=127.0.0.1 port=1 user=enclave password=" + pw + " dbname=enclave sslmode=disable connect_timeout=2",
+		"host=127.0.0.1 port=notaport password=" + pw,
 	} {
-		if got := withBinaryParameters(in); got != want {
-			t.Errorf("withBinaryParameters(%q) = %q, want %q", in, got, want)
+		_, err := OpenDB(context.Background(), dsn, 1)
+		if err == nil {
+			t.Fatalf("OpenDB(%q) succeeded", dsn)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "DATABASE_URL") {
+			t.Errorf("the error does not name DATABASE_URL: %s", msg)
+		}
+		for _, secret := range []string{pw, "Pg/S3cret-Zq8v", "S3cret"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("the error carries the password: %s", msg)
+			}
 		}
 	}
 }

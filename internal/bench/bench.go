@@ -1,8 +1,15 @@
 // Package bench measures the enclave as a VASP would run it, on one machine: the real HTTP
-// server and River workers over PostgreSQL, kytsim with no processing delay as Chainalysis,
-// and a receiver that verifies every callback's signature. It drives POST
-// /v1/risk-assessment/chainalysis-kyt at a fixed rate and reports accept latency, end-to-end
-// throughput and latency, Chainalysis calls per assessment, and lost assessments.
+// server and River workers over PostgreSQL, kytsim with no processing delay as Chainalysis
+// (answering each call after a latency of choice, as the real one does in hundreds of
+// milliseconds), and a receiver that verifies every callback's signature (answering after a
+// latency of choice). It drives POST /v1/risk-assessment/chainalysis-kyt at a fixed rate and
+// reports accept latency, screening and delivery throughput and latency, Chainalysis calls per
+// assessment, and lost assessments.
+//
+// This machine's speed drifts 2-3x within a day, so every run first measures a calibration:
+// the rate of durable single-row INSERTs its PostgreSQL takes at the run's concurrency. Each
+// throughput is printed beside it as a ratio, which compares across hours where raw figures do
+// not.
 package bench
 
 import (
@@ -21,6 +28,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
@@ -42,8 +51,15 @@ type Options struct {
 	Warmup time.Duration
 	// Concurrency is how many requests may be in flight at once.
 	Concurrency int
-	// Workers is ENCLAVE_WORKERS; PipelineConnections, ENCLAVE_PIPELINE_CONNECTIONS.
-	Workers, PipelineConnections int
+	// Workers is ENCLAVE_WORKERS; CallbackWorkers, ENCLAVE_CALLBACK_WORKERS;
+	// PipelineConnections, ENCLAVE_PIPELINE_CONNECTIONS. Zero takes the enclave's default.
+	Workers, CallbackWorkers, PipelineConnections int
+	// KYTLatency is added to every Chainalysis call (kytsim's latency fault).
+	KYTLatency time.Duration
+	// ReceiverLatency is how long the receiver takes to answer each callback.
+	ReceiverLatency time.Duration
+	// Calibration is how long the calibration runs; default 2s, negative skips it.
+	Calibration time.Duration
 	// TransferShare is the fraction of assessments that are TRANSFERs (the rest ATTEMPTs).
 	TransferShare float64
 	// Drain bounds the wait for the last callbacks.
@@ -54,17 +70,27 @@ type Options struct {
 
 // Result is what a run measured.
 type Result struct {
+	// Calibration is the durable single-row INSERTs per second this PostgreSQL took at the
+	// run's concurrency, measured just before the run.
+	Calibration          float64
 	Accepted, Refused    int
 	AcceptRate           float64 // achieved accept requests per second
 	AcceptP50, AcceptP99 time.Duration
-	Completed            int
-	Processed, Errored   int
-	EndToEndRate         float64 // assessments completed per second, first accept to last callback
-	E2EP50, E2EP99       time.Duration
-	Attempts, Transfers  int
-	CallsPerAttempt      float64
-	CallsPerTransfer     float64
-	Lost                 int
+	// Screened counts assessments terminal in the database; ScreenRate is how many per second
+	// from the first measured accept to the last terminal state; Screen* is accept → terminal
+	// (the database's own clock), by kind of assessment. Delivery plays no part in these.
+	Screened                         int
+	ScreenRate                       float64
+	ScreenP50, ScreenP99             time.Duration
+	ScreenAttemptP50, ScreenTransP50 time.Duration
+	Completed                        int
+	Processed, Errored               int
+	EndToEndRate                     float64 // assessments completed per second, first accept to last callback
+	E2EP50, E2EP99                   time.Duration
+	Attempts, Transfers              int
+	CallsPerAttempt                  float64
+	CallsPerTransfer                 float64
+	Lost                             int
 	// PerSecond is the accept latency of each measured second, to tell a steady tail from a
 	// burst.
 	PerSecond              []Second
@@ -98,16 +124,25 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		o.Log = io.Discard
 	}
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("bench-callback-secret-0123456789"))
+	if o.Calibration == 0 {
+		o.Calibration = 2 * time.Second
+	}
+	if o.Calibration > 0 {
+		var err error
+		if res.Calibration, err = Calibrate(ctx, o.DSN, o.Concurrency, o.Calibration); err != nil {
+			return res, err
+		}
+	}
 
-	sim := kytsim.NewServer(kytsim.Options{APIKey: kytKey})
+	sim := kytsim.NewServer(kytsim.Options{APIKey: kytKey, Faults: kytsim.Faults{LatencyMillis: int(o.KYTLatency.Milliseconds())}})
 	defer sim.Close()
-	rcv := newReceiver(secret)
+	rcv := newReceiver(secret, o.ReceiverLatency)
 	defer rcv.srv.Close()
 
 	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey},
 		KYTAPIURL: sim.URL, KYTAPIKey: kytKey, CallbackURL: rcv.srv.URL, CallbackSecret: secret,
-		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, PipelineConnections: o.PipelineConnections,
-		ShutdownTimeout: 10 * time.Second}
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
+		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
 	pools, err := app.Open(ctx, o.DSN, o.PipelineConnections)
 	if err != nil {
 		return res, err
@@ -215,6 +250,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	res.AcceptP50, res.AcceptP99 = percentile(latencies, 0.50), percentile(latencies, 0.99)
 
 	// Wait for every terminal callback.
+	measuredIDs := make([]string, 0, len(acc))
+	for _, a := range acc {
+		if !a.warmup {
+			measuredIDs = append(measuredIDs, a.id)
+		}
+	}
 	deadline := time.Now().Add(o.Drain)
 	for time.Now().Before(deadline) && rcv.terminalCount() < len(acc) {
 		time.Sleep(50 * time.Millisecond)
@@ -262,6 +303,9 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}
 	res.E2EP50, res.E2EP99 = percentile(e2e, 0.50), percentile(e2e, 0.99)
 	res.DuplicateDeliveries, res.SignatureFailures = rcv.duplicates(), rcv.badSignatures()
+	if err := res.screening(ctx, pools.API, measuredIDs); err != nil {
+		return res, err
+	}
 
 	// Chainalysis calls, by kind of assessment.
 	attemptCalls, transferCalls := 0, 0
@@ -281,14 +325,104 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	return res, nil
 }
 
+// screening reads, for the measured assessments, when each reached its terminal state.
+func (r *Result) screening(ctx context.Context, db *sqlx.DB, ids []string) error {
+	var rows []struct {
+		APIType string    `db:"api_type"`
+		Created time.Time `db:"created_at"`
+		Updated time.Time `db:"updated_at"`
+	}
+	if err := db.SelectContext(ctx, &rows, `SELECT api_type, created_at, updated_at FROM kyt_results
+		WHERE request_id = ANY($1) AND status IN ('PROCESSED', 'ERROR')`, ids); err != nil {
+		return fmt.Errorf("bench: read screening times: %w", err)
+	}
+	var all, attempts, transfers []time.Duration
+	var first, last time.Time
+	for _, x := range rows {
+		d := x.Updated.Sub(x.Created)
+		all = append(all, d)
+		if x.APIType == "ATTEMPT" {
+			attempts = append(attempts, d)
+		} else {
+			transfers = append(transfers, d)
+		}
+		if first.IsZero() || x.Created.Before(first) {
+			first = x.Created
+		}
+		if x.Updated.After(last) {
+			last = x.Updated
+		}
+	}
+	r.Screened = len(rows)
+	if len(rows) > 0 {
+		r.ScreenRate = float64(len(rows)) / last.Sub(first).Seconds()
+	}
+	r.ScreenP50, r.ScreenP99 = percentile(all, 0.5), percentile(all, 0.99)
+	r.ScreenAttemptP50, r.ScreenTransP50 = percentile(attempts, 0.5), percentile(transfers, 0.5)
+	return nil
+}
+
+// Calibrate measures how many durable single-row INSERTs per second PostgreSQL at dsn takes
+// from concurrency clients, each committing its own row, for d: the unit the bench's
+// throughputs are compared in.
+func Calibrate(ctx context.Context, dsn string, concurrency int, d time.Duration) (float64, error) {
+	db, err := app.OpenDB(ctx, dsn, concurrency)
+	if err != nil {
+		return 0, err
+	}
+	defer db.Close()
+	if _, err := db.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS bench_calibration (id bigserial PRIMARY KEY,
+		at timestamptz NOT NULL DEFAULT now(), note text NOT NULL)`); err != nil {
+		return 0, fmt.Errorf("bench: calibration: %w", err)
+	}
+	var n atomic.Int64
+	var failed atomic.Value
+	start := time.Now()
+	stop := start.Add(d)
+	var wg sync.WaitGroup
+	for range concurrency {
+		wg.Go(func() {
+			for time.Now().Before(stop) {
+				if _, err := db.ExecContext(ctx, `INSERT INTO bench_calibration (note) VALUES ($1)`, "calibration"); err != nil {
+					failed.Store(err)
+					return
+				}
+				n.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	if err, ok := failed.Load().(error); ok {
+		return 0, fmt.Errorf("bench: calibration: %w", err)
+	}
+	_, err = db.ExecContext(ctx, `TRUNCATE bench_calibration`)
+	return float64(n.Load()) / time.Since(start).Seconds(), err
+}
+
 // Print writes the result as a table.
 func (r Result) Print(w io.Writer, o Options) {
-	fmt.Fprintf(w, "enclave bench: %d assessments/s offered for %s after %s of warm-up, concurrency %d, %d workers, %d pipeline connections, %.0f%% TRANSFER\n",
-		o.Rate, o.Duration, o.Warmup, o.Concurrency, o.Workers, o.PipelineConnections, o.TransferShare*100)
-	fmt.Fprintf(w, "  accept:      %d accepted, %d refused, %.0f req/s, p50 %s, p99 %s\n",
-		r.Accepted, r.Refused, r.AcceptRate, ms(r.AcceptP50), ms(r.AcceptP99))
-	fmt.Fprintf(w, "  end to end:  %d completed (%d PROCESSED, %d ERROR) at %.0f assessments/s; accept->callback p50 %s, p99 %s\n",
-		r.Completed, r.Processed, r.Errored, r.EndToEndRate, ms(r.E2EP50), ms(r.E2EP99))
+	fmt.Fprintf(w, "enclave bench: %d assessments/s offered for %s after %s of warm-up, concurrency %d, %d workers, %d callback workers, %d pipeline connections, %.0f%% TRANSFER\n",
+		o.Rate, o.Duration, o.Warmup, o.Concurrency, o.Workers, o.CallbackWorkers, o.PipelineConnections, o.TransferShare*100)
+	fmt.Fprintf(w, "  conditions:  Chainalysis answers each call after %s, the receiver after %s\n", o.KYTLatency, o.ReceiverLatency)
+	ratio := func(rate float64) string {
+		if r.Calibration <= 0 {
+			return ""
+		}
+		return fmt.Sprintf(" (%.3f x calibration)", rate/r.Calibration)
+	}
+	if r.Calibration > 0 {
+		fmt.Fprintf(w, "  calibration: %.0f durable single-row INSERTs/s into this PostgreSQL at concurrency %d\n", r.Calibration, o.Concurrency)
+	}
+	fmt.Fprintf(w, "  accept:      %d accepted, %d refused, %.0f req/s%s, p50 %s, p99 %s\n",
+		r.Accepted, r.Refused, r.AcceptRate, ratio(r.AcceptRate), ms(r.AcceptP50), ms(r.AcceptP99))
+	floor := ""
+	if o.KYTLatency > 0 {
+		floor = fmt.Sprintf("; Chainalysis floor %s / %s", ms(2*o.KYTLatency), ms(3*o.KYTLatency))
+	}
+	fmt.Fprintf(w, "  screened:    %d terminal at %.0f assessments/s%s; accept->terminal p50 %s, p99 %s; p50 ATTEMPT %s, TRANSFER %s%s\n",
+		r.Screened, r.ScreenRate, ratio(r.ScreenRate), ms(r.ScreenP50), ms(r.ScreenP99), ms(r.ScreenAttemptP50), ms(r.ScreenTransP50), floor)
+	fmt.Fprintf(w, "  delivered:   %d completed (%d PROCESSED, %d ERROR) at %.0f assessments/s%s; accept->callback p50 %s, p99 %s\n",
+		r.Completed, r.Processed, r.Errored, r.EndToEndRate, ratio(r.EndToEndRate), ms(r.E2EP50), ms(r.E2EP99))
 	fmt.Fprintf(w, "  chainalysis: %.2f calls per ATTEMPT (minimum 2), %.2f per TRANSFER (minimum 3)\n", r.CallsPerAttempt, r.CallsPerTransfer)
 	fmt.Fprintf(w, "  callbacks:   %d duplicate deliveries, %d signature failures\n", r.DuplicateDeliveries, r.SignatureFailures)
 	fmt.Fprintf(w, "  lost:        %d\n", r.Lost)
@@ -359,10 +493,11 @@ func post(ctx context.Context, hc *http.Client, url, body string, out any) error
 }
 
 // receiver is the VASP backend of the bench: it verifies each callback and notes when the
-// terminal one of each assessment arrived.
+// terminal one of each assessment arrived, then answers after its latency.
 type receiver struct {
-	srv    *httptest.Server
-	secret string
+	srv     *httptest.Server
+	secret  string
+	latency time.Duration
 
 	mu      sync.Mutex
 	done    map[string]delivery
@@ -375,14 +510,21 @@ type delivery struct {
 	status string
 }
 
-func newReceiver(secret string) *receiver {
-	r := &receiver{secret: secret, done: map[string]delivery{}, seenIDs: map[string]int{}}
+func newReceiver(secret string, latency time.Duration) *receiver {
+	r := &receiver{secret: secret, latency: latency, done: map[string]delivery{}, seenIDs: map[string]int{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	return r
 }
 
 func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
+	if r.latency > 0 {
+		select {
+		case <-time.After(r.latency):
+		case <-req.Context().Done():
+			return
+		}
+	}
 	now := time.Now()
 	cb, err := webhook.ParseBody(r.secret, req.Header, body)
 	var d webhook.KYTResultData

@@ -29,6 +29,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
@@ -79,6 +80,10 @@ type Service struct {
 	log        *slog.Logger
 	client     *river.Client[*sql.Tx]
 	deliveries *prometheus.CounterVec
+	// Deliveries running at once read their callbacks, and record their success, in batches:
+	// one round trip (and one commit) for all that arrive together.
+	load   batch.Group[string, Record]
+	record batch.Group[delivered, struct{}]
 }
 
 // NewService returns a Service that answers the API from the api pool and delivers from the
@@ -108,6 +113,7 @@ func NewService(api, pipeline *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 		Name: "enclave_callback_deliveries_total",
 		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
 	}, []string{"outcome"})}
+	s.load.Flush, s.record.Flush = s.loadMany, s.recordDelivered
 	if reg != nil {
 		if err := reg.Register(s.deliveries); err != nil {
 			return nil, fmt.Errorf("callback: register metrics: %w", err)
@@ -281,15 +287,52 @@ func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
 
 // Work makes one delivery attempt.
 func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
-	var r Record
-	err := w.S.work.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1`, j.Args.CallbackID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
-	}
+	r, err := w.S.load.Do(ctx, j.Args.CallbackID)
 	if err != nil {
 		return fmt.Errorf("load callback %s: %w", j.Args.CallbackID, err)
 	}
+	if r.ID == "" {
+		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
+	}
 	return w.S.Deliver(ctx, r)
+}
+
+// loadMany reads the callbacks of concurrent deliveries in one query; a missing one is the
+// zero Record, with no ID.
+func (s *Service) loadMany(ctx context.Context, ids []string) ([]Record, error) {
+	var rows []Record
+	if err := s.work.SelectContext(ctx, &rows, `SELECT `+recordColumns+` FROM callbacks WHERE id = ANY($1::uuid[])`, ids); err != nil {
+		return nil, err
+	}
+	byID := make(map[string]Record, len(rows))
+	for _, r := range rows {
+		byID[r.ID] = r
+	}
+	out := make([]Record, len(ids))
+	for i, id := range ids {
+		out[i] = byID[id]
+	}
+	return out, nil
+}
+
+// delivered is a successful attempt to record.
+type delivered struct {
+	id               string
+	attempts, status int
+}
+
+// recordDelivered records the successful attempts of concurrent deliveries in one statement
+// and one commit.
+func (s *Service) recordDelivered(ctx context.Context, ds []delivered) ([]struct{}, error) {
+	ids, attempts, codes := make([]string, len(ds)), make([]int32, len(ds)), make([]int32, len(ds))
+	for i, d := range ds {
+		ids[i], attempts[i], codes[i] = d.id, int32(d.attempts), int32(d.status)
+	}
+	_, err := s.work.ExecContext(ctx, `UPDATE callbacks c SET status = 'DELIVERED', attempts = u.attempts,
+		last_status_code = u.code, last_error = NULL, delivered_at = now()
+		FROM unnest($1::uuid[], $2::int[], $3::int[]) AS u(id, attempts, code)
+		WHERE c.id = u.id AND c.status = 'PENDING'`, ids, attempts, codes)
+	return make([]struct{}, len(ds)), err
 }
 
 // EnsureDelivery makes sure the terminal callback of requestID, while still PENDING, has a
@@ -337,8 +380,7 @@ func (s *Service) Deliver(ctx context.Context, r Record) error {
 		if s.cfg.AfterSend != nil {
 			s.cfg.AfterSend(ctx, r.ID)
 		}
-		if _, err := s.work.ExecContext(ctx, `UPDATE callbacks SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
-			last_error = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, r.ID, attempts, status); err != nil {
+		if _, err := s.record.Do(ctx, delivered{r.ID, attempts, status}); err != nil {
 			return fmt.Errorf("record delivery of callback %s: %w", r.ID, err)
 		}
 		s.deliveries.WithLabelValues("delivered").Inc()

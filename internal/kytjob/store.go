@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
@@ -66,7 +65,7 @@ func loadAlerts(ctx context.Context, q sqlx.QueryerContext, requestIDs []string)
 	var rows []alertRow
 	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT alert_id, request_id, external_id, alert_level, entity_category,
 		service_name, exposure_type, alert_amount::text AS alert_amount, created_at
-		FROM kyt_alerts WHERE request_id = ANY($1) ORDER BY created_at, alert_id`, pq.Array(requestIDs)); err != nil {
+		FROM kyt_alerts WHERE request_id = ANY($1) ORDER BY created_at, alert_id`, requestIDs); err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
 	}
 	for _, a := range rows {
