@@ -32,7 +32,10 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_KYT_MAX_AGE       how long an assessment may take before ERROR KYT-TIMEOUT (default 24h)
   ENCLAVE_KYT_POLL_MAX_INTERVAL  longest wait between two summary polls (default 5m)
   ENCLAVE_KYT_RATE_LIMIT    Chainalysis requests per second from this process (default 0: no limit)
-  ENCLAVE_WORKERS           pipeline jobs worked at once by this process (default 30)
+  CHAINALYSIS_TIMEOUT       one Chainalysis call at most; cut short, it is retried (default 10s)
+  ENCLAVE_WORKERS           assessment jobs worked at once by this process; a job waiting on
+                            Chainalysis holds a goroutine, not a connection (default 1000)
+  ENCLAVE_CALLBACK_WORKERS  callback deliveries made at once, on a lane of their own (default 1000)
   ENCLAVE_PIPELINE_CONNECTIONS  database connections the workers share (default 8; the API has 20 of its own)
   ENCLAVE_SHUTDOWN_TIMEOUT  how long a graceful shutdown may take (default 20s)
 `
