@@ -21,6 +21,7 @@ import (
 	"github.com/travelrule/enclave/api"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/dbtest"
+	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/openapitest"
 	"github.com/travelrule/enclave/internal/verification"
@@ -39,6 +40,7 @@ var peerSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("peer-secre
 type bundle struct {
 	srv    *httptest.Server
 	client *openapitest.Client
+	logs   *et.SyncBuffer
 }
 
 func setup(t *testing.T) bundle {
@@ -46,14 +48,15 @@ func setup(t *testing.T) bundle {
 	db := dbtest.New(t)
 	cfg := config.Config{VaspID: ourVasp, APIKeys: []string{"other-key", apiKey},
 		Peers: []config.Peer{{VaspID: theirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: peerSecret}}}
+	logs := &et.SyncBuffer{}
 	h := api.NewHandler(api.Deps{
-		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Config: cfg, Metrics: prometheus.NewRegistry(),
+		Log: slog.New(slog.NewJSONHandler(logs, nil)), Config: cfg, Metrics: prometheus.NewRegistry(),
 		Verifications: verification.NewService(db, network.Default(), ourVasp),
 		Ready:         func(ctx context.Context) error { return db.PingContext(ctx) },
 	})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
-	return bundle{srv: srv, client: &openapitest.Client{T: t, Base: srv.URL, Bearer: apiKey}}
+	return bundle{srv: srv, client: &openapitest.Client{T: t, Base: srv.URL, Bearer: apiKey}, logs: logs}
 }
 
 // verificationBody is a valid POST /v1/verifications body with the given asset fields.
@@ -214,6 +217,29 @@ func TestAPIKey(t *testing.T) {
 	c := *b.client
 	c.Bearer = "other-key"
 	require.Equal(t, 200, c.Do("GET", "/v1/verifications", nil, nil).Status, "every configured key works")
+	// The answer is VerifyVASP's either way; the operator's log says which it was.
+	logs := b.logs.String()
+	require.Contains(t, logs, `"deniedBecause":"no Authorization: Bearer <key> header"`)
+	require.Contains(t, logs, `"deniedBecause":"the API key is not one of ENCLAVE_API_KEYS"`)
+	require.NotContains(t, logs, "not-the-key", "a wrong key is never logged")
+	require.Regexp(t, `"latency":"[0-9.]+[µm]?s"`, logs, "latency with its unit")
+}
+
+func TestFourHundredsAreLoggedWithTheirCode(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	r := b.client.Do("POST", "/v1/verifications/tx", []byte(`{"txHash":"0xabc"}`), nil)
+	require.Equal(t, 400, r.Status)
+	var e struct{ Code, Message string }
+	require.NoError(t, json.Unmarshal(r.Body, &e))
+	line := ""
+	for _, l := range strings.Split(b.logs.String(), "\n") {
+		if strings.Contains(l, `"status":400`) {
+			line = l
+		}
+	}
+	require.Contains(t, line, `"code":"`+e.Code+`"`)
+	require.Contains(t, line, `"message":`)
 }
 
 func TestGetVerificationErrors(t *testing.T) {

@@ -44,14 +44,27 @@ func status(code string) int {
 // and answered INTERNAL-ERROR with the request id, never its text.
 func fail(c *gin.Context, log *slog.Logger, err error) {
 	if e, ok := apperr.As(err); ok {
-		c.AbortWithStatusJSON(status(e.Code), errorBody{Code: e.Code, Message: e.Message})
+		abort(c, status(e.Code), errorBody{Code: e.Code, Message: e.Message})
 		return
 	}
 	id := requestID(c)
 	log.ErrorContext(c.Request.Context(), "request failed", "requestId", id, "route", c.FullPath(), "err", err)
-	c.AbortWithStatusJSON(http.StatusInternalServerError, errorBody{
+	abort(c, http.StatusInternalServerError, errorBody{
 		Code: apperr.Internal, Message: "internal error; quote request id " + id + " to your operator",
 	})
+}
+
+// abort answers the error e and keeps it for the request's log line, so an operator sees
+// which code and message a client got without the body being logged.
+func abort(c *gin.Context, status int, e errorBody) {
+	c.Set(ctxError, e)
+	c.AbortWithStatusJSON(status, e)
+}
+
+// deny answers the VerifyVASP AccessDenied; why is for the log line only.
+func deny(c *gin.Context, why string) {
+	c.Set(ctxDenied, why)
+	abort(c, http.StatusForbidden, accessDenied)
 }
 
 // accessDenied is the VerifyVASP answer to a bad key or a bad peer signature.

@@ -27,6 +27,8 @@ const (
 	ctxRequestID    = "requestId"
 	ctxPeer         = "peerVaspId"
 	ctxBody         = "peerBody"
+	ctxError        = "errorBody"
+	ctxDenied       = "deniedBecause"
 )
 
 // withRequestID echoes a sane X-Request-Id or makes one, so a caller can quote it.
@@ -62,10 +64,16 @@ func withLogging(log *slog.Logger) gin.HandlerFunc {
 		if route == "" {
 			route = "(unmatched)"
 		}
-		log.LogAttrs(c.Request.Context(), level, "request",
-			slog.String("requestId", requestID(c)), slog.String("method", c.Request.Method),
+		attrs := []slog.Attr{slog.String("requestId", requestID(c)), slog.String("method", c.Request.Method),
 			slog.String("route", route), slog.Int("status", st),
-			slog.Duration("latency", time.Since(start)))
+			slog.String("latency", time.Since(start).Round(time.Microsecond).String())}
+		if e, ok := c.Get(ctxError); ok && st < 500 { // a 500's detail is in its own line
+			attrs = append(attrs, slog.String("code", e.(errorBody).Code), slog.String("message", e.(errorBody).Message))
+		}
+		if why := c.GetString(ctxDenied); why != "" {
+			attrs = append(attrs, slog.String("deniedBecause", why))
+		}
+		log.LogAttrs(c.Request.Context(), level, "request", attrs...)
 	}
 }
 
@@ -86,7 +94,7 @@ func withRecovery(log *slog.Logger) gin.HandlerFunc {
 func withBodyLimit(n int64) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > n {
-			c.AbortWithStatusJSON(http.StatusRequestEntityTooLarge, errorBody{
+			abort(c, http.StatusRequestEntityTooLarge, errorBody{
 				Code: apperr.PayloadTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", n)})
 			return
 		}
@@ -109,8 +117,12 @@ func requireAPIKey(keys []string) gin.HandlerFunc {
 		for i := range digests {
 			match |= subtle.ConstantTimeCompare(d[:], digests[i][:])
 		}
-		if !ok || match != 1 {
-			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
+		switch {
+		case !ok || strings.TrimSpace(got) == "":
+			deny(c, "no Authorization: Bearer <key> header")
+			return
+		case match != 1:
+			deny(c, "the API key is not one of ENCLAVE_API_KEYS")
 			return
 		}
 		c.Next()
@@ -124,18 +136,17 @@ func requirePeerSignature(log *slog.Logger, peers func(string) (config.Peer, boo
 	return func(c *gin.Context) {
 		sender := c.GetHeader(headerVaspID)
 		peer, known := peers(sender)
+		if !known { // before reading a byte of the body
+			deny(c, "X-Vasp-Id names no peer of ENCLAVE_PEERS_FILE")
+			return
+		}
 		body, err := readBody(c)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		if !known {
-			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
-			return
-		}
 		if err := webhook.Verify(peer.Secret, c.Request.Header, body); err != nil {
-			log.Warn("peer request refused", "requestId", requestID(c), "peer", sender, "reason", err.Error())
-			c.AbortWithStatusJSON(http.StatusForbidden, accessDenied)
+			deny(c, "peer "+peer.VaspID+": "+err.Error())
 			return
 		}
 		c.Set(ctxPeer, peer.VaspID)

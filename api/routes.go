@@ -43,10 +43,10 @@ func NewHandler(d Deps) *gin.Engine {
 	// recovery so a panic is logged as the 500 it becomes; the body cap before any handler reads.
 	r.Use(withRequestID(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes))
 	r.NoRoute(func(c *gin.Context) {
-		c.JSON(http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
 	r.NoMethod(func(c *gin.Context) {
-		c.JSON(http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+		abort(c, http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
 	})
 
 	// Operations: no authentication, no personal data.
