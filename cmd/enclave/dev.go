@@ -1,9 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -13,50 +13,86 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/pglocal"
-	"github.com/travelrule/enclave/webhook"
 )
 
-// The dev enclave's identities.
+// The dev enclave's identities and the story's data.
 const (
 	devVasp         = "10000000000000000001"
 	devCounterparty = "20000000000000000002"
 	devSanctioned   = "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"
+	devOurWallet    = "0x3d21a92285bf17cbdde5f77531b8b58ac400288a"
 	devTxHash       = "0xe823c9b7895f9c47985c80e4611272f8194403e885c9cc603422cd609d738098"
+	// The KYT guide's received transfer: 0.0000867 BTC to our address, from an OFAC-designated
+	// sender.
+	devDepositTx      = "0f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011"
+	devDepositAddress = "3A62vpSwwLM88DAjE8VwnX9gfqSpitUxg7"
+	devDepositAmount  = "0.0000867"
 )
 
 const devEnv = `  DATABASE_URL             use this PostgreSQL instead of a local one under --data-dir
   CHAINALYSIS_KYT_API_URL  use this KYT API (with CHAINALYSIS_KYT_API_KEY) instead of kytsim in-process
   ENCLAVE_CALLBACK_URL     send callbacks there (with ENCLAVE_CALLBACK_SECRET, ENCLAVE_CALLBACK_TOKEN)
                            instead of to the in-process receiver that prints them
+  ENCLAVE_PEERS_FILE       more counterparty enclaves, beside the demo counterparty dev always has
 `
+
+// devState is what dev keeps beside its data, so that a second start serves the same keys
+// to the data the first one left.
+type devState struct {
+	APIKey         string `json:"apiKey"`
+	PeerSecret     string `json:"peerSecret"`
+	CallbackSecret string `json:"callbackSecret"`
+	CallbackToken  string `json:"callbackToken"`
+}
+
+func loadDevState(path string) (devState, bool, error) {
+	var st devState
+	b, err := os.ReadFile(path)
+	if err == nil && json.Unmarshal(b, &st) == nil && st.APIKey != "" && st.PeerSecret != "" && st.CallbackSecret != "" {
+		return st, true, nil
+	}
+	st = devState{APIKey: randomKey(), PeerSecret: newSecret(), CallbackSecret: newSecret(), CallbackToken: randomKey()}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // dev.json itself is 0600
+		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
+	}
+	b, _ = json.MarshalIndent(st, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
+	}
+	return st, false, nil
+}
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flags("dev", "Run a complete enclave on this machine with nothing to configure: a local PostgreSQL (kept\n"+
-		"under --data-dir and reused), kytsim as Chainalysis KYT, and a receiver that verifies and prints\n"+
-		"every callback. Prints an API key and curl commands for the whole story; --demo runs the story\n"+
-		"itself and exits 0 once both callbacks have arrived.", devEnv, stderr)
+		"under --data-dir and reused), kytsim as Chainalysis KYT, a demo counterparty enclave, and a\n"+
+		"receiver that verifies and prints every callback. Prints the API key, the counterparty's id and\n"+
+		"secret, and curl commands for the whole story of both roles, ready to paste; --demo runs both\n"+
+		"stories itself and exits 0 once every callback has arrived. Keys are kept in dev.json beside\n"+
+		"the data directory, so the next start serves the same data with the same keys.", devEnv, stderr)
 	listen := fs.String("listen", ":8080", "listen address of the enclave's API")
-	dataDir := fs.String("data-dir", filepath.Join(".enclave", "pgdata"), "where the local PostgreSQL keeps its data (git-ignored)")
-	demo := fs.Bool("demo", false, "run the story (ATTEMPT, then TRANSFER after a tx report) and exit")
+	dataDir := fs.String("data-dir", filepath.Join(".enclave", "pgdata"), "where the local PostgreSQL keeps its data (git-ignored); when\n"+
+		"run as root and the postgres user cannot reach it, dev keeps the data under /var/tmp instead and says where")
+	demo := fs.Bool("demo", false, "run both stories (ORIGINATOR: ATTEMPT, then TRANSFER; BENEFICIARY: the deposit) and exit")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	say := func(format string, a ...any) { fmt.Fprintf(stdout, time.Now().Format("15:04:05")+" "+format+"\n", a...) }
 
 	// The port first: a second dev finds it taken before touching the database.
 	ln, err := net.Listen("tcp", *listen)
@@ -64,30 +100,54 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return fmt.Errorf("dev: cannot listen on %s: %v; is another `enclave dev` running? Stop it, or pick another address with --listen", *listen, errors.Unwrap(err))
 	}
 	defer ln.Close()
-	apiKey := randomKey()
-	cfg := config.Config{VaspID: devVasp, APIKeys: []string{apiKey}, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
-		Workers: 20, ShutdownTimeout: 10 * time.Second,
-		Peers: []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: "http://127.0.0.1:1", Secret: newSecret()}}}
+	abs, err := filepath.Abs(*dataDir)
+	if err != nil {
+		return err
+	}
+	st, kept, err := loadDevState(filepath.Join(filepath.Dir(abs), "dev.json"))
+	if err != nil {
+		return err
+	}
+	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
+		Workers: 100, CallbackWorkers: 100, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
+		Peers: []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: "http://127.0.0.1:1", Secret: st.PeerSecret}}}
+	if f := strings.TrimSpace(getenv("ENCLAVE_PEERS_FILE")); f != "" {
+		more := config.Load(func(k string) string {
+			if k == "ENCLAVE_PEERS_FILE" {
+				return f
+			}
+			return ""
+		})
+		if err := more.Validate(0); err != nil {
+			return err
+		}
+		cfg.Peers = append(cfg.Peers, more.Peers...)
+	}
 
 	// PostgreSQL.
 	cfg.DatabaseURL = strings.TrimSpace(getenv("DATABASE_URL"))
 	if cfg.DatabaseURL == "" {
-		abs, err := filepath.Abs(*dataDir)
-		if err != nil {
-			return err
+		dir := abs
+		if err := pglocal.Reachable(dir); err != nil {
+			dir = fallbackDataDir(abs)
+			say("PostgreSQL: %v;", strings.TrimPrefix(err.Error(), "pglocal: "))
+			say("  so its data is kept in %s instead (reused next time; --data-dir chooses another place)", dir)
 		}
-		fmt.Fprintf(stdout, "PostgreSQL: starting a local server with data in %s\n", abs)
-		c, err := pglocal.Start(ctx, pglocal.Options{DataDir: abs})
+		say("PostgreSQL: starting a local server with data in %s…", dir)
+		c, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, OnStale: func(string) {
+			say("PostgreSQL: a server an earlier dev left running there is stopped first")
+		}})
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
 		defer func() {
-			fmt.Fprintln(stdout, "PostgreSQL: stopping")
+			say("PostgreSQL: stopping")
 			c.Stop() //nolint:errcheck // reported by pg_ctl itself
 		}()
 		cfg.DatabaseURL = c.URL("postgres")
+		say("PostgreSQL: DATABASE_URL=%s (for psql, or `enclave serve`)", cfg.DatabaseURL)
 	} else {
-		fmt.Fprintln(stdout, "PostgreSQL: using DATABASE_URL")
+		say("PostgreSQL: using DATABASE_URL")
 	}
 	pools, err := app.Open(ctx, cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
@@ -101,13 +161,13 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	// Chainalysis KYT.
 	if u := strings.TrimSpace(getenv("CHAINALYSIS_KYT_API_URL")); u != "" {
 		cfg.KYTAPIURL, cfg.KYTAPIKey = u, getenv("CHAINALYSIS_KYT_API_KEY")
-		fmt.Fprintf(stdout, "Chainalysis KYT: %s\n", u)
+		say("Chainalysis KYT: %s", u)
 	} else {
 		o := kytsim.DefaultOptions(randomKey())
 		sim := kytsim.NewServer(o)
 		defer sim.Close()
 		cfg.KYTAPIURL, cfg.KYTAPIKey = sim.URL, o.APIKey
-		fmt.Fprintf(stdout, "Chainalysis KYT: kytsim on %s (transfers processed after %s, attempts at once)\n", sim.URL, o.TransferDelay)
+		say("Chainalysis KYT: kytsim on %s (transfers processed after %s, attempts at once)", sim.URL, o.TransferDelay)
 		printKnownAddresses(stdout)
 	}
 
@@ -115,13 +175,13 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	var rcv *devReceiver
 	if u := strings.TrimSpace(getenv("ENCLAVE_CALLBACK_URL")); u != "" {
 		cfg.CallbackURL, cfg.CallbackSecret, cfg.CallbackToken = u, getenv("ENCLAVE_CALLBACK_SECRET"), getenv("ENCLAVE_CALLBACK_TOKEN")
-		fmt.Fprintf(stdout, "Callbacks: %s\n", u)
+		say("Callbacks: %s", u)
 	} else {
-		cfg.CallbackSecret, cfg.CallbackToken = newSecret(), randomKey()
+		cfg.CallbackSecret, cfg.CallbackToken = st.CallbackSecret, st.CallbackToken
 		rcv = newDevReceiver(cfg.CallbackSecret, cfg.CallbackToken, stdout)
 		defer rcv.Close()
 		cfg.CallbackURL = rcv.URL()
-		fmt.Fprintf(stdout, "Callbacks: an in-process receiver on %s verifies and prints each one\n", cfg.CallbackURL)
+		say("Callbacks: an in-process receiver on %s verifies and prints each one", cfg.CallbackURL)
 	}
 	if err := cfg.Validate(config.NeedServe); err != nil {
 		return err
@@ -142,11 +202,16 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer srv.Close()
 
 	base := "http://" + hostPort(ln.Addr())
-	fmt.Fprintf(stdout, "\nenclave dev is serving on %s\nAPI key (shown once): %s\n\n", base, apiKey)
-	if *demo {
-		return runDemo(ctx, stdout, base, apiKey, rcv)
+	keyNote := "new, kept in " + filepath.Join(filepath.Dir(abs), "dev.json")
+	if kept {
+		keyNote = "the same as last time, from " + filepath.Join(filepath.Dir(abs), "dev.json")
 	}
-	printStory(stdout, base, apiKey)
+	fmt.Fprintf(stdout, "\nenclave dev is serving on %s\n  API key: %s (%s)\n  demo counterparty: VASP id %s, secret %s\n  we are VASP %s\n\n",
+		base, st.APIKey, keyNote, devCounterparty, st.PeerSecret, devVasp)
+	if *demo {
+		return runDemo(ctx, stdout, base, st, rcv)
+	}
+	printStory(stdout, base, st)
 	select {
 	case err := <-served:
 		return err
@@ -158,6 +223,18 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	return srv.Shutdown(sctx)
 }
 
+// fallbackDataDir is where dev keeps a cluster whose requested directory the postgres user
+// cannot reach: one directory per requested path, so each clone keeps its own data, reused
+// from one start to the next.
+func fallbackDataDir(requested string) string {
+	root := "/var/tmp"
+	if fi, err := os.Stat(root); err != nil || !fi.IsDir() {
+		root = os.TempDir()
+	}
+	sum := sha256.Sum256([]byte(requested))
+	return filepath.Join(root, "enclave-dev", hex.EncodeToString(sum[:6]), "pgdata")
+}
+
 func hostPort(a net.Addr) string {
 	host, port, _ := net.SplitHostPort(a.String())
 	if host == "::" || host == "0.0.0.0" || host == "" {
@@ -166,186 +243,50 @@ func hostPort(a net.Addr) string {
 	return net.JoinHostPort(host, port)
 }
 
-func printStory(w io.Writer, base, key string) {
-	h := fmt.Sprintf("-H 'Authorization: Bearer %s'", key)
-	fmt.Fprintf(w, `The whole story, one command at a time:
+// peerKeyHex is the HMAC key of a whsec_ secret, in hex, for openssl.
+func peerKeyHex(secret string) string {
+	b, _ := base64.StdEncoding.DecodeString(strings.TrimPrefix(secret, "whsec_"))
+	return hex.EncodeToString(b)
+}
 
+// printStory prints both stories as commands to paste one by one into a POSIX shell: each
+// sets the shell variables the next one uses, so nothing needs substituting by hand.
+func printStory(w io.Writer, base string, st devState) {
+	inbound := uuid.NewString()
+	fmt.Fprintf(w, `The whole story, one command at a time (paste into a shell; each sets what the next uses).
+
+0. Set up: where the enclave is, its key, and a function that signs a request as the demo counterparty.
+   ENCLAVE=%[1]s AUTH='Authorization: Bearer %[2]s'
+   field() { sed -E 's/.*"'$1'":"([^"]+)".*/\1/'; }
+   peer() { ID=msg_$(date +%%s%%N) TS=$(date +%%s); SIG=$(printf '%%s' "$ID.$TS.$2" | openssl dgst -sha256 -mac HMAC -macopt hexkey:%[3]s -binary | base64); curl -s $ENCLAVE$1 -H 'X-Vasp-Id: %[4]s' -H "webhook-id: $ID" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$2"; echo; }
+
+We send (role ORIGINATOR)
 1. Create a verification: we send 1.5 ETH to a sanctioned address.
-   curl -s %[1]s/v1/verifications %[2]s -d '{"beneficiaryVaspId":"%[3]s","assetInfo":{"symbol":"ETH","network":"Ethereum","amount":"1.5"},"payload":{"ivms101":{"originator":{"accountNumber":["0x3d21a92285bf17cbdde5f77531b8b58ac400288a"]},"beneficiary":{"accountNumber":["%[4]s"]}}}}'
-   export V=<verificationUuid from the answer>
-
-2. Screen the withdrawal before sending it (a KYT withdrawal ATTEMPT); the callback is printed here.
-   curl -s %[1]s/v1/risk-assessment/chainalysis-kyt %[2]s -d "{\"verificationUuid\":\"$V\"}"
-
+   V=$(curl -s $ENCLAVE/v1/verifications -H "$AUTH" -d '{"beneficiaryVaspId":"%[4]s","assetInfo":{"symbol":"ETH","network":"Ethereum","amount":"1.5"},"payload":{"ivms101":{"originator":{"accountNumber":["%[5]s"]},"beneficiary":{"accountNumber":["%[6]s"]}}}}' | field verificationUuid); echo $V
+2. Screen the withdrawal before sending it (a KYT withdrawal ATTEMPT); its callback is printed here.
+   R=$(curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}' | field requestId); echo $R
 3. Read the assessment (the same data as its callback).
-   curl -s %[1]s/v1/risk-assessment/chainalysis-kyt/<requestId> %[2]s
+   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt/$R -H "$AUTH"; echo
+4. Report the on-chain transaction, then screen the TRANSFER (kytsim processes it after 2 s).
+   curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$V'","txHash":"%[7]s"}'; echo
+   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}'; echo
 
-4. Report the on-chain transaction, then screen the TRANSFER (its callback follows a few seconds later).
-   curl -s %[1]s/v1/verifications/tx %[2]s -d "{\"verificationUuid\":\"$V\",\"txHash\":\"%[5]s\"}"
-   curl -s %[1]s/v1/risk-assessment/chainalysis-kyt %[2]s -d "{\"verificationUuid\":\"$V\"}"
+We receive (role BENEFICIARY)
+5. The counterparty tells us of a deposit: 0.0000867 BTC to our address %[8]s.
+   IN=%[9]s
+   peer /peer/v1/verifications '{"verificationUuid":"'$IN'","originatingVaspId":"%[4]s","beneficiaryVaspId":"%[10]s","assetInfo":{"symbol":"BTC","amount":"%[11]s"},"payload":{"ivms101":{"originator":{"accountNumber":["1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"]},"beneficiary":{"accountNumber":["%[8]s"]}}}}'
+6. Before its tx report a deposit cannot be screened with KYT: 400 UNSUPPORTED-RISK-ASSESSMENT.
+   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
+7. The counterparty reports its transaction; screen the deposit (a received TRANSFER): its sender is sanctioned.
+   peer /peer/v1/verifications/tx '{"verificationUuid":"'$IN'","txHash":"%[12]s"}'
+   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
 
-5. See every callback and its delivery.
-   curl -s %[1]s/v1/callbacks %[2]s
+8. Every callback and its delivery.
+   curl -s $ENCLAVE/v1/callbacks -H "$AUTH"; echo
 
 Ctrl-C stops everything.
-`, base, h, devCounterparty, devSanctioned, devTxHash)
-}
-
-// runDemo tells the story itself and returns once both callbacks have been printed.
-func runDemo(ctx context.Context, w io.Writer, base, key string, rcv *devReceiver) error {
-	call := func(path string, body any, out any) error {
-		b, _ := json.Marshal(body)
-		req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		raw, _ := io.ReadAll(resp.Body)
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("POST %s answered %d: %s", path, resp.StatusCode, raw)
-		}
-		return json.Unmarshal(raw, out)
-	}
-	var v struct{ VerificationUUID string }
-	fmt.Fprintf(w, "demo 1/4: creating a verification: 1.5 ETH to the sanctioned address %s\n", devSanctioned)
-	if err := call("/v1/verifications", map[string]any{
-		"beneficiaryVaspId": devCounterparty,
-		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": "1.5"},
-		"payload": map[string]any{"ivms101": map[string]any{
-			"originator":  map[string]any{"accountNumber": []string{"0x3d21a92285bf17cbdde5f77531b8b58ac400288a"}},
-			"beneficiary": map[string]any{"accountNumber": []string{devSanctioned}}}},
-	}, &v); err != nil {
-		return err
-	}
-	var r1, r2 struct{ RequestID string }
-	fmt.Fprintf(w, "demo 2/4: screening the withdrawal ATTEMPT of verification %s\n", v.VerificationUUID)
-	if err := call("/v1/risk-assessment/chainalysis-kyt", map[string]string{"verificationUuid": v.VerificationUUID}, &r1); err != nil {
-		return err
-	}
-	if err := waitTerminal(ctx, w, base, key, rcv, r1.RequestID); err != nil {
-		return err
-	}
-	fmt.Fprintf(w, "demo 3/4: reporting txHash %s\n", devTxHash)
-	if err := call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devTxHash}, &struct{}{}); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "demo 4/4: screening the TRANSFER")
-	if err := call("/v1/risk-assessment/chainalysis-kyt", map[string]string{"verificationUuid": v.VerificationUUID}, &r2); err != nil {
-		return err
-	}
-	if err := waitTerminal(ctx, w, base, key, rcv, r2.RequestID); err != nil {
-		return err
-	}
-	fmt.Fprintln(w, "demo: done, both callbacks received")
-	return nil
-}
-
-// waitTerminal waits for an assessment's terminal callback (or, when callbacks go elsewhere,
-// for the assessment to be terminal), at most a minute.
-func waitTerminal(ctx context.Context, w io.Writer, base, key string, rcv *devReceiver, requestID string) error {
-	ctx, cancel := context.WithTimeout(ctx, time.Minute)
-	defer cancel()
-	for {
-		if rcv != nil && rcv.terminal(requestID) {
-			return nil
-		}
-		if rcv == nil {
-			req, _ := http.NewRequestWithContext(ctx, "GET", base+"/v1/risk-assessment/chainalysis-kyt/"+requestID, nil)
-			req.Header.Set("Authorization", "Bearer "+key)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				var d webhook.KYTResultData
-				json.NewDecoder(resp.Body).Decode(&d) //nolint:errcheck
-				resp.Body.Close()
-				if k := d.RiskAssessment.ChainalysisKYT; k.Final() {
-					fmt.Fprintf(w, "assessment %s is %s\n", requestID, k.Status)
-					return nil
-				}
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("demo: assessment %s did not finish within a minute", requestID)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-}
-
-// devReceiver stands in for the VASP's backend: it checks each callback's signature and bearer
-// token and prints it for a person to read.
-type devReceiver struct {
-	srv           *httptest.Server
-	secret, token string
-	out           io.Writer
-
-	mu   sync.Mutex
-	done map[string]bool
-}
-
-func newDevReceiver(secret, token string, out io.Writer) *devReceiver {
-	r := &devReceiver{secret: secret, token: token, out: out, done: map[string]bool{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	return r
-}
-
-func (r *devReceiver) URL() string { return r.srv.URL + "/callbacks" }
-func (r *devReceiver) Close()      { r.srv.Close() }
-
-func (r *devReceiver) terminal(requestID string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.done[requestID]
-}
-
-func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
-	cb, err := webhook.Parse(r.secret, req)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil || req.Header.Get("Authorization") != "Bearer "+r.token {
-		fmt.Fprintf(r.out, "\n✗ callback refused: %v\n", err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	d, err := cb.KYTResult()
-	if err != nil {
-		fmt.Fprintf(r.out, "\n✗ callback %s: %v\n", cb.CallbackType, err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
-	}
-	k := d.RiskAssessment.ChainalysisKYT
-	fmt.Fprintf(r.out, "\n── callback %s (webhook-id %s, signature verified) ──\n", cb.CallbackType, cb.ID)
-	fmt.Fprintf(r.out, "  verification %s  request %s\n", d.VerificationUUID, k.RequestID)
-	fmt.Fprintf(r.out, "  %s %s: %s %s on %s, address %s\n", k.APIType, k.Direction, k.Amount, k.Asset, k.Network, k.OutputAddress)
-	if k.TransferRef != nil {
-		fmt.Fprintf(r.out, "  transferRef %s\n", *k.TransferRef)
-	}
-	switch {
-	case k.Error != nil:
-		fmt.Fprintf(r.out, "  status %s: %s %s\n", k.Status, k.Error.Code, k.Error.Message)
-	case k.AlertCount != nil:
-		fmt.Fprintf(r.out, "  status %s, usdPrice %s, %d alert(s)\n", k.Status, deref(k.USDPrice), *k.AlertCount)
-	default:
-		fmt.Fprintf(r.out, "  status %s\n", k.Status)
-	}
-	for _, a := range d.RiskAssessment.ChainalysisKYTAlerts {
-		fmt.Fprintf(r.out, "    %-6s %s: %s ($%s, %s)\n", a.AlertLevel, deref(a.EntityCategory), deref(a.ServiceName), a.AlertAmount, a.ExposureType)
-	}
-	if k.Final() {
-		r.done[k.RequestID] = true
-	}
-	w.WriteHeader(http.StatusNoContent)
-}
-
-func deref(s *string) string {
-	if s == nil {
-		return "-"
-	}
-	return *s
+`, base, st.APIKey, peerKeyHex(st.PeerSecret), devCounterparty, devOurWallet, devSanctioned, devTxHash,
+		devDepositAddress, inbound, devVasp, devDepositAmount, devDepositTx)
 }
 
 func randomKey() string {

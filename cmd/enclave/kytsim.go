@@ -61,9 +61,12 @@ func runKYTSim(ctx context.Context, args []string, getenv func(string) string, s
 	fs.IntVar(&o.Faults.RetryAfterSeconds, "retry-after", 0, "Retry-After seconds sent with each 429 (0: none)")
 	fs.IntVar(&o.Faults.LatencyMillis, "latency-ms", 0, "milliseconds added to every request")
 	fs.BoolVar(&o.Faults.Down, "down", false, "start with the API down (503)")
-	fs.Uint64Var(&o.Seed, "seed", uint64(time.Now().UnixNano()), "seed of the fault dice")
+	fs.Uint64Var(&o.Seed, "seed", 0, "seed of the fault dice, to repeat a run's faults (0: a new seed each run, printed)")
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	if o.Seed == 0 {
+		o.Seed = uint64(time.Now().UnixNano())
 	}
 	if o.APIKey == "" {
 		return usageError{"kytsim: --api-key (or KYTSIM_API_KEY) is required"}
@@ -81,7 +84,7 @@ func runKYTSim(ctx context.Context, args []string, getenv func(string) string, s
 	}
 	srv := &http.Server{Handler: kytsim.New(o), ReadHeaderTimeout: 5 * time.Second}
 	fmt.Fprintf(stdout, "kytsim: Chainalysis KYT sandbox on http://%s (send the key as the Token header)\n", ln.Addr())
-	fmt.Fprintf(stdout, "  transfers processed after %s, withdrawal attempts after %s\n\n", o.TransferDelay, o.AttemptDelay)
+	fmt.Fprintf(stdout, "  transfers processed after %s, withdrawal attempts after %s; fault seed %d\n\n", o.TransferDelay, o.AttemptDelay, o.Seed)
 	printKnownAddresses(stdout)
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()

@@ -117,24 +117,40 @@ func parse(fs *flag.FlagSet, args []string) error {
 }
 
 // version is set at build time with -ldflags "-X main.version=v1.2.3"; otherwise the module
-// version or VCS revision is used.
+// version or the VCS revision stamped by go build is used.
 var version = ""
 
+// versionString names the build as precisely as the binary knows it, and says so when it
+// knows nothing: `go run` and -buildvcs=false stamp no revision.
 func versionString() string {
 	if version != "" {
 		return version
 	}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
-			return bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				return "devel-" + s.Value[:min(12, len(s.Value))]
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown (no build information in this binary)"
+	}
+	if bi.Main.Version != "" && bi.Main.Version != "(devel)" {
+		return bi.Main.Version
+	}
+	var rev, at, dirty string
+	for _, s := range bi.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value[:min(12, len(s.Value))]
+		case "vcs.time":
+			at = s.Value
+		case "vcs.modified":
+			if s.Value == "true" {
+				dirty = "+modified"
 			}
 		}
 	}
-	return "devel"
+	if rev != "" {
+		return fmt.Sprintf("devel %s%s (%s, %s)", rev, dirty, at, bi.GoVersion)
+	}
+	return fmt.Sprintf("devel (%s; no revision stamped: built by go run or with -buildvcs=false — "+
+		"`go build ./cmd/enclave` in a git clone records it)", bi.GoVersion)
 }
 
 func runVersion(_ context.Context, args []string, _ func(string) string, stdout, stderr io.Writer) error {

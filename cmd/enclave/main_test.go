@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -174,11 +175,12 @@ func waitReady(t *testing.T, base string, done <-chan error) {
 func errHelp() error { return flag.ErrHelp }
 
 // TestDevDemo proves the README's run command: `enclave dev --demo` starts its own PostgreSQL,
-// kytsim and callback printer, tells the whole story and exits 0 once both callbacks arrived.
+// kytsim and callback printer, tells the story of both roles and exits 0 once every callback
+// arrived; a second run reuses the cluster and the keys it left behind.
 func TestDevDemo(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	// PostgreSQL runs as the postgres user when we are root: it must be able to reach the dir.
+	// PostgreSQL runs as the postgres user when we are root: here it can reach the dir.
 	require.NoError(t, os.Chmod(dir, 0o755))
 	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
 	var out et.SyncBuffer
@@ -188,17 +190,48 @@ func TestDevDemo(t *testing.T) {
 		envOf(nil), &out, &out)
 	require.NoError(t, err, "%s", out.String())
 	s := out.String()
-	require.Equal(t, 2, strings.Count(s, "signature verified"), s)
+	require.Equal(t, 3, strings.Count(s, "signature verified"), s)
 	require.Contains(t, s, "ATTEMPT OUTGOING: 1.5 ETH on ETHEREUM")
 	require.Contains(t, s, "TRANSFER OUTGOING: 1.5 ETH on ETHEREUM")
-	require.Contains(t, s, "SEVERE sanctioned entity")
-	require.Contains(t, s, "demo: done")
+	require.Contains(t, s, "TRANSFER INCOMING: 0.0000867 BTC on BITCOIN")
+	require.Contains(t, s, "SEVERE sanctioned entity: OFAC SDN Fujing Zheng")
+	require.Contains(t, s, `answered 400 {"code":"UNSUPPORTED-RISK-ASSESSMENT"`)
+	require.Contains(t, s, "DATABASE_URL=postgres://")
+	require.Contains(t, s, "demo done")
+	key := regexp.MustCompile(`API key: (\S+) \(new`).FindStringSubmatch(s)
+	require.NotNil(t, key, s)
 
-	// A second run reuses the cluster it left behind.
 	out = et.SyncBuffer{}
 	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
 		envOf(nil), &out, &out), "%s", out.String())
-	require.Contains(t, out.String(), "demo: done")
+	require.Contains(t, out.String(), "demo done")
+	require.Contains(t, out.String(), "API key: "+key[1]+" (the same as last time", "the key is kept with the data")
+}
+
+// TestDevFromADirectoryPostgresCannotEnter: a clone in root's home (mode 0700) or in a
+// mktemp -d directory. As root, PostgreSQL runs as the postgres user, which cannot enter it:
+// dev keeps the data elsewhere, says where, and leaves nothing behind in the clone but its keys.
+func TestDevFromADirectoryPostgresCannotEnter(t *testing.T) {
+	t.Parallel()
+	clone := t.TempDir() // mode 0700, as mktemp -d makes it
+	requested := filepath.Join(clone, ".enclave", "pgdata")
+	if os.Geteuid() == 0 {
+		t.Cleanup(func() { os.RemoveAll(filepath.Dir(fallbackDataDir(requested))) })
+	}
+	var out et.SyncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--data-dir", requested}, envOf(nil), &out, &out)
+	require.NoError(t, err, "%s", out.String())
+	require.Contains(t, out.String(), "demo done")
+	if os.Geteuid() == 0 {
+		require.Contains(t, out.String(), "which cannot enter ")
+		require.Contains(t, out.String(), "kept in "+fallbackDataDir(requested))
+		_, err := os.Stat(requested)
+		require.True(t, os.IsNotExist(err), "no empty data directory left in the clone")
+	}
+	_, err = os.Stat(filepath.Join(clone, ".enclave", "dev.json"))
+	require.NoError(t, err, "the keys are kept in the clone")
 }
 
 func TestDevRefusesATakenPort(t *testing.T) {

@@ -72,17 +72,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	// The port before the workers: a second serve on a taken port stops here, having started
+	// nothing.
+	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	if err != nil {
+		return fmt.Errorf("listen on %s (ENCLAVE_LISTEN_ADDR): %w", cfg.ListenAddr, err)
+	}
+	defer ln.Close()
 	// River works in the background on its own context, so that shutdown can let running jobs
 	// finish before the pool closes.
 	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
 	defer stopRiver(log, a, cfg.ShutdownTimeout)
-
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
-	if err != nil {
-		return fmt.Errorf("listen on %s (ENCLAVE_LISTEN_ADDR): %w", cfg.ListenAddr, err)
-	}
 	srv := &http.Server{
 		Handler:           a.Handler,
 		ReadHeaderTimeout: 5 * time.Second,

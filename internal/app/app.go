@@ -117,8 +117,10 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		FetchCooldown:        10 * time.Millisecond,
 		JobTimeout:           jobTimeout,
 		RescueStuckJobsAfter: cmp.Or(t.RescueAfter, jobTimeout+5*time.Second),
-		// While the database is down River logs a failed fetch fifty times a second per queue.
-		Logger: slog.New(logthrottle.New(log.Handler(), 30*time.Second, slog.LevelWarn)).With("component", "river"),
+		// River's own info lines ("Driver does not support listener" at every start) say nothing
+		// an operator acts on; its warnings and errors are kept, each repeated one at most once
+		// per 30 s: while the database is down it fails a fetch fifty times a second per queue.
+		Logger: slog.New(atLeast{logthrottle.New(log.Handler(), 30*time.Second, slog.LevelWarn), slog.LevelWarn}).With("component", "river"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("job queue: %w", err)
@@ -140,6 +142,19 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	})
 	return &App{Handler: handler, River: rc, Assessments: assessments, Callbacks: callbacks}, nil
 }
+
+// atLeast drops records below min.
+type atLeast struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h atLeast) WithAttrs(a []slog.Attr) slog.Handler { return atLeast{h.Handler.WithAttrs(a), h.min} }
+func (h atLeast) WithGroup(n string) slog.Handler      { return atLeast{h.Handler.WithGroup(n), h.min} }
 
 // pollOnly is River's database/sql driver without NOTIFY. database/sql cannot LISTEN, so River
 // polls for jobs and no process ever hears a notification; yet the driver would still send a

@@ -34,6 +34,9 @@ type Options struct {
 	Port int
 	// Ephemeral trades durability for speed (fsync off): for test clusters only.
 	Ephemeral bool
+	// OnStale, when set, is told before Start stops a server left running in DataDir by a
+	// process that died.
+	OnStale func(dataDir string)
 }
 
 // Cluster is a running server.
@@ -113,6 +116,15 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 			c.cleanup()
 			return nil, err
 		}
+	} else if c.run(ctx, "pg_ctl", "-D", c.dataDir, "status") == nil {
+		// A server of this cluster left running by a process that died without stopping it
+		// (kill -9, a closed terminal): the cluster is ours, so stop it and start afresh.
+		if o.OnStale != nil {
+			o.OnStale(c.dataDir)
+		}
+		if err := c.run(ctx, "pg_ctl", "-D", c.dataDir, "-m", "fast", "-w", "stop"); err != nil {
+			return nil, err
+		}
 	}
 	var lastErr error
 	for attempt := 0; attempt < 5; attempt++ {
@@ -159,8 +171,14 @@ func (c *Cluster) cleanup() {
 }
 
 // prepareDir creates the data directory and, when the server runs as another user, hands it
-// (and a temporary parent) to that user.
+// (and a temporary parent) to that user. It checks that the server can reach the directory
+// before creating anything, so a refusal leaves nothing behind.
 func (c *Cluster) prepareDir() error {
+	if c.cred != nil && c.temp == "" {
+		if err := Reachable(c.dataDir); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(c.dataDir), 0o755); err != nil {
 		return fmt.Errorf("pglocal: create %s: %w", filepath.Dir(c.dataDir), err)
 	}
@@ -169,16 +187,6 @@ func (c *Cluster) prepareDir() error {
 	}
 	if c.cred == nil {
 		return nil
-	}
-	// The postgres user must be able to reach the data directory through every parent.
-	for d := filepath.Dir(c.dataDir); ; d = filepath.Dir(d) {
-		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 && d != c.temp {
-			return fmt.Errorf("pglocal: PostgreSQL runs as the postgres user, which cannot enter %s (mode %v); "+
-				"choose a data directory elsewhere, or set DATABASE_URL", d, fi.Mode().Perm())
-		}
-		if d == filepath.Dir(d) {
-			break
-		}
 	}
 	for _, d := range []string{c.temp, c.dataDir} {
 		if d == "" {
@@ -189,6 +197,28 @@ func (c *Cluster) prepareDir() error {
 		}
 	}
 	return nil
+}
+
+// Reachable returns why PostgreSQL could not use dir as its data directory, or nil. It matters
+// only when this process is root and the server runs as the postgres user, which must be able
+// to enter every directory on the way (a home directory of mode 0700, or a mktemp -d
+// directory, is not). Nothing is created or changed.
+func Reachable(dir string) error {
+	if os.Geteuid() != 0 {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for d := filepath.Dir(abs); ; d = filepath.Dir(d) {
+		if fi, err := os.Stat(d); err == nil && fi.Mode().Perm()&0o001 == 0 {
+			return fmt.Errorf("pglocal: PostgreSQL runs as the postgres user, which cannot enter %s (mode %#o)", d, fi.Mode().Perm())
+		}
+		if d == filepath.Dir(d) {
+			return nil
+		}
+	}
 }
 
 func (c *Cluster) run(ctx context.Context, name string, args ...string) error {

@@ -1,0 +1,254 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/travelrule/enclave/webhook"
+)
+
+// demoClient tells the stories of `enclave dev --demo` through the API, as the VASP's backend
+// and as the demo counterparty would.
+type demoClient struct {
+	ctx  context.Context
+	w    io.Writer
+	base string
+	st   devState
+	rcv  *devReceiver
+}
+
+func (d demoClient) say(format string, a ...any) {
+	fmt.Fprintf(d.w, time.Now().Format("15:04:05")+" demo "+format+"\n", a...)
+}
+
+// post sends body to path, as the VASP's backend or, with peer, signed as the counterparty.
+// It returns the status and the answer.
+func (d demoClient) post(path string, body any, peer bool) (int, []byte, error) {
+	b, _ := json.Marshal(body)
+	req, err := http.NewRequestWithContext(d.ctx, "POST", d.base+path, bytes.NewReader(b))
+	if err != nil {
+		return 0, nil, err
+	}
+	if peer {
+		h, err := webhook.Sign(d.st.PeerSecret, "msg_"+uuid.NewString(), time.Now(), b)
+		if err != nil {
+			return 0, nil, err
+		}
+		for k, v := range h {
+			req.Header[k] = v
+		}
+		req.Header.Set("X-Vasp-Id", devCounterparty)
+	} else {
+		req.Header.Set("Authorization", "Bearer "+d.st.APIKey)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	raw, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, raw, nil
+}
+
+// call posts and wants 200, decoding the answer into out.
+func (d demoClient) call(path string, body any, peer bool, out any) error {
+	st, raw, err := d.post(path, body, peer)
+	if err != nil {
+		return err
+	}
+	if st != http.StatusOK {
+		return fmt.Errorf("POST %s answered %d: %s", path, st, raw)
+	}
+	return json.Unmarshal(raw, out)
+}
+
+func (d demoClient) assess(verificationUUID string) (string, error) {
+	var r struct{ RequestID string }
+	err := d.call("/v1/risk-assessment/chainalysis-kyt", map[string]string{"verificationUuid": verificationUUID}, false, &r)
+	return r.RequestID, err
+}
+
+// runDemo tells both stories and returns once every callback has been printed.
+func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *devReceiver) error {
+	d := demoClient{ctx: ctx, w: w, base: base, st: st, rcv: rcv}
+	// We send (ORIGINATOR).
+	var v struct{ VerificationUUID string }
+	d.say("1/7: we send 1.5 ETH to the sanctioned address %s: creating the verification", devSanctioned)
+	if err := d.call("/v1/verifications", map[string]any{
+		"beneficiaryVaspId": devCounterparty,
+		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": "1.5"},
+		"payload": map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"accountNumber": []string{devOurWallet}},
+			"beneficiary": map[string]any{"accountNumber": []string{devSanctioned}}}},
+	}, false, &v); err != nil {
+		return err
+	}
+	d.say("2/7: screening the withdrawal ATTEMPT of verification %s", v.VerificationUUID)
+	id, err := d.assess(v.VerificationUUID)
+	if err != nil {
+		return err
+	}
+	if err := d.waitTerminal(id); err != nil {
+		return err
+	}
+	d.say("3/7: reporting txHash %s, then screening the TRANSFER", devTxHash)
+	if err := d.call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devTxHash}, false, &struct{}{}); err != nil {
+		return err
+	}
+	if id, err = d.assess(v.VerificationUUID); err != nil {
+		return err
+	}
+	if err := d.waitTerminal(id); err != nil {
+		return err
+	}
+
+	// We receive (BENEFICIARY).
+	in := uuid.NewString()
+	d.say("4/7: the counterparty %s tells us of a deposit of %s BTC to our address %s (verification %s)",
+		devCounterparty, devDepositAmount, devDepositAddress, in)
+	if err := d.call("/peer/v1/verifications", map[string]any{
+		"verificationUuid": in, "originatingVaspId": devCounterparty, "beneficiaryVaspId": devVasp,
+		"assetInfo": map[string]any{"symbol": "BTC", "amount": devDepositAmount},
+		"payload": map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"accountNumber": []string{"1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"}},
+			"beneficiary": map[string]any{"accountNumber": []string{devDepositAddress}}}},
+	}, true, &struct{}{}); err != nil {
+		return err
+	}
+	d.say("5/7: screening it before its tx report")
+	code, raw, err := d.post("/v1/risk-assessment/chainalysis-kyt", map[string]string{"verificationUuid": in}, false)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusBadRequest {
+		return fmt.Errorf("demo: a deposit screened before its tx report answered %d, not 400: %s", code, raw)
+	}
+	d.say("       answered %d %s", code, raw)
+	d.say("6/7: the counterparty reports its transaction %s", devDepositTx)
+	if err := d.call("/peer/v1/verifications/tx", map[string]string{"verificationUuid": in, "txHash": devDepositTx}, true, &struct{}{}); err != nil {
+		return err
+	}
+	d.say("7/7: screening the deposit (a received TRANSFER)")
+	if id, err = d.assess(in); err != nil {
+		return err
+	}
+	if err := d.waitTerminal(id); err != nil {
+		return err
+	}
+	d.say("done: every callback received")
+	return nil
+}
+
+// waitTerminal waits for an assessment's terminal callback (or, when callbacks go elsewhere,
+// for the assessment to be terminal), at most a minute, saying what it waits for.
+func (d demoClient) waitTerminal(requestID string) error {
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	d.say("       requestId %s: waiting for Chainalysis and the callback…", requestID)
+	for {
+		if d.rcv != nil && d.rcv.terminal(requestID) {
+			return nil
+		}
+		if d.rcv == nil {
+			req, _ := http.NewRequestWithContext(ctx, "GET", d.base+"/v1/risk-assessment/chainalysis-kyt/"+requestID, nil)
+			req.Header.Set("Authorization", "Bearer "+d.st.APIKey)
+			if resp, err := http.DefaultClient.Do(req); err == nil {
+				var r webhook.KYTResultData
+				json.NewDecoder(resp.Body).Decode(&r) //nolint:errcheck
+				resp.Body.Close()
+				if k := r.RiskAssessment.ChainalysisKYT; k.Final() {
+					d.say("       assessment %s is %s", requestID, k.Status)
+					return nil
+				}
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: assessment %s did not finish within a minute", requestID)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// devReceiver stands in for the VASP's backend: it checks each callback's signature and bearer
+// token and prints it for a person to read.
+type devReceiver struct {
+	srv           *httptest.Server
+	secret, token string
+	out           io.Writer
+
+	mu   sync.Mutex
+	done map[string]bool
+}
+
+func newDevReceiver(secret, token string, out io.Writer) *devReceiver {
+	r := &devReceiver{secret: secret, token: token, out: out, done: map[string]bool{}}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	return r
+}
+
+func (r *devReceiver) URL() string { return r.srv.URL + "/callbacks" }
+func (r *devReceiver) Close()      { r.srv.Close() }
+
+func (r *devReceiver) terminal(requestID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.done[requestID]
+}
+
+func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	cb, err := webhook.Parse(r.secret, req)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	now := time.Now().Format("15:04:05.000")
+	if err != nil || req.Header.Get("Authorization") != "Bearer "+r.token {
+		fmt.Fprintf(r.out, "\n%s ✗ callback refused: %v\n", now, err)
+		w.WriteHeader(http.StatusUnauthorized)
+		return
+	}
+	d, err := cb.KYTResult()
+	if err != nil {
+		fmt.Fprintf(r.out, "\n%s ✗ callback %s: %v\n", now, cb.CallbackType, err)
+		w.WriteHeader(http.StatusBadRequest)
+		return
+	}
+	k := d.RiskAssessment.ChainalysisKYT
+	fmt.Fprintf(r.out, "\n── %s callback %s (webhook-id %s, signature verified) ──\n", now, cb.CallbackType, cb.ID)
+	fmt.Fprintf(r.out, "  verification %s  request %s\n", d.VerificationUUID, k.RequestID)
+	fmt.Fprintf(r.out, "  %s %s: %s %s on %s, address %s\n", k.APIType, k.Direction, k.Amount, k.Asset, k.Network, k.OutputAddress)
+	if k.TransferRef != nil {
+		fmt.Fprintf(r.out, "  transferRef %s\n", *k.TransferRef)
+	}
+	switch {
+	case k.Error != nil:
+		fmt.Fprintf(r.out, "  status %s: %s %s\n", k.Status, k.Error.Code, k.Error.Message)
+	case k.AlertCount != nil:
+		fmt.Fprintf(r.out, "  status %s, %d alert(s); the transfer is worth $%s (usdPrice)\n", k.Status, *k.AlertCount, deref(k.USDPrice))
+	default:
+		fmt.Fprintf(r.out, "  status %s\n", k.Status)
+	}
+	for _, a := range d.RiskAssessment.ChainalysisKYTAlerts {
+		fmt.Fprintf(r.out, "    %-6s %s: %s ($%s, %s)\n", a.AlertLevel, deref(a.EntityCategory), deref(a.ServiceName), a.AlertAmount, a.ExposureType)
+	}
+	if k.Final() {
+		r.done[k.RequestID] = true
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return "-"
+	}
+	return *s
+}
