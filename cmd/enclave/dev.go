@@ -92,7 +92,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	say := func(format string, a ...any) { fmt.Fprintf(stdout, time.Now().Format("15:04:05")+" "+format+"\n", a...) }
+	say := func(format string, a ...any) {
+		fmt.Fprintf(stdout, time.Now().Format("15:04:05")+" "+format+"\n", a...)
+	}
 
 	// The port first: a second dev finds it taken before touching the database.
 	ln, err := net.Listen("tcp", *listen)
