@@ -46,7 +46,7 @@ type Tuning struct {
 	AfterSend       func(ctx context.Context, callbackID string)
 	// RescueAfter is how long a job may run before River hands it to another worker; it must
 	// exceed JobTimeout. Defaults: an assessment's run times out after 2 × CHAINALYSIS_TIMEOUT
-	// + 5s (25s), a delivery's after the callback timeout + 10s (20s); jobs are rescued 5s after
+	// + 5s (25s), a delivery's after the callback timeout + 5s (15s); jobs are rescued 5s after
 	// the longer, so work left by a killed process resumes within about a minute (River's
 	// rescuer looks every 30s).
 	RescueAfter time.Duration

@@ -278,7 +278,7 @@ type DeliverWorker struct {
 func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.S.JobTimeout() }
 
 // JobTimeout bounds one delivery job: the attempt and the database work around it.
-func (s *Service) JobTimeout() time.Duration { return s.cfg.Timeout + 10*time.Second }
+func (s *Service) JobTimeout() time.Duration { return s.cfg.Timeout + 5*time.Second }
 
 // NextRetry retries database failures quickly; HTTP failures never reach River as errors.
 func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {

@@ -1,6 +1,7 @@
 package kytjob_test
 
 import (
+	"context"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -10,10 +11,12 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/kytsim"
+	"github.com/travelrule/enclave/internal/pglocal"
 )
 
 // Production conditions (issue 9): receivers that redirect or are slow, and a Chainalysis
@@ -109,4 +112,62 @@ func TestChainalysisSlowerThanTheTimeoutIsRetried(t *testing.T) {
 	k := e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT
 	require.Equal(t, "PROCESSED", k.Status)
 	require.Equal(t, 1, *k.AlertCount)
+}
+
+// TestDatabaseOutageIsQuietAndSurvived: with the database gone, /readyz says 503 and River's
+// failing fetches (fifty a second per queue) are logged once per 30 s, not each time; once it
+// is back, /readyz says 200 and an assessment that was waiting on Chainalysis finishes by itself.
+func TestDatabaseOutageIsQuietAndSurvived(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	// A durable server of its own: this test crashes it, and an ephemeral one would lose the
+	// commits of its last moments.
+	pg, err := pglocal.Start(ctx, pglocal.Options{})
+	require.NoError(t, err)
+	t.Cleanup(func() { pg.Stop() }) //nolint:errcheck
+	dsn := pg.URL("postgres")
+	db, err := app.OpenDB(ctx, dsn, 2)
+	require.NoError(t, err)
+	_, err = schema.Migrate(ctx, db.DB)
+	require.NoError(t, err)
+	db.Close()
+
+	e := et.Start(t, et.Options{DSN: dsn, Sim: kytsim.Options{TransferDelay: 2 * time.Second}})
+	v := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
+	e.ReportTx(v, "0x"+strings.Repeat("ab", 32))
+	id := e.Assess(v, "")
+	require.Eventually(t, func() bool { return e.Get(id).RiskAssessment.ChainalysisKYT.Status == "REGISTERED" },
+		wait, 20*time.Millisecond, "waiting on Chainalysis")
+
+	require.NoError(t, pg.Crash(ctx))
+	outage := time.Now()
+	require.Eventually(t, func() bool {
+		r := e.Client.Do("GET", "/readyz", nil, nil)
+		return r.Status == http.StatusServiceUnavailable
+	}, wait, 50*time.Millisecond)
+	// River tries to fetch ~200 times meanwhile. (An outage longer than its completer's
+	// retries, about 6 s, leaves jobs it could not record as running until River rescues them,
+	// a minute later: the README says so. This one is shorter, to keep the test quick.)
+	time.Sleep(2 * time.Second)
+	fetchErrors := strings.Count(e.Logs.String(), "Error fetching jobs")
+	require.Positive(t, fetchErrors, "the outage is logged:\n%s", e.Logs.String())
+	require.LessOrEqual(t, fetchErrors, 2, "but not at every fetch (%s of outage):\n%s", time.Since(outage), e.Logs.String())
+
+	require.NoError(t, pg.Resume(ctx))
+	require.Eventually(t, func() bool { return e.Client.Do("GET", "/readyz", nil, nil).Status == http.StatusOK },
+		wait, 100*time.Millisecond, "ready again once the database is back")
+	defer func() {
+		if t.Failed() {
+			var jobs []struct {
+				Kind  string    `db:"kind"`
+				State string    `db:"state"`
+				At    time.Time `db:"scheduled_at"`
+				Att   int       `db:"attempt"`
+			}
+			e.DB.Select(&jobs, `SELECT kind, state::text AS state, scheduled_at, attempt FROM river_job`)
+			t.Logf("jobs at %s: %+v\nlogs:\n%s", time.Now().UTC(), jobs, e.Logs.String())
+		}
+	}()
+	k := e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT
+	require.Equal(t, "PROCESSED", k.Status, "the work resumed by itself")
 }

@@ -35,6 +35,11 @@ import (
 // through the same Hook seam any test uses, by blocking forever until the parent kills it.
 const childEnv = "ENCLAVE_CRASH_CHILD"
 
+// crashedJobsRescuable is how long after a crash River may rescue the job the dead child left
+// running: not before RescueAfter (2 s) nor before the job's own timeout (an assessment's run
+// 2 × CHAINALYSIS_TIMEOUT + 5 s, a delivery's the callback timeout + 5 s), with 1 s to spare.
+const crashedJobsRescuable = 8 * time.Second
+
 func runChild() {
 	crashAt := os.Getenv("CHILD_CRASH_AT")
 	stop := func(ctx context.Context, step, id string) {
@@ -49,6 +54,7 @@ func runChild() {
 		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey,
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10, PipelineConnections: 4,
+		ChainalysisTimeout: time.Second, // a run's timeout is 2 × 1 s + 5 s: see crashedJobsRescuable
 	}
 	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
@@ -62,6 +68,7 @@ func runChild() {
 		KYT:              kytjob.Config{Hook: stop, Register: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: retry.Backoff{Base: 20 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "sent", id) },
+		CallbackTimeout:  time.Second, // a delivery's timeout is 1 s + 5 s
 		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 20 * time.Millisecond,
 	})
 	if err != nil {
@@ -165,8 +172,11 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			first.kill()
 			t.Logf("killed at %q", crash)
 			// The dead child was River's leader; its lease would lapse 15 s later. Lapse it now:
-			// what is tested is how the pipeline resumes, not River's election.
+			// what is tested is how the pipeline resumes, not River's election. And let the job
+			// it left running become rescuable before the next child starts: River's rescuer
+			// looks once as it starts and then only every 30 s.
 			expireLeadership(t, dsn)
+			time.Sleep(crashedJobsRescuable)
 
 			startChild(t, dsn, sim.URL, rcv.URL(), "")
 			for _, id := range ids {

@@ -46,6 +46,7 @@ type Cluster struct {
 	port    int
 	temp    string
 	cred    *syscall.Credential
+	opts    string // the server's options, for Resume
 }
 
 // FindBinaries returns the directory holding initdb, pg_ctl and postgres: from PATH, else the
@@ -138,8 +139,8 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		if o.Ephemeral {
 			opts += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
 		}
-		lastErr = c.run(ctx, "pg_ctl", "-D", c.dataDir, "-o", opts, "-l", filepath.Join(c.dataDir, "server.log"), "-w", "-t", "60", "start")
-		if lastErr == nil {
+		c.opts = opts
+		if lastErr = c.start(ctx); lastErr == nil {
 			return c, nil
 		}
 		if o.Port != 0 {
@@ -149,6 +150,19 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 	c.cleanup()
 	return nil, lastErr
 }
+
+func (c *Cluster) start(ctx context.Context) error {
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir, "-o", c.opts, "-l", filepath.Join(c.dataDir, "server.log"), "-w", "-t", "60", "start")
+}
+
+// Crash stops the server at once, as a crash or an outage would (pg_ctl -m immediate),
+// keeping its data for Resume: for tests of what the enclave does while its database is gone.
+func (c *Cluster) Crash(ctx context.Context) error {
+	return c.run(ctx, "pg_ctl", "-D", c.dataDir, "-m", "immediate", "-w", "stop")
+}
+
+// Resume starts a server stopped by Crash again, on the same port, recovering its data.
+func (c *Cluster) Resume(ctx context.Context) error { return c.start(ctx) }
 
 // URL is the DSN of database db on this server, as the superuser "postgres".
 func (c *Cluster) URL(db string) string {
