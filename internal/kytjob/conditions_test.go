@@ -87,6 +87,13 @@ func TestSlowReceiverDoesNotHoldBackScreening(t *testing.T) {
 	var delivered int
 	require.NoError(t, e.DB.Get(&delivered, `SELECT count(*) FROM callbacks WHERE status = 'DELIVERED'`))
 	require.Zero(t, delivered)
+	// What is in flight shows in /metrics: both delivery workers busy, the rest waiting.
+	require.Eventually(t, func() bool {
+		m := string(e.Client.Do("GET", "/metrics", nil, nil).Body)
+		return strings.Contains(m, `enclave_jobs_running{queue="callbacks"} 2`) &&
+			strings.Contains(m, `enclave_jobs{queue="callbacks",state="running"} 2`) &&
+			strings.Contains(m, `enclave_jobs{queue="callbacks",state="available"} 4`)
+	}, wait, 50*time.Millisecond)
 	close(release)
 	for _, id := range ids {
 		require.Equal(t, "PROCESSED", e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT.Status)
