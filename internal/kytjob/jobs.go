@@ -153,18 +153,25 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 	// second run and no REGISTERED write (the terminal transaction records the externalId);
 	// one it has not is recorded REGISTERED and snoozes as any poll does. With the REGISTERED
 	// callback on, REGISTERED is recorded (and its callback enqueued) at once.
-	recorded := false
 	if s.cfg.CallbackOnRegistered {
-		switch err := s.markRegistered(ctx, id, externalID); {
-		case errors.Is(err, errNotOpen):
-			return river.JobSnooze(time.Millisecond) // an earlier run got further: the next reads how far
-		case err != nil:
+		if err := s.recordRegistered(ctx, id, externalID, nil); err != nil {
 			return err
 		}
-		s.hook(ctx, "registered", id)
-		recorded = true
 	}
-	return s.poll(ctx, j, externalID, time.Now(), recorded)
+	return s.poll(ctx, j, externalID, time.Now(), s.cfg.CallbackOnRegistered)
+}
+
+// recordRegistered records REGISTERED and then goes on with next (nil: the run goes on). When
+// an earlier run got further, the job snoozes briefly instead: the next run reads how far.
+func (s *Service) recordRegistered(ctx context.Context, id, externalID string, next error) error {
+	switch err := s.markRegistered(ctx, id, externalID); {
+	case errors.Is(err, errNotOpen):
+		return river.JobSnooze(time.Millisecond)
+	case err != nil:
+		return err
+	}
+	s.hook(ctx, "registered", id)
+	return next
 }
 
 // roomForCall reports whether the run has time left for one more Chainalysis call and the
@@ -216,14 +223,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		if recorded {
 			return next
 		}
-		switch err := s.markRegistered(ctx, id, externalID); {
-		case errors.Is(err, errNotOpen):
-			return river.JobSnooze(time.Millisecond) // an earlier run got further: the next reads how far
-		case err != nil:
-			return err
-		}
-		s.hook(ctx, "registered", id)
-		return next
+		return s.recordRegistered(ctx, id, externalID, next)
 	}
 	failed := func(err error) error {
 		if !chainalysis.IsTransient(err) {
