@@ -214,12 +214,17 @@ func timeParam(c *gin.Context, name string, upper bool) (*time.Time, error) {
 	if s == "" {
 		return nil, nil
 	}
+	bad := apperr.Bad("%s: want a date (2024-01-31) or an RFC 3339 time (2024-01-31T12:00:00Z), got %q", name, s)
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		// Go reads offsets PostgreSQL does not (beyond ±15:59), and the year 0000.
+		if _, off := t.Zone(); off <= -16*3600 || off >= 16*3600 || t.UTC().Year() < 1 {
+			return nil, apperr.Bad("%s: the offset must lie within ±15:59 and the year from 0001, got %q", name, s)
+		}
 		return &t, nil
 	}
 	t, err := time.Parse(time.DateOnly, s)
-	if err != nil {
-		return nil, apperr.Bad("%s: want a date (2024-01-31) or an RFC 3339 time (2024-01-31T12:00:00Z), got %q", name, s)
+	if err != nil || t.Year() < 1 {
+		return nil, bad
 	}
 	if upper {
 		t = t.Add(24*time.Hour - time.Nanosecond)

@@ -30,6 +30,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/batch"
+	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
@@ -202,10 +203,11 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
 		w.Add("status = $%d", st)
 	}
 	if f.RequestID != "" {
-		if _, err := uuid.Parse(f.RequestID); err != nil {
-			return nil, 0, apperr.Bad("requestId: %q is not a UUID", f.RequestID)
+		id, err := ids.UUID("requestId", f.RequestID)
+		if err != nil {
+			return nil, 0, err
 		}
-		w.Add("request_id = $%d", f.RequestID)
+		w.Add("request_id = $%d", id)
 	}
 	out := []Record{} // an empty page is [], not null
 	total, err := sqlpage.Page(ctx, s.api, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
@@ -222,8 +224,9 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
 // unknown id is NOT-FOUND.
 func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	var r Record
-	if _, err := uuid.Parse(id); err != nil {
-		return r, apperr.Bad("id: %q is not a UUID", id)
+	id, err := ids.UUID("id", id)
+	if err != nil {
+		return r, err
 	}
 	tx, err := s.api.BeginTxx(ctx, nil)
 	if err != nil {

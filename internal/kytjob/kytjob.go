@@ -27,6 +27,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
@@ -243,11 +244,12 @@ func (s *Service) plan(v verification.Verification, named string) (Target, error
 
 // Find returns one assessment as its callback carries it. An unknown requestId is NOT-FOUND.
 func (s *Service) Find(ctx context.Context, requestID string) (webhook.KYTResultData, error) {
-	if _, err := uuid.Parse(requestID); err != nil {
-		return webhook.KYTResultData{}, apperr.Bad("requestId: %q is not a UUID", requestID)
+	requestID, err := ids.UUID("requestId", requestID)
+	if err != nil {
+		return webhook.KYTResultData{}, err
 	}
 	var r row
-	err := s.api.GetContext(ctx, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
+	err = s.api.GetContext(ctx, &r, `SELECT `+resultColumns+` FROM kyt_results WHERE request_id = $1`, requestID)
 	if errors.Is(err, sql.ErrNoRows) {
 		return webhook.KYTResultData{}, apperr.New(apperr.NotFound, "RiskAssessment(%s) is not found", requestID)
 	}
@@ -283,10 +285,11 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, 
 		return apperr.Bad("%s: want one of %s, got %q", name, strings.Join(allowed, ", "), v)
 	}
 	if f.VerificationUUID != "" {
-		if _, err := uuid.Parse(f.VerificationUUID); err != nil {
-			return nil, 0, apperr.Bad("verificationUuid: %q is not a UUID", f.VerificationUUID)
+		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
+		if err != nil {
+			return nil, 0, err
 		}
-		w.Add("verification_uuid = $%d", f.VerificationUUID)
+		w.Add("verification_uuid = $%d", id)
 	}
 	if f.Status != "" {
 		if err := oneOf("status", f.Status, webhook.StatusPending, webhook.StatusRegistered, webhook.StatusProcessed, webhook.StatusError); err != nil {

@@ -7,13 +7,13 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/sqlpage"
 )
@@ -104,14 +104,14 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte) (Verif
 
 // Find returns one verification, or NOT-FOUND-VERIFICATION.
 func (s *Service) Find(ctx context.Context, id string) (Verification, error) {
-	u, err := uuid.Parse(strings.TrimSpace(id))
+	u, err := ids.UUID("verificationUuid", id)
 	if err != nil {
-		return Verification{}, apperr.Bad("verificationUuid: %q is not a UUID", id)
+		return Verification{}, err
 	}
 	var r row
-	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, u.String())
+	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, u)
 	if errors.Is(err, sql.ErrNoRows) {
-		return Verification{}, NotFound(u.String())
+		return Verification{}, NotFound(u)
 	}
 	if err != nil {
 		return Verification{}, fmt.Errorf("find verification %s: %w", u, err)

@@ -8,14 +8,14 @@ package verification
 import (
 	"bytes"
 	"encoding/json"
+	"math"
 	"reflect"
 	"regexp"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/network"
 )
 
@@ -159,11 +159,11 @@ func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) 
 		if id == "" {
 			return v, apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
 		}
-		u, err := uuid.Parse(id)
+		u, err := ids.UUID("verificationUuid", id)
 		if err != nil {
-			return v, apperr.Bad("verificationUuid: %q is not a UUID", id)
+			return v, err
 		}
-		v.UUID = u.String()
+		v.UUID = u
 		if v.OriginatingVaspID == "" {
 			return v, apperr.Bad("originatingVaspId is required")
 		}
@@ -239,9 +239,9 @@ func (r TxReport) validate() (string, error) {
 	if id == "" {
 		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
 	}
-	u, err := uuid.Parse(id)
+	u, err := ids.UUID("verificationUuid", id)
 	if err != nil {
-		return "", apperr.Bad("verificationUuid: %q is not a UUID", id)
+		return "", err
 	}
 	if strings.TrimSpace(r.TxHash) == "" {
 		return "", apperr.Bad("txHash is required")
@@ -249,8 +249,8 @@ func (r TxReport) validate() (string, error) {
 	if !txHashRe.MatchString(r.TxHash) {
 		return "", apperr.Bad("txHash: want a transaction hash without spaces or ':' (at most 200 characters)")
 	}
-	if r.Vout != nil && *r.Vout < 0 {
-		return "", apperr.Bad("vout: want an output index of 0 or more, got %d", *r.Vout)
+	if r.Vout != nil && (*r.Vout < 0 || *r.Vout > math.MaxInt32) {
+		return "", apperr.Bad("vout: want an output index from 0 to %d, got %d", math.MaxInt32, *r.Vout)
 	}
-	return u.String(), nil
+	return u, nil
 }

@@ -1,0 +1,56 @@
+package api_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	et "github.com/travelrule/enclave/internal/enclavetest"
+)
+
+// TestHostileInputsAreRefusedCleanly drives the real router over real PostgreSQL with inputs
+// that Go accepts and PostgreSQL does not (issue 13): each is a 4xx with a {code,message} body
+// naming the field at fault, and nothing is written.
+func TestHostileInputsAreRefusedCleanly(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{})
+	v := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
+	urn := "urn:uuid:" + v
+	count := func() (n int) {
+		require.NoError(t, e.DB.Get(&n, `SELECT (SELECT count(*) FROM verifications) + (SELECT count(*) FROM kyt_results)
+			+ (SELECT count(*) FROM callbacks) + (SELECT count(*) FROM verifications WHERE tx_hash IS NOT NULL)`))
+		return n
+	}
+	before := count()
+	for _, c := range []struct{ name, method, path, body, field string }{
+		{"UrnRequestID", "GET", "/v1/risk-assessment/chainalysis-kyt/" + urn, "", "requestId"},
+		{"UrnVerificationFilter", "GET", "/v1/risk-assessment/chainalysis-kyt?verificationUuid=" + urn, "", "verificationUuid"},
+		{"UrnCallbackFilter", "GET", "/v1/callbacks?requestId=" + urn, "", "requestId"},
+		{"UrnRedeliver", "POST", "/v1/callbacks/" + urn + "/redeliver", "", "id"},
+		{"UrnVerification", "GET", "/v1/verifications/" + urn, "", "verificationUuid"},
+		{"BracedAssess", "POST", "/v1/risk-assessment/chainalysis-kyt", `{"verificationUuid":"{` + v + `}"}`, "verificationUuid"},
+		{"BareHexTxReport", "POST", "/v1/verifications/tx", `{"verificationUuid":"` + strings.ReplaceAll(v, "-", "") + `","txHash":"0xab"}`, "verificationUuid"},
+		{"OffsetBeyond1559", "GET", "/v1/verifications?fromDate=2024-01-01T00:00:00%2B16:00", "", "fromDate"},
+		{"NegativeOffset", "GET", "/v1/risk-assessment/chainalysis-kyt?toDate=2024-01-01T00:00:00-16:00", "", "toDate"},
+		{"Offset24", "GET", "/v1/verifications?toDate=2024-01-01T00:00:00%2B24:00", "", "toDate"},
+		{"YearZero", "GET", "/v1/verifications?fromDate=0000-01-01", "", "fromDate"},
+		{"VoutPast2To31", "POST", "/v1/verifications/tx", `{"verificationUuid":"` + v + `","txHash":"0xab","vout":2147483648}`, "vout"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var body []byte
+			if c.body != "" {
+				body = []byte(c.body)
+			}
+			r := e.Client.Do(c.method, c.path, body, nil)
+			require.GreaterOrEqual(t, r.Status, 400, "%s", r.Body)
+			require.Less(t, r.Status, 500, "%s", r.Body)
+			var eb struct{ Code, Message string }
+			require.NoError(t, json.Unmarshal(r.Body, &eb), "%s", r.Body)
+			require.NotEmpty(t, eb.Code)
+			require.Contains(t, eb.Message, c.field, "the message names the field")
+		})
+	}
+	require.Equal(t, before, count(), "nothing was written")
+}
