@@ -87,6 +87,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	dataDir := fs.String("data-dir", filepath.Join(".enclave", "pgdata"), "where the local PostgreSQL keeps its data (git-ignored); when\n"+
 		"run as root and the postgres user cannot reach it, dev keeps the data under /var/tmp instead and says where")
 	demo := fs.Bool("demo", false, "run both stories (ORIGINATOR: ATTEMPT, then TRANSFER; BENEFICIARY: the deposit) and exit")
+	transferDelay := fs.Duration("transfer-delay", kytsim.DefaultOptions("").TransferDelay, "how long kytsim takes to process a transfer, as Chainalysis does")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -166,6 +167,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		say("Chainalysis KYT: %s", u)
 	} else {
 		o := kytsim.DefaultOptions(randomKey())
+		o.TransferDelay = *transferDelay
 		sim := kytsim.NewServer(o)
 		defer sim.Close()
 		cfg.KYTAPIURL, cfg.KYTAPIKey = sim.URL, o.APIKey
