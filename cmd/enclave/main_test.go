@@ -58,6 +58,45 @@ func TestServeNamesEveryMissingVariable(t *testing.T) {
 	}
 }
 
+// TestServeNeverShowsASecret: serve fails to start for many reasons; whatever is wrong, no
+// password of DATABASE_URL, no credential inside a URL and no key reaches its output or error.
+func TestServeNeverShowsASecret(t *testing.T) {
+	t.Parallel()
+	const pw, kytPass, cbPass, apiKey, kytKey, cbToken = "Pg-S3cret-Zq8v", "KytUrlPass-6677", "CbUrlPass-8899", "ApiKey-5544", "KytKey-3322", "CbToken-1100"
+	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("callback-secret-32-bytes-long-00"))
+	base := map[string]string{"ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": apiKey, "CHAINALYSIS_KYT_API_KEY": kytKey,
+		"CHAINALYSIS_KYT_API_URL": "http://kytuser:" + kytPass + "@127.0.0.1:1/api/kyt", "ENCLAVE_CALLBACK_URL": "https://cb:" + cbPass + "@127.0.0.1:1/cb",
+		"ENCLAVE_CALLBACK_TOKEN": cbToken, "ENCLAVE_CALLBACK_SECRET": secret, "ENCLAVE_LISTEN_ADDR": "127.0.0.1:0"}
+	for name, change := range map[string]map[string]string{
+		"DSNPortNotANumber":  {"DATABASE_URL": "postgres://enclave:" + pw + "@127.0.0.1:notaport/enclave"},
+		"DSNPercentInPass":   {"DATABASE_URL": "postgres://enclave:" + pw + "%zz@127.0.0.1:5432/enclave"},
+		"DSNSlashInPass":     {"DATABASE_URL": "postgres://enclave:Pg/" + pw + "@127.0.0.1:5432/enclave"},
+		"DSNNothingListens":  {"DATABASE_URL": "postgres://enclave:" + pw + "@127.0.0.1:1/enclave?sslmode=disable&connect_timeout=2"},
+		"KeyValueDSN":        {"DATABASE_URL": "host=127.0.0.1 port=1 user=enclave password=" + pw + " sslmode=disable connect_timeout=2"},
+		"BadKYTURL":          {"DATABASE_URL": "postgres://enclave:" + pw + "@127.0.0.1:1/e", "CHAINALYSIS_KYT_API_URL": "ftp://kytuser:" + kytPass + "@host"},
+		"BadCallbackURL":     {"DATABASE_URL": "postgres://enclave:" + pw + "@127.0.0.1:1/e", "ENCLAVE_CALLBACK_URL": "cb:" + cbPass + "@host"},
+		"BadSecretAndTiming": {"DATABASE_URL": "postgres://enclave:" + pw + "@127.0.0.1:1/e", "ENCLAVE_CALLBACK_SECRET": cbToken, "ENCLAVE_SHUTDOWN_TIMEOUT": "soon"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			env := map[string]string{}
+			for k, v := range base {
+				env[k] = v
+			}
+			for k, v := range change {
+				env[k] = v
+			}
+			var out, errb bytes.Buffer
+			err := run(context.Background(), []string{"serve"}, envOf(env), &out, &errb)
+			require.Error(t, err)
+			all := out.String() + errb.String() + err.Error()
+			for _, s := range []string{pw, kytPass, cbPass, apiKey, kytKey, cbToken, secret} {
+				require.NotContains(t, all, s)
+			}
+		})
+	}
+}
+
 func TestServeRefusesUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"DATABASE_URL": emptyDatabase(t), "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": "k", "ENCLAVE_LISTEN_ADDR": freeAddr(t),

@@ -77,7 +77,7 @@ type Client struct {
 func New(o Options) (*Client, error) {
 	base, err := url.Parse(strings.TrimRight(o.BaseURL, "/"))
 	if err != nil || (base.Scheme != "http" && base.Scheme != "https") || base.Host == "" {
-		return nil, fmt.Errorf("chainalysis: base URL must be an http(s) URL, got %q", o.BaseURL)
+		return nil, errors.New("chainalysis: the base URL must be an http(s) URL with a host (the value is not shown: it may hold credentials)")
 	}
 	if o.APIKey == "" {
 		return nil, errors.New("chainalysis: an API key is required (CHAINALYSIS_KYT_API_KEY)")

@@ -150,11 +150,11 @@ func Load(lookup func(string) string) Config {
 		c.CallbackOnRegistered = b
 	}
 	if u, err := url.Parse(c.KYTAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", c.KYTAPIURL)
+		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", RedactURL(c.KYTAPIURL))
 	}
 	if c.CallbackURL != "" {
 		if u, err := url.Parse(c.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", c.CallbackURL)
+			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", RedactURL(c.CallbackURL))
 		}
 	}
 	if c.CallbackSecret != "" && !validSecret(c.CallbackSecret) {
@@ -227,9 +227,9 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("apiKeys", len(c.APIKeys)),
 		slog.String("database", redactDSN(c.DatabaseURL)),
 		slog.Any("peers", peers),
-		slog.String("kytApiUrl", c.KYTAPIURL),
+		slog.String("kytApiUrl", RedactURL(c.KYTAPIURL)),
 		slog.Bool("kytApiKeySet", c.KYTAPIKey != ""),
-		slog.String("callbackUrl", c.CallbackURL),
+		slog.String("callbackUrl", RedactURL(c.CallbackURL)),
 		slog.Bool("callbackTokenSet", c.CallbackToken != ""),
 		slog.Bool("callbackSecretSet", c.CallbackSecret != ""),
 		slog.Bool("callbackOnRegistered", c.CallbackOnRegistered),
@@ -325,6 +325,33 @@ func redactDSN(dsn string) string {
 		u.User = url.User(u.User.Username())
 	}
 	u.RawQuery = ""
+	return u.String()
+}
+
+// RedactURL shows a URL without any credentials in it: the user and password of its userinfo
+// become "xxxxx", and a URL that does not parse is not shown at all (whatever is wrong with
+// it, it may hold a password).
+func RedactURL(raw string) string {
+	if raw == "" {
+		return ""
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque != "" || u.Host == "" {
+		return "(not shown: it does not parse as a URL with a host)"
+	}
+	if u.User != nil {
+		u.User = url.User("xxxxx")
+	}
+	q := u.Query()
+	for k := range q {
+		switch strings.ToLower(k) {
+		case "password", "token", "key", "apikey", "api_key", "secret", "access_token":
+			q.Set(k, "xxxxx")
+		}
+	}
+	if len(q) > 0 {
+		u.RawQuery = q.Encode()
+	}
 	return u.String()
 }
 

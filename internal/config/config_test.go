@@ -89,3 +89,25 @@ func TestLogValueHidesSecrets(t *testing.T) {
 	}
 	require.Contains(t, b.String(), "db:5432/enclave")
 }
+
+// TestURLCredentialsNeverShow: a URL with credentials, valid or not, appears in no problem
+// and no log line with them.
+func TestURLCredentialsNeverShow(t *testing.T) {
+	t.Parallel()
+	for _, e := range []map[string]string{
+		{"CHAINALYSIS_KYT_API_URL": "http://kytuser:KytUrlPass-6677@kyt.internal/api/kyt", "ENCLAVE_CALLBACK_URL": "https://cb:CbUrlPass-8899@backend/cb?token=TokQuery-1122"},
+		{"CHAINALYSIS_KYT_API_URL": "ftp://kytuser:KytUrlPass-6677@kyt.internal", "ENCLAVE_CALLBACK_URL": "cb:CbUrlPass-8899@backend"},
+		{"CHAINALYSIS_KYT_API_URL": "http://kytuser:KytUrlPass-6677@kyt internal/%zz", "ENCLAVE_CALLBACK_URL": "http://[::1:CbUrlPass-8899@x"},
+	} {
+		c := Load(env(e))
+		var b bytes.Buffer
+		slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", c)
+		out := b.String()
+		if err := c.Validate(NeedServe); err != nil {
+			out += err.Error()
+		}
+		for _, secret := range []string{"KytUrlPass-6677", "CbUrlPass-8899", "TokQuery-1122"} {
+			require.NotContains(t, out, secret)
+		}
+	}
+}
