@@ -101,7 +101,7 @@ func decodeJSON(b []byte, v any) error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case err == nil:
-		return nil
+		return checkStorable(b)
 	case errors.As(err, &syntax):
 		return apperr.Bad("request body is not valid JSON (at byte %d)", syntax.Offset)
 	case errors.As(err, &typ) && typ.Field != "":

@@ -37,6 +37,15 @@ func TestHostileInputsAreRefusedCleanly(t *testing.T) {
 		{"Offset24", "GET", "/v1/verifications?toDate=2024-01-01T00:00:00%2B24:00", "", "toDate"},
 		{"YearZero", "GET", "/v1/verifications?fromDate=0000-01-01", "", "fromDate"},
 		{"VoutPast2To31", "POST", "/v1/verifications/tx", `{"verificationUuid":"` + v + `","txHash":"0xab","vout":2147483648}`, "vout"},
+		{"NulQuery", "GET", "/v1/verifications?txHash=%00", "", "txHash"},
+		{"NotUTF8Query", "GET", "/v1/verifications?txHash=%FF", "", "txHash"},
+		{"NulTxHash", "POST", "/v1/verifications/tx", `{"verificationUuid":"` + v + `","txHash":"\u0000"}`, "txHash"},
+		{"NulVaspID", "POST", "/v1/verifications", rawVerification(`"beneficiaryVaspId":"2\u00000"`, `"amount":"1"`, `"0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"`, ""), "beneficiaryVaspId"},
+		{"NulTradeCurrency", "POST", "/v1/verifications", rawVerification(`"beneficiaryVaspId":"2"`, `"amount":"1","tradeCurrency":"U\u0000SD"`, `"0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"`, ""), "assetInfo.tradeCurrency"},
+		{"NulAccountNumber", "POST", "/v1/verifications", rawVerification(`"beneficiaryVaspId":"2"`, `"amount":"1"`, `"0x00\u0000"`, ""), "payload.ivms101.beneficiary.accountNumber[0]"},
+		{"LoneSurrogate", "POST", "/v1/verifications", rawVerification(`"beneficiaryVaspId":"2"`, `"amount":"1"`, `"0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"`, `,"note":"\ud800"`), "payload.ivms101.note"},
+		{"HugeNumber", "POST", "/v1/verifications", rawVerification(`"beneficiaryVaspId":"2"`, `"amount":"1"`, `"0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"`, `,"n":1e1000000`), "payload.ivms101.n"},
+		{"RawFF", "POST", "/v1/verifications", rawVerification(`"beneficiaryVaspId":"2"`, `"amount":"1"`, `"0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"`, ",\"name\":\"\xff\""), "UTF-8"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			var body []byte
@@ -53,4 +62,10 @@ func TestHostileInputsAreRefusedCleanly(t *testing.T) {
 		})
 	}
 	require.Equal(t, before, count(), "nothing was written")
+}
+
+// rawVerification writes a POST /v1/verifications body from raw JSON pieces.
+func rawVerification(vasp, asset, beneficiaryAddress, extra string) string {
+	return `{` + vasp + `,"assetInfo":{"symbol":"ETH",` + asset + `},"payload":{"ivms101":{"beneficiary":{"accountNumber":[` +
+		beneficiaryAddress + `]}` + extra + `}}}`
 }
