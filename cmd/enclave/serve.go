@@ -95,6 +95,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("enclave serving", "addr", ln.Addr().String(), "version", versionString(), "config", cfg)
+	if cfg.PeersFile != "" && len(cfg.Peers) == 0 {
+		log.Warn("ENCLAVE_PEERS_FILE lists no peers: every request on /peer/v1 will be refused", "file", cfg.PeersFile)
+	}
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 

@@ -249,26 +249,90 @@ func (c *Config) loadPeers() {
 		c.problem("ENCLAVE_PEERS_FILE: cannot read %s: %v", c.PeersFile, errors.Unwrap(err))
 		return
 	}
-	var f struct {
-		Peers []Peer `json:"peers"`
+	const shape = `{"peers":[{"vaspId","name","url","secret"}]}`
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &top); err != nil || top == nil {
+		c.problem("ENCLAVE_PEERS_FILE: %s is not a JSON object of the form %s", c.PeersFile, shape)
+		return
 	}
-	if err := json.Unmarshal(raw, &f); err != nil {
-		c.problem("ENCLAVE_PEERS_FILE: %s is not JSON of the form {\"peers\":[{\"vaspId\",\"name\",\"url\",\"secret\"}]}", c.PeersFile)
+	if bad := unknownKeys(top, "peers"); bad != "" {
+		c.problem("ENCLAVE_PEERS_FILE: %s: unknown field %q; want %s (names are case-sensitive)", c.PeersFile, bad, shape)
+		return
+	}
+	var list []json.RawMessage
+	if err := json.Unmarshal(top["peers"], &list); err != nil || list == nil {
+		c.problem("ENCLAVE_PEERS_FILE: peers must be an array of peers (an empty one to have none), got %s", kindOf(top["peers"]))
 		return
 	}
 	seen := map[string]bool{}
-	for i, p := range f.Peers {
+	for i, item := range list {
+		var fields map[string]json.RawMessage
+		if err := json.Unmarshal(item, &fields); err != nil || fields == nil {
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d] must be an object %s", i, `{"vaspId","name","url","secret"}`)
+			continue
+		}
+		if bad := unknownKeys(fields, "vaspId", "name", "url", "secret"); bad != "" {
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].%s: unknown field; want vaspId, name, url, secret (names are case-sensitive)", i, bad)
+			continue
+		}
+		var p Peer
+		if err := json.Unmarshal(item, &p); err != nil {
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d]: vaspId, name, url and secret must be strings", i)
+			continue
+		}
 		switch {
 		case p.VaspID == "":
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId is required", i)
+		case strings.IndexFunc(p.VaspID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q must be printable ASCII without spaces (it is sent as the X-Vasp-Id header)", i, p.VaspID)
 		case seen[p.VaspID]:
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is listed twice", i, p.VaspID)
+		case c.VaspID != "" && p.VaspID == c.VaspID:
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is our own VASP id (ENCLAVE_VASP_ID)", i, p.VaspID)
 		case !validSecret(p.Secret):
-			c.problem("ENCLAVE_PEERS_FILE: peers[%d].secret must be whsec_ followed by base64 (the value is not shown)", i)
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].secret must be whsec_ followed by base64 of at least 16 bytes (the value is not shown)", i)
+		case p.URL != "" && !httpURL(p.URL):
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].url: want an http(s) URL of the counterparty's enclave, got %q", i, RedactURL(p.URL))
 		}
 		seen[p.VaspID] = true
+		c.Peers = append(c.Peers, p)
 	}
-	c.Peers = f.Peers
+	if c.Peers == nil {
+		c.Peers = []Peer{}
+	}
+}
+
+// unknownKeys returns a key of m that is not one of want, if any.
+func unknownKeys(m map[string]json.RawMessage, want ...string) string {
+	for k := range m {
+		known := false
+		for _, w := range want {
+			known = known || k == w
+		}
+		if !known {
+			return k
+		}
+	}
+	return ""
+}
+
+func kindOf(raw json.RawMessage) string {
+	t := strings.TrimSpace(string(raw))
+	switch {
+	case t == "" || t == "null":
+		return "null (or nothing)"
+	case strings.HasPrefix(t, "{"):
+		return "an object"
+	case strings.HasPrefix(t, `"`):
+		return "a string"
+	default:
+		return t
+	}
+}
+
+func httpURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
 }
 
 func (c *Config) duration(lookup func(string) string, name string, dst *time.Duration) {

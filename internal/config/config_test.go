@@ -3,6 +3,7 @@ package config
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -110,4 +111,33 @@ func TestURLCredentialsNeverShow(t *testing.T) {
 			require.NotContains(t, out, secret)
 		}
 	}
+}
+
+// TestPeersFileIsReadStrictly: the mistakes that used to start silently with a peer that can
+// never authenticate, or with none, are each a problem naming the field.
+func TestPeersFileIsReadStrictly(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for i, c := range []struct{ file, want string }{
+		{`{"PEERS":[]}`, `unknown field "PEERS"`},
+		{`{"peers":null}`, "peers must be an array"},
+		{`{"peers":{}}`, "peers must be an array"},
+		{`{"peers":[{"VASPID":"7","secret":"` + goodSecret + `"}]}`, "peers[0].VASPID: unknown field"},
+		{`{"peers":[{"vaspId":"7 8","secret":"` + goodSecret + `"}]}`, "peers[0].vaspId \"7 8\" must be printable ASCII without spaces"},
+		{`{"peers":[{"vaspId":"1","secret":"` + goodSecret + `"}]}`, "is our own VASP id"},
+		{`{"peers":[{"vaspId":"7","url":"not a url","secret":"` + goodSecret + `"}]}`, "peers[0].url"},
+		{`{"peers":[{"vaspId":7,"secret":"` + goodSecret + `"}]}`, "must be strings"},
+		{`[]`, "not a JSON object"},
+	} {
+		p := filepath.Join(dir, fmt.Sprintf("p%d.json", i))
+		require.NoError(t, os.WriteFile(p, []byte(c.file), 0o600))
+		err := Load(env(map[string]string{"ENCLAVE_PEERS_FILE": p, "ENCLAVE_VASP_ID": "1"})).Validate(0)
+		require.ErrorContains(t, err, c.want, c.file)
+		require.NotContains(t, err.Error(), goodSecret)
+	}
+	p := filepath.Join(dir, "empty.json")
+	require.NoError(t, os.WriteFile(p, []byte(`{"peers":[]}`), 0o600))
+	c := Load(env(map[string]string{"ENCLAVE_PEERS_FILE": p}))
+	require.NoError(t, c.Validate(0), "no peers is allowed (serve warns)")
+	require.Empty(t, c.Peers)
 }
