@@ -521,3 +521,35 @@ func TestEveryRouteIsInOpenAPI(t *testing.T) {
 	}
 	require.Empty(t, documented, "openapi.yaml documents routes the router does not have")
 }
+
+// TestListsAreBounded: a list leaves the IVMS101 payloads out unless asked, and then pages are
+// small; a payload has a size bound well above what a travel-rule message needs.
+func TestListsAreBounded(t *testing.T) {
+	t.Parallel()
+	b := setup(t)
+	big := verificationBody("ETH", "", "1")
+	big["payload"].(map[string]any)["ivms101"].(map[string]any)["note"] = strings.Repeat("x", 64<<10)
+	r := b.client.Do("POST", "/v1/verifications", mustJSON(t, big), nil)
+	require.Equal(t, 200, r.Status, "64 kB of payload is accepted: %s", r.Body)
+
+	list := b.client.Do("GET", "/v1/verifications", nil, nil)
+	require.Equal(t, 200, list.Status)
+	require.NotContains(t, string(list.Body), `"payload"`, "no payload unless asked")
+	require.Less(t, len(list.Body), 4<<10)
+
+	with := b.client.Do("GET", "/v1/verifications?include=payload", nil, nil)
+	require.Equal(t, 200, with.Status)
+	require.Contains(t, string(with.Body), strings.Repeat("x", 64<<10))
+	require.Contains(t, string(with.Body), `"limit":20`, "a smaller default page with payloads")
+	r = b.client.Do("GET", "/v1/verifications?include=payload&limit=21", nil, nil)
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, string(r.Body), "limit")
+	r = b.client.Do("GET", "/v1/verifications?include=everything", nil, nil)
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, string(r.Body), "include")
+
+	big["payload"].(map[string]any)["ivms101"].(map[string]any)["note"] = strings.Repeat("x", 129<<10)
+	r = b.client.Do("POST", "/v1/verifications", mustJSON(t, big), nil)
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, string(r.Body), "payload: at most 131072 bytes")
+}

@@ -24,7 +24,7 @@ type verificationResponse struct {
 	AssetInfo          assetInfo       `json:"assetInfo"`
 	OriginatorAddress  *string         `json:"originatorAddress"`
 	BeneficiaryAddress string          `json:"beneficiaryAddress"`
-	Payload            json.RawMessage `json:"payload"`
+	Payload            json.RawMessage `json:"payload,omitempty"` // left out of lists unless include=payload
 	TxHash             *string         `json:"txHash"`
 	Vout               *int            `json:"vout"`
 	OrderedAt          *jsontime.Time  `json:"orderedAt"`
@@ -117,6 +117,17 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 		f := verification.Filter{
 			Role: verification.Role(strings.ToUpper(c.Query("role"))), Symbol: c.Query("symbol"),
 			Network: c.Query("network"), TxHash: c.Query("txHash"), Limit: limit, Offset: offset,
+		}
+		switch inc := c.Query("include"); inc {
+		case "":
+		case "payload":
+			f.WithPayload = true
+			if c.Query("limit") == "" {
+				f.Limit, limit = verification.MaxLimitWithPayload, verification.MaxLimitWithPayload
+			}
+		default:
+			fail(c, log, apperr.Bad("include: want payload, got %q", inc))
+			return
 		}
 		if f.From, f.To, err = dateRange(c); err != nil {
 			fail(c, log, err)

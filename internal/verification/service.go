@@ -128,12 +128,17 @@ type Filter struct {
 	From, To *time.Time // created_at, inclusive
 	Limit    int
 	Offset   int
+	// WithPayload includes the IVMS101 payloads, at most MaxLimitWithPayload a page.
+	WithPayload bool
 }
 
 // Page limits.
 const (
 	DefaultLimit = 100
 	MaxLimit     = 1000
+	// MaxLimitWithPayload caps a page that carries the IVMS101 payloads: 20 of the largest
+	// (MaxPayloadBytes) answer 2.5 MiB.
+	MaxLimitWithPayload = 20
 )
 
 // List returns one page of verifications, newest first, and how many match in all.
@@ -168,8 +173,15 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, erro
 	if f.To != nil {
 		w.Add("created_at <= $%d", *f.To)
 	}
+	cols := listColumns
+	if f.WithPayload {
+		if f.Limit > MaxLimitWithPayload {
+			return nil, 0, apperr.Bad("limit: at most %d with include=payload, got %d", MaxLimitWithPayload, f.Limit)
+		}
+		cols = columns
+	}
 	var rows []row
-	total, err := sqlpage.Page(ctx, s.db, &rows, "verifications", columns, "created_at DESC, uuid", w, f.Limit, f.Offset)
+	total, err := sqlpage.Page(ctx, s.db, &rows, "verifications", cols, "created_at DESC, uuid", w, f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, err
 	}

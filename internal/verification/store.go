@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -12,6 +13,10 @@ const columns = `uuid, role, originating_vasp_id, beneficiary_vasp_id, network, 
 	trade_price::text AS trade_price, trade_currency, trade_iso_datetime, is_exceeding_threshold,
 	originator_address, beneficiary_address, payload, request_sha256, tx_hash, vout, ordered_at,
 	created_at, updated_at`
+
+// listColumns are columns without the payload, which lists leave out unless asked: the
+// personal data of a whole page is neither needed to list nor small.
+var listColumns = strings.Replace(columns, "payload,", "NULL::jsonb AS payload,", 1)
 
 // row is a verifications row as stored.
 type row struct {

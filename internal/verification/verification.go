@@ -19,6 +19,11 @@ import (
 	"github.com/travelrule/enclave/internal/network"
 )
 
+
+// MaxPayloadBytes bounds the IVMS101 payload of a verification: far above what a travel-rule
+// message of a few persons needs (a few kB), so that no one stored row, nor a page of them, can
+// grow without limit.
+const MaxPayloadBytes = 128 << 10
 // Role is this VASP's side of a verification.
 type Role string
 
@@ -210,6 +215,9 @@ func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) 
 
 	if len(bytes.TrimSpace(d.Payload)) == 0 || bytes.Equal(bytes.TrimSpace(d.Payload), []byte("null")) {
 		return v, apperr.Bad("payload is required")
+	}
+	if len(d.Payload) > MaxPayloadBytes {
+		return v, apperr.Bad("payload: at most %d bytes of IVMS101, got %d", MaxPayloadBytes, len(d.Payload))
 	}
 	var p payloadShape
 	if err := json.Unmarshal(d.Payload, &p); err != nil {
