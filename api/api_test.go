@@ -59,11 +59,19 @@ func setup(t *testing.T) bundle {
 	return bundle{srv: srv, client: &openapitest.Client{T: t, Base: srv.URL, Bearer: apiKey}, logs: logs}
 }
 
-// verificationBody is a valid POST /v1/verifications body with the given asset fields.
+// verificationBody is a valid POST /v1/verifications body with the given asset fields, its
+// wallet addresses of the asset's network.
 func verificationBody(symbol, network, amount string) map[string]any {
 	asset := map[string]any{"symbol": symbol, "amount": amount}
 	if network != "" {
 		asset["network"] = network
+	}
+	from, to := "0x3d21a92285bf17cbdde5f77531b8b58ac400288a", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"
+	switch {
+	case strings.EqualFold(symbol, "BTC"):
+		from, to = "3A62vpSwwLM88DAjE8VwnX9gfqSpitUxg7", "1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"
+	case strings.EqualFold(network, "tron"):
+		from, to = "TN3W4H6rK2ce4vX9YnFQHwKENnHjoxb3m9", "TWd4WrZ9wn84f5x1hZhL4DHvk738ns5jwb"
 	}
 	return map[string]any{
 		"beneficiaryVaspId": theirVasp,
@@ -71,8 +79,8 @@ func verificationBody(symbol, network, amount string) map[string]any {
 		"payload": map[string]any{
 			"version": "101",
 			"ivms101": map[string]any{
-				"originator":  map[string]any{"originatorPersons": []any{}, "accountNumber": []string{"0x3d21a92285bf17cbdde5f77531b8b58ac400288a"}},
-				"beneficiary": map[string]any{"beneficiaryPersons": []any{}, "accountNumber": []string{"0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"}},
+				"originator":  map[string]any{"originatorPersons": []any{}, "accountNumber": []string{from}},
+				"beneficiary": map[string]any{"beneficiaryPersons": []any{}, "accountNumber": []string{to}},
 			},
 		},
 	}
@@ -261,7 +269,7 @@ func TestListVerifications(t *testing.T) {
 	eth := b.create(t, verificationBody("ETH", "", "1"))
 	btc := b.create(t, verificationBody("BTC", "", "0.5"))
 	usdt := b.create(t, verificationBody("USDT", "tron", "100"))
-	b.reportTx(t, btc, "abc123", nil)
+	b.reportTx(t, btc, "abc123"+strings.Repeat("0", 58), nil)
 
 	type page struct {
 		Total, Limit, Offset int
@@ -286,7 +294,7 @@ func TestListVerifications(t *testing.T) {
 
 	require.Equal(t, []string{btc}, ids(list("?symbol=btc")))
 	require.Equal(t, []string{usdt}, ids(list("?network=Tron")))
-	require.Equal(t, []string{btc}, ids(list("?txHash=abc123")))
+	require.Equal(t, []string{btc}, ids(list("?txHash=abc123"+strings.Repeat("0", 58))))
 	require.Equal(t, 3, list("?role=originator").Total)
 	require.Equal(t, 0, list("?role=BENEFICIARY").Total)
 	require.Equal(t, 3, list("?fromDate="+time.Now().UTC().Format(time.DateOnly)).Total)
@@ -337,9 +345,14 @@ func TestReportTx(t *testing.T) {
 		require.Equal(t, 400, r.Status, "%s", r.Body)
 		return decodeAs[apiError](t, r.Body)
 	}
-	e := bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ffff"}`, id))
+	// Hexadecimal hashes compare without case: the same hash in capitals is the same report.
+	b.reportTx(t, id, "0F6D4E6B9BDDBE3DACB043012FFA029D706867E4749600F1D048AAE9D1A66011", &vout)
+	e := bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"1f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011","vout":1}`, id))
 	require.Equal(t, "BAD-REQUEST", e.Code)
 	require.Contains(t, e.Message, "already")
+	other := b.create(t, verificationBody("BTC", "", "0.1"))
+	e = bad(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"hello"}`, other))
+	require.Equal(t, "txHash: \"hello\" is not a transaction hash on BITCOIN", e.Message, "refused where it comes in, not screened as hello:…")
 
 	require.Equal(t, "MISSING-VERIFICATION-UUID", bad(`{"txHash":"ffff"}`).Code)
 	unknown := uuid.NewString()
@@ -408,12 +421,13 @@ func TestPeerVerificationAndTxReport(t *testing.T) {
 	require.Equal(t, 400, rr.Status)
 	require.Equal(t, "BAD-REQUEST", decodeAs[apiError](t, rr.Body).Code)
 
-	tx := []byte(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"9022c2d5","vout":4}`, id))
+	hash := "9022c2d5" + strings.Repeat("0", 56)
+	tx := []byte(fmt.Sprintf(`{"verificationUuid":%q,"txHash":%q,"vout":4}`, id, hash))
 	r = b.peer(t, "/peer/v1/verifications/tx", tx, theirVasp, peerSecret, now)
 	require.Equal(t, 200, r.Status, "%s", r.Body)
 	require.Equal(t, 200, b.peer(t, "/peer/v1/verifications/tx", tx, theirVasp, peerSecret, now).Status, "replay")
 	v = b.get(t, id)
-	require.Equal(t, "9022c2d5", v["txHash"])
+	require.Equal(t, hash, v["txHash"])
 	require.EqualValues(t, 4, v["vout"])
 }
 

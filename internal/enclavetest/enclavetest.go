@@ -5,7 +5,9 @@ package enclavetest
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -139,20 +141,24 @@ func (e *Enclave) StartWorkers() {
 	})
 }
 
-// VerificationBody is a valid POST /v1/verifications body.
+// VerificationBody is a valid POST /v1/verifications body. On an EVM network the originator
+// has an address too; elsewhere it is left out (it is optional).
 func VerificationBody(symbol, network, amount, beneficiaryAddress string) map[string]any {
 	asset := map[string]any{"symbol": symbol, "amount": amount}
 	if network != "" {
 		asset["network"] = network
 	}
-	return map[string]any{
-		"beneficiaryVaspId": TheirVasp,
-		"assetInfo":         asset,
-		"payload": map[string]any{"ivms101": map[string]any{
-			"originator":  map[string]any{"accountNumber": []string{"0x3d21a92285bf17cbdde5f77531b8b58ac400288a"}},
-			"beneficiary": map[string]any{"accountNumber": []string{beneficiaryAddress}},
-		}},
+	ivms := map[string]any{"beneficiary": map[string]any{"accountNumber": []string{beneficiaryAddress}}}
+	if strings.HasPrefix(beneficiaryAddress, "0x") {
+		ivms["originator"] = map[string]any{"accountNumber": []string{"0x3d21a92285bf17cbdde5f77531b8b58ac400288a"}}
 	}
+	return map[string]any{"beneficiaryVaspId": TheirVasp, "assetInfo": asset, "payload": map[string]any{"ivms101": ivms}}
+}
+
+// TxHash is a well-formed transaction hash, the same for the same seed.
+func TxHash(seed string) string {
+	h := sha256.Sum256([]byte(seed))
+	return "0x" + hex.EncodeToString(h[:])
 }
 
 func mustJSON(t testing.TB, v any) []byte {

@@ -163,7 +163,7 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			// One withdrawal attempt and one sent transfer, both through the step.
 			attempt := e.CreateOutgoing("BTC", "", "1", "1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH")
 			transfer := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
-			e.ReportTx(transfer, "0x"+strings.ReplaceAll(uuid.NewString(), "-", ""))
+			e.ReportTx(transfer, et.TxHash(uuid.NewString()))
 			ids := []string{e.Assess(transfer, "")}
 			if step != "summary" && step != "registered" { // attempts skip polling and REGISTERED
 				ids = append(ids, e.Assess(attempt, ""))

@@ -229,6 +229,12 @@ func (s *Service) plan(v verification.Verification, named string) (Target, error
 		return t, apperr.Bad("network: %s", err.Error())
 	}
 	t.Network = n.Name
+	if !n.ValidAddress(v.BeneficiaryAddress) {
+		return t, apperr.Bad("network: the beneficiary address %q of the verification is not an address on %s", v.BeneficiaryAddress, n.Name)
+	}
+	if v.TxReported() && !n.ValidTxHash(v.TxHash) {
+		return t, apperr.Bad("network: the verification's txHash %q is not a transaction hash on %s", v.TxHash, n.Name)
+	}
 	if t.APIType == APITypeTransfer {
 		ref, err := n.TransferReference(v.TxHash, v.BeneficiaryAddress, v.Vout)
 		if err != nil {

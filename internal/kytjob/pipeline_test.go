@@ -207,7 +207,7 @@ func TestBeneficiaryAfterTxIsAReceivedTransfer(t *testing.T) {
 	// A clean deposit: no alerts, an empty list, alertCount 0.
 	v2 := uuid.NewString()
 	e.ReceiveIncoming(v2, "ETH", "", "2", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
-	e.ReceiveTxReport(v2, "0xclean")
+	e.ReceiveTxReport(v2, et.TxHash("0xclean"))
 	id2 := e.Assess(v2, "")
 	k2 := e.Receiver.Terminal(t, id2, wait).Data
 	require.Equal(t, 0, *k2.RiskAssessment.ChainalysisKYT.AlertCount)
@@ -234,6 +234,7 @@ func TestAcceptErrors(t *testing.T) {
 		{"ConflictingNetwork", fmt.Sprintf(`{"verificationUuid":%q,"network":"Tron"}`, eth), "BAD-REQUEST", "conflicts"},
 		{"MultiNetworkAssetWithoutNetwork", fmt.Sprintf(`{"verificationUuid":%q}`, usdt), "BAD-REQUEST", "several networks"},
 		{"AssetNotOnNetwork", fmt.Sprintf(`{"verificationUuid":%q,"network":"Bitcoin"}`, usdt), "BAD-REQUEST", "does not exist on network BITCOIN"},
+		{"AddressNotOnNetwork", fmt.Sprintf(`{"verificationUuid":%q,"network":"Tron"}`, usdt), "BAD-REQUEST", "is not an address on TRON"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -252,8 +253,8 @@ func TestAcceptErrors(t *testing.T) {
 	require.JSONEq(t, `{"code":"UNKNOWN-ERROR-CODE","message":"AccessDenied"}`, string(r.Body))
 
 	// Naming the network makes the multi-network asset assessable.
-	id := e.Assess(usdt, "tron")
-	require.Equal(t, "TRON", e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT.Network)
+	id := e.Assess(usdt, "ethereum")
+	require.Equal(t, "ETHEREUM", e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT.Network)
 	var n int
 	require.NoError(t, e.DB.Get(&n, `SELECT count(*) FROM kyt_results`))
 	require.Equal(t, 1, n, "refused requests store nothing")
@@ -268,7 +269,7 @@ func TestRepeatAssessmentsAndListing(t *testing.T) {
 	e.Receiver.Terminal(t, a1, wait)
 	e.Receiver.Terminal(t, a2, wait)
 	other := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
-	e.ReportTx(other, "0xabc")
+	e.ReportTx(other, et.TxHash("0xabc"))
 	a3 := e.Assess(other, "")
 	e.Receiver.Terminal(t, a3, wait)
 
@@ -305,7 +306,7 @@ func TestGetShowsEveryStage(t *testing.T) {
 	// Transfers take an hour to process here, so the assessment rests at REGISTERED.
 	e := et.Start(t, et.Options{Sim: kytsim.Options{TransferDelay: time.Hour}})
 	v := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
-	e.ReportTx(v, "0xslow")
+	e.ReportTx(v, et.TxHash("0xslow"))
 	id := e.Assess(v, "")
 	require.Eventually(t, func() bool {
 		return e.Get(id).RiskAssessment.ChainalysisKYT.Status == "REGISTERED"
@@ -322,7 +323,7 @@ func TestCallbackOnRegisteredOption(t *testing.T) {
 	t.Parallel()
 	e := et.Start(t, et.Options{Config: func(c *config.Config) { c.CallbackOnRegistered = true }})
 	v := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
-	e.ReportTx(v, "0xreg")
+	e.ReportTx(v, et.TxHash("0xreg"))
 	id := e.Assess(v, "")
 	e.Receiver.Terminal(t, id, wait)
 	// The REGISTERED callback has its own delivery job: it may arrive before or after the
@@ -343,8 +344,14 @@ func TestCallbackOnRegisteredOption(t *testing.T) {
 func TestChainalysisRefusalsEndInError(t *testing.T) {
 	t.Parallel()
 	e := et.Start(t, et.Options{})
-	// 400: KYT refuses an address in an illegal format.
-	v := e.CreateOutgoing("ETH", "", "1", "not-an-ethereum-address")
+	// What cannot be an address of the network is refused before anything is stored.
+	bad, _ := json.Marshal(et.VerificationBody("ETH", "", "1", "not-an-ethereum-address"))
+	r := e.Client.Do("POST", "/v1/verifications", bad, nil)
+	require.Equal(t, 400, r.Status)
+	require.Contains(t, string(r.Body), "payload.ivms101.beneficiary.accountNumber[0]")
+	// 400: KYT refuses an address the enclave lets through: without its 0x, as the VerifyVASP
+	// page writes one, and sent to Chainalysis as written.
+	v := e.CreateOutgoing("ETH", "", "1", "0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
 	id := e.Assess(v, "")
 	k := e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT
 	require.Equal(t, "ERROR", k.Status)
@@ -369,7 +376,7 @@ func TestTimeoutEndsInError(t *testing.T) {
 	e := et.Start(t, et.Options{Sim: kytsim.Options{TransferDelay: time.Hour},
 		Config: func(c *config.Config) { c.KYTMaxAge = 2 * time.Second }})
 	v := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
-	e.ReportTx(v, "0xnever")
+	e.ReportTx(v, et.TxHash("0xnever"))
 	id := e.Assess(v, "")
 	k := e.Receiver.Terminal(t, id, wait).Data.RiskAssessment.ChainalysisKYT
 	require.Equal(t, "ERROR", k.Status)
@@ -387,7 +394,7 @@ func TestChainalysisFaultsAreSurvived(t *testing.T) {
 		addr := fmt.Sprintf("0x%040x", i+1)
 		v := e.CreateOutgoing("ETH", "", "1", addr)
 		if i%2 == 0 {
-			e.ReportTx(v, fmt.Sprintf("0xtx%d", i))
+			e.ReportTx(v, et.TxHash(fmt.Sprintf("0xtx%d", i)))
 		}
 		ids = append(ids, e.Assess(v, ""))
 	}

@@ -232,6 +232,16 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 	if err := allowed(v); err != nil {
 		return v, err
 	}
+	if asset, ok := s.reg.Asset(v.Asset); ok {
+		ns := s.reg.Candidates(asset, v.Network)
+		valid := false
+		for _, n := range ns {
+			valid = valid || n.ValidTxHash(r.TxHash)
+		}
+		if !valid {
+			return v, apperr.Bad("txHash: %q is not a transaction hash on %s", r.TxHash, network.Names(ns))
+		}
+	}
 	var out row
 	err = s.db.GetContext(ctx, &out, `
 		UPDATE verifications SET tx_hash = $2, vout = $3, ordered_at = now(), updated_at = now()
@@ -247,7 +257,7 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 	if v, err = s.Find(ctx, id); err != nil {
 		return v, err
 	}
-	if v.TxHash != r.TxHash {
+	if !network.SameTxHash(v.TxHash, r.TxHash) {
 		return v, apperr.Bad("txHash: verification %s already has txHash %s reported", id, v.TxHash)
 	}
 	if r.Vout != nil && (v.Vout == nil || *v.Vout != *r.Vout) {

@@ -19,11 +19,11 @@ import (
 	"github.com/travelrule/enclave/internal/network"
 )
 
-
 // MaxPayloadBytes bounds the IVMS101 payload of a verification: far above what a travel-rule
 // message of a few persons needs (a few kB), so that no one stored row, nor a page of them, can
 // grow without limit.
 const MaxPayloadBytes = 128 << 10
+
 // Role is this VASP's side of a verification.
 type Role string
 
@@ -231,6 +231,15 @@ func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) 
 	if o := p.IVMS101.Originator; o != nil && len(o.AccountNumber) > 0 {
 		v.OriginatorAddress = strings.TrimSpace(o.AccountNumber[0])
 	}
+	// Refused here, not later as an ERROR callback from Chainalysis: an address that cannot be
+	// one of the transfer's network.
+	candidates := reg.Candidates(asset, v.Network)
+	for field, addr := range map[string]string{"payload.ivms101.beneficiary.accountNumber[0]": v.BeneficiaryAddress,
+		"payload.ivms101.originator.accountNumber[0]": v.OriginatorAddress} {
+		if addr != "" && !onSome(candidates, addr) {
+			return v, apperr.Bad("%s: %q is not an address on %s", field, addr, network.Names(candidates))
+		}
+	}
 	v.Payload = d.Payload
 	return v, nil
 }
@@ -261,4 +270,14 @@ func (r TxReport) validate() (string, error) {
 		return "", apperr.Bad("vout: want an output index from 0 to %d, got %d", math.MaxInt32, *r.Vout)
 	}
 	return u, nil
+}
+
+// onSome reports whether address can be an address on one of ns.
+func onSome(ns []network.Network, address string) bool {
+	for _, n := range ns {
+		if n.ValidAddress(address) {
+			return true
+		}
+	}
+	return false
 }
