@@ -1,6 +1,7 @@
 package api
 
 import (
+	"crypto/sha256"
 	"log/slog"
 	"net/http"
 
@@ -17,9 +18,17 @@ func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		var r kytjob.Request
-		if err := decode(c, &r); err != nil {
+		body, err := readBody(c)
+		if err == nil {
+			err = decodeJSON(body, &r)
+		}
+		if err != nil {
 			fail(c, log, err)
 			return
+		}
+		if r.IdempotencyKey = c.GetHeader(headerIdempotencyKey); r.IdempotencyKey != "" {
+			sum := sha256.Sum256(body)
+			r.BodySHA256 = sum[:]
 		}
 		id, err := svc.Accept(c, r)
 		if err != nil {

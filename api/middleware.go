@@ -24,11 +24,13 @@ const MaxBodyBytes = 1 << 20
 const (
 	headerRequestID = "X-Request-Id"
 	headerVaspID    = "X-Vasp-Id"
-	ctxRequestID    = "requestId"
-	ctxPeer         = "peerVaspId"
-	ctxBody         = "peerBody"
-	ctxError        = "errorBody"
-	ctxDenied       = "deniedBecause"
+	// headerIdempotencyKey makes a retried POST that creates something answer the first answer.
+	headerIdempotencyKey = "Idempotency-Key"
+	ctxRequestID         = "requestId"
+	ctxPeer              = "peerVaspId"
+	ctxBody              = "peerBody"
+	ctxError             = "errorBody"
+	ctxDenied            = "deniedBecause"
 )
 
 // withRequestID echoes a sane X-Request-Id or makes one, so a caller can quote it.

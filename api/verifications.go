@@ -83,10 +83,15 @@ func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.H
 	}
 	return func(c *gin.Context) {
 		var d verification.Draft
-		if err := decode(c, &d); err != nil {
+		body, err := readBody(c)
+		if err == nil {
+			err = decodeJSON(body, &d)
+		}
+		if err != nil {
 			fail(c, log, err)
 			return
 		}
+		d.IdempotencyKey, d.Body = c.GetHeader(headerIdempotencyKey), body
 		v, err := svc.CreateOutgoing(c, d)
 		if err != nil {
 			fail(c, log, err)

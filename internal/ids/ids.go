@@ -6,6 +6,7 @@ package ids
 
 import (
 	"strings"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -21,4 +22,29 @@ func UUID(field, s string) (string, error) {
 		return "", apperr.Bad("%s: %q is not a UUID (want the 36-character form, e.g. 3fa85f64-5717-4562-b3fc-2c963f66afa6)", field, s)
 	}
 	return u.String(), nil
+}
+
+// idempotencyNamespace scopes the UUIDs derived from Idempotency-Key values.
+var idempotencyNamespace = uuid.MustParse("6f1a4c0e-3b7d-5e2a-9c41-8d5b2e7f0a13")
+
+// IdempotencyWindow is how long an Idempotency-Key answers its first answer again.
+const IdempotencyWindow = 24 * time.Hour
+
+// FromIdempotencyKey is the id of the thing a request with Idempotency-Key key creates on
+// route: the same key on the same route always names the same row, so the database's primary
+// key makes a retried request find the first one, across replicas and however close together.
+// An invalid key is BAD-REQUEST naming the header.
+func FromIdempotencyKey(route, key string) (string, error) {
+	if key == "" || len(key) > 255 || strings.IndexFunc(key, func(r rune) bool { return r < 0x21 || r > 0x7e }) >= 0 {
+		return "", apperr.Bad("Idempotency-Key: want 1 to 255 printable ASCII characters without spaces")
+	}
+	return uuid.NewSHA1(idempotencyNamespace, []byte(route+"\x00"+key)).String(), nil
+}
+
+// ErrIdempotencyKeyReused answers a key used with another body, or longer ago than the window.
+func ErrIdempotencyKeyReused(created time.Time) error {
+	if time.Since(created) > IdempotencyWindow {
+		return apperr.Bad("Idempotency-Key: this key was used more than %s ago; use a new key", IdempotencyWindow)
+	}
+	return apperr.Bad("Idempotency-Key: this key was used with another request body")
 }

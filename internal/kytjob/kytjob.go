@@ -10,6 +10,7 @@
 package kytjob
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -148,6 +149,10 @@ func (s *Service) AddWorkers(w *river.Workers) {
 type Request struct {
 	VerificationUUID string `json:"verificationUuid"`
 	Network          string `json:"network,omitempty"`
+	// IdempotencyKey, when set (the Idempotency-Key header), makes a retry with the same body
+	// answer the first requestId; BodySHA256 is the request body's hash.
+	IdempotencyKey string `json:"-"`
+	BodySHA256     []byte `json:"-"`
 }
 
 // Accept validates a request, plans the KYT call and stores the assessment (PENDING) with its
@@ -167,6 +172,11 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		return "", err
 	}
 	requestID := uuid.NewString()
+	if r.IdempotencyKey != "" {
+		if requestID, err = ids.FromIdempotencyKey("chainalysis-kyt", r.IdempotencyKey); err != nil {
+			return "", err
+		}
+	}
 	t.AcceptedAt = time.Now().UTC()
 
 	tx, err := s.api.BeginTxx(ctx, nil)
@@ -174,13 +184,21 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		return "", fmt.Errorf("accept: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if _, err := tx.ExecContext(ctx, `
+	res, err := tx.ExecContext(ctx, `
 		INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
-			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13)`,
+			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at, request_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14)
+		ON CONFLICT (request_id) DO NOTHING`,
 		requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
-		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt); err != nil {
+		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, r.BodySHA256)
+	if err != nil {
 		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil || n == 0 {
+		// Only a keyed request can meet its id again: the first one, accepted already (or
+		// being accepted: the insert waited for it to commit).
+		tx.Rollback() //nolint:errcheck
+		return s.acceptedBefore(ctx, requestID, r.BodySHA256)
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: requestID, Target: t}, nil); err != nil {
 		return "", fmt.Errorf("accept: insert register job: %w", err)
@@ -189,6 +207,21 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		return "", fmt.Errorf("accept: commit: %w", err)
 	}
 	s.accepted.WithLabelValues(t.APIType).Inc()
+	return requestID, nil
+}
+
+// acceptedBefore answers a retried keyed request: the same body gets the first requestId.
+func (s *Service) acceptedBefore(ctx context.Context, requestID string, sum []byte) (string, error) {
+	var first struct {
+		Sum     []byte    `db:"request_sha256"`
+		Created time.Time `db:"created_at"`
+	}
+	if err := s.api.GetContext(ctx, &first, `SELECT request_sha256, created_at FROM kyt_results WHERE request_id = $1`, requestID); err != nil {
+		return "", fmt.Errorf("accept: read the request with the same Idempotency-Key: %w", err)
+	}
+	if !bytes.Equal(first.Sum, sum) || time.Since(first.Created) > ids.IdempotencyWindow {
+		return "", ids.ErrIdempotencyKeyReused(first.Created)
+	}
 	return requestID, nil
 }
 

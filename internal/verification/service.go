@@ -48,8 +48,16 @@ func (s *Service) CreateOutgoing(ctx context.Context, d Draft) (Verification, er
 	if v.BeneficiaryVaspID == s.vaspID {
 		return v, apperr.Bad("beneficiaryVaspId: %s is this VASP; a verification needs a counterparty", v.BeneficiaryVaspID)
 	}
+	if d.IdempotencyKey != "" {
+		// The key names the verification: a retry meets the first one in the primary key.
+		if v.UUID, err = ids.FromIdempotencyKey("verifications", d.IdempotencyKey); err != nil {
+			return v, err
+		}
+		sum := sha256.Sum256(append([]byte(v.UUID), d.Body...))
+		return s.insert(ctx, v, sum[:], true)
+	}
 	sum := sha256.Sum256(append([]byte(v.UUID), d.Payload...))
-	return s.insert(ctx, v, sum[:])
+	return s.insert(ctx, v, sum[:], false)
 }
 
 // ReceiveIncoming records a verification a counterparty enclave (sender) sent: we are
@@ -67,10 +75,12 @@ func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, b
 		return v, apperr.Bad("originatingVaspId: %s does not match the sending VASP %s", v.OriginatingVaspID, sender)
 	}
 	sum := sha256.Sum256(body)
-	return s.insert(ctx, v, sum[:])
+	return s.insert(ctx, v, sum[:], false)
 }
 
-func (s *Service) insert(ctx context.Context, v Verification, sum []byte) (Verification, error) {
+// insert stores v; when its uuid exists already, the same request (sum) is a harmless
+// success and another is BAD-REQUEST, naming Idempotency-Key when keyed.
+func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed bool) (Verification, error) {
 	r := toRow(v)
 	r.RequestSHA256 = sum
 	payload, err := encodePayload(v.Payload)
@@ -93,7 +103,10 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte) (Verif
 		if err := s.db.GetContext(ctx, &out, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, v.UUID); err != nil {
 			return v, fmt.Errorf("load verification %s: %w", v.UUID, err)
 		}
-		if !bytes.Equal(out.RequestSHA256, sum) {
+		switch {
+		case keyed && (!bytes.Equal(out.RequestSHA256, sum) || time.Since(out.CreatedAt) > ids.IdempotencyWindow):
+			return v, ids.ErrIdempotencyKeyReused(out.CreatedAt)
+		case !bytes.Equal(out.RequestSHA256, sum):
 			return v, apperr.Bad("verificationUuid: %s already exists with different content", v.UUID)
 		}
 	} else if err != nil {

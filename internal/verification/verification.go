@@ -77,6 +77,10 @@ type Draft struct {
 	Payload                 json.RawMessage `json:"payload"`
 	KeyType                 string          `json:"keyType,omitempty"`
 	RequiredBeneficiaryInfo json.RawMessage `json:"requiredBeneficiaryInfo,omitempty"`
+	// IdempotencyKey, when set (the Idempotency-Key header of POST /v1/verifications), makes a
+	// retry with the same Body answer the first verification.
+	IdempotencyKey string `json:"-"`
+	Body           []byte `json:"-"`
 }
 
 // AssetInfo is the transfer's asset, network and amount.
