@@ -18,6 +18,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
@@ -362,10 +363,13 @@ func messageOf(resp *http.Response, body []byte) string {
 	return truncate(text)
 }
 
+// truncate keeps a message storable and short: UTF-8 without NUL (an answer may carry any
+// bytes), at most 500 characters.
 func truncate(s string) string {
 	const n = 500
-	if len(s) > n {
-		return s[:n] + "…"
+	s = strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
+	if utf8.RuneCountInString(s) > n {
+		return string([]rune(s)[:n]) + "…"
 	}
 	return s
 }
