@@ -185,19 +185,23 @@ func (s *Service) roomForCall(ctx context.Context) bool {
 // that option is on. It returns errNotOpen when an earlier run got further.
 func (s *Service) markRegistered(ctx context.Context, id, externalID string) error {
 	const mark = `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
-		WHERE request_id = $1 AND status = 'PENDING' RETURNING `
+		WHERE request_id = $1 AND status = 'PENDING'`
 	var err error
 	if s.cfg.CallbackOnRegistered {
 		err = s.inTx(ctx, func(tx *sqlx.Tx) error {
 			var reg row
-			if err := tx.GetContext(ctx, &reg, mark+resultColumns, id, externalID); err != nil {
+			if err := tx.GetContext(ctx, &reg, mark+` RETURNING `+resultColumns, id, externalID); err != nil {
 				return err
 			}
 			return s.enqueueCallback(ctx, tx, reg, nil, false)
 		})
 	} else {
-		var at time.Time
-		err = s.work.GetContext(ctx, &at, mark+`updated_at`, id, externalID)
+		var res sql.Result
+		if res, err = s.work.ExecContext(ctx, mark, id, externalID); err == nil {
+			if n, _ := res.RowsAffected(); n == 0 {
+				err = sql.ErrNoRows
+			}
+		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return errNotOpen
