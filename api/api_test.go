@@ -23,6 +23,7 @@ import (
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/openapitest"
 	"github.com/travelrule/enclave/internal/verification"
 )
@@ -51,7 +52,7 @@ func setup(t *testing.T) bundle {
 	logs := &et.SyncBuffer{}
 	h := api.NewHandler(api.Deps{
 		Log: slog.New(slog.NewJSONHandler(logs, nil)), Config: cfg, Metrics: prometheus.NewRegistry(),
-		Verifications: verification.NewService(db, network.Default(), ourVasp),
+		Verifications: verification.NewService(db, network.Default(), ourVasp, sealer(t)),
 		Ready:         func(ctx context.Context) error { return db.PingContext(ctx) },
 	})
 	srv := httptest.NewServer(h)
@@ -566,4 +567,10 @@ func TestListsAreBounded(t *testing.T) {
 	r = b.client.Do("POST", "/v1/verifications", mustJSON(t, big), nil)
 	require.Equal(t, 400, r.Status)
 	require.Contains(t, string(r.Body), "payload: at most 131072 bytes")
+}
+
+func sealer(t *testing.T) *seal.Sealer {
+	s, err := seal.Load(et.Keyset(t))
+	require.NoError(t, err)
+	return s
 }

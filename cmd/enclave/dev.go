@@ -27,6 +27,7 @@ import (
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/pglocal"
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 // The dev enclave's identities and the story's data.
@@ -57,15 +58,25 @@ type devState struct {
 	PeerSecret     string `json:"peerSecret"`
 	CallbackSecret string `json:"callbackSecret"`
 	CallbackToken  string `json:"callbackToken"`
+	// DataKeyset seals the personal data dev stores (ENCLAVE_DATA_KEYSET): kept with the data,
+	// or it could not be read again.
+	DataKeyset string `json:"dataKeyset"`
 }
 
 func loadDevState(path string) (devState, bool, error) {
 	var st devState
 	b, err := os.ReadFile(path)
-	if err == nil && json.Unmarshal(b, &st) == nil && st.APIKey != "" && st.PeerSecret != "" && st.CallbackSecret != "" {
+	if err == nil && json.Unmarshal(b, &st) == nil && st.APIKey != "" && st.PeerSecret != "" && st.CallbackSecret != "" && st.DataKeyset != "" {
 		return st, true, nil
 	}
-	st = devState{APIKey: randomKey(), PeerSecret: newSecret(), CallbackSecret: newSecret(), CallbackToken: randomKey()}
+	ks, err := seal.New()
+	if err != nil {
+		return st, false, err
+	}
+	if st.APIKey == "" || st.PeerSecret == "" || st.CallbackSecret == "" {
+		st = devState{APIKey: randomKey(), PeerSecret: newSecret(), CallbackSecret: newSecret(), CallbackToken: randomKey()}
+	}
+	st.DataKeyset = ks
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // dev.json itself is 0600
 		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
 	}
@@ -111,7 +122,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
+	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, DataKeyset: st.DataKeyset, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
 		Workers: 100, CallbackWorkers: 100, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
 		Peers: []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: "http://127.0.0.1:1", Secret: st.PeerSecret}}}
 	if f := strings.TrimSpace(getenv("ENCLAVE_PEERS_FILE")); f != "" {

@@ -66,7 +66,8 @@ func TestServeNeverShowsASecret(t *testing.T) {
 	secret := "whsec_" + base64.StdEncoding.EncodeToString([]byte("callback-secret-32-bytes-long-00"))
 	base := map[string]string{"ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": apiKey, "CHAINALYSIS_KYT_API_KEY": kytKey,
 		"CHAINALYSIS_KYT_API_URL": "http://kytuser:" + kytPass + "@127.0.0.1:1/api/kyt", "ENCLAVE_CALLBACK_URL": "https://cb:" + cbPass + "@127.0.0.1:1/cb",
-		"ENCLAVE_CALLBACK_TOKEN": cbToken, "ENCLAVE_CALLBACK_SECRET": secret, "ENCLAVE_LISTEN_ADDR": "127.0.0.1:0"}
+		"ENCLAVE_CALLBACK_TOKEN": cbToken, "ENCLAVE_CALLBACK_SECRET": secret, "ENCLAVE_LISTEN_ADDR": "127.0.0.1:0",
+		"ENCLAVE_DATA_KEYSET": et.Keyset(t)}
 	for name, change := range map[string]map[string]string{
 		"DSNPortNotANumber":  {"DATABASE_URL": "postgres://enclave:" + pw + "@127.0.0.1:notaport/enclave"},
 		"DSNPercentInPass":   {"DATABASE_URL": "postgres://enclave:" + pw + "%zz@127.0.0.1:5432/enclave"},
@@ -101,7 +102,7 @@ func TestServeRefusesUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
 	env := map[string]string{"DATABASE_URL": emptyDatabase(t), "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": "k", "ENCLAVE_LISTEN_ADDR": freeAddr(t),
 		"CHAINALYSIS_KYT_API_KEY": "kyt", "ENCLAVE_CALLBACK_URL": "http://127.0.0.1:1/cb",
-		"ENCLAVE_CALLBACK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123"))}
+		"ENCLAVE_CALLBACK_SECRET": "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123")), "ENCLAVE_DATA_KEYSET": et.Keyset(t)}
 	err := run(context.Background(), []string{"serve"}, envOf(env), &bytes.Buffer{}, &bytes.Buffer{})
 	require.ErrorContains(t, err, "run `enclave migrate`")
 }
@@ -151,9 +152,10 @@ func TestMigrateServeAndShutDown(t *testing.T) {
 		"ENCLAVE_LISTEN_ADDR": addr, "ENCLAVE_PEERS_FILE": peers,
 		"CHAINALYSIS_KYT_API_KEY": "kyt-key-never-logged", "ENCLAVE_CALLBACK_URL": "http://127.0.0.1:1/callbacks",
 		"ENCLAVE_CALLBACK_TOKEN": "callback-token-never-logged", "ENCLAVE_CALLBACK_SECRET": secret("callback-secret-never-logged-012"),
+		"ENCLAVE_DATA_KEYSET": et.Keyset(t),
 	}
 	secrets := []string{"db-password-never-logged", "api-key-never-logged", "second-key-never-logged", peerSecret,
-		"kyt-key-never-logged", "callback-token-never-logged", env["ENCLAVE_CALLBACK_SECRET"]}
+		"kyt-key-never-logged", "callback-token-never-logged", env["ENCLAVE_CALLBACK_SECRET"], env["ENCLAVE_DATA_KEYSET"][20:60]}
 
 	var out, logs et.SyncBuffer
 	require.NoError(t, run(context.Background(), []string{"migrate"}, envOf(env), &out, &logs))

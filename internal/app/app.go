@@ -32,6 +32,7 @@ import (
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/logthrottle"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -83,7 +84,11 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	if err != nil {
 		return nil, err
 	}
-	verifs := verification.NewService(db, reg, cfg.VaspID)
+	sealer, err := seal.Load(cfg.DataKeyset)
+	if err != nil {
+		return nil, fmt.Errorf("ENCLAVE_DATA_KEYSET: %w", err)
+	}
+	verifs := verification.NewService(db, reg, cfg.VaspID, sealer)
 	kc := t.KYT
 	if kc.MaxAge == 0 {
 		kc.MaxAge = cfg.KYTMaxAge

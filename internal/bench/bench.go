@@ -34,6 +34,7 @@ import (
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytsim"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -139,7 +140,11 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	rcv := newReceiver(secret, o.ReceiverLatency)
 	defer rcv.srv.Close()
 
-	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey},
+	keyset, err := seal.New()
+	if err != nil {
+		return res, err
+	}
+	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey}, DataKeyset: keyset,
 		KYTAPIURL: sim.URL, KYTAPIKey: kytKey, CallbackURL: rcv.srv.URL, CallbackSecret: secret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
 		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}

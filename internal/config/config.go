@@ -14,6 +14,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 // Defaults of the optional variables.
@@ -91,6 +93,12 @@ type Config struct {
 	// (ENCLAVE_CALLBACK_WORKERS), default 1000: deliveries have a lane of their own, so a slow
 	// receiver never holds back screening, and a burst of screenings never starves deliveries.
 	CallbackWorkers int
+	// DataKeyset is the Tink AEAD keyset, as JSON, that seals the IVMS101 payloads at rest
+	// (ENCLAVE_DATA_KEYSET, or read from the file ENCLAVE_DATA_KEYSET_FILE). Required by serve;
+	// `enclave keyset new` makes one. A secret: never logged or quoted.
+	DataKeyset string
+	// DataKeysetFile is where DataKeyset was read from, if from a file.
+	DataKeysetFile string
 	// PipelineConnections is the size of the connection pool the workers share
 	// (ENCLAVE_PIPELINE_CONNECTIONS), default 8. The API has a pool of its own, so no number of
 	// busy workers makes an accept wait for a connection, and the pipeline never has more
@@ -163,7 +171,32 @@ func Load(lookup func(string) string) Config {
 	if c.PeersFile != "" {
 		c.loadPeers()
 	}
+	c.loadKeyset(lookup)
 	return c
+}
+
+func (c *Config) loadKeyset(lookup func(string) string) {
+	c.DataKeyset = strings.TrimSpace(lookup("ENCLAVE_DATA_KEYSET"))
+	c.DataKeysetFile = strings.TrimSpace(lookup("ENCLAVE_DATA_KEYSET_FILE"))
+	name := "ENCLAVE_DATA_KEYSET"
+	switch {
+	case c.DataKeyset != "" && c.DataKeysetFile != "":
+		c.problem("ENCLAVE_DATA_KEYSET and ENCLAVE_DATA_KEYSET_FILE: set one of them, not both")
+		return
+	case c.DataKeysetFile != "":
+		name = "ENCLAVE_DATA_KEYSET_FILE"
+		b, err := os.ReadFile(c.DataKeysetFile)
+		if err != nil {
+			c.problem("ENCLAVE_DATA_KEYSET_FILE: cannot read %s: %v", c.DataKeysetFile, errors.Unwrap(err))
+			return
+		}
+		c.DataKeyset = strings.TrimSpace(string(b))
+	case c.DataKeyset == "":
+		return // required by serve: Validate says so
+	}
+	if _, err := seal.Load(c.DataKeyset); err != nil {
+		c.problem("%s: %v (the value is not shown)", name, err)
+	}
 }
 
 // Requirement names what a command cannot run without.
@@ -197,6 +230,10 @@ func (c Config) Validate(need Requirement) error {
 		}
 		if c.CallbackSecret == "" {
 			problems = append(problems, "ENCLAVE_CALLBACK_SECRET: required (whsec_<base64> secret that signs callbacks)")
+		}
+		if c.DataKeyset == "" && c.DataKeysetFile == "" {
+			problems = append(problems, "ENCLAVE_DATA_KEYSET or ENCLAVE_DATA_KEYSET_FILE: required (the Tink keyset that encrypts personal data at rest; "+
+				"make one with `enclave keyset new > keyset.json` and keep it secret)")
 		}
 	}
 	if len(problems) == 0 {
@@ -233,6 +270,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("callbackTokenSet", c.CallbackToken != ""),
 		slog.Bool("callbackSecretSet", c.CallbackSecret != ""),
 		slog.Bool("callbackOnRegistered", c.CallbackOnRegistered),
+		slog.Bool("dataKeysetSet", c.DataKeyset != ""),
 		slog.String("kytMaxAge", c.KYTMaxAge.String()),
 		slog.String("kytPollMaxInterval", c.KYTPollMaxInterval.String()),
 		slog.Float64("kytRateLimit", c.KYTRateLimit),

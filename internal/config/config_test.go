@@ -7,10 +7,13 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -19,8 +22,10 @@ var goodSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("0123456789
 
 func TestDefaults(t *testing.T) {
 	t.Parallel()
+	ks, err := seal.New()
+	require.NoError(t, err)
 	c := Load(env(map[string]string{"DATABASE_URL": "postgres://x@h/db", "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": " a, ,b ",
-		"CHAINALYSIS_KYT_API_KEY": "k", "ENCLAVE_CALLBACK_URL": "http://backend/cb", "ENCLAVE_CALLBACK_SECRET": goodSecret}))
+		"CHAINALYSIS_KYT_API_KEY": "k", "ENCLAVE_CALLBACK_URL": "http://backend/cb", "ENCLAVE_CALLBACK_SECRET": goodSecret, "ENCLAVE_DATA_KEYSET": ks}))
 	require.NoError(t, c.Validate(NeedServe))
 	require.Equal(t, ":8080", c.ListenAddr)
 	require.Equal(t, "https://api.chainalysis.com/api/kyt", c.KYTAPIURL)
@@ -42,6 +47,7 @@ func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
 		"ENCLAVE_KYT_MAX_AGE": "forever", "ENCLAVE_WORKERS": "0", "ENCLAVE_PIPELINE_CONNECTIONS": "eight", "ENCLAVE_KYT_RATE_LIMIT": "-1", "ENCLAVE_CALLBACK_ON_REGISTERED": "maybe",
 		"CHAINALYSIS_TIMEOUT": "-3s", "ENCLAVE_CALLBACK_WORKERS": "lots",
 	}))
+	require.ErrorContains(t, c.Validate(NeedServe), "enclave keyset new", "no keyset: says how to make one")
 	err := c.Validate(NeedServe)
 	require.Error(t, err)
 	for _, v := range []string{"DATABASE_URL", "ENCLAVE_VASP_ID", "ENCLAVE_API_KEYS", "CHAINALYSIS_KYT_API_URL",
@@ -140,4 +146,27 @@ func TestPeersFileIsReadStrictly(t *testing.T) {
 	c := Load(env(map[string]string{"ENCLAVE_PEERS_FILE": p}))
 	require.NoError(t, c.Validate(0), "no peers is allowed (serve warns)")
 	require.Empty(t, c.Peers)
+}
+
+// TestDataKeyset: a keyset from the variable or a file; a broken one is a problem that never
+// quotes it, and the log shows only whether one is set.
+func TestDataKeyset(t *testing.T) {
+	t.Parallel()
+	ks, err := seal.New()
+	require.NoError(t, err)
+	p := filepath.Join(t.TempDir(), "keyset.json")
+	require.NoError(t, os.WriteFile(p, []byte(ks), 0o600))
+	c := Load(env(map[string]string{"ENCLAVE_DATA_KEYSET_FILE": p}))
+	require.NoError(t, c.Validate(0))
+	require.Equal(t, strings.TrimSpace(ks), c.DataKeyset)
+	var b bytes.Buffer
+	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", c)
+	require.Contains(t, b.String(), `"dataKeysetSet":true`)
+	require.NotContains(t, b.String(), ks[10:40])
+
+	broken := ks[:len(ks)/2] + "Secret-Material-123"
+	err = Load(env(map[string]string{"ENCLAVE_DATA_KEYSET": broken})).Validate(0)
+	require.ErrorContains(t, err, "ENCLAVE_DATA_KEYSET: not a Tink AEAD keyset")
+	require.NotContains(t, err.Error(), "Secret-Material-123")
+	require.ErrorContains(t, Load(env(map[string]string{"ENCLAVE_DATA_KEYSET": ks, "ENCLAVE_DATA_KEYSET_FILE": p})).Validate(0), "not both")
 }

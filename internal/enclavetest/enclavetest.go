@@ -27,6 +27,7 @@ import (
 	"github.com/travelrule/enclave/internal/dbtest"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/openapitest"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -90,7 +91,7 @@ func Start(t testing.TB, o Options) *Enclave {
 	t.Cleanup(e.Receiver.Close)
 
 	e.Config = config.Config{
-		DatabaseURL: e.DSN, VaspID: OurVasp, APIKeys: []string{APIKey},
+		DatabaseURL: e.DSN, VaspID: OurVasp, APIKeys: []string{APIKey}, DataKeyset: Keyset(t),
 		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: PeerSecret}},
 		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey,
 		CallbackURL: e.Receiver.URL(), CallbackToken: Token, CallbackSecret: CallbackSecret,
@@ -139,6 +140,16 @@ func (e *Enclave) StartWorkers() {
 		defer cancel()
 		e.App.River.StopAndCancel(ctx) //nolint:errcheck
 	})
+}
+
+// keyset is the data keyset of every enclave a test binary starts.
+var keyset = sync.OnceValues(seal.New)
+
+// Keyset returns the test binary's data keyset (ENCLAVE_DATA_KEYSET).
+func Keyset(t testing.TB) string {
+	ks, err := keyset()
+	require.NoError(t, err)
+	return ks
 }
 
 // VerificationBody is a valid POST /v1/verifications body. On an EVM network the originator

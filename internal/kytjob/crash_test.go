@@ -55,6 +55,7 @@ func runChild() {
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10, PipelineConnections: 4,
 		ChainalysisTimeout: time.Second, // a run's timeout is 2 × 1 s + 5 s: see crashedJobsRescuable
+		DataKeyset:         os.Getenv("CHILD_KEYSET"),
 	}
 	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
@@ -95,7 +96,7 @@ func startChild(t *testing.T, dsn, kytURL, callbackURL, crashAt string) *child {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DSN="+dsn, "CHILD_KYT_URL="+kytURL,
-		"CHILD_CALLBACK_URL="+callbackURL, "CHILD_CRASH_AT="+crashAt)
+		"CHILD_CALLBACK_URL="+callbackURL, "CHILD_CRASH_AT="+crashAt, "CHILD_KEYSET="+et.Keyset(t))
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	cmd.Stderr = os.Stderr

@@ -15,6 +15,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
@@ -24,11 +25,12 @@ type Service struct {
 	db     *sqlx.DB
 	reg    *network.Registry
 	vaspID string
+	seal   *seal.Sealer
 }
 
-// NewService returns a Service for the VASP vaspID.
-func NewService(db *sqlx.DB, reg *network.Registry, vaspID string) *Service {
-	return &Service{db: db, reg: reg, vaspID: vaspID}
+// NewService returns a Service for the VASP vaspID that seals payloads with s.
+func NewService(db *sqlx.DB, reg *network.Registry, vaspID string, s *seal.Sealer) *Service {
+	return &Service{db: db, reg: reg, vaspID: vaspID, seal: s}
 }
 
 // NotFound is the VerifyVASP error for an unknown verification.
@@ -83,7 +85,7 @@ func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, b
 func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed bool) (Verification, error) {
 	r := toRow(v)
 	r.RequestSHA256 = sum
-	payload, err := encodePayload(v.Payload)
+	sealed, keyID, err := sealPayload(s.seal, v.UUID, v.Payload)
 	if err != nil {
 		return v, err
 	}
@@ -91,13 +93,13 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed 
 	err = s.db.GetContext(ctx, &out, `
 		INSERT INTO verifications (uuid, role, originating_vasp_id, beneficiary_vasp_id, network, asset, amount,
 			trade_price, trade_currency, trade_iso_datetime, is_exceeding_threshold, originator_address,
-			beneficiary_address, payload, request_sha256)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)
+			beneficiary_address, payload_sealed, payload_key_id, request_sha256)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 		ON CONFLICT (uuid) DO NOTHING
 		RETURNING `+columns,
 		r.UUID, r.Role, r.OriginatingVaspID, r.BeneficiaryVaspID, r.Network, r.Asset, r.Amount,
 		r.TradePrice, r.TradeCurrency, r.TradeISODateTime, r.IsExceedingThreshold, r.OriginatorAddress,
-		r.BeneficiaryAddress, string(payload), r.RequestSHA256)
+		r.BeneficiaryAddress, sealed, keyID, r.RequestSHA256)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Already there: a replay of the same request is success, anything else a conflict.
 		if err := s.db.GetContext(ctx, &out, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, v.UUID); err != nil {
@@ -112,7 +114,7 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed 
 	} else if err != nil {
 		return v, fmt.Errorf("insert verification %s: %w", v.UUID, err)
 	}
-	return out.verification()
+	return out.verification(s.seal)
 }
 
 // Find returns one verification, or NOT-FOUND-VERIFICATION.
@@ -129,7 +131,7 @@ func (s *Service) Find(ctx context.Context, id string) (Verification, error) {
 	if err != nil {
 		return Verification{}, fmt.Errorf("find verification %s: %w", u, err)
 	}
-	return r.verification()
+	return r.verification(s.seal)
 }
 
 // Filter selects verifications for List. Zero values select everything.
@@ -200,7 +202,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, erro
 	}
 	out := make([]Verification, 0, len(rows))
 	for _, r := range rows {
-		v, err := r.verification()
+		v, err := r.verification(s.seal)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -262,7 +264,7 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 		RETURNING `+columns, id, r.TxHash, r.Vout)
 	switch {
 	case err == nil:
-		return out.verification()
+		return out.verification(s.seal)
 	case !errors.Is(err, sql.ErrNoRows):
 		return v, fmt.Errorf("report tx on %s: %w", id, err)
 	}

@@ -6,17 +6,19 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 // columns are the verifications columns every query reads, in row's order.
 const columns = `uuid, role, originating_vasp_id, beneficiary_vasp_id, network, asset, amount::text AS amount,
 	trade_price::text AS trade_price, trade_currency, trade_iso_datetime, is_exceeding_threshold,
-	originator_address, beneficiary_address, payload, request_sha256, tx_hash, vout, ordered_at,
+	originator_address, beneficiary_address, payload, payload_sealed, request_sha256, tx_hash, vout, ordered_at,
 	created_at, updated_at`
 
 // listColumns are columns without the payload, which lists leave out unless asked: the
 // personal data of a whole page is neither needed to list nor small.
-var listColumns = strings.Replace(columns, "payload,", "NULL::jsonb AS payload,", 1)
+var listColumns = strings.Replace(columns, "payload, payload_sealed,", "NULL::jsonb AS payload, NULL::bytea AS payload_sealed,", 1)
 
 // row is a verifications row as stored.
 type row struct {
@@ -33,7 +35,8 @@ type row struct {
 	IsExceedingThreshold sql.NullBool   `db:"is_exceeding_threshold"`
 	OriginatorAddress    sql.NullString `db:"originator_address"`
 	BeneficiaryAddress   string         `db:"beneficiary_address"`
-	Payload              []byte         `db:"payload"`
+	Payload              []byte         `db:"payload"`        // a row written before payloads were sealed
+	PayloadSealed        []byte         `db:"payload_sealed"` // seal.Sealer's ciphertext
 	RequestSHA256        []byte         `db:"request_sha256"`
 	TxHash               sql.NullString `db:"tx_hash"`
 	Vout                 sql.NullInt32  `db:"vout"`
@@ -55,8 +58,8 @@ func toRow(v Verification) row {
 	return r
 }
 
-func (r row) verification() (Verification, error) {
-	payload, err := decodePayload(r.Payload)
+func (r row) verification(s *seal.Sealer) (Verification, error) {
+	payload, err := openPayload(s, r)
 	if err != nil {
 		return Verification{}, fmt.Errorf("verification %s: %w", r.UUID, err)
 	}
@@ -82,17 +85,32 @@ func (r row) verification() (Verification, error) {
 	return v, nil
 }
 
-// encodePayload and decodePayload are the only way the IVMS101 payload reaches or leaves the
-// database, so that encrypting it at rest stays a change to these two functions.
-func encodePayload(p json.RawMessage) ([]byte, error) {
+// sealPayload and openPayload are the only way the IVMS101 payload reaches or leaves the
+// database: sealed with the keyset's primary key, the verification's uuid as associated data,
+// so that psql, a backup or a replica shows no name, and a ciphertext copied onto another row
+// does not open there. It returns the ciphertext and the id of the key that sealed it.
+func sealPayload(s *seal.Sealer, uuid string, p json.RawMessage) ([]byte, int64, error) {
 	if !json.Valid(p) {
-		return nil, fmt.Errorf("payload is not JSON")
+		return nil, 0, fmt.Errorf("payload is not JSON")
 	}
-	return p, nil
+	c, err := s.Seal(p, []byte(uuid))
+	if err != nil {
+		return nil, 0, fmt.Errorf("seal payload: %w", err)
+	}
+	return c, int64(seal.KeyID(c)), nil
 }
 
-func decodePayload(b []byte) (json.RawMessage, error) {
-	return json.RawMessage(b), nil
+// openPayload returns a row's payload: opened when sealed; as stored for a row written before
+// payloads were sealed (until `enclave rekey` seals it); nothing when the query left it out.
+func openPayload(s *seal.Sealer, r row) (json.RawMessage, error) {
+	if r.PayloadSealed == nil {
+		return json.RawMessage(r.Payload), nil
+	}
+	p, err := s.Open(r.PayloadSealed, []byte(r.UUID))
+	if err != nil {
+		return nil, err
+	}
+	return json.RawMessage(p), nil
 }
 
 func str(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
