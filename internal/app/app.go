@@ -89,6 +89,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return nil, fmt.Errorf("ENCLAVE_DATA_KEYSET: %w", err)
 	}
 	verifs := verification.NewService(db, reg, cfg.VaspID, sealer)
+	newKeyUse(verifs.KeyUse, metrics)
 	kc := t.KYT
 	if kc.MaxAge == 0 {
 		kc.MaxAge = cfg.KYTMaxAge

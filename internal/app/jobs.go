@@ -63,3 +63,31 @@ func (m *jobMetrics) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.states, prometheus.GaugeValue, float64(r.N), r.Queue, r.State)
 	}
 }
+
+// keyUse shows how many verifications each data key sealed ("plain" for rows written before
+// payloads were sealed): after `enclave keyset rotate` and `enclave rekey`, only the primary's.
+type keyUse struct {
+	count func(context.Context) (map[string]int, error)
+	desc  *prometheus.Desc
+}
+
+func newKeyUse(count func(context.Context) (map[string]int, error), reg *prometheus.Registry) {
+	reg.MustRegister(&keyUse{count: count, desc: prometheus.NewDesc("enclave_verifications_by_key",
+		"Verifications by the id of the data key that sealed their payload (plain: not yet sealed).", []string{"key"}, nil)})
+}
+
+// Describe is part of prometheus.Collector.
+func (k *keyUse) Describe(ch chan<- *prometheus.Desc) { ch <- k.desc }
+
+// Collect counts at scrape time.
+func (k *keyUse) Collect(ch chan<- prometheus.Metric) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	use, err := k.count(ctx)
+	if err != nil {
+		return
+	}
+	for key, n := range use {
+		ch <- prometheus.MustNewConstMetric(k.desc, prometheus.GaugeValue, float64(n), key)
+	}
+}

@@ -280,3 +280,68 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 	}
 	return v, nil
 }
+
+// RekeyProgress is what one batch of Rekey did and what is left.
+type RekeyProgress struct {
+	Resealed  int // rows sealed anew by this call
+	Remaining int // rows not yet under the primary key (plain or an older key)
+}
+
+// Rekey seals under the keyset's primary key up to batch rows that are not: plain payloads
+// written before payloads were sealed, and payloads sealed with an older key. It is online
+// and safe to interrupt or to run from several processes at once: each batch is one short
+// transaction that locks only its own rows, skipping rows another process holds.
+func (s *Service) Rekey(ctx context.Context, batch int) (RekeyProgress, error) {
+	var p RekeyProgress
+	primary := int64(s.seal.Primary())
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return p, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var rows []row
+	if err := tx.SelectContext(ctx, &rows, `SELECT `+columns+` FROM verifications
+		WHERE payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1
+		ORDER BY uuid LIMIT $2 FOR UPDATE SKIP LOCKED`, primary, batch); err != nil {
+		return p, fmt.Errorf("rekey: select: %w", err)
+	}
+	for _, r := range rows {
+		payload, err := openPayload(s.seal, r)
+		if err != nil {
+			return p, fmt.Errorf("rekey verification %s: %w", r.UUID, err)
+		}
+		sealed, keyID, err := sealPayload(s.seal, r.UUID, payload)
+		if err != nil {
+			return p, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE verifications SET payload = NULL, payload_sealed = $2, payload_key_id = $3
+			WHERE uuid = $1`, r.UUID, sealed, keyID); err != nil {
+			return p, fmt.Errorf("rekey verification %s: %w", r.UUID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return p, err
+	}
+	p.Resealed = len(rows)
+	err = s.db.GetContext(ctx, &p.Remaining, `SELECT count(*) FROM verifications
+		WHERE payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1`, primary)
+	return p, err
+}
+
+// KeyUse counts verifications by the key that sealed their payload ("plain" for rows not yet
+// sealed), for /metrics: a rotation is done when only the primary's count is left.
+func (s *Service) KeyUse(ctx context.Context) (map[string]int, error) {
+	var rows []struct {
+		Key string `db:"key"`
+		N   int    `db:"n"`
+	}
+	if err := s.db.SelectContext(ctx, &rows, `SELECT coalesce(payload_key_id::text, 'plain') AS key, count(*) AS n
+		FROM verifications GROUP BY 1`); err != nil {
+		return nil, err
+	}
+	out := make(map[string]int, len(rows))
+	for _, r := range rows {
+		out[r.Key] = r.N
+	}
+	return out, nil
+}
