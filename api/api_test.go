@@ -23,8 +23,8 @@ import (
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/network"
-	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/openapitest"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
