@@ -23,6 +23,7 @@ import (
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/openapitest"
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -282,4 +283,30 @@ func TestDevRefusesATakenPort(t *testing.T) {
 	defer l.Close()
 	err = run(context.Background(), []string{"dev", "--listen", l.Addr().String(), "--data-dir", t.TempDir()}, envOf(nil), io.Discard, io.Discard)
 	require.ErrorContains(t, err, "another `enclave dev`")
+}
+
+// TestKeysetAndRekeyCommands: the keyset commands print keysets that load, rotate changes the
+// primary, and rekey on a migrated database says it is done.
+func TestKeysetAndRekeyCommands(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"keyset", "new"}, envOf(nil), &out, &errb))
+	first := strings.TrimSpace(out.String())
+	s1, err := seal.Load(first)
+	require.NoError(t, err)
+	require.Contains(t, errb.String(), "keep it secret")
+
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"keyset", "rotate"}, envOf(map[string]string{"ENCLAVE_DATA_KEYSET": first}), &out, &errb))
+	s2, err := seal.Load(strings.TrimSpace(out.String()))
+	require.NoError(t, err)
+	require.NotEqual(t, s1.Primary(), s2.Primary())
+	require.Error(t, run(context.Background(), []string{"keyset", "rotate"}, envOf(nil), &out, &errb), "nothing to rotate")
+	require.Error(t, run(context.Background(), []string{"keyset", "spin"}, envOf(nil), &out, &errb))
+
+	out.Reset()
+	env := map[string]string{"DATABASE_URL": dbtest.URL(t), "ENCLAVE_DATA_KEYSET": first}
+	require.NoError(t, run(context.Background(), []string{"rekey"}, envOf(env), &out, &errb), "%s", errb.String())
+	require.Contains(t, out.String(), "rekey: done")
+	require.NotContains(t, out.String()+errb.String(), first[20:60], "the keyset is never printed")
 }
