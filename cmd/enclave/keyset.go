@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/verification"
 )
@@ -116,4 +118,47 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 			return nil
 		}
 	}
+}
+
+func runPurge(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flags("purge", "Delete verifications older than ENCLAVE_RETENTION with their assessments, alerts and callbacks,\n"+
+		"now, in batches (serve does the same every hour). A verification whose assessment is still open\n"+
+		"or whose callback is still being delivered is kept until that ends. --dry-run only counts.",
+		"  DATABASE_URL        PostgreSQL DSN (required)\n  ENCLAVE_RETENTION   how long to keep them, e.g. 1825d (required)\n", stderr)
+	dry := fs.Bool("dry-run", false, "print what would be deleted, delete nothing")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	cfg := config.Load(getenv)
+	if err := cfg.Validate(config.NeedDatabase); err != nil {
+		return err
+	}
+	if cfg.Retention <= 0 {
+		return usageError{"purge: set ENCLAVE_RETENTION (e.g. 1825d); without it nothing is ever deleted"}
+	}
+	db, err := app.OpenDB(ctx, cfg.DatabaseURL, 2)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if err := schema.Check(ctx, db.DB); err != nil {
+		return err
+	}
+	p, err := retention.NewPurger(db, cfg.Retention, nil, nil)
+	if err != nil {
+		return err
+	}
+	if *dry {
+		c, err := p.DryRun(ctx)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "purge --dry-run: older than %s, would delete %d verifications, %d assessments, %d alerts, %d callbacks\n",
+			cfg.Retention, c.Verifications, c.Assessments, c.Alerts, c.Callbacks)
+		return nil
+	}
+	c, err := p.Run(ctx, 500, 50*time.Millisecond)
+	fmt.Fprintf(stdout, "purge: older than %s, deleted %d verifications, %d assessments, %d alerts, %d callbacks\n",
+		cfg.Retention, c.Verifications, c.Assessments, c.Alerts, c.Callbacks)
+	return err
 }

@@ -310,3 +310,15 @@ func TestKeysetAndRekeyCommands(t *testing.T) {
 	require.Contains(t, out.String(), "rekey: done")
 	require.NotContains(t, out.String()+errb.String(), first[20:60], "the keyset is never printed")
 }
+
+func TestPurgeCommand(t *testing.T) {
+	t.Parallel()
+	var out, errb bytes.Buffer
+	env := map[string]string{"DATABASE_URL": dbtest.URL(t)}
+	require.Error(t, run(context.Background(), []string{"purge", "--dry-run"}, envOf(env), &out, &errb), "no ENCLAVE_RETENTION: nothing to purge")
+	env["ENCLAVE_RETENTION"] = "1825d"
+	require.NoError(t, run(context.Background(), []string{"purge", "--dry-run"}, envOf(env), &out, &errb), "%s", errb.String())
+	require.Contains(t, out.String(), "would delete 0 verifications")
+	require.NoError(t, run(context.Background(), []string{"purge"}, envOf(env), &out, &errb), "%s", errb.String())
+	require.Contains(t, out.String(), "purge: older than 43800h0m0s, deleted 0 verifications")
+}

@@ -30,6 +30,8 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_CALLBACK_SECRET   whsec_<base64> secret that signs callbacks (required)
   ENCLAVE_DATA_KEYSET       the Tink keyset (JSON) that encrypts personal data at rest, or
   ENCLAVE_DATA_KEYSET_FILE  a file holding it (one is required; make one with enclave keyset new)
+  ENCLAVE_RETENTION         delete verifications older than this (e.g. 1825d) with all about them,
+                            hourly, one replica at a time (default: keep forever)
   ENCLAVE_CALLBACK_ON_REGISTERED  also send a callback when an assessment is REGISTERED (default false)
   ENCLAVE_KYT_MAX_AGE       how long an assessment may take before ERROR KYT-TIMEOUT (default 24h)
   ENCLAVE_KYT_POLL_MAX_INTERVAL  longest wait between two summary polls (default 5m)

@@ -32,6 +32,7 @@ import (
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/logthrottle"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/verification"
 )
@@ -107,6 +108,17 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	workers := river.NewWorkers()
 	assessments.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
+	purge := &retention.PurgeWorker{}
+	river.AddWorker(workers, purge)
+	var periodic []*river.PeriodicJob
+	if cfg.Retention > 0 {
+		if purge.P, err = retention.NewPurger(pools.Pipeline, cfg.Retention, log, metrics); err != nil {
+			return nil, err
+		}
+		// Hourly, on River's leader only: one purge at a time across replicas.
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
+			func() (river.JobArgs, *river.InsertOpts) { return retention.PurgeArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
 	// rescues a job of a dead process once the longest of them has passed.
 	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), callbacks.JobTimeout()))
@@ -118,6 +130,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 			callback.Queue:     {MaxWorkers: cmp.Or(cfg.CallbackWorkers, config.DefaultCallbackWorkers)},
 		},
 		Workers:              workers,
+		PeriodicJobs:         periodic,
 		Middleware:           []rivertype.Middleware{jobs.middleware()},
 		FetchPollInterval:    cmp.Or(t.PollEvery, 20*time.Millisecond),
 		FetchCooldown:        10 * time.Millisecond,

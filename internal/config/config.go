@@ -15,6 +15,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
 )
 
@@ -99,6 +100,10 @@ type Config struct {
 	DataKeyset string
 	// DataKeysetFile is where DataKeyset was read from, if from a file.
 	DataKeysetFile string
+	// Retention is how long verifications and everything about them are kept
+	// (ENCLAVE_RETENTION: days such as 1825d, or a Go duration); 0, the default, keeps them
+	// forever.
+	Retention time.Duration
 	// PipelineConnections is the size of the connection pool the workers share
 	// (ENCLAVE_PIPELINE_CONNECTIONS), default 8. The API has a pool of its own, so no number of
 	// busy workers makes an accept wait for a connection, and the pipeline never has more
@@ -172,6 +177,13 @@ func Load(lookup func(string) string) Config {
 		c.loadPeers()
 	}
 	c.loadKeyset(lookup)
+	if v := strings.TrimSpace(lookup("ENCLAVE_RETENTION")); v != "" {
+		d, err := retention.ParsePeriod(v)
+		if err != nil {
+			c.problem("ENCLAVE_RETENTION: %v", err)
+		}
+		c.Retention = d
+	}
 	return c
 }
 
@@ -271,6 +283,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Bool("callbackSecretSet", c.CallbackSecret != ""),
 		slog.Bool("callbackOnRegistered", c.CallbackOnRegistered),
 		slog.Bool("dataKeysetSet", c.DataKeyset != ""),
+		slog.String("retention", c.Retention.String()),
 		slog.String("kytMaxAge", c.KYTMaxAge.String()),
 		slog.String("kytPollMaxInterval", c.KYTPollMaxInterval.String()),
 		slog.Float64("kytRateLimit", c.KYTRateLimit),

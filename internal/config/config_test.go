@@ -170,3 +170,13 @@ func TestDataKeyset(t *testing.T) {
 	require.NotContains(t, err.Error(), "Secret-Material-123")
 	require.ErrorContains(t, Load(env(map[string]string{"ENCLAVE_DATA_KEYSET": ks, "ENCLAVE_DATA_KEYSET_FILE": p})).Validate(0), "not both")
 }
+
+func TestRetention(t *testing.T) {
+	t.Parallel()
+	require.Zero(t, Load(env(nil)).Retention, "kept forever by default")
+	require.Equal(t, 1825*24*time.Hour, Load(env(map[string]string{"ENCLAVE_RETENTION": "1825d"})).Retention)
+	require.Equal(t, 720*time.Hour, Load(env(map[string]string{"ENCLAVE_RETENTION": "720h"})).Retention)
+	for _, bad := range []string{"forever", "0d", "-5d", "5 days", "0s"} {
+		require.ErrorContains(t, Load(env(map[string]string{"ENCLAVE_RETENTION": bad})).Validate(0), "ENCLAVE_RETENTION", bad)
+	}
+}
