@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
@@ -90,14 +92,11 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL, 2)
+	db, err := openMigrated(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := schema.Check(ctx, db.DB); err != nil {
-		return err
-	}
 	svc := verification.NewService(db, network.Default(), cfg.VaspID, s)
 	total := 0
 	for {
@@ -136,14 +135,11 @@ func runPurge(ctx context.Context, args []string, getenv func(string) string, st
 	if cfg.Retention <= 0 {
 		return usageError{"purge: set ENCLAVE_RETENTION (e.g. 1825d); without it nothing is ever deleted"}
 	}
-	db, err := app.OpenDB(ctx, cfg.DatabaseURL, 2)
+	db, err := openMigrated(ctx, cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := schema.Check(ctx, db.DB); err != nil {
-		return err
-	}
 	p, err := retention.NewPurger(db, cfg.Retention, nil, nil)
 	if err != nil {
 		return err
@@ -161,4 +157,18 @@ func runPurge(ctx context.Context, args []string, getenv func(string) string, st
 	fmt.Fprintf(stdout, "purge: older than %s, deleted %d verifications, %d assessments, %d alerts, %d callbacks\n",
 		cfg.Retention, c.Verifications, c.Assessments, c.Alerts, c.Callbacks)
 	return err
+}
+
+// openMigrated opens a small pool on a database that must be migrated, as the maintenance
+// commands need.
+func openMigrated(ctx context.Context, dsn string) (*sqlx.DB, error) {
+	db, err := app.OpenDB(ctx, dsn, 2)
+	if err != nil {
+		return nil, err
+	}
+	if err := schema.Check(ctx, db.DB); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
 }
