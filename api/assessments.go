@@ -30,7 +30,7 @@ func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 			sum := sha256.Sum256(body)
 			r.BodySHA256 = sum[:]
 		}
-		id, err := svc.Accept(c, r)
+		id, err := svc.Accept(c.Request.Context(), r)
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -41,7 +41,7 @@ func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 
 func handleGetAssessment(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		d, err := svc.Find(c, c.Param("requestId"))
+		d, err := svc.Find(c.Request.Context(), c.Param("requestId"))
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -63,7 +63,7 @@ func handleListAssessments(log *slog.Logger, svc *kytjob.Service) gin.HandlerFun
 			fail(c, log, err)
 			return
 		}
-		list, total, err := svc.List(c, f)
+		list, total, err := svc.List(c.Request.Context(), f)
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -79,7 +79,7 @@ func handleListCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFun
 			fail(c, log, err)
 			return
 		}
-		list, total, err := svc.List(c, callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Limit: limit, Offset: offset})
+		list, total, err := svc.List(c.Request.Context(), callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Limit: limit, Offset: offset})
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -90,7 +90,7 @@ func handleListCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFun
 
 func handleRedeliverCallback(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		r, err := svc.Redeliver(c, c.Param("id"))
+		r, err := svc.Redeliver(c.Request.Context(), c.Param("id"))
 		if err != nil {
 			fail(c, log, err)
 			return

@@ -92,7 +92,7 @@ func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.H
 			return
 		}
 		d.IdempotencyKey, d.Body = c.GetHeader(headerIdempotencyKey), body
-		v, err := svc.CreateOutgoing(c, d)
+		v, err := svc.CreateOutgoing(c.Request.Context(), d)
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -103,7 +103,7 @@ func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.H
 
 func handleGetVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		v, err := svc.Find(c, c.Param("verificationUuid"))
+		v, err := svc.Find(c.Request.Context(), c.Param("verificationUuid"))
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -138,7 +138,7 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 			fail(c, log, err)
 			return
 		}
-		vs, total, err := svc.List(c, f)
+		vs, total, err := svc.List(c.Request.Context(), f)
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -158,7 +158,7 @@ func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc
 			fail(c, log, err)
 			return
 		}
-		if _, err := svc.ReportTx(c, r); err != nil {
+		if _, err := svc.ReportTx(c.Request.Context(), r); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -174,7 +174,7 @@ func handlePeerVerification(log *slog.Logger, svc *verification.Service) gin.Han
 			fail(c, log, err)
 			return
 		}
-		if _, err := svc.ReceiveIncoming(c, c.GetString(ctxPeer), d, body); err != nil {
+		if _, err := svc.ReceiveIncoming(c.Request.Context(), c.GetString(ctxPeer), d, body); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -189,7 +189,7 @@ func handlePeerTxReport(log *slog.Logger, svc *verification.Service) gin.Handler
 			fail(c, log, err)
 			return
 		}
-		if _, err := svc.ReceiveTxReport(c, c.GetString(ctxPeer), r); err != nil {
+		if _, err := svc.ReceiveTxReport(c.Request.Context(), c.GetString(ctxPeer), r); err != nil {
 			fail(c, log, err)
 			return
 		}
