@@ -109,6 +109,7 @@ func TestPersonalDataIsSealedAtRest(t *testing.T) {
 	require.Contains(t, string(r.Body), "INTERNAL-ERROR")
 	require.Contains(t, e3.Logs.String(), "not sealed for this row, altered, or by a key not in ENCLAVE_DATA_KEYSET")
 	require.Equal(t, 200, e3.Client.Do("GET", "/v1/verifications", nil, nil).Status, "a list without payloads still answers")
+	require.NotEmpty(t, e3.Assess(created.VerificationUUID, ""), "screening reads no personal data: it needs no key")
 
 	_, err = e.DB.Exec(`UPDATE verifications SET payload_sealed = set_byte(payload_sealed, 20, get_byte(payload_sealed, 20) # 1) WHERE uuid = $1`, inbound)
 	require.NoError(t, err)

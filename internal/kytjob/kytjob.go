@@ -163,7 +163,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	if id == "" {
 		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
 	}
-	v, err := s.verifs.Find(ctx, id) // BAD-REQUEST for a non-UUID, NOT-FOUND-VERIFICATION
+	v, err := s.verifs.FindWithoutPayload(ctx, id) // BAD-REQUEST for a non-UUID, NOT-FOUND-VERIFICATION
 	if err != nil {
 		return "", err
 	}

@@ -119,12 +119,22 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed 
 
 // Find returns one verification, or NOT-FOUND-VERIFICATION.
 func (s *Service) Find(ctx context.Context, id string) (Verification, error) {
+	return s.find(ctx, id, columns)
+}
+
+// FindWithoutPayload is Find for those who need the verification's plain columns only (the
+// KYT plan: role, network, asset, addresses, tx report): the personal data stays sealed.
+func (s *Service) FindWithoutPayload(ctx context.Context, id string) (Verification, error) {
+	return s.find(ctx, id, listColumns)
+}
+
+func (s *Service) find(ctx context.Context, id, cols string) (Verification, error) {
 	u, err := ids.UUID("verificationUuid", id)
 	if err != nil {
 		return Verification{}, err
 	}
 	var r row
-	err = s.db.GetContext(ctx, &r, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, u)
+	err = s.db.GetContext(ctx, &r, `SELECT `+cols+` FROM verifications WHERE uuid = $1`, u)
 	if errors.Is(err, sql.ErrNoRows) {
 		return Verification{}, NotFound(u)
 	}
@@ -240,7 +250,7 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 	if err != nil {
 		return Verification{}, err
 	}
-	v, err := s.Find(ctx, id)
+	v, err := s.FindWithoutPayload(ctx, id)
 	if err != nil {
 		return v, err
 	}
@@ -261,7 +271,7 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 	err = s.db.GetContext(ctx, &out, `
 		UPDATE verifications SET tx_hash = $2, vout = $3, ordered_at = now(), updated_at = now()
 		WHERE uuid = $1 AND tx_hash IS NULL
-		RETURNING `+columns, id, r.TxHash, r.Vout)
+		RETURNING `+listColumns, id, r.TxHash, r.Vout)
 	switch {
 	case err == nil:
 		return out.verification(s.seal)
@@ -269,7 +279,7 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 		return v, fmt.Errorf("report tx on %s: %w", id, err)
 	}
 	// A report was recorded before us (perhaps a moment ago): same report is success.
-	if v, err = s.Find(ctx, id); err != nil {
+	if v, err = s.FindWithoutPayload(ctx, id); err != nil {
 		return v, err
 	}
 	if !network.SameTxHash(v.TxHash, r.TxHash) {
