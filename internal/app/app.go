@@ -73,6 +73,11 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	if pools.Pipeline != pools.API {
 		metrics.MustRegister(collectors.NewDBStatsCollector(pools.Pipeline.DB, "enclave_pipeline"))
 	}
+	if pools.Delivery == nil {
+		pools.Delivery = pools.Pipeline
+	} else if pools.Delivery != pools.Pipeline {
+		metrics.MustRegister(collectors.NewDBStatsCollector(pools.Delivery.DB, "enclave_delivery"))
+	}
 	reg := network.Default()
 	jobs := newJobMetrics(db, metrics)
 	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: cfg.ChainalysisTimeout,
@@ -80,7 +85,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	if err != nil {
 		return nil, err
 	}
-	callbacks, err := callback.NewService(db, pools.Pipeline, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
+	callbacks, err := callback.NewService(db, pools.Delivery, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
 		Schedule: t.CallbackSchedule, Timeout: t.CallbackTimeout, AfterSend: t.AfterSend}, log, metrics)
 	if err != nil {
 		return nil, err
@@ -184,37 +189,51 @@ type pollOnly struct{ *riverdatabasesql.Driver }
 // SupportsListenNotify is false: see pollOnly.
 func (pollOnly) SupportsListenNotify() bool { return false }
 
-// Pools are the enclave's two connection pools to its database. The API — and River's own
-// fetching and bookkeeping — use one; the pipeline's workers share the other, of
-// ENCLAVE_PIPELINE_CONNECTIONS. However many jobs are running, an accept neither waits for a
-// connection behind them nor competes in PostgreSQL with more than that many of their
-// statements. Measured with enclave bench on 2 cores at 500 assessments/s and 30 workers:
-// one pool of 45 gave accept p99 11-20 ms; a pipeline pool of 8, 10-13 ms (see README).
+// Pools are the enclave's connection pools to its database. The API — and River's own
+// fetching and bookkeeping — use one; the assessment workers share another, of
+// ENCLAVE_PIPELINE_CONNECTIONS; the delivery lane has a small one of its own. However many jobs
+// are running, an accept neither waits for a connection behind them nor competes in PostgreSQL
+// with more than that many of their statements; and a burst of screenings, which fills the
+// pipeline pool, never leaves deliveries waiting for a connection. Measured with enclave bench
+// on 2 cores at 500 assessments/s and 30 workers: one pool of 45 gave accept p99 11-20 ms; a
+// pipeline pool of 8, 10-13 ms (see README).
 type Pools struct {
-	API, Pipeline *sqlx.DB
+	API, Pipeline, Delivery *sqlx.DB
 }
 
 // APIConnections is the size of the API's pool: HTTP requests in flight and River's producer,
 // completer and maintenance services.
 const APIConnections = 20
 
-// Open opens both pools on dsn, the pipeline's of pipelineConns connections.
+// DeliveryConnections is the size of the delivery lane's pool: deliveries read and record
+// callbacks in batches (internal/batch), so a few connections serve a thousand deliveries.
+const DeliveryConnections = 4
+
+// Open opens the pools on dsn, the pipeline's of pipelineConns connections.
 func Open(ctx context.Context, dsn string, pipelineConns int) (Pools, error) {
-	api, err := OpenDB(ctx, dsn, APIConnections)
-	if err != nil {
-		return Pools{}, err
+	var p Pools
+	var err error
+	for _, o := range []struct {
+		db    **sqlx.DB
+		conns int
+	}{{&p.API, APIConnections}, {&p.Pipeline, pipelineConns}, {&p.Delivery, DeliveryConnections}} {
+		if *o.db, err = OpenDB(ctx, dsn, o.conns); err != nil {
+			p.Close()
+			return Pools{}, err
+		}
 	}
-	pipeline, err := OpenDB(ctx, dsn, pipelineConns)
-	if err != nil {
-		api.Close()
-		return Pools{}, err
-	}
-	return Pools{API: api, Pipeline: pipeline}, nil
+	return p, nil
 }
 
-// Close closes both pools.
+// Close closes the pools.
 func (p Pools) Close() error {
-	return errors.Join(p.API.Close(), p.Pipeline.Close())
+	var errs []error
+	for _, db := range []*sqlx.DB{p.API, p.Pipeline, p.Delivery} {
+		if db != nil {
+			errs = append(errs, db.Close())
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // OpenDB connects to PostgreSQL and checks it answers, naming DATABASE_URL (never its value,
