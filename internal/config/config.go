@@ -163,11 +163,11 @@ func Load(lookup func(string) string) Config {
 		c.CallbackOnRegistered = b
 	}
 	if u, err := url.Parse(c.KYTAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", RedactURL(c.KYTAPIURL))
+		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", redactURL(c.KYTAPIURL))
 	}
 	if c.CallbackURL != "" {
 		if u, err := url.Parse(c.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", RedactURL(c.CallbackURL))
+			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", redactURL(c.CallbackURL))
 		}
 	}
 	if c.CallbackSecret != "" && !validSecret(c.CallbackSecret) {
@@ -274,11 +274,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("listenAddr", c.ListenAddr),
 		slog.String("vaspId", c.VaspID),
 		slog.Int("apiKeys", len(c.APIKeys)),
-		slog.String("database", redactDSN(c.DatabaseURL)),
+		slog.String("database", redactURL(c.DatabaseURL)),
 		slog.Any("peers", peers),
-		slog.String("kytApiUrl", RedactURL(c.KYTAPIURL)),
+		slog.String("kytApiUrl", redactURL(c.KYTAPIURL)),
 		slog.Bool("kytApiKeySet", c.KYTAPIKey != ""),
-		slog.String("callbackUrl", RedactURL(c.CallbackURL)),
+		slog.String("callbackUrl", redactURL(c.CallbackURL)),
 		slog.Bool("callbackTokenSet", c.CallbackToken != ""),
 		slog.Bool("callbackSecretSet", c.CallbackSecret != ""),
 		slog.Bool("callbackOnRegistered", c.CallbackOnRegistered),
@@ -343,7 +343,7 @@ func (c *Config) loadPeers() {
 		case !validSecret(p.Secret):
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].secret must be whsec_ followed by base64 of at least 16 bytes (the value is not shown)", i)
 		case p.URL != "" && !httpURL(p.URL):
-			c.problem("ENCLAVE_PEERS_FILE: peers[%d].url: want an http(s) URL of the counterparty's enclave, got %q", i, RedactURL(p.URL))
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].url: want an http(s) URL of the counterparty's enclave, got %q", i, redactURL(p.URL))
 		}
 		seen[p.VaspID] = true
 		c.Peers = append(c.Peers, p)
@@ -427,46 +427,22 @@ func validSecret(s string) bool {
 	return err == nil && len(key) >= 16
 }
 
-// redactDSN keeps a DSN's host and database and drops its password.
-func redactDSN(dsn string) string {
-	if dsn == "" {
-		return ""
-	}
-	u, err := url.Parse(dsn)
-	if err != nil || u.Host == "" {
-		return "(set)"
-	}
-	if u.User != nil {
-		u.User = url.User(u.User.Username())
-	}
-	u.RawQuery = ""
-	return u.String()
-}
-
-// RedactURL shows a URL without any credentials in it: the user and password of its userinfo
-// become "xxxxx", and a URL that does not parse is not shown at all (whatever is wrong with
-// it, it may hold a password).
-func RedactURL(raw string) string {
+// redactURL shows a URL or a URL-form DSN by its scheme, user, host and path only: no
+// password, no query (which may carry a token or a password=), and nothing at all of a value
+// that does not parse as a URL with a host (a key=value DSN, a malformed URL), whatever may be
+// in it.
+func redactURL(raw string) string {
 	if raw == "" {
 		return ""
 	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Opaque != "" || u.Host == "" {
-		return "(not shown: it does not parse as a URL with a host)"
+		return "(not shown: not a URL with a host)"
 	}
 	if u.User != nil {
-		u.User = url.User("xxxxx")
+		u.User = url.User(u.User.Username())
 	}
-	q := u.Query()
-	for k := range q {
-		switch strings.ToLower(k) {
-		case "password", "token", "key", "apikey", "api_key", "secret", "access_token":
-			q.Set(k, "xxxxx")
-		}
-	}
-	if len(q) > 0 {
-		u.RawQuery = q.Encode()
-	}
+	u.RawQuery, u.Fragment = "", ""
 	return u.String()
 }
 
