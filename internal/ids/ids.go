@@ -5,6 +5,7 @@
 package ids
 
 import (
+	"bytes"
 	"strings"
 	"time"
 
@@ -41,10 +42,15 @@ func FromIdempotencyKey(route, key string) (string, error) {
 	return uuid.NewSHA1(idempotencyNamespace, []byte(route+"\x00"+key)).String(), nil
 }
 
-// ErrIdempotencyKeyReused answers a key used with another body, or longer ago than the window.
-func ErrIdempotencyKeyReused(created time.Time) error {
-	if time.Since(created) > IdempotencyWindow {
+// Replayed answers a request whose Idempotency-Key met the row an earlier request created:
+// nil when it is the same request (the same hash, first, as sum) within IdempotencyWindow, so
+// the first answer goes out again; otherwise BAD-REQUEST naming the header.
+func Replayed(first, sum []byte, created time.Time) error {
+	switch {
+	case time.Since(created) > IdempotencyWindow:
 		return apperr.Bad("Idempotency-Key: this key was used more than %s ago; use a new key", IdempotencyWindow)
+	case !bytes.Equal(first, sum):
+		return apperr.Bad("Idempotency-Key: this key was used with another request body")
 	}
-	return apperr.Bad("Idempotency-Key: this key was used with another request body")
+	return nil
 }

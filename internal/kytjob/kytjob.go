@@ -10,7 +10,6 @@
 package kytjob
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -219,8 +218,8 @@ func (s *Service) acceptedBefore(ctx context.Context, requestID string, sum []by
 	if err := s.api.GetContext(ctx, &first, `SELECT request_sha256, created_at FROM kyt_results WHERE request_id = $1`, requestID); err != nil {
 		return "", fmt.Errorf("accept: read the request with the same Idempotency-Key: %w", err)
 	}
-	if !bytes.Equal(first.Sum, sum) || time.Since(first.Created) > ids.IdempotencyWindow {
-		return "", ids.ErrIdempotencyKeyReused(first.Created)
+	if err := ids.Replayed(first.Sum, sum, first.Created); err != nil {
+		return "", err
 	}
 	return requestID, nil
 }

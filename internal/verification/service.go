@@ -106,8 +106,10 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed 
 			return v, fmt.Errorf("load verification %s: %w", v.UUID, err)
 		}
 		switch {
-		case keyed && (!bytes.Equal(out.RequestSHA256, sum) || time.Since(out.CreatedAt) > ids.IdempotencyWindow):
-			return v, ids.ErrIdempotencyKeyReused(out.CreatedAt)
+		case keyed:
+			if err := ids.Replayed(out.RequestSHA256, sum, out.CreatedAt); err != nil {
+				return v, err
+			}
 		case !bytes.Equal(out.RequestSHA256, sum):
 			return v, apperr.Bad("verificationUuid: %s already exists with different content", v.UUID)
 		}
