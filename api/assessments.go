@@ -1,7 +1,6 @@
 package api
 
 import (
-	"crypto/sha256"
 	"log/slog"
 	"net/http"
 
@@ -18,18 +17,12 @@ func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 	}
 	return func(c *gin.Context) {
 		var r kytjob.Request
-		body, err := readBody(c)
-		if err == nil {
-			err = decodeJSON(body, &r)
-		}
+		body, err := decode(c, &r)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		if r.IdempotencyKey = c.GetHeader(headerIdempotencyKey); r.IdempotencyKey != "" {
-			sum := sha256.Sum256(body)
-			r.BodySHA256 = sum[:]
-		}
+		r.IdempotencyKey, r.Body = c.GetHeader(headerIdempotencyKey), body
 		id, err := svc.Accept(c.Request.Context(), r)
 		if err != nil {
 			fail(c, log, err)

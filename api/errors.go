@@ -83,13 +83,14 @@ func readBody(c *gin.Context) ([]byte, error) {
 	return b, nil
 }
 
-// decode reads the body into v, explaining JSON problems in terms of the request's fields.
-func decode(c *gin.Context, v any) error {
+// decode reads the body into v, explaining JSON problems in terms of the request's fields, and
+// returns the body as received (an Idempotency-Key compares it with the first request's).
+func decode(c *gin.Context, v any) ([]byte, error) {
 	b, err := readBody(c)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return decodeJSON(b, v)
+	return b, decodeJSON(b, v)
 }
 
 func decodeJSON(b []byte, v any) error {

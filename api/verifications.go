@@ -83,10 +83,7 @@ func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.H
 	}
 	return func(c *gin.Context) {
 		var d verification.Draft
-		body, err := readBody(c)
-		if err == nil {
-			err = decodeJSON(body, &d)
-		}
+		body, err := decode(c, &d)
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -154,7 +151,7 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		var r verification.TxReport
-		if err := decode(c, &r); err != nil {
+		if _, err := decode(c, &r); err != nil {
 			fail(c, log, err)
 			return
 		}

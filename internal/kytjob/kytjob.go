@@ -11,6 +11,7 @@ package kytjob
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -148,10 +149,10 @@ func (s *Service) AddWorkers(w *river.Workers) {
 type Request struct {
 	VerificationUUID string `json:"verificationUuid"`
 	Network          string `json:"network,omitempty"`
-	// IdempotencyKey, when set (the Idempotency-Key header), makes a retry with the same body
-	// answer the first requestId; BodySHA256 is the request body's hash.
+	// IdempotencyKey, when set (the Idempotency-Key header), makes a retry with the same Body
+	// answer the first requestId.
 	IdempotencyKey string `json:"-"`
-	BodySHA256     []byte `json:"-"`
+	Body           []byte `json:"-"`
 }
 
 // Accept validates a request, plans the KYT call and stores the assessment (PENDING) with its
@@ -171,10 +172,13 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		return "", err
 	}
 	requestID := uuid.NewString()
+	var sum []byte // the request's hash, kept when keyed
 	if r.IdempotencyKey != "" {
 		if requestID, err = ids.FromIdempotencyKey("chainalysis-kyt", r.IdempotencyKey); err != nil {
 			return "", err
 		}
+		h := sha256.Sum256(r.Body)
+		sum = h[:]
 	}
 	t.AcceptedAt = time.Now().UTC()
 
@@ -189,7 +193,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14)
 		ON CONFLICT (request_id) DO NOTHING`,
 		requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
-		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, r.BodySHA256)
+		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, sum)
 	if err != nil {
 		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
 	}
@@ -197,7 +201,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		// Only a keyed request can meet its id again: the first one, accepted already (or
 		// being accepted: the insert waited for it to commit).
 		tx.Rollback() //nolint:errcheck
-		return s.acceptedBefore(ctx, requestID, r.BodySHA256)
+		return s.acceptedBefore(ctx, requestID, sum)
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: requestID, Target: t}, nil); err != nil {
 		return "", fmt.Errorf("accept: insert register job: %w", err)
