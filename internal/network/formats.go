@@ -74,13 +74,16 @@ func (n Network) ValidTxHash(hash string) bool {
 	return !ok || f.hash.MatchString(hash)
 }
 
+// Networks are the networks a transfer may be on, while its network is not known for sure.
+type Networks []Network
+
 // Candidates returns the networks a transfer of asset may be on: the named one when known,
 // else every network of the asset.
-func (r *Registry) Candidates(a Asset, named string) []Network {
+func (r *Registry) Candidates(a Asset, named string) Networks {
 	if n, ok := r.Network(named); ok && named != "" {
-		return []Network{n}
+		return Networks{n}
 	}
-	var out []Network
+	var out Networks
 	for _, name := range a.Networks {
 		if n, ok := r.Network(name); ok {
 			out = append(out, n)
@@ -89,8 +92,28 @@ func (r *Registry) Candidates(a Asset, named string) []Network {
 	return out
 }
 
-// Names lists the networks' names for a message: "ETHEREUM" or "one of ETHEREUM, TRON".
-func Names(ns []Network) string {
+// ValidAddress reports whether address can be an address on one of the networks.
+func (ns Networks) ValidAddress(address string) bool {
+	for _, n := range ns {
+		if n.ValidAddress(address) {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidTxHash reports whether hash can be a transaction hash on one of the networks.
+func (ns Networks) ValidTxHash(hash string) bool {
+	for _, n := range ns {
+		if n.ValidTxHash(hash) {
+			return true
+		}
+	}
+	return false
+}
+
+// String names the networks for a message: "ETHEREUM", or "any of ETHEREUM, TRON".
+func (ns Networks) String() string {
 	names := make([]string, len(ns))
 	for i, n := range ns {
 		names[i] = n.Name

@@ -260,13 +260,8 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 		return v, err
 	}
 	if asset, ok := s.reg.Asset(v.Asset); ok {
-		ns := s.reg.Candidates(asset, v.Network)
-		valid := false
-		for _, n := range ns {
-			valid = valid || n.ValidTxHash(r.TxHash)
-		}
-		if !valid {
-			return v, apperr.Bad("txHash: %q is not a transaction hash on %s", r.TxHash, network.Names(ns))
+		if ns := s.reg.Candidates(asset, v.Network); !ns.ValidTxHash(r.TxHash) {
+			return v, apperr.Bad("txHash: %q is not a transaction hash on %s", r.TxHash, ns)
 		}
 	}
 	var out row

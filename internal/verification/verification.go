@@ -240,8 +240,8 @@ func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) 
 	candidates := reg.Candidates(asset, v.Network)
 	for field, addr := range map[string]string{"payload.ivms101.beneficiary.accountNumber[0]": v.BeneficiaryAddress,
 		"payload.ivms101.originator.accountNumber[0]": v.OriginatorAddress} {
-		if addr != "" && !onSome(candidates, addr) {
-			return v, apperr.Bad("%s: %q is not an address on %s", field, addr, network.Names(candidates))
+		if addr != "" && !candidates.ValidAddress(addr) {
+			return v, apperr.Bad("%s: %q is not an address on %s", field, addr, candidates)
 		}
 	}
 	v.Payload = d.Payload
@@ -274,14 +274,4 @@ func (r TxReport) validate() (string, error) {
 		return "", apperr.Bad("vout: want an output index from 0 to %d, got %d", math.MaxInt32, *r.Vout)
 	}
 	return u, nil
-}
-
-// onSome reports whether address can be an address on one of ns.
-func onSome(ns []network.Network, address string) bool {
-	for _, n := range ns {
-		if n.ValidAddress(address) {
-			return true
-		}
-	}
-	return false
 }
