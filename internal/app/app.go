@@ -73,11 +73,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	if pools.Pipeline != pools.API {
 		metrics.MustRegister(collectors.NewDBStatsCollector(pools.Pipeline.DB, "enclave_pipeline"))
 	}
-	if pools.Delivery == nil {
-		pools.Delivery = pools.Pipeline
-	} else if pools.Delivery != pools.Pipeline {
-		metrics.MustRegister(collectors.NewDBStatsCollector(pools.Delivery.DB, "enclave_delivery"))
-	}
+	metrics.MustRegister(collectors.NewDBStatsCollector(pools.Delivery.DB, "enclave_delivery"))
 	reg := network.Default()
 	jobs := newJobMetrics(db, metrics)
 	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: cfg.ChainalysisTimeout,
