@@ -136,12 +136,11 @@ type New struct {
 	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
 }
 
-// Enqueue records a callback and its delivery job in tx, the transaction that produced it,
-// and returns the record as stored.
-func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, error) {
+// Enqueue records a callback and its delivery job in tx, the transaction that produced it.
+func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) error {
 	body, err := json.Marshal(n.Payload)
 	if err != nil {
-		return Record{}, fmt.Errorf("callback payload: %w", err)
+		return fmt.Errorf("callback payload: %w", err)
 	}
 	id := uuid.NewString()
 	var reqID *string
@@ -150,13 +149,12 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) (Record, erro
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, callback_type, terminal, payload, status)
 		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, id, reqID, n.Type, n.Terminal, string(body)); err != nil {
-		return Record{}, fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
+		return fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
 	}
-	r := Record{ID: id, RequestID: reqID, CallbackType: n.Type, Status: StatusPending, Payload: body}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
-		return Record{}, fmt.Errorf("insert delivery job for callback %s: %w", id, err)
+		return fmt.Errorf("insert delivery job for callback %s: %w", id, err)
 	}
-	return r, nil
+	return nil
 }
 
 // Record is a callback as the API shows it.
@@ -297,7 +295,7 @@ func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) err
 	if r.ID == "" {
 		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
 	}
-	return w.S.Deliver(ctx, r)
+	return w.S.deliver(ctx, r)
 }
 
 // loadMany reads the callbacks of concurrent deliveries in one query; a missing one is the
@@ -371,9 +369,9 @@ func (s *Service) EnsureDelivery(ctx context.Context, requestID string) error {
 	return tx.Commit()
 }
 
-// Deliver makes one delivery attempt of r and records it. It returns nil when r is delivered
+// deliver makes one delivery attempt of r and records it. It returns nil when r is delivered
 // or given up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
-func (s *Service) Deliver(ctx context.Context, r Record) error {
+func (s *Service) deliver(ctx context.Context, r Record) error {
 	if r.Status != StatusPending {
 		return nil // delivered (or given up) by an earlier run
 	}

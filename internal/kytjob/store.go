@@ -186,7 +186,7 @@ func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string,
 // enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
 // CHAINALYSIS_KYT_RESULT callback, with its delivery job.
 func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) error {
-	_, err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+	err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
 			Data         webhook.KYTResultData `json:"data"`
