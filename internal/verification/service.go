@@ -294,6 +294,9 @@ type RekeyProgress struct {
 	Remaining int // rows not yet under the primary key (plain or an older key)
 }
 
+// notUnderPrimary selects the rows Rekey has to seal, the primary key's id being $1.
+const notUnderPrimary = `(payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1)`
+
 // Rekey seals under the keyset's primary key up to batch rows that are not: plain payloads
 // written before payloads were sealed, and payloads sealed with an older key. It is online
 // and safe to interrupt or to run from several processes at once: each batch is one short
@@ -307,8 +310,7 @@ func (s *Service) Rekey(ctx context.Context, batch int) (RekeyProgress, error) {
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	var rows []row
-	if err := tx.SelectContext(ctx, &rows, `SELECT `+columns+` FROM verifications
-		WHERE payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1
+	if err := tx.SelectContext(ctx, &rows, `SELECT `+columns+` FROM verifications WHERE `+notUnderPrimary+`
 		ORDER BY uuid LIMIT $2 FOR UPDATE SKIP LOCKED`, primary, batch); err != nil {
 		return p, fmt.Errorf("rekey: select: %w", err)
 	}
@@ -330,8 +332,7 @@ func (s *Service) Rekey(ctx context.Context, batch int) (RekeyProgress, error) {
 		return p, err
 	}
 	p.Resealed = len(rows)
-	err = s.db.GetContext(ctx, &p.Remaining, `SELECT count(*) FROM verifications
-		WHERE payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1`, primary)
+	err = s.db.GetContext(ctx, &p.Remaining, `SELECT count(*) FROM verifications WHERE `+notUnderPrimary, primary)
 	return p, err
 }
 
