@@ -71,18 +71,18 @@ func NewPurger(db *sqlx.DB, period time.Duration, log *slog.Logger, reg promethe
 	return p, nil
 }
 
-// due selects up to $2 verifications created before $1 that may go: no assessment still open,
-// no callback still pending. Rows another purge holds are skipped.
-const due = `SELECT v.uuid FROM verifications v WHERE v.created_at < $1
+// due are the verifications v created before $1 that may go: no assessment still open, no
+// callback still pending.
+const due = `v.created_at < $1
 	AND NOT EXISTS (SELECT 1 FROM kyt_results k WHERE k.verification_uuid = v.uuid AND k.status IN ('PENDING', 'REGISTERED'))
 	AND NOT EXISTS (SELECT 1 FROM kyt_results k JOIN callbacks c ON c.request_id = k.request_id
-		WHERE k.verification_uuid = v.uuid AND c.status = 'PENDING')
-	ORDER BY v.created_at LIMIT $2 FOR UPDATE OF v SKIP LOCKED`
+		WHERE k.verification_uuid = v.uuid AND c.status = 'PENDING')`
 
 // Batch deletes one batch of at most n verifications, with everything about them.
 func (p *Purger) Batch(ctx context.Context, n int) (Counts, error) {
 	var c Counts
-	err := p.db.QueryRowxContext(ctx, `WITH old AS (`+due+`),
+	err := p.db.QueryRowxContext(ctx, `WITH old AS (SELECT v.uuid FROM verifications v WHERE `+due+`
+			ORDER BY v.created_at LIMIT $2 FOR UPDATE OF v SKIP LOCKED), -- rows another purge holds are skipped
 		req AS (SELECT request_id FROM kyt_results WHERE verification_uuid IN (SELECT uuid FROM old)),
 		a AS (DELETE FROM kyt_alerts WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
 		cb AS (DELETE FROM callbacks WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
@@ -120,7 +120,7 @@ func (p *Purger) Run(ctx context.Context, n int, pause time.Duration) (Counts, e
 // DryRun counts what a purge would delete now.
 func (p *Purger) DryRun(ctx context.Context) (Counts, error) {
 	var c Counts
-	err := p.db.QueryRowxContext(ctx, `WITH old AS (`+strings.Replace(strings.Replace(due, "LIMIT $2", "", 1), "FOR UPDATE OF v SKIP LOCKED", "", 1)+`),
+	err := p.db.QueryRowxContext(ctx, `WITH old AS (SELECT v.uuid FROM verifications v WHERE `+due+`),
 		req AS (SELECT request_id FROM kyt_results WHERE verification_uuid IN (SELECT uuid FROM old))
 		SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM req),
 			(SELECT count(*) FROM kyt_alerts WHERE request_id IN (SELECT request_id FROM req)),
