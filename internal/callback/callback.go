@@ -76,7 +76,7 @@ type Config struct {
 // Service keeps callback records and delivers them.
 type Service struct {
 	api        *sqlx.DB // the API's pool: List, Redeliver
-	work       *sqlx.DB // the pipeline's pool: deliveries
+	work       *sqlx.DB // the delivery lane's pool: deliveries
 	cfg        Config
 	log        *slog.Logger
 	client     *river.Client[*sql.Tx]
@@ -88,8 +88,8 @@ type Service struct {
 }
 
 // NewService returns a Service that answers the API from the api pool and delivers from the
-// pipeline pool (they may be the same). Attach must be called with the River client before use.
-func NewService(api, pipeline *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
+// delivery lane's pool. Attach must be called with the River client before use.
+func NewService(api, delivery *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Schedule == nil {
 		cfg.Schedule = DefaultSchedule
 	}
@@ -110,7 +110,7 @@ func NewService(api, pipeline *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 		cfg.HTTPClient = &hc
 	}
 	cfg.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	s := &Service{api: api, work: pipeline, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+	s := &Service{api: api, work: delivery, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",
 		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
 	}, []string{"outcome"})}
