@@ -1,5 +1,7 @@
-// Package chainalysis is the enclave's typed client of the Chainalysis KYT v2 API: register a
-// transfer or a withdrawal attempt, read its summary, read its alerts. Each call makes exactly
+// Package chainalysis is the enclave's typed client of the Chainalysis APIs: KYT v2 (register a
+// transfer or a withdrawal attempt, read its summary, read its alerts), KYT v1 (alerts raised
+// later, users' risk) and the Entities API of Address Screening (register an address, read its
+// risk). One Client talks to one base URL with one key: KYT and the Entities API each get theirs. Each call makes exactly
 // one HTTP attempt; retrying is the pipeline's job. Every failure is an *Error classified as
 // transient (try again, perhaps after RetryAfter) or permanent (Chainalysis refused it for
 // good), so the pipeline can decide without reading status codes.
@@ -81,7 +83,7 @@ func New(o Options) (*Client, error) {
 		return nil, errors.New("chainalysis: the base URL must be an http(s) URL with a host (the value is not shown: it may hold credentials)")
 	}
 	if o.APIKey == "" {
-		return nil, errors.New("chainalysis: an API key is required (CHAINALYSIS_KYT_API_KEY)")
+		return nil, errors.New("chainalysis: an API key is required")
 	}
 	c := &Client{base: base, key: o.APIKey, timeout: o.Timeout}
 	if o.HTTPClient != nil {
@@ -108,20 +110,36 @@ func New(o Options) (*Client, error) {
 	}
 	c.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_chainalysis_requests_total",
-		Help: "Chainalysis KYT requests by endpoint and outcome (ok, transient, permanent).",
+		Help: "Chainalysis requests (KYT and Entities API) by endpoint and outcome (ok, transient, permanent).",
 	}, []string{"endpoint", "outcome"})
 	c.duration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "enclave_chainalysis_request_duration_seconds",
-		Help:    "Chainalysis KYT request latency by endpoint.",
+		Help:    "Chainalysis request latency (KYT and Entities API) by endpoint.",
 		Buckets: []float64{.005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 	}, []string{"endpoint"})
 	if o.Registerer != nil {
-		if err := o.Registerer.Register(c.requests); err != nil {
-			return nil, fmt.Errorf("chainalysis: register metrics: %w", err)
+		// The KYT and the Entities API clients share the two metrics (their endpoints differ).
+		var err error
+		if c.requests, err = registerOrReuse(o.Registerer, c.requests); err != nil {
+			return nil, err
 		}
-		if err := o.Registerer.Register(c.duration); err != nil {
-			return nil, fmt.Errorf("chainalysis: register metrics: %w", err)
+		if c.duration, err = registerOrReuse(o.Registerer, c.duration); err != nil {
+			return nil, err
 		}
+	}
+	return c, nil
+}
+
+func registerOrReuse[C prometheus.Collector](r prometheus.Registerer, c C) (C, error) {
+	err := r.Register(c)
+	var are prometheus.AlreadyRegisteredError
+	if errors.As(err, &are) {
+		if existing, ok := are.ExistingCollector.(C); ok {
+			return existing, nil
+		}
+	}
+	if err != nil {
+		return c, fmt.Errorf("chainalysis: register metrics: %w", err)
 	}
 	return c, nil
 }
@@ -284,7 +302,10 @@ type Error struct {
 	Message    string
 	Transient  bool
 	RetryAfter time.Duration // from a Retry-After header, when given
-	Err        error
+	// NotFound marks the Entities API's "Entity not found": the address must be registered
+	// (again). It is transient: registering and asking again answers it.
+	NotFound bool
+	Err      error
 }
 
 func (e *Error) Error() string {

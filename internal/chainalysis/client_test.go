@@ -285,7 +285,7 @@ func TestNewValidates(t *testing.T) {
 	_, err := chainalysis.New(chainalysis.Options{BaseURL: "ftp://x", APIKey: "k"})
 	require.Error(t, err)
 	_, err = chainalysis.New(chainalysis.Options{BaseURL: "https://api.chainalysis.com/api/kyt"})
-	require.ErrorContains(t, err, "CHAINALYSIS_KYT_API_KEY")
+	require.ErrorContains(t, err, "API key is required")
 }
 
 func TestParseTime(t *testing.T) {

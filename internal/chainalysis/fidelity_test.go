@@ -2,8 +2,10 @@ package chainalysis_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
 	"net/http"
 	"os"
@@ -211,4 +213,96 @@ func TestSandboxAnswersLikeTheReference(t *testing.T) {
 	check("v1_alerts.json", v1)
 	require.Equal(t, ">$0 received directly from sanctioned entity", v1.(map[string]any)["data"].([]any)[0].(map[string]any)["rule"])
 	check("v1_assets.json", call("GET", "/v1/assets", nil))
+}
+
+// TestEntitiesExamplesDecodeWithoutLoss decodes every JSON example of the Address Screening
+// and Entities API references (testdata/entities, copied from them; the "{ ... }" elisions of
+// the documents left out) into the client's types and back: nothing lost, nulls kept, and
+// every number carried digit for digit.
+func TestEntitiesExamplesDecodeWithoutLoss(t *testing.T) {
+	t.Parallel()
+	files, err := filepath.Glob(filepath.Join("testdata", "entities", "*.json"))
+	require.NoError(t, err)
+	require.Len(t, files, 17, "every example of both documents")
+	for _, f := range files {
+		t.Run(filepath.Base(f), func(t *testing.T) {
+			raw, err := os.ReadFile(f)
+			require.NoError(t, err)
+			var v any
+			switch {
+			case bytes.Contains([]byte(f), []byte("-entity")):
+				v = new(chainalysis.Entity)
+			case bytes.Contains([]byte(f), []byte("-registered")):
+				v = new(chainalysis.RegisteredEntity)
+			default:
+				v = new(struct {
+					Message string `json:"message"`
+				})
+			}
+			d := json.NewDecoder(bytes.NewReader(raw))
+			d.DisallowUnknownFields()
+			require.NoError(t, d.Decode(v))
+			back, err := json.Marshal(v)
+			require.NoError(t, err)
+			require.Equal(t, generic(t, raw), generic(t, back))
+			for _, n := range []string{"51.537210", "0.0", "0.000033", "49.463885"} {
+				if bytes.Contains(raw, []byte(" "+n)) {
+					require.Contains(t, string(back), ":"+n, "the number as Chainalysis wrote it")
+				}
+			}
+		})
+	}
+}
+
+// TestSandboxEntitiesAreTheClientsTypes: every address kytsim rates answers JSON that decodes
+// into the client's Entity with no field unknown and none lost, and the client reads it: "Entity
+// not found" before registration, the assessment after.
+func TestSandboxEntitiesAreTheClientsTypes(t *testing.T) {
+	t.Parallel()
+	sim := kytsim.NewServer(kytsim.Options{APIKey: key, RiskyFraction: 0.5})
+	defer sim.Close()
+	c := newClient(t, sim.URL+"/api/risk", nil)
+	ctx := context.Background()
+	req, err := http.NewRequest("GET", sim.URL+"/_sim/addresses", nil)
+	require.NoError(t, err)
+	req.Header.Set("Token", key)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var listed struct {
+		Addresses []struct{ Address string }
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&listed))
+	resp.Body.Close()
+	addrs := []string{"0x1111111111111111111111111111111111111111", "1BoatSLRHtKNngkdXEeobR76b53LETtpyT"}
+	for _, a := range listed.Addresses {
+		addrs = append(addrs, a.Address)
+	}
+	require.Greater(t, len(addrs), 20)
+	for _, addr := range addrs {
+		_, err := c.Entity(ctx, addr)
+		require.True(t, chainalysis.IsEntityNotFound(err), "%s: %v", addr, err)
+		reg, err := c.RegisterEntity(ctx, addr)
+		require.NoError(t, err)
+		require.Equal(t, addr, reg.Address)
+		e, err := c.Entity(ctx, addr)
+		require.NoError(t, err)
+		require.True(t, e.Complete())
+		require.NotNil(t, e.Risk)
+
+		r, err := http.NewRequest("GET", sim.URL+"/v2/entities/"+addr, nil)
+		require.NoError(t, err)
+		r.Header.Set("Token", key)
+		resp, err := http.DefaultClient.Do(r)
+		require.NoError(t, err)
+		raw, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		require.NoError(t, err)
+		var v chainalysis.Entity
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		require.NoError(t, d.Decode(&v), "%s", raw)
+		back, err := json.Marshal(v)
+		require.NoError(t, err)
+		require.Equal(t, generic(t, raw), generic(t, back), "%s", addr)
+	}
 }

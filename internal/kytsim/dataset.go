@@ -120,6 +120,8 @@ var KnownAddresses = []Entity{
 		Service: "Fraud", Source: "KYT v1 withdrawal address example (custom address)"},
 	{Address: "0x2337bBCD5766Bf2A9462D493E9A459b60b41B7f2", Category: CatHighRiskJuris, Exposure: "INDIRECT",
 		Source: "Address Screening example: > 49% exposure to high risk jurisdiction"},
+	{Address: "1Je3RohZT6mH1AofjcjMJXgbVgKrJNVohD", Cluster: "Coinbase.com", Category: CatExchange,
+		Service: "Coinbase.com", Source: "Address Screening example: an address owned by an exchange"},
 	{Address: "1MCPcGbnrv4Uv9HcrjoQwzJaEFGrwzE6Pk", Cluster: "Coinbase", Category: CatExchange,
 		Service: "Coinbase", Source: "KYT v1 withdrawal address example"},
 	{Address: "0x512011c2573e0EcBd66be051b9A1C0fd097F2092", Cluster: "Uniswap V3: WETH 0xc02aaa - CMB 0xc6db55 (0.3%)", Category: CatDEX,
