@@ -130,7 +130,7 @@ func (s *Sim) entityView(address string) any {
 		}
 		out.RiskReason = &reason
 		out.Triggers = append(out.Triggers, triggerJSON{Category: cat, Percentage: "100.000000",
-			Message: fmt.Sprintf("> 0%% %sexposure to %s", map[string]string{"direct": "", "indirect": "indirect "}[exposure], cat),
+			Message:       fmt.Sprintf("> 0%% %sexposure to %s", map[string]string{"direct": "", "indirect": "indirect "}[exposure], cat),
 			RuleTriggered: ruleJSON{Risk: out.Risk, MinThreshold: "0.0", MaxThreshold: "100.0", ExposureType: exposure, Direction: "both_directions"}})
 	}
 	return out
