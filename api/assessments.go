@@ -1,34 +1,46 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/webhook"
 )
 
-func handleAssess(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
-	type response struct {
+func handleAssess(log *slog.Logger, svc *kytjob.Service, w *assessment.Waiter) gin.HandlerFunc {
+	type whole struct {
 		RequestID string `json:"requestId"`
+		webhook.KYTResultData
+	}
+	find := func(ctx context.Context, id string) (any, error) {
+		d, err := svc.Find(ctx, id)
+		return whole{id, d}, err
 	}
 	return func(c *gin.Context) {
+		wait, err := preferWait(c)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
 		var r kytjob.Request
 		body, err := decode(c, &r)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		r.IdempotencyKey, r.Body = c.GetHeader(headerIdempotencyKey), body
+		r.IdempotencyKey, r.Body, r.Notify = c.GetHeader(headerIdempotencyKey), body, wait > 0
 		id, err := svc.Accept(c.Request.Context(), r)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, response{RequestID: id})
+		accepted(c, w, id, wait, svc.Terminal, find)
 	}
 }
 

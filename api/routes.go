@@ -13,9 +13,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/screening"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -25,7 +27,10 @@ type Deps struct {
 	Config        config.Config
 	Verifications *verification.Service
 	Assessments   *kytjob.Service
+	Screenings    *screening.Service
 	Callbacks     *callback.Service
+	// Waiter serves Prefer: wait on the risk-assessment POST routes.
+	Waiter *assessment.Waiter
 	// Ready reports whether the enclave can serve (database reachable, schema current).
 	Ready func(context.Context) error
 	// Metrics is the registry /metrics exposes.
@@ -61,9 +66,12 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.GET("/verifications", handleListVerifications(d.Log, d.Verifications))
 	v1.GET("/verifications/:verificationUuid", handleGetVerification(d.Log, d.Verifications))
 	v1.POST("/verifications/tx", handleReportTx(d.Log, d.Verifications))
-	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess(d.Log, d.Assessments))
+	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess(d.Log, d.Assessments, d.Waiter))
 	v1.GET("/risk-assessment/chainalysis-kyt", handleListAssessments(d.Log, d.Assessments))
 	v1.GET("/risk-assessment/chainalysis-kyt/:requestId", handleGetAssessment(d.Log, d.Assessments))
+	v1.POST("/risk-assessment/chainalysis-address-screening", handleScreen(d.Log, d.Screenings, d.Waiter))
+	v1.GET("/risk-assessment/chainalysis-address-screening", handleListScreenings(d.Log, d.Screenings))
+	v1.GET("/risk-assessment/chainalysis-address-screening/:requestId", handleGetScreening(d.Log, d.Screenings))
 	v1.GET("/callbacks", handleListCallbacks(d.Log, d.Callbacks))
 	v1.POST("/callbacks/:id/redeliver", handleRedeliverCallback(d.Log, d.Callbacks))
 

@@ -35,6 +35,11 @@ const MaxBodyBytes = 1 << 20
 // Callback types.
 const (
 	TypeKYTResult = "CHAINALYSIS_KYT_RESULT"
+	// TypeAddressScreeningResult reports an address screening's terminal state.
+	TypeAddressScreeningResult = "CHAINALYSIS_ADDRESS_SCREENING_RESULT"
+	// TypeKYTAlert reports alerts Chainalysis raised on a processed KYT assessment later
+	// (monitoring): the assessment as it stands, and only the new alerts.
+	TypeKYTAlert = "CHAINALYSIS_KYT_ALERT"
 )
 
 // ErrSignature means the callback was not signed with the secret, was tampered with, or is
@@ -105,16 +110,68 @@ func ParseBody(secret string, header http.Header, body []byte) (Callback, error)
 	return c, nil
 }
 
-// KYTResult decodes the data of a CHAINALYSIS_KYT_RESULT callback.
+// KYTResult decodes the data of a CHAINALYSIS_KYT_RESULT or CHAINALYSIS_KYT_ALERT callback
+// (the same shape: the assessment and alerts, only the new ones in an alert callback).
 func (c Callback) KYTResult() (KYTResultData, error) {
 	var d KYTResultData
-	if c.CallbackType != TypeKYTResult {
-		return d, fmt.Errorf("webhook: callback is %s, not %s", c.CallbackType, TypeKYTResult)
+	if c.CallbackType != TypeKYTResult && c.CallbackType != TypeKYTAlert {
+		return d, fmt.Errorf("webhook: callback is %s, not %s or %s", c.CallbackType, TypeKYTResult, TypeKYTAlert)
 	}
 	if err := json.Unmarshal(c.Data, &d); err != nil {
-		return d, fmt.Errorf("webhook: %s data: %w", TypeKYTResult, err)
+		return d, fmt.Errorf("webhook: %s data: %w", c.CallbackType, err)
 	}
 	return d, nil
+}
+
+// AddressScreeningResult decodes the data of a CHAINALYSIS_ADDRESS_SCREENING_RESULT callback.
+func (c Callback) AddressScreeningResult() (ScreeningResultData, error) {
+	var d ScreeningResultData
+	if c.CallbackType != TypeAddressScreeningResult {
+		return d, fmt.Errorf("webhook: callback is %s, not %s", c.CallbackType, TypeAddressScreeningResult)
+	}
+	if err := json.Unmarshal(c.Data, &d); err != nil {
+		return d, fmt.Errorf("webhook: %s data: %w", TypeAddressScreeningResult, err)
+	}
+	return d, nil
+}
+
+// ScreeningResultData is the data of a CHAINALYSIS_ADDRESS_SCREENING_RESULT callback. GET
+// /v1/risk-assessment/chainalysis-address-screening/{requestId} answers the same object.
+type ScreeningResultData struct {
+	VerificationUUID string                  `json:"verificationUuid"`
+	RiskAssessment   ScreeningRiskAssessment `json:"riskAssessment"`
+}
+
+// ScreeningRiskAssessment holds one address screening.
+type ScreeningRiskAssessment struct {
+	ChainalysisAddressScreening AddressScreening `json:"chainalysisAddressScreening"`
+}
+
+// AddressScreening is one screening of the counterparty's wallet address. Risk and the fields
+// after it are Chainalysis's own (Entities API names and values: risk Severe, High, Medium or
+// Low), null until PROCESSED; cluster, addressIdentifications, exposures and triggers are
+// passed on as Chainalysis sent them.
+type AddressScreening struct {
+	RequestID              string          `json:"requestId"`
+	CounterpartyVaspID     string          `json:"counterpartyVaspId"`
+	Address                string          `json:"address"`
+	Status                 string          `json:"status"`
+	Risk                   *string         `json:"risk"`
+	RiskReason             *string         `json:"riskReason"`
+	Cluster                json.RawMessage `json:"cluster"`
+	AddressType            *string         `json:"addressType"`
+	AddressIdentifications json.RawMessage `json:"addressIdentifications"`
+	Exposures              json.RawMessage `json:"exposures"`
+	Triggers               json.RawMessage `json:"triggers"`
+	PoolMetadata           json.RawMessage `json:"poolMetadata,omitempty"`
+	CreatedAt              string          `json:"createdAt"`
+	AssessedAt             *string         `json:"assessedAt"`
+	Error                  *KYTError       `json:"error,omitempty"` // status ERROR only
+}
+
+// Final reports whether the screening is in its last state, PROCESSED or ERROR.
+func (a AddressScreening) Final() bool {
+	return a.Status == StatusProcessed || a.Status == StatusError
 }
 
 // KYTResultData is the data of a CHAINALYSIS_KYT_RESULT callback, field names verbatim from the

@@ -26,6 +26,7 @@ import (
 
 	"github.com/travelrule/enclave/api"
 	"github.com/travelrule/enclave/db/schema"
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/config"
@@ -33,6 +34,7 @@ import (
 	"github.com/travelrule/enclave/internal/logthrottle"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retention"
+	"github.com/travelrule/enclave/internal/screening"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/verification"
 )
@@ -42,6 +44,7 @@ import (
 // zero value.
 type Tuning struct {
 	KYT              kytjob.Config
+	Screening        screening.Config
 	CallbackSchedule []time.Duration
 	// CallbackTimeout bounds one delivery attempt; default 10s.
 	CallbackTimeout time.Duration
@@ -61,8 +64,15 @@ type App struct {
 	Handler     http.Handler
 	River       *river.Client[*sql.Tx]
 	Assessments *kytjob.Service
+	Screenings  *screening.Service
 	Callbacks   *callback.Service
+	// Waiter serves Prefer: wait; Close stops its listener.
+	Waiter *assessment.Waiter
 }
+
+// Close releases what the App holds beyond its pools and River client: the listener of
+// Prefer: wait.
+func (a *App) Close() { a.Waiter.Close() }
 
 // New wires the enclave on its two pools. The River client is not started.
 func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, error) {
@@ -76,10 +86,20 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	metrics.MustRegister(collectors.NewDBStatsCollector(pools.Delivery.DB, "enclave_delivery"))
 	reg := network.Default()
 	jobs := newJobMetrics(db, metrics)
-	kyt, err := chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: cfg.ChainalysisTimeout,
-		RateLimit: cfg.KYTRateLimit, Registerer: metrics})
-	if err != nil {
-		return nil, err
+	// One client per Chainalysis API configured; without a key its routes say it is not configured.
+	var kyt, risk *chainalysis.Client
+	var err error
+	if cfg.KYTAPIKey != "" {
+		if kyt, err = chainalysis.New(chainalysis.Options{BaseURL: cfg.KYTAPIURL, APIKey: cfg.KYTAPIKey, Timeout: cfg.ChainalysisTimeout,
+			RateLimit: cfg.KYTRateLimit, Registerer: metrics}); err != nil {
+			return nil, fmt.Errorf("CHAINALYSIS_KYT_API_URL: %w", err)
+		}
+	}
+	if cfg.RiskAPIKey != "" {
+		if risk, err = chainalysis.New(chainalysis.Options{BaseURL: cfg.RiskAPIURL, APIKey: cfg.RiskAPIKey, Timeout: cfg.ChainalysisTimeout,
+			RateLimit: cfg.KYTRateLimit, Registerer: metrics}); err != nil {
+			return nil, fmt.Errorf("CHAINALYSIS_RISK_API_URL: %w", err)
+		}
 	}
 	callbacks, err := callback.NewService(db, pools.Delivery, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
 		Schedule: t.CallbackSchedule, Timeout: t.CallbackTimeout, AfterSend: t.AfterSend}, log, metrics)
@@ -106,8 +126,17 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return nil, err
 	}
 
+	sc := t.Screening
+	sc.MaxAge = cmp.Or(sc.MaxAge, cfg.KYTMaxAge)
+	sc.CallTimeout = cmp.Or(sc.CallTimeout, cfg.ChainalysisTimeout)
+	screenings, err := screening.NewService(db, pools.Pipeline, verifs, risk, callbacks, sc, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+
 	workers := river.NewWorkers()
 	assessments.AddWorkers(workers)
+	screenings.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
 	purge := &retention.PurgeWorker{}
 	river.AddWorker(workers, purge)
@@ -122,7 +151,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
 	// rescues a job of a dead process once the longest of them has passed.
-	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), callbacks.JobTimeout()))
+	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout()))
 	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
 		// Two lanes: assessments on the default queue, deliveries on their own, each with its
 		// own workers, so neither can hold the other back.
@@ -146,11 +175,27 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return nil, fmt.Errorf("job queue: %w", err)
 	}
 	assessments.Attach(rc)
+	screenings.Attach(rc)
 	callbacks.Attach(rc)
 
+	dsn := cfg.DatabaseURL
+	waiter := assessment.NewWaiter(func(ctx context.Context) (*pgx.Conn, error) {
+		cc, err := pgx.ParseConfig(dsn)
+		if err != nil {
+			return nil, errors.New("DATABASE_URL is not a valid PostgreSQL DSN: " + redact(err.Error(), dsn))
+		}
+		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		conn, err := pgx.ConnectConfig(ctx, cc)
+		if err != nil {
+			return nil, errors.New("cannot reach the database at DATABASE_URL: " + redact(err.Error(), dsn))
+		}
+		return conn, nil
+	}, log)
+
 	handler := api.NewHandler(api.Deps{
-		Log: log, Config: cfg, Metrics: metrics,
-		Verifications: verifs, Assessments: assessments, Callbacks: callbacks,
+		Log: log, Config: cfg, Metrics: metrics, Waiter: waiter,
+		Verifications: verifs, Assessments: assessments, Screenings: screenings, Callbacks: callbacks,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -160,7 +205,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 			return schema.Check(ctx, db.DB)
 		},
 	})
-	return &App{Handler: handler, River: rc, Assessments: assessments, Callbacks: callbacks}, nil
+	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Waiter: waiter}, nil
 }
 
 // atLeast drops records below min.

@@ -7,6 +7,7 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"strings"
 )
 
 // Codes, verbatim from the VerifyVASP API where it defines them.
@@ -44,4 +45,15 @@ func As(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// OneOf checks a list filter's value against the values it may take (any case), or is
+// BAD-REQUEST naming the filter and them.
+func OneOf(name, v string, allowed ...string) error {
+	for _, a := range allowed {
+		if strings.EqualFold(v, a) {
+			return nil
+		}
+	}
+	return Bad("%s: want one of %s, got %q", name, strings.Join(allowed, ", "), v)
 }

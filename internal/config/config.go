@@ -23,6 +23,10 @@ import (
 const (
 	DefaultListenAddr = ":8080"
 	DefaultKYTAPIURL  = "https://api.chainalysis.com/api/kyt"
+	// DefaultRiskAPIURL is the Entities API (Address Screening) base URL.
+	DefaultRiskAPIURL = "https://api.chainalysis.com/api/risk"
+	// DefaultKYTMonitorInterval is how often alerts Chainalysis raises later are pulled in.
+	DefaultKYTMonitorInterval = time.Minute
 	// DefaultWorkers covers 1,000 assessments in flight: at 150 ms a Chainalysis call (two or
 	// three calls an assessment) that is over 2,000 assessments/s, above a process's CPU ceiling.
 	DefaultWorkers = 1000
@@ -60,8 +64,19 @@ type Config struct {
 	// KYTAPIURL is the Chainalysis KYT base URL (CHAINALYSIS_KYT_API_URL), default
 	// "https://api.chainalysis.com/api/kyt".
 	KYTAPIURL string
-	// KYTAPIKey is sent as the Token header (CHAINALYSIS_KYT_API_KEY).
+	// KYTAPIKey is sent as the Token header (CHAINALYSIS_KYT_API_KEY). Without it the KYT route
+	// answers UNSUPPORTED-RISK-ASSESSMENT saying KYT is not configured.
 	KYTAPIKey string
+	// RiskAPIURL is the Chainalysis Entities API (Address Screening) base URL
+	// (CHAINALYSIS_RISK_API_URL), default "https://api.chainalysis.com/api/risk".
+	RiskAPIURL string
+	// RiskAPIKey is the Entities API's Token (CHAINALYSIS_RISK_API_KEY). Without it the address
+	// screening route answers UNSUPPORTED-RISK-ASSESSMENT saying it is not configured. serve
+	// needs at least one of the two Chainalysis keys.
+	RiskAPIKey string
+	// KYTMonitorInterval is how often the monitoring sync pulls in alerts KYT raised after an
+	// assessment was processed (ENCLAVE_KYT_MONITOR_INTERVAL), default 1m; 0 turns it off.
+	KYTMonitorInterval time.Duration
 	// CallbackURL is where callbacks are POSTed (ENCLAVE_CALLBACK_URL).
 	CallbackURL string
 	// CallbackToken is sent as "Authorization: Bearer <token>" with each callback
@@ -123,6 +138,9 @@ func Load(lookup func(string) string) Config {
 		PeersFile:          strings.TrimSpace(lookup("ENCLAVE_PEERS_FILE")),
 		KYTAPIURL:          strings.TrimRight(or(lookup("CHAINALYSIS_KYT_API_URL"), DefaultKYTAPIURL), "/"),
 		KYTAPIKey:          strings.TrimSpace(lookup("CHAINALYSIS_KYT_API_KEY")),
+		RiskAPIURL:         strings.TrimRight(or(lookup("CHAINALYSIS_RISK_API_URL"), DefaultRiskAPIURL), "/"),
+		RiskAPIKey:         strings.TrimSpace(lookup("CHAINALYSIS_RISK_API_KEY")),
+		KYTMonitorInterval: DefaultKYTMonitorInterval,
 		CallbackURL:        strings.TrimSpace(lookup("ENCLAVE_CALLBACK_URL")),
 		CallbackToken:      strings.TrimSpace(lookup("ENCLAVE_CALLBACK_TOKEN")),
 		CallbackSecret:     strings.TrimSpace(lookup("ENCLAVE_CALLBACK_SECRET")),
@@ -152,6 +170,11 @@ func Load(lookup func(string) string) Config {
 		}
 	}
 	c.duration(lookup, "CHAINALYSIS_TIMEOUT", &c.ChainalysisTimeout)
+	if v := strings.TrimSpace(lookup("ENCLAVE_KYT_MONITOR_INTERVAL")); v == "0" {
+		c.KYTMonitorInterval = 0
+	} else {
+		c.duration(lookup, "ENCLAVE_KYT_MONITOR_INTERVAL", &c.KYTMonitorInterval)
+	}
 	c.count(lookup, "ENCLAVE_WORKERS", 10000, &c.Workers)
 	c.count(lookup, "ENCLAVE_CALLBACK_WORKERS", 10000, &c.CallbackWorkers)
 	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
@@ -162,8 +185,10 @@ func Load(lookup func(string) string) Config {
 		}
 		c.CallbackOnRegistered = b
 	}
-	if u, err := url.Parse(c.KYTAPIURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		c.problem("CHAINALYSIS_KYT_API_URL: want an http(s) URL, got %q", redactURL(c.KYTAPIURL))
+	for name, v := range map[string]string{"CHAINALYSIS_KYT_API_URL": c.KYTAPIURL, "CHAINALYSIS_RISK_API_URL": c.RiskAPIURL} {
+		if u, err := url.Parse(v); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			c.problem("%s: want an http(s) URL, got %q", name, redactURL(v))
+		}
 	}
 	if c.CallbackURL != "" {
 		if u, err := url.Parse(c.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -234,8 +259,8 @@ func (c Config) Validate(need Requirement) error {
 		if len(c.APIKeys) == 0 {
 			problems = append(problems, "ENCLAVE_API_KEYS: required (at least one key for Authorization: Bearer)")
 		}
-		if c.KYTAPIKey == "" {
-			problems = append(problems, "CHAINALYSIS_KYT_API_KEY: required (the KYT API key, sent as the Token header)")
+		if c.KYTAPIKey == "" && c.RiskAPIKey == "" {
+			problems = append(problems, "CHAINALYSIS_KYT_API_KEY or CHAINALYSIS_RISK_API_KEY: at least one is required (the KYT and the Address Screening API keys, sent as the Token header)")
 		}
 		if c.CallbackURL == "" {
 			problems = append(problems, "ENCLAVE_CALLBACK_URL: required (where CHAINALYSIS_KYT_RESULT callbacks are POSTed)")

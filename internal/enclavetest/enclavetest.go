@@ -93,7 +93,7 @@ func Start(t testing.TB, o Options) *Enclave {
 	e.Config = config.Config{
 		DatabaseURL: e.DSN, VaspID: OurVasp, APIKeys: []string{APIKey}, DataKeyset: Keyset(t),
 		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: PeerSecret}},
-		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey,
+		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey, RiskAPIURL: e.Sim.URL + "/api/risk", RiskAPIKey: KYTKey,
 		CallbackURL: e.Receiver.URL(), CallbackToken: Token, CallbackSecret: CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 200 * time.Millisecond, Workers: 50, PipelineConnections: 8, ShutdownTimeout: 5 * time.Second,
 	}
@@ -113,6 +113,12 @@ func Start(t testing.TB, o Options) *Enclave {
 	if o.Tuning.KYT.Poll.Base == 0 {
 		o.Tuning.KYT.Poll.Base = 20 * time.Millisecond
 	}
+	if o.Tuning.Screening.Retry.Base == 0 {
+		o.Tuning.Screening.Retry.Base, o.Tuning.Screening.Retry.Cap = 20*time.Millisecond, 200*time.Millisecond
+	}
+	if o.Tuning.Screening.Poll.Base == 0 {
+		o.Tuning.Screening.Poll.Base, o.Tuning.Screening.Poll.Cap = 20*time.Millisecond, 200*time.Millisecond
+	}
 	if o.Tuning.CallbackTimeout == 0 {
 		o.Tuning.CallbackTimeout = time.Second
 	}
@@ -123,6 +129,7 @@ func Start(t testing.TB, o Options) *Enclave {
 	a, err := app.New(e.Config, log, pools, o.Tuning)
 	require.NoError(t, err)
 	e.App = a
+	t.Cleanup(a.Close)
 	srv := httptest.NewServer(a.Handler)
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL
@@ -251,8 +258,10 @@ type Received struct {
 	ID     string
 	Header http.Header
 	Body   []byte
-	Data   webhook.KYTResultData
-	Type   string
+	Data   webhook.KYTResultData // CHAINALYSIS_KYT_RESULT and CHAINALYSIS_KYT_ALERT
+	// Screening is the data of a CHAINALYSIS_ADDRESS_SCREENING_RESULT.
+	Screening webhook.ScreeningResultData
+	Type      string
 	Err    error // signature or decoding failure
 }
 
@@ -298,7 +307,11 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if err == nil {
 		rec.Type = cb.CallbackType
-		rec.Data, err = cb.KYTResult()
+		if cb.CallbackType == webhook.TypeAddressScreeningResult {
+			rec.Screening, err = cb.AddressScreeningResult()
+		} else {
+			rec.Data, err = cb.KYTResult()
+		}
 	}
 	rec.Err = err
 	r.mu.Lock()
@@ -374,6 +387,34 @@ func (r *Receiver) Terminal(t testing.TB, requestID string, timeout time.Duratio
 	})
 	require.NoError(t, found.Err, "the callback verifies")
 	return found
+}
+
+// ScreeningTerminal waits for the terminal callback of the screening requestID and returns it.
+func (r *Receiver) ScreeningTerminal(t testing.TB, requestID string, timeout time.Duration) Received {
+	t.Helper()
+	var found Received
+	r.Wait(t, timeout, "the terminal callback of screening "+requestID, func(got []Received) bool {
+		for _, g := range got {
+			a := g.Screening.RiskAssessment.ChainalysisAddressScreening
+			if a.RequestID == requestID && a.Final() {
+				found = g
+				return true
+			}
+		}
+		return false
+	})
+	require.NoError(t, found.Err, "the callback verifies")
+	return found
+}
+
+// Screen asks for an address screening and returns its requestId.
+func (e *Enclave) Screen(verificationUUID string) string {
+	e.T.Helper()
+	r := e.Client.Do("POST", "/v1/risk-assessment/chainalysis-address-screening", mustJSON(e.T, map[string]any{"verificationUuid": verificationUUID}), nil)
+	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+	var out struct{ RequestID string }
+	require.NoError(e.T, json.Unmarshal(r.Body, &out))
+	return out.RequestID
 }
 
 // SyncBuffer collects output written from many goroutines while a test reads it.

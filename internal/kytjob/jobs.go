@@ -6,12 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/retry"
@@ -68,7 +68,10 @@ func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
 // Work takes the assessment one step further.
 func (w *AssessWorker) Work(ctx context.Context, j *river.Job[AssessArgs]) error {
 	s, id := w.S, j.Args.RequestID
-	if j.Attempt == 1 && snoozes(j.Metadata) == 0 {
+	if s.kyt == nil {
+		return s.endWithError(ctx, id, "KYT-NOT-CONFIGURED", "CHAINALYSIS_KYT_API_KEY is no longer set")
+	}
+	if j.Attempt == 1 && assessment.Snoozes(j.Metadata) == 0 {
 		// The job's first run: nothing but this job moves the assessment on, so it is still
 		// PENDING as Accept stored it, and the Target has all registration needs.
 		return s.register(ctx, j)
@@ -105,7 +108,7 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 	if !ok {
 		return s.endWithError(ctx, id, "KYT-UNSUPPORTED-NETWORK", fmt.Sprintf("network %s is no longer supported", t.Network))
 	}
-	wait := s.cfg.Register.Delay(snoozes(j.Metadata))
+	wait := s.cfg.Register.Delay(assessment.Snoozes(j.Metadata))
 	var externalID string
 	var processed *chainalysis.WithdrawalAttempt
 	if t.APIType == APITypeAttempt {
@@ -165,7 +168,7 @@ func (s *Service) register(ctx context.Context, j *river.Job[AssessArgs]) error 
 // an earlier run got further, the job snoozes briefly instead: the next run reads how far.
 func (s *Service) recordRegistered(ctx context.Context, id, externalID string, next error) error {
 	switch err := s.markRegistered(ctx, id, externalID); {
-	case errors.Is(err, errNotOpen):
+	case errors.Is(err, assessment.ErrNotOpen):
 		return river.JobSnooze(time.Millisecond)
 	case err != nil:
 		return err
@@ -177,12 +180,11 @@ func (s *Service) recordRegistered(ctx context.Context, id, externalID string, n
 // roomForCall reports whether the run has time left for one more Chainalysis call and the
 // transaction after it. A run that has not snoozes and goes on in the next run.
 func (s *Service) roomForCall(ctx context.Context) bool {
-	dl, ok := ctx.Deadline()
-	return !ok || time.Until(dl) > s.cfg.CallTimeout+2*time.Second
+	return assessment.RoomForCall(ctx, s.cfg.CallTimeout)
 }
 
 // markRegistered records the externalId Chainalysis issued, with the REGISTERED callback when
-// that option is on. It returns errNotOpen when an earlier run got further.
+// that option is on. It returns assessment.ErrNotOpen when an earlier run got further.
 func (s *Service) markRegistered(ctx context.Context, id, externalID string) error {
 	const mark = `UPDATE kyt_results SET status = 'REGISTERED', external_id = $2, updated_at = now()
 		WHERE request_id = $1 AND status = 'PENDING'`
@@ -204,7 +206,7 @@ func (s *Service) markRegistered(ctx context.Context, id, externalID string) err
 		}
 	}
 	if errors.Is(err, sql.ErrNoRows) {
-		return errNotOpen
+		return assessment.ErrNotOpen
 	}
 	if err != nil {
 		return fmt.Errorf("mark %s registered: %w", id, err)
@@ -233,7 +235,7 @@ func (s *Service) poll(ctx context.Context, j *river.Job[AssessArgs], externalID
 		if !chainalysis.IsTransient(err) {
 			return s.chainalysisFailed(ctx, id, t.AcceptedAt, err, 0) // ends in ERROR
 		}
-		return leave(s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(snoozes(j.Metadata), 6))))
+		return leave(s.chainalysisFailed(ctx, id, t.AcceptedAt, err, s.cfg.Register.Delay(min(assessment.Snoozes(j.Metadata), 6))))
 	}
 	notYet := func() error {
 		d := retry.Jitter(min(max(time.Since(registeredAt), s.cfg.Poll.Base), s.cfg.Poll.Cap), 0.2)
@@ -293,7 +295,7 @@ func (s *Service) finish(ctx context.Context, id string, o outcome) error {
 // made the transition, that run's callback is made sure of.
 func (s *Service) afterTerminal(ctx context.Context, id string, err error) error {
 	switch {
-	case errors.Is(err, errNotOpen):
+	case errors.Is(err, assessment.ErrNotOpen):
 		s.hook(ctx, "processed", id)
 		return s.callbacks.EnsureDelivery(ctx, id)
 	case err != nil:
@@ -319,19 +321,12 @@ func (s *Service) checkAge(ctx context.Context, requestID string, acceptedAt tim
 // assessment in ERROR with Chainalysis's reason; a transient one snoozes the job for wait (at
 // least Retry-After), never past the deadline.
 func (s *Service) chainalysisFailed(ctx context.Context, requestID string, acceptedAt time.Time, err error, wait time.Duration) error {
-	var ce *chainalysis.Error
-	if errors.As(err, &ce) && !ce.Transient {
-		return s.endWithError(ctx, requestID, errorCode(ce.StatusCode),
-			fmt.Sprintf("Chainalysis KYT answered %d: %s", ce.StatusCode, ce.Message))
+	f := assessment.Failed(err, "Chainalysis KYT", "KYT", wait, acceptedAt.Add(s.cfg.MaxAge))
+	if f.Permanent {
+		return s.endWithError(ctx, requestID, f.Code, f.Message)
 	}
-	if ra, ok := chainalysis.RetryAfter(err); ok && ra > wait {
-		wait = ra
-	}
-	if left := time.Until(acceptedAt.Add(s.cfg.MaxAge)); left < wait {
-		wait = max(left, 0) + 10*time.Millisecond
-	}
-	s.log.Info("chainalysis call failed; will retry", "requestId", requestID, "retryIn", wait.String(), "err", err.Error())
-	return river.JobSnooze(max(wait, time.Millisecond))
+	s.log.Info("chainalysis call failed; will retry", "requestId", requestID, "retryIn", f.Wait.String(), "err", err.Error())
+	return f.Snooze
 }
 
 func (s *Service) endWithError(ctx context.Context, requestID, code, msg string) error {
@@ -340,24 +335,6 @@ func (s *Service) endWithError(ctx context.Context, requestID, code, msg string)
 		s.log.Warn("assessment ended in ERROR", "requestId", requestID, "code", code, "message", msg)
 	}
 	return s.afterTerminal(ctx, requestID, err)
-}
-
-// errorCode names a permanent Chainalysis refusal.
-func errorCode(status int) string {
-	switch status {
-	case http.StatusBadRequest:
-		return "KYT-BAD-REQUEST"
-	case http.StatusForbidden:
-		return "KYT-FORBIDDEN"
-	case http.StatusNotFound:
-		return "KYT-NOT-FOUND"
-	case http.StatusNotAcceptable:
-		return "KYT-NOT-ACCEPTABLE"
-	case http.StatusConflict:
-		return "KYT-CONFLICT"
-	default:
-		return "KYT-REJECTED"
-	}
 }
 
 func (s *Service) hook(ctx context.Context, step, requestID string) {

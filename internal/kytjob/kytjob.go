@@ -11,9 +11,7 @@ package kytjob
 
 import (
 	"context"
-	"crypto/sha256"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +24,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/ids"
@@ -153,6 +152,8 @@ type Request struct {
 	// answer the first requestId.
 	IdempotencyKey string `json:"-"`
 	Body           []byte `json:"-"`
+	// Notify asks the terminal transition to notify waiting requests (Prefer: wait).
+	Notify bool `json:"-"`
 }
 
 // Accept validates a request, plans the KYT call and stores the assessment (PENDING) with its
@@ -163,6 +164,9 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	if id == "" {
 		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
 	}
+	if s.kyt == nil {
+		return "", apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT is not configured: the enclave has no CHAINALYSIS_KYT_API_KEY")
+	}
 	v, err := s.verifs.FindWithoutPayload(ctx, id) // BAD-REQUEST for a non-UUID, NOT-FOUND-VERIFICATION
 	if err != nil {
 		return "", err
@@ -171,14 +175,9 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	requestID := uuid.NewString()
-	var sum []byte // the request's hash, kept when keyed
-	if r.IdempotencyKey != "" {
-		if requestID, err = ids.FromIdempotencyKey("chainalysis-kyt", r.IdempotencyKey); err != nil {
-			return "", err
-		}
-		h := sha256.Sum256(r.Body)
-		sum = h[:]
+	requestID, sum, err := assessment.NewRequestID("chainalysis-kyt", r.IdempotencyKey, r.Body, uuid.NewString())
+	if err != nil {
+		return "", err
 	}
 	t.AcceptedAt = time.Now().UTC()
 
@@ -189,11 +188,11 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	res, err := tx.ExecContext(ctx, `
 		INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
-			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at, request_sha256)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14)
+			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at, request_sha256, notify)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15)
 		ON CONFLICT (request_id) DO NOTHING`,
 		requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
-		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, sum)
+		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, sum, r.Notify)
 	if err != nil {
 		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
 	}
@@ -201,7 +200,7 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		// Only a keyed request can meet its id again: the first one, accepted already (or
 		// being accepted: the insert waited for it to commit).
 		tx.Rollback() //nolint:errcheck
-		return s.acceptedBefore(ctx, requestID, sum)
+		return assessment.AcceptedBefore(ctx, s.api, "kyt_results", requestID, sum, r.Notify)
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: requestID, Target: t}, nil); err != nil {
 		return "", fmt.Errorf("accept: insert register job: %w", err)
@@ -210,21 +209,6 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 		return "", fmt.Errorf("accept: commit: %w", err)
 	}
 	s.accepted.WithLabelValues(t.APIType).Inc()
-	return requestID, nil
-}
-
-// acceptedBefore answers a retried keyed request: the same body gets the first requestId.
-func (s *Service) acceptedBefore(ctx context.Context, requestID string, sum []byte) (string, error) {
-	var first struct {
-		Sum     []byte    `db:"request_sha256"`
-		Created time.Time `db:"created_at"`
-	}
-	if err := s.api.GetContext(ctx, &first, `SELECT request_sha256, created_at FROM kyt_results WHERE request_id = $1`, requestID); err != nil {
-		return "", fmt.Errorf("accept: read the request with the same Idempotency-Key: %w", err)
-	}
-	if err := ids.Replayed(first.Sum, sum, first.Created); err != nil {
-		return "", err
-	}
 	return requestID, nil
 }
 
@@ -284,6 +268,15 @@ func (s *Service) plan(v verification.Verification, named string) (Target, error
 	return t, nil
 }
 
+// Terminal reports whether the assessment has reached PROCESSED or ERROR (Prefer: wait asks).
+func (s *Service) Terminal(ctx context.Context, requestID string) (bool, error) {
+	var status string
+	if err := s.api.GetContext(ctx, &status, `SELECT status FROM kyt_results WHERE request_id = $1`, requestID); err != nil {
+		return false, fmt.Errorf("assessment %s: %w", requestID, err)
+	}
+	return assessment.Terminal(status), nil
+}
+
 // Find returns one assessment as its callback carries it. An unknown requestId is NOT-FOUND.
 func (s *Service) Find(ctx context.Context, requestID string) (webhook.KYTResultData, error) {
 	requestID, err := ids.UUID("requestId", requestID)
@@ -318,14 +311,7 @@ type Filter struct {
 // List returns one page of assessments, newest first, and how many match in all.
 func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, int, error) {
 	var w sqlpage.Where
-	oneOf := func(name, v string, allowed ...string) error {
-		for _, a := range allowed {
-			if strings.EqualFold(v, a) {
-				return nil
-			}
-		}
-		return apperr.Bad("%s: want one of %s, got %q", name, strings.Join(allowed, ", "), v)
-	}
+	oneOf := apperr.OneOf
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
@@ -382,13 +368,4 @@ func nullable(s string) *string {
 		return nil
 	}
 	return &s
-}
-
-// snoozes is how many times River has snoozed this job: the count the backoffs grow from.
-func snoozes(metadata []byte) int {
-	var m struct {
-		Snoozes int `json:"snoozes"`
-	}
-	json.Unmarshal(metadata, &m) //nolint:errcheck // no metadata means no snoozes
-	return m.Snoozes
 }

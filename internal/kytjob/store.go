@@ -9,6 +9,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
@@ -17,7 +18,7 @@ import (
 
 const resultColumns = `request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction, network, asset,
 	amount::text AS amount, usd_price::text AS usd_price, transfer_ref, output_address, "timestamp", external_id, status,
-	alert_count, error_code, error_message, created_at, updated_at, assessed_at`
+	alert_count, error_code, error_message, created_at, updated_at, assessed_at, notify`
 
 // row is a kyt_results row.
 type row struct {
@@ -42,6 +43,7 @@ type row struct {
 	CreatedAt          time.Time      `db:"created_at"`
 	UpdatedAt          time.Time      `db:"updated_at"`
 	AssessedAt         sql.NullTime   `db:"assessed_at"`
+	Notify             bool           `db:"notify"` // a request waits on it (Prefer: wait)
 }
 
 // alertRow is a kyt_alerts row.
@@ -128,9 +130,6 @@ type outcome struct {
 	Alerts     []chainalysis.Alert
 }
 
-// errNotOpen means another run already took the assessment to a terminal state.
-var errNotOpen = errors.New("assessment already terminal")
-
 // finishProcessed stores a processed assessment and its alerts, and enqueues its callback, in
 // one transaction. A second run finds it terminal and changes nothing.
 func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) error {
@@ -167,7 +166,7 @@ func (s *Service) finishError(ctx context.Context, requestID, code, message stri
 }
 
 // endIn moves an open assessment to a terminal state in tx (set assigns the state and its
-// details from $2 on) and enqueues its callback. It returns errNotOpen when an earlier run
+// details from $2 on) and enqueues its callback. It returns assessment.ErrNotOpen when an earlier run
 // already ended the assessment, so the state changes once, whatever the number of runs.
 func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string, alerts []alertRow, args ...any) error {
 	var r row
@@ -175,12 +174,18 @@ func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string,
 		WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
 		append([]any{requestID}, args...)...)
 	if errors.Is(err, sql.ErrNoRows) {
-		return errNotOpen
+		return assessment.ErrNotOpen
 	}
 	if err != nil {
 		return fmt.Errorf("end assessment %s: %w", requestID, err)
 	}
-	return s.enqueueCallback(ctx, tx, r, alerts, true)
+	if err := s.enqueueCallback(ctx, tx, r, alerts, true); err != nil {
+		return err
+	}
+	if r.Notify {
+		return assessment.Notify(ctx, tx, requestID)
+	}
+	return nil
 }
 
 // enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
@@ -206,13 +211,5 @@ func nullStr(s *string) sql.NullString {
 }
 
 func (s *Service) inTx(ctx context.Context, f func(*sqlx.Tx) error) error {
-	tx, err := s.work.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	if err := f(tx); err != nil {
-		return err
-	}
-	return tx.Commit()
+	return assessment.InTx(ctx, s.work, f)
 }

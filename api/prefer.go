@@ -1,0 +1,64 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/assessment"
+)
+
+// MaxPreferWait is the longest Prefer: wait a request may ask for (DESIGN.md §7).
+const MaxPreferWait = 30
+
+// preferWait reads the wait preference of RFC 7240 ("Prefer: wait=10", possibly among other
+// preferences, which are ignored): 0 when none is asked for.
+func preferWait(c *gin.Context) (time.Duration, error) {
+	for _, h := range c.Request.Header.Values("Prefer") {
+		for _, pref := range strings.Split(h, ",") {
+			name, value, _ := strings.Cut(strings.TrimSpace(strings.SplitN(pref, ";", 2)[0]), "=")
+			if !strings.EqualFold(strings.TrimSpace(name), "wait") {
+				continue
+			}
+			n, err := strconv.Atoi(strings.Trim(strings.TrimSpace(value), `"`))
+			if err != nil || n < 1 || n > MaxPreferWait {
+				return 0, apperr.Bad("Prefer: wait wants whole seconds from 1 to %d, got %q", MaxPreferWait, value)
+			}
+			return time.Duration(n) * time.Second, nil
+		}
+	}
+	return 0, nil
+}
+
+// accepted answers an accepted assessment. Asked to wait, it waits (holding no database
+// connection) for the assessment to end, whichever replica works it, and answers it whole —
+// its requestId and the data of its callback — with Preference-Applied; otherwise, or when the
+// wait runs out, the plain {"requestId"}.
+func accepted(c *gin.Context, w *assessment.Waiter, id string, wait time.Duration,
+	terminal func(context.Context, string) (bool, error), find func(context.Context, string) (any, error)) {
+	type plain struct {
+		RequestID string `json:"requestId"`
+	}
+	if wait <= 0 {
+		c.JSON(http.StatusOK, plain{id})
+		return
+	}
+	ctx := c.Request.Context()
+	done, err := w.Wait(ctx, id, wait, func(ctx context.Context) (bool, error) { return terminal(ctx, id) })
+	if err == nil && done {
+		var whole any
+		if whole, err = find(ctx, id); err == nil {
+			c.Header("Preference-Applied", "wait="+strconv.Itoa(int(wait/time.Second)))
+			c.JSON(http.StatusOK, whole)
+			return
+		}
+	}
+	// Accepted is accepted: whatever went wrong while waiting, the requestId is the answer, and
+	// the callback follows as always.
+	c.JSON(http.StatusOK, plain{id})
+}

@@ -1,0 +1,157 @@
+// Package assessment is what the enclave's two risk assessments — KYT (internal/kytjob) and
+// address screening (internal/screening) — share, below both: accepting a keyed request,
+// deciding what a failed Chainalysis call means for a job, the terminal transition's
+// notification, and the wait for a terminal state that serves Prefer: wait.
+package assessment
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+
+	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/ids"
+)
+
+// Statuses every assessment moves through: PENDING (accepted) → REGISTERED (Chainalysis has
+// it) → PROCESSED or ERROR.
+const (
+	StatusPending    = "PENDING"
+	StatusRegistered = "REGISTERED"
+	StatusProcessed  = "PROCESSED"
+	StatusError      = "ERROR"
+)
+
+// Terminal reports whether status is final.
+func Terminal(status string) bool { return status == StatusProcessed || status == StatusError }
+
+// NewRequestID returns the requestId of a new assessment on route, and the hash of its body
+// to keep: a keyed request (Idempotency-Key) gets the id derived from its key, so a retry
+// meets the first row; an unkeyed one a random id and no hash.
+func NewRequestID(route, key string, body []byte, random string) (string, []byte, error) {
+	if key == "" {
+		return random, nil, nil
+	}
+	id, err := ids.FromIdempotencyKey(route, key)
+	if err != nil {
+		return "", nil, err
+	}
+	h := sha256.Sum256(body)
+	return id, h[:], nil
+}
+
+// AcceptedBefore answers a keyed request whose insert met an existing row of table: the same
+// body within the window gets the first requestId again; anything else is BAD-REQUEST. A
+// replay that waits (Prefer: wait) makes the first assessment notify when it ends.
+func AcceptedBefore(ctx context.Context, q sqlx.ExtContext, table, requestID string, sum []byte, notify bool) (string, error) {
+	var first struct {
+		Sum     []byte    `db:"request_sha256"`
+		Created time.Time `db:"created_at"`
+	}
+	if err := sqlx.GetContext(ctx, q, &first, `SELECT request_sha256, created_at FROM `+table+` WHERE request_id = $1`, requestID); err != nil {
+		return "", fmt.Errorf("accept: read the request with the same Idempotency-Key: %w", err)
+	}
+	if err := ids.Replayed(first.Sum, sum, first.Created); err != nil {
+		return "", err
+	}
+	if notify {
+		if _, err := q.ExecContext(ctx, `UPDATE `+table+` SET notify = true WHERE request_id = $1 AND NOT notify
+			AND status IN ('PENDING', 'REGISTERED')`, requestID); err != nil {
+			return "", fmt.Errorf("accept: ask %s to notify: %w", requestID, err)
+		}
+	}
+	return requestID, nil
+}
+
+// Snoozes is how many times River has snoozed a job: the count its backoffs grow from.
+func Snoozes(metadata []byte) int {
+	var m struct {
+		Snoozes int `json:"snoozes"`
+	}
+	json.Unmarshal(metadata, &m) //nolint:errcheck // no metadata means no snoozes
+	return m.Snoozes
+}
+
+// RoomForCall reports whether a job's run has time left for one more Chainalysis call of at
+// most callTimeout and the transaction after it. A run that has not snoozes and goes on in
+// the next run.
+func RoomForCall(ctx context.Context, callTimeout time.Duration) bool {
+	dl, ok := ctx.Deadline()
+	return !ok || time.Until(dl) > callTimeout+2*time.Second
+}
+
+// Failure is what a failed Chainalysis call means for the job that made it.
+type Failure struct {
+	// Permanent is set when Chainalysis refused the request for good: the assessment ends in
+	// ERROR with Code and Message.
+	Permanent     bool
+	Code, Message string
+	// Snooze is the job's answer otherwise: try again after the wait, at least Retry-After,
+	// never past the deadline.
+	Snooze error
+	Wait   time.Duration
+}
+
+// Failed classifies err, a failed call to the Chainalysis product named (e.g. "Chainalysis
+// KYT"), for a job that would try again after wait and must end by deadline. prefix names the
+// error codes of a permanent refusal (KYT → KYT-FORBIDDEN).
+func Failed(err error, product, prefix string, wait time.Duration, deadline time.Time) Failure {
+	var ce *chainalysis.Error
+	if errors.As(err, &ce) && !ce.Transient {
+		return Failure{Permanent: true, Code: ErrorCode(prefix, ce.StatusCode),
+			Message: fmt.Sprintf("%s answered %d: %s", product, ce.StatusCode, ce.Message)}
+	}
+	if ra, ok := chainalysis.RetryAfter(err); ok && ra > wait {
+		wait = ra
+	}
+	if left := time.Until(deadline); left < wait {
+		wait = max(left, 0) + 10*time.Millisecond
+	}
+	wait = max(wait, time.Millisecond)
+	return Failure{Snooze: river.JobSnooze(wait), Wait: wait}
+}
+
+// ErrorCode names a permanent Chainalysis refusal: prefix-FORBIDDEN and the like.
+func ErrorCode(prefix string, status int) string {
+	switch status {
+	case http.StatusBadRequest:
+		return prefix + "-BAD-REQUEST"
+	case http.StatusForbidden:
+		return prefix + "-FORBIDDEN"
+	case http.StatusNotFound:
+		return prefix + "-NOT-FOUND"
+	case http.StatusNotAcceptable:
+		return prefix + "-NOT-ACCEPTABLE"
+	case http.StatusConflict:
+		return prefix + "-CONFLICT"
+	default:
+		return prefix + "-REJECTED"
+	}
+}
+
+// InTx runs f in a transaction of db and commits it when f succeeds.
+func InTx(ctx context.Context, db *sqlx.DB, f func(*sqlx.Tx) error) error {
+	tx, err := db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	if err := f(tx); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// ErrNotOpen means another run already took the assessment to a terminal state.
+var ErrNotOpen = errors.New("assessment already terminal")
+
+// NullString is s, NULL when empty.
+func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
