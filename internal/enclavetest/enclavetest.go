@@ -56,6 +56,9 @@ type Options struct {
 	Config func(*config.Config)
 	// DSN reuses a database instead of creating one.
 	DSN string
+	// APIOnly starts no workers: another enclave on the same database works the jobs, as a
+	// second replica would.
+	APIOnly bool
 }
 
 // Enclave is a running enclave.
@@ -134,7 +137,9 @@ func Start(t testing.TB, o Options) *Enclave {
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL
 	e.Client = &openapitest.Client{T: t, Base: srv.URL, Bearer: APIKey}
-	e.StartWorkers()
+	if !o.APIOnly {
+		e.StartWorkers()
+	}
 	return e
 }
 
@@ -262,7 +267,7 @@ type Received struct {
 	// Screening is the data of a CHAINALYSIS_ADDRESS_SCREENING_RESULT.
 	Screening webhook.ScreeningResultData
 	Type      string
-	Err    error // signature or decoding failure
+	Err       error // signature or decoding failure
 }
 
 // Receiver is the VASP backend: it verifies and records every callback and answers with

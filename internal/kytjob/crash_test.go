@@ -27,6 +27,7 @@ import (
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/openapitest"
 	"github.com/travelrule/enclave/internal/retry"
+	"github.com/travelrule/enclave/internal/screening"
 )
 
 // The crash tests run the enclave in a child process (this test binary, re-executed) and
@@ -51,7 +52,7 @@ func runChild() {
 	cfg := config.Config{
 		DatabaseURL: os.Getenv("CHILD_DSN"), VaspID: et.OurVasp, APIKeys: []string{et.APIKey},
 		Peers:     []config.Peer{{VaspID: et.TheirVasp, Secret: et.PeerSecret}},
-		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey,
+		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey, RiskAPIURL: os.Getenv("CHILD_KYT_URL") + "/api/risk", RiskAPIKey: et.KYTKey,
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10, PipelineConnections: 4,
 		ChainalysisTimeout: time.Second, // a run's timeout is 2 × 1 s + 5 s: see crashedJobsRescuable
@@ -67,6 +68,7 @@ func runChild() {
 	}
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), pools, app.Tuning{
 		KYT:              kytjob.Config{Hook: stop, Register: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: retry.Backoff{Base: 20 * time.Millisecond}},
+		Screening:        screening.Config{Hook: stop, Retry: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "sent", id) },
 		CallbackTimeout:  time.Second, // a delivery's timeout is 1 s + 5 s
@@ -152,6 +154,7 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 				// REGISTERED is recorded only for a transfer not processed in the run that
 				// registered it.
 				o.TransferDelay = 300 * time.Millisecond
+				o.EntityPendingReads = 1 // and a screening whose first answer is a legacy PENDING
 			}
 			sim := kytsim.NewServer(o)
 			defer sim.Close()
@@ -169,9 +172,15 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			if step != "summary" && step != "registered" { // attempts skip polling and REGISTERED
 				ids = append(ids, e.Assess(attempt, ""))
 			}
-			crash := first.expect(t, "CRASH "+step)
+			// And an address screening of the beneficiary's wallet, through the same step.
+			screened := e.Screen(transfer)
+			// Its job stops at the step too (at "sent", every delivery does: the lines name callbacks).
+			for seen := map[string]bool{}; !seen[screened] && (step != "sent" || len(seen) < len(ids)+1); {
+				f := strings.Fields(first.expect(t, "CRASH "+step))
+				seen[f[len(f)-1]] = true
+			}
 			first.kill()
-			t.Logf("killed at %q", crash)
+			t.Logf("killed at %q", step)
 			// The dead child was River's leader; its lease would lapse 15 s later. Lapse it now:
 			// what is tested is how the pipeline resumes, not River's election. And let the job
 			// it left running become rescuable before the next child starts: River's rescuer
@@ -185,6 +194,9 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 				require.Equal(t, "PROCESSED", k.Status, "%s after a crash at %s", id, step)
 				require.Equal(t, 1, *k.AlertCount)
 			}
+			a := rcv.ScreeningTerminal(t, screened, 90*time.Second).Screening.RiskAssessment.ChainalysisAddressScreening
+			require.Equal(t, "PROCESSED", a.Status, "the screening after a crash at %s", step)
+			require.Equal(t, "Severe", *a.Risk)
 			if step == "sent" {
 				// The receiver got the callback, the enclave died before recording it: it is
 				// delivered again, with the same webhook-id.
@@ -202,10 +214,11 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			require.NoError(t, err)
 			defer db.Close()
 			var open, terminalCallbacks int
-			require.NoError(t, db.Get(&open, `SELECT count(*) FROM kyt_results WHERE status NOT IN ('PROCESSED','ERROR')`))
-			require.Zero(t, open, "no assessment left behind")
+			require.NoError(t, db.Get(&open, `SELECT (SELECT count(*) FROM kyt_results WHERE status NOT IN ('PROCESSED','ERROR'))
+				+ (SELECT count(*) FROM screening_results WHERE status NOT IN ('PROCESSED','ERROR'))`))
+			require.Zero(t, open, "no assessment or screening left behind")
 			require.NoError(t, db.Get(&terminalCallbacks, `SELECT count(*) FROM callbacks WHERE terminal`))
-			require.Equal(t, len(ids), terminalCallbacks, "exactly one terminal callback per assessment")
+			require.Equal(t, len(ids)+1, terminalCallbacks, "exactly one terminal callback per assessment and screening")
 		})
 	}
 }

@@ -103,7 +103,7 @@ func (w *Worker) Work(ctx context.Context, j *river.Job[Args]) error {
 			d := retry.Jitter(s.cfg.Poll.Delay(n), 0.2)
 			return s.leave(ctx, a.RequestID, status, true, river.JobSnooze(max(min(d, time.Until(deadline)), time.Millisecond)))
 		}
-		s.hook(ctx, "answered", a.RequestID)
+		s.hook(ctx, "summary", a.RequestID) // the answer read, not yet stored
 		return s.afterTerminal(ctx, a.RequestID, s.finishProcessed(ctx, a, e))
 	}
 }

@@ -40,7 +40,7 @@ const route = "chainalysis-address-screening"
 var risks = []string{"Severe", "High", "Medium", "Low"}
 
 // Hook is a test seam called at named points of the job ("register", "registered",
-// "processed"); tests use it to stop a worker hard at that point.
+// "summary" (the answer read, not yet stored), "processed"); tests use it to stop a worker hard at that point.
 type Hook func(ctx context.Context, step, requestID string)
 
 // Config tunes the screening job. Zero values take the defaults shown.

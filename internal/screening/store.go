@@ -51,7 +51,10 @@ func (r row) data() webhook.ScreeningResultData {
 		Cluster: raw(nil), AddressIdentifications: raw(r.AddressIdentifications), Exposures: raw(r.Exposures),
 		Triggers: raw(r.Triggers), CreatedAt: jsontime.Format(r.CreatedAt)}
 	if r.ClusterName.Valid || r.ClusterCategory.Valid {
-		a.Cluster, _ = json.Marshal(map[string]string{"name": r.ClusterName.String, "category": r.ClusterCategory.String})
+		a.Cluster, _ = json.Marshal(struct {
+			Name     string `json:"name"`
+			Category string `json:"category"`
+		}{r.ClusterName.String, r.ClusterCategory.String})
 	}
 	if len(r.PoolMetadata) > 0 {
 		a.PoolMetadata = r.PoolMetadata
