@@ -41,12 +41,13 @@ func ParsePeriod(s string) (time.Duration, error) {
 
 // Counts is what a purge deleted, or would delete.
 type Counts struct {
-	Verifications, Assessments, Alerts, Callbacks int
+	Verifications, Assessments, Screenings, Alerts, Callbacks int
 }
 
 func (c *Counts) add(o Counts) {
 	c.Verifications += o.Verifications
 	c.Assessments += o.Assessments
+	c.Screenings += o.Screenings
 	c.Alerts += o.Alerts
 	c.Callbacks += o.Callbacks
 }
@@ -71,29 +72,36 @@ func NewPurger(db *sqlx.DB, period time.Duration, log *slog.Logger, reg promethe
 	return p, nil
 }
 
-// due are the verifications v created before $1 that may go: no assessment still open, no
-// callback still pending.
+// due are the verifications v created before $1 that may go: no assessment or screening still
+// open, no callback still pending.
 const due = `v.created_at < $1
 	AND NOT EXISTS (SELECT 1 FROM kyt_results k WHERE k.verification_uuid = v.uuid AND k.status IN ('PENDING', 'REGISTERED'))
-	AND NOT EXISTS (SELECT 1 FROM kyt_results k JOIN callbacks c ON c.request_id = k.request_id
-		WHERE k.verification_uuid = v.uuid AND c.status = 'PENDING')`
+	AND NOT EXISTS (SELECT 1 FROM screening_results s WHERE s.verification_uuid = v.uuid AND s.status IN ('PENDING', 'REGISTERED'))
+	AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.status = 'PENDING' AND c.request_id IN (
+		SELECT request_id FROM kyt_results WHERE verification_uuid = v.uuid
+		UNION ALL SELECT request_id FROM screening_results WHERE verification_uuid = v.uuid))`
+
+// requests are the requestIds of the verifications in old: their assessments and screenings.
+const requests = `req AS (SELECT request_id FROM kyt_results WHERE verification_uuid IN (SELECT uuid FROM old)),
+		scr AS (SELECT request_id FROM screening_results WHERE verification_uuid IN (SELECT uuid FROM old))`
 
 // Batch deletes one batch of at most n verifications, with everything about them.
 func (p *Purger) Batch(ctx context.Context, n int) (Counts, error) {
 	var c Counts
 	err := p.db.QueryRowxContext(ctx, `WITH old AS (SELECT v.uuid FROM verifications v WHERE `+due+`
 			ORDER BY v.created_at LIMIT $2 FOR UPDATE OF v SKIP LOCKED), -- rows another purge holds are skipped
-		req AS (SELECT request_id FROM kyt_results WHERE verification_uuid IN (SELECT uuid FROM old)),
+		`+requests+`,
 		a AS (DELETE FROM kyt_alerts WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
-		cb AS (DELETE FROM callbacks WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
+		cb AS (DELETE FROM callbacks WHERE request_id IN (SELECT request_id FROM req UNION ALL SELECT request_id FROM scr) RETURNING 1),
 		k AS (DELETE FROM kyt_results WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
+		s AS (DELETE FROM screening_results WHERE request_id IN (SELECT request_id FROM scr) RETURNING 1),
 		v AS (DELETE FROM verifications WHERE uuid IN (SELECT uuid FROM old) RETURNING 1)
-		SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM k), (SELECT count(*) FROM a), (SELECT count(*) FROM cb)`,
-		time.Now().Add(-p.period), n).Scan(&c.Verifications, &c.Assessments, &c.Alerts, &c.Callbacks)
+		SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM k), (SELECT count(*) FROM s), (SELECT count(*) FROM a), (SELECT count(*) FROM cb)`,
+		time.Now().Add(-p.period), n).Scan(&c.Verifications, &c.Assessments, &c.Screenings, &c.Alerts, &c.Callbacks)
 	if err != nil {
 		return c, fmt.Errorf("retention: purge: %w", err)
 	}
-	for table, k := range map[string]int{"verifications": c.Verifications, "kyt_results": c.Assessments, "kyt_alerts": c.Alerts, "callbacks": c.Callbacks} {
+	for table, k := range map[string]int{"verifications": c.Verifications, "kyt_results": c.Assessments, "screening_results": c.Screenings, "kyt_alerts": c.Alerts, "callbacks": c.Callbacks} {
 		p.purged.WithLabelValues(table).Add(float64(k))
 	}
 	return c, nil
@@ -121,11 +129,11 @@ func (p *Purger) Run(ctx context.Context, n int, pause time.Duration) (Counts, e
 func (p *Purger) DryRun(ctx context.Context) (Counts, error) {
 	var c Counts
 	err := p.db.QueryRowxContext(ctx, `WITH old AS (SELECT v.uuid FROM verifications v WHERE `+due+`),
-		req AS (SELECT request_id FROM kyt_results WHERE verification_uuid IN (SELECT uuid FROM old))
-		SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM req),
+		`+requests+`
+		SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM req), (SELECT count(*) FROM scr),
 			(SELECT count(*) FROM kyt_alerts WHERE request_id IN (SELECT request_id FROM req)),
-			(SELECT count(*) FROM callbacks WHERE request_id IN (SELECT request_id FROM req))`,
-		time.Now().Add(-p.period)).Scan(&c.Verifications, &c.Assessments, &c.Alerts, &c.Callbacks)
+			(SELECT count(*) FROM callbacks WHERE request_id IN (SELECT request_id FROM req UNION ALL SELECT request_id FROM scr))`,
+		time.Now().Add(-p.period)).Scan(&c.Verifications, &c.Assessments, &c.Screenings, &c.Alerts, &c.Callbacks)
 	if err != nil {
 		return c, fmt.Errorf("retention: count: %w", err)
 	}
@@ -155,7 +163,7 @@ func (w *PurgeWorker) Work(ctx context.Context, _ *river.Job[PurgeArgs]) error {
 	}
 	c, err := w.P.Run(ctx, 500, 50*time.Millisecond)
 	if c.Verifications > 0 {
-		w.P.log.Info("retention: purged", "verifications", c.Verifications, "assessments", c.Assessments,
+		w.P.log.Info("retention: purged", "verifications", c.Verifications, "assessments", c.Assessments, "screenings", c.Screenings,
 			"alerts", c.Alerts, "callbacks", c.Callbacks, "olderThan", w.P.period.String())
 	}
 	return err
