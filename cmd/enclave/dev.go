@@ -46,6 +46,7 @@ const (
 
 const devEnv = `  DATABASE_URL             use this PostgreSQL instead of a local one under --data-dir
   CHAINALYSIS_KYT_API_URL  use this KYT API (with CHAINALYSIS_KYT_API_KEY) instead of kytsim in-process
+  CHAINALYSIS_RISK_API_URL use this Address Screening API (with CHAINALYSIS_RISK_API_KEY) instead of kytsim
   ENCLAVE_CALLBACK_URL     send callbacks there (with ENCLAVE_CALLBACK_SECRET, ENCLAVE_CALLBACK_TOKEN)
                            instead of to the in-process receiver that prints them
   ENCLAVE_PEERS_FILE       more counterparty enclaves, beside the demo counterparty dev always has
@@ -172,18 +173,28 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		return err
 	}
 
-	// Chainalysis KYT.
-	if u := strings.TrimSpace(getenv("CHAINALYSIS_KYT_API_URL")); u != "" {
-		cfg.KYTAPIURL, cfg.KYTAPIKey = u, getenv("CHAINALYSIS_KYT_API_KEY")
-		say("Chainalysis KYT: %s", u)
-	} else {
+	// Chainalysis KYT and Address Screening: kytsim serves both, unless real ones are named.
+	var simURL string
+	kytURL, riskURL := strings.TrimSpace(getenv("CHAINALYSIS_KYT_API_URL")), strings.TrimSpace(getenv("CHAINALYSIS_RISK_API_URL"))
+	if kytURL == "" || riskURL == "" {
 		o := kytsim.DefaultOptions(randomKey())
 		o.TransferDelay = *transferDelay
 		sim := kytsim.NewServer(o)
 		defer sim.Close()
-		cfg.KYTAPIURL, cfg.KYTAPIKey = sim.URL, o.APIKey
-		say("Chainalysis KYT: kytsim on %s (transfers processed after %s, attempts at once)", sim.URL, o.TransferDelay)
+		simURL = sim.URL
+		cfg.KYTAPIURL, cfg.KYTAPIKey = sim.URL+"/api/kyt", o.APIKey
+		cfg.RiskAPIURL, cfg.RiskAPIKey = sim.URL+"/api/risk", o.APIKey
+		say("Chainalysis: kytsim on %s (KYT under /api/kyt: transfers processed after %s, attempts at once; Address Screening under /api/risk)",
+			sim.URL, o.TransferDelay)
 		printKnownAddresses(stdout)
+	}
+	if kytURL != "" {
+		cfg.KYTAPIURL, cfg.KYTAPIKey = kytURL, getenv("CHAINALYSIS_KYT_API_KEY")
+		say("Chainalysis KYT: %s", kytURL)
+	}
+	if riskURL != "" {
+		cfg.RiskAPIURL, cfg.RiskAPIKey = riskURL, getenv("CHAINALYSIS_RISK_API_KEY")
+		say("Chainalysis Address Screening: %s", riskURL)
 	}
 
 	// Callbacks.
@@ -210,6 +221,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return err
 	}
+	defer a.Close() // after River stops: the listener of Prefer: wait
 	defer stopRiver(log, a, cfg.ShutdownTimeout)
 	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second}
 	served := make(chan error, 1)
@@ -224,7 +236,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fmt.Fprintf(stdout, "\nenclave dev is serving on %s\n  API key: %s (%s)\n  demo counterparty: VASP id %s, secret %s\n  we are VASP %s\n\n",
 		base, st.APIKey, keyNote, devCounterparty, st.PeerSecret, devVasp)
 	if *demo {
-		return runDemo(ctx, stdout, base, st, rcv)
+		return runDemo(ctx, stdout, base, st, rcv, simURL)
 	}
 	printStory(stdout, base, st)
 	select {

@@ -33,10 +33,22 @@ func (d demoClient) say(format string, a ...any) {
 // post sends body to path, as the VASP's backend or, with peer, signed as the counterparty.
 // It returns the status and the answer.
 func (d demoClient) post(path string, body any, peer bool) (int, []byte, error) {
+	return d.send(path, body, peer, nil)
+}
+
+// postWith posts body as the VASP's backend with extra headers.
+func (d demoClient) postWith(path string, body any, h http.Header) (int, []byte, error) {
+	return d.send(path, body, false, h)
+}
+
+func (d demoClient) send(path string, body any, peer bool, extra http.Header) (int, []byte, error) {
 	b, _ := json.Marshal(body)
 	req, err := http.NewRequestWithContext(d.ctx, "POST", d.base+path, bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
+	}
+	for k, v := range extra {
+		req.Header[k] = v
 	}
 	if peer {
 		h, err := webhook.Sign(d.st.PeerSecret, "msg_"+uuid.NewString(), time.Now(), b)
@@ -74,16 +86,23 @@ func (d demoClient) call(path string, body any, peer bool, out any) error {
 
 func (d demoClient) assess(verificationUUID string) (string, error) {
 	var r struct{ RequestID string }
-	err := d.call("/v1/risk-assessment/chainalysis-kyt", map[string]string{"verificationUuid": verificationUUID}, false, &r)
+	err := d.call(kytPath, map[string]string{"verificationUuid": verificationUUID}, false, &r)
 	return r.RequestID, err
 }
 
-// runDemo tells both stories and returns once every callback has been printed.
-func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *devReceiver) error {
+// runDemo tells both stories and returns once every callback has been printed. simURL is
+// kytsim's, when dev runs it ("" when real Chainalysis APIs were named).
+func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *devReceiver, simURL string) error {
 	d := demoClient{ctx: ctx, w: w, base: base, st: st, rcv: rcv}
+	const steps = 8
+	n := 0
+	step := func(format string, a ...any) {
+		n++
+		d.say(fmt.Sprintf("%d/%d: ", n, steps)+format, a...)
+	}
 	// We send (ORIGINATOR).
 	var v struct{ VerificationUUID string }
-	d.say("1/7: we send 1.5 ETH to the sanctioned address %s: creating the verification", devSanctioned)
+	step("we send 1.5 ETH to the sanctioned address %s: creating the verification", devSanctioned)
 	if err := d.call("/v1/verifications", map[string]any{
 		"beneficiaryVaspId": devCounterparty,
 		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": "1.5"},
@@ -93,28 +112,47 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 	}, false, &v); err != nil {
 		return err
 	}
-	d.say("2/7: screening the withdrawal ATTEMPT of verification %s", v.VerificationUUID)
+	step("screening the withdrawal ATTEMPT of verification %s", v.VerificationUUID)
 	id, err := d.assess(v.VerificationUUID)
 	if err != nil {
 		return err
 	}
-	if err := d.waitTerminal(id); err != nil {
+	if err := d.waitTerminal(kytPath, id); err != nil {
 		return err
 	}
-	d.say("3/7: reporting txHash %s, then screening the TRANSFER", devTxHash)
+	step("screening the beneficiary's wallet with Address Screening, waiting for the answer (Prefer: wait=10)")
+	code, raw, err := d.postWith("/v1/risk-assessment/chainalysis-address-screening", map[string]string{"verificationUuid": v.VerificationUUID},
+		http.Header{"Prefer": {"wait=10"}})
+	if err != nil {
+		return err
+	}
+	var screened struct {
+		RequestID string `json:"requestId"`
+		webhook.ScreeningResultData
+	}
+	if code != http.StatusOK || json.Unmarshal(raw, &screened) != nil {
+		return fmt.Errorf("demo: address screening answered %d: %s", code, raw)
+	}
+	if a := screened.RiskAssessment.ChainalysisAddressScreening; a.Final() {
+		d.say("       answered at once: %s, risk %s (%s)", a.Status, deref(a.Risk), deref(a.RiskReason))
+	}
+	if err := d.waitTerminal(screeningPath, screened.RequestID); err != nil {
+		return err
+	}
+	step("reporting txHash %s, then screening the TRANSFER", devTxHash)
 	if err := d.call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devTxHash}, false, &struct{}{}); err != nil {
 		return err
 	}
 	if id, err = d.assess(v.VerificationUUID); err != nil {
 		return err
 	}
-	if err := d.waitTerminal(id); err != nil {
+	if err := d.waitTerminal(kytPath, id); err != nil {
 		return err
 	}
 
 	// We receive (BENEFICIARY).
 	in := uuid.NewString()
-	d.say("4/7: the counterparty %s tells us of a deposit of %s BTC to our address %s (verification %s)",
+	step("the counterparty %s tells us of a deposit of %s BTC to our address %s (verification %s)",
 		devCounterparty, devDepositAmount, devDepositAddress, in)
 	if err := d.call("/peer/v1/verifications", map[string]any{
 		"verificationUuid": in, "originatingVaspId": devCounterparty, "beneficiaryVaspId": devVasp,
@@ -125,8 +163,8 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 	}, true, &struct{}{}); err != nil {
 		return err
 	}
-	d.say("5/7: screening it before its tx report")
-	code, raw, err := d.post("/v1/risk-assessment/chainalysis-kyt", map[string]string{"verificationUuid": in}, false)
+	step("screening it with KYT before its tx report")
+	code, raw, err = d.post(kytPath, map[string]string{"verificationUuid": in}, false)
 	if err != nil {
 		return err
 	}
@@ -134,24 +172,30 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 		return fmt.Errorf("demo: a deposit screened before its tx report answered %d, not 400: %s", code, raw)
 	}
 	d.say("       answered %d %s", code, raw)
-	d.say("6/7: the counterparty reports its transaction %s", devDepositTx)
+	step("the counterparty reports its transaction %s", devDepositTx)
 	if err := d.call("/peer/v1/verifications/tx", map[string]string{"verificationUuid": in, "txHash": devDepositTx}, true, &struct{}{}); err != nil {
 		return err
 	}
-	d.say("7/7: screening the deposit (a received TRANSFER)")
+	step("screening the deposit (a received TRANSFER)")
 	if id, err = d.assess(in); err != nil {
 		return err
 	}
-	if err := d.waitTerminal(id); err != nil {
+	if err := d.waitTerminal(kytPath, id); err != nil {
 		return err
 	}
 	d.say("done: every callback received")
 	return nil
 }
 
+// The two assessment routes the demo waits on.
+const (
+	kytPath       = "/v1/risk-assessment/chainalysis-kyt"
+	screeningPath = "/v1/risk-assessment/chainalysis-address-screening"
+)
+
 // waitTerminal waits for an assessment's terminal callback (or, when callbacks go elsewhere,
 // for the assessment to be terminal), at most a minute, saying what it waits for.
-func (d demoClient) waitTerminal(requestID string) error {
+func (d demoClient) waitTerminal(path, requestID string) error {
 	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 	defer cancel()
 	d.say("       requestId %s: waiting for Chainalysis and the callback…", requestID)
@@ -160,15 +204,20 @@ func (d demoClient) waitTerminal(requestID string) error {
 			return nil
 		}
 		if d.rcv == nil {
-			req, _ := http.NewRequestWithContext(ctx, "GET", d.base+"/v1/risk-assessment/chainalysis-kyt/"+requestID, nil)
+			req, _ := http.NewRequestWithContext(ctx, "GET", d.base+path+"/"+requestID, nil)
 			req.Header.Set("Authorization", "Bearer "+d.st.APIKey)
 			if resp, err := http.DefaultClient.Do(req); err == nil {
-				var r webhook.KYTResultData
+				var r struct { // either assessment: both carry their status here
+					RiskAssessment map[string]json.RawMessage `json:"riskAssessment"`
+				}
 				json.NewDecoder(resp.Body).Decode(&r) //nolint:errcheck
 				resp.Body.Close()
-				if k := r.RiskAssessment.ChainalysisKYT; k.Final() {
-					d.say("       assessment %s is %s", requestID, k.Status)
-					return nil
+				for _, a := range r.RiskAssessment {
+					var s struct{ Status string }
+					if json.Unmarshal(a, &s) == nil && (s.Status == webhook.StatusProcessed || s.Status == webhook.StatusError) {
+						d.say("       %s is %s", requestID, s.Status)
+						return nil
+					}
 				}
 			}
 		}
@@ -216,6 +265,11 @@ func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
+	if cb.CallbackType == webhook.TypeAddressScreeningResult {
+		r.printScreening(now, cb)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
 	d, err := cb.KYTResult()
 	if err != nil {
 		fmt.Fprintf(r.out, "\n%s ✗ callback %s: %v\n", now, cb.CallbackType, err)
@@ -244,6 +298,27 @@ func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
 		r.done[k.RequestID] = true
 	}
 	w.WriteHeader(http.StatusNoContent)
+}
+
+// printScreening prints a CHAINALYSIS_ADDRESS_SCREENING_RESULT. Must hold r.mu.
+func (r *devReceiver) printScreening(now string, cb webhook.Callback) {
+	d, err := cb.AddressScreeningResult()
+	if err != nil {
+		fmt.Fprintf(r.out, "\n%s ✗ callback %s: %v\n", now, cb.CallbackType, err)
+		return
+	}
+	a := d.RiskAssessment.ChainalysisAddressScreening
+	fmt.Fprintf(r.out, "\n── %s callback %s (webhook-id %s, signature verified) ──\n", now, cb.CallbackType, cb.ID)
+	fmt.Fprintf(r.out, "  verification %s  request %s\n", d.VerificationUUID, a.RequestID)
+	fmt.Fprintf(r.out, "  address %s (counterparty %s)\n", a.Address, a.CounterpartyVaspID)
+	if a.Error != nil {
+		fmt.Fprintf(r.out, "  status %s: %s %s\n", a.Status, a.Error.Code, a.Error.Message)
+	} else {
+		fmt.Fprintf(r.out, "  status %s, risk %s: %s\n  cluster %s\n", a.Status, deref(a.Risk), deref(a.RiskReason), a.Cluster)
+	}
+	if a.Final() {
+		r.done[a.RequestID] = true
+	}
 }
 
 func deref(s *string) string {

@@ -24,7 +24,11 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_LISTEN_ADDR       listen address (default :8080)
   ENCLAVE_PEERS_FILE        JSON {"peers":[{"vaspId","name","url","secret"}]} of counterparty enclaves
   CHAINALYSIS_KYT_API_URL   KYT base URL (default https://api.chainalysis.com/api/kyt)
-  CHAINALYSIS_KYT_API_KEY   KYT API key, sent as the Token header (required)
+  CHAINALYSIS_KYT_API_KEY   KYT API key, sent as the Token header (this or the next key is required;
+                            without it the KYT route answers UNSUPPORTED-RISK-ASSESSMENT)
+  CHAINALYSIS_RISK_API_URL  Address Screening (Entities API) base URL (default https://api.chainalysis.com/api/risk)
+  CHAINALYSIS_RISK_API_KEY  its API key; without it the address screening route answers UNSUPPORTED-RISK-ASSESSMENT
+  ENCLAVE_KYT_MONITOR_INTERVAL  how often alerts KYT raises later are pulled in (default 1m; 0 = off)
   ENCLAVE_CALLBACK_URL      where callbacks are POSTed (required)
   ENCLAVE_CALLBACK_TOKEN    sent as Authorization: Bearer with each callback (default: none sent)
   ENCLAVE_CALLBACK_SECRET   whsec_<base64> secret that signs callbacks (required)
@@ -88,6 +92,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
+	defer a.Close() // after River stops: the listener of Prefer: wait
 	defer stopRiver(log, a, cfg.ShutdownTimeout)
 	srv := &http.Server{
 		Handler:           a.Handler,
