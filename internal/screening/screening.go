@@ -101,7 +101,7 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, risk *chai
 			Help: "Address screenings accepted."}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_screenings_finished_total",
 			Help: "Address screenings that reached a terminal state, by status and risk."}, []string{"status", "risk"}),
-		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "enclave_screening_duration_seconds",
+		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "enclave_screenings_duration_seconds",
 			Help: "Time from accept to terminal state of an address screening.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}),
 	}
 	if metrics != nil {
