@@ -20,6 +20,8 @@ func FuzzAnswers(f *testing.F) {
 	f.Add(200, "application/json", "", []byte(`{"updatedAt":"2022-06-08T19:26:12.690702","usdAmount":1e400,"idx":"x"}`))
 	f.Add(302, "", "-1", []byte("\xff"+strings.Repeat("a", 2000)))
 	f.Add(500, "text/plain", "", []byte(strings.Repeat("é", 499)+"\x00\xff€"))
+	f.Add(404, "application/json", "", []byte(`{"message":"Entity not found. Please be sure to register the Entity."}`))
+	f.Add(200, "application/json", "", []byte(`{"address":"0x1","risk":"Low","cluster":{"name":"\u0000"},"exposures":[{"category":"x","value":"1e400"}],"triggers":[{"ruleTriggered":null}],"poolMetadata":{"fees":null}}`))
 	f.Fuzz(func(t *testing.T, status int, contentType, retryAfter string, body []byte) {
 		resp := &http.Response{StatusCode: status, Header: http.Header{"Content-Type": {contentType}, "Retry-After": {retryAfter}}}
 		e := classify("fuzz", resp, body)
@@ -32,7 +34,7 @@ func FuzzAnswers(f *testing.F) {
 		if e.RetryAfter < 0 {
 			t.Fatalf("negative Retry-After %s from %q", e.RetryAfter, retryAfter)
 		}
-		for _, out := range []any{&Transfer{}, &WithdrawalAttempt{}, &Alerts{}} {
+		for _, out := range []any{&Transfer{}, &WithdrawalAttempt{}, &Alerts{}, &Entity{}} {
 			if json.Unmarshal(body, out) == nil {
 				if tr, ok := out.(*Transfer); ok && tr.UpdatedAt != nil {
 					ParseTime(*tr.UpdatedAt) //nolint:errcheck // any text: parses or fails, never panics

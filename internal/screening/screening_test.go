@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -420,4 +421,27 @@ func TestPreferWaitManyAtOnce(t *testing.T) {
 	for err := range errs {
 		require.NoError(t, err)
 	}
+}
+
+// TestHostileAnswerIsStored: an Entities API answer carrying NUL characters and odd numbers is
+// stored (without the NULs), not retried forever.
+func TestHostileAnswerIsStored(t *testing.T) {
+	t.Parallel()
+	hostile := http.NewServeMux()
+	hostile.HandleFunc("POST /v2/entities", func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(`{"address":"x"}`)) })
+	hostile.HandleFunc("GET /v2/entities/{address}", func(w http.ResponseWriter, r *http.Request) {
+		w.Write([]byte(`{"address":"` + r.PathValue("address") + `","risk":"Hi\u0000gh","riskReason":"a\u0000b","cluster":{"name":"n\u0000","category":"c"},` +
+			`"addressIdentifications":[],"exposures":[{"category":"x\u0000","value":1e400}],"triggers":[],"status":"COMPLETE"}`))
+	})
+	srv := httptest.NewServer(hostile)
+	defer srv.Close()
+	e := et.Start(t, et.Options{Config: func(c *config.Config) { c.RiskAPIURL = srv.URL }})
+	a := e.Receiver.ScreeningTerminal(t, e.Screen(e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")), wait).
+		Screening.RiskAssessment.ChainalysisAddressScreening
+	require.Equal(t, "PROCESSED", a.Status)
+	require.Equal(t, "High", *a.Risk)
+	require.Equal(t, "ab", *a.RiskReason)
+	require.JSONEq(t, `[]`, string(a.AddressIdentifications))
+	require.Contains(t, string(a.Exposures), `"category":"x"`, "%s", a.Exposures)
+	require.Regexp(t, `"value":1000000000`, string(a.Exposures), "the number kept exactly (PostgreSQL writes it out)")
 }
