@@ -2,6 +2,7 @@ package kytsim
 
 import (
 	"encoding/json"
+	"fmt"
 	"hash/fnv"
 	"math/big"
 	"net/http"
@@ -65,6 +66,7 @@ func (s *Sim) raise(e *Entity, base alertRecord) []*alertRecord {
 		id, _ := uuid.NewUUID() // version 1, as KYT's alert ids are
 		a.ID = id.String()
 		a.Level, a.Category, a.Exposure, a.Rule = rule.Level, e.Category, exposure, rule
+		a.Status, a.StatusAt = "Unreviewed", a.CreatedAt
 		if exposure == "DIRECT" {
 			a.Service = e.Service
 		}
@@ -99,20 +101,9 @@ func alertsView(as []*alertRecord) map[string][]alertJSON {
 
 func (s *Sim) listAlerts(r *http.Request, _ []byte) (int, any) {
 	q := r.URL.Query()
-	limit, offset := 100, 0
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return bad("limit must be a non-negative integer")
-		}
-		limit = n
-	}
-	if v := q.Get("offset"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 0 {
-			return bad("offset must be a non-negative integer")
-		}
-		offset = n
+	limit, offset, err := pageOf(r)
+	if err != nil {
+		return bad("%v", err)
 	}
 	var gte, lte *time.Time
 	for name, dst := range map[string]**time.Time{"createdAt_gte": &gte, "createdAt_lte": &lte} {
@@ -125,6 +116,10 @@ func (s *Sim) listAlerts(r *http.Request, _ []byte) (int, any) {
 			}
 			*dst = &t
 		}
+	}
+	order, err := alertOrder(q.Get("sort"))
+	if err != nil {
+		return bad("%v", err)
 	}
 	level := q.Get("level")
 	if level != "" && level != "SEVERE" && level != "HIGH" && level != "MEDIUM" && level != "LOW" {
@@ -141,19 +136,18 @@ func (s *Sim) listAlerts(r *http.Request, _ []byte) (int, any) {
 		}
 		match = append(match, a)
 	}
-	// Default order: alertStatusCreatedAt, which for new alerts is their creation.
-	sort.SliceStable(match, func(i, j int) bool { return match[i].CreatedAt.Before(match[j].CreatedAt) })
+	sort.SliceStable(match, func(i, j int) bool { return order(match[i], match[j]) })
 	data := []map[string]any{}
 	for i := offset; i < len(match) && (limit == 0 || len(data) < limit); i++ {
 		a := match[i]
 		data = append(data, map[string]any{
 			"alertAmountUsd": numberOrZero(a.AmountUSD), "transactionHash": nilIfEmpty(a.Tx), "exposureType": a.Exposure,
-			"alertStatus": "Unreviewed", "transferReportedAt": a.ReportedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
-			"alertIdentifier": a.ID, "transferReference": nilIfEmpty(a.Ref), "alertStatusCreatedBy": nil, "valid": true,
+			"alertStatus": a.Status, "transferReportedAt": a.ReportedAt.UTC().Format("2006-01-02T15:04:05.000Z"),
+			"alertIdentifier": a.ID, "transferReference": nilIfEmpty(a.Ref), "alertStatusCreatedBy": nilIfEmpty(a.StatusBy), "valid": true,
 			"transferCountWindow": nil, "ruleAsset": nil, "direction": strings.ToUpper(a.Direction),
 			"timestamp": a.Timestamp.UTC().Format(time.RFC3339), "period": nil, "windowSize": nil,
 			"transferredValuePercentage": json.Number("100.0"), "level": a.Level, "service": nilIfEmpty(a.Service),
-			"alertStatusCreatedAt": a.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), "userId": a.UserID,
+			"alertStatusCreatedAt": a.StatusAt.UTC().Format("2006-01-02T15:04:05.000000Z"), "userId": a.UserID,
 			"transferCount": nil, "createdAt": a.CreatedAt.UTC().Format("2006-01-02T15:04:05.000000Z"), "alertType": a.Type,
 			"transferOutputAddress": nilIfEmpty(a.OutputAddress), "validity": "VALID", "category": a.Category.Name,
 			"transactionIndex": a.Idx, "asset": a.Asset, "rule": a.Rule.Text(a.Direction), "minThreshold": a.Rule.MinUSD,
@@ -161,6 +155,55 @@ func (s *Sim) listAlerts(r *http.Request, _ []byte) (int, any) {
 		})
 	}
 	return http.StatusOK, map[string]any{"total": len(match), "limit": limit, "offset": offset, "data": data}
+}
+
+// pageOf reads the v1 pagination parameters: limit (default 100) and offset.
+func pageOf(r *http.Request) (limit, offset int, err error) {
+	limit = 100
+	for name, dst := range map[string]*int{"limit": &limit, "offset": &offset} {
+		if v := r.URL.Query().Get(name); v != "" {
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 0 {
+				return 0, 0, fmt.Errorf("%s must be a non-negative integer", name)
+			}
+			*dst = n
+		}
+	}
+	return limit, offset, nil
+}
+
+// alertOrder is the sort parameter of GET /v1/alerts: "timestamp", "createdAt", "level" or
+// "alertAmountUsd", then "asc" (the default) or "desc"; none sorts by alertStatusCreatedAt, as
+// the reference says.
+func alertOrder(v string) (func(a, b *alertRecord) bool, error) {
+	field, dir, _ := strings.Cut(strings.TrimSpace(v), " ")
+	var less func(a, b *alertRecord) bool
+	switch field {
+	case "":
+		less = func(a, b *alertRecord) bool { return a.StatusAt.Before(b.StatusAt) }
+	case "timestamp":
+		less = func(a, b *alertRecord) bool { return a.Timestamp.Before(b.Timestamp) }
+	case "createdAt":
+		less = func(a, b *alertRecord) bool { return a.CreatedAt.Before(b.CreatedAt) }
+	case "level":
+		rank := map[string]int{"LOW": 0, "MEDIUM": 1, "HIGH": 2, "SEVERE": 3}
+		less = func(a, b *alertRecord) bool { return rank[a.Level] < rank[b.Level] }
+	case "alertAmountUsd":
+		less = func(a, b *alertRecord) bool {
+			x, _ := new(big.Rat).SetString(numberOrZero(a.AmountUSD).String())
+			y, _ := new(big.Rat).SetString(numberOrZero(b.AmountUSD).String())
+			return x != nil && y != nil && x.Cmp(y) < 0
+		}
+	default:
+		return nil, fmt.Errorf("sort must be timestamp, createdAt, level or alertAmountUsd, then asc or desc; got %q", v)
+	}
+	switch strings.ToLower(strings.TrimSpace(dir)) {
+	case "", "asc":
+		return less, nil
+	case "desc":
+		return func(a, b *alertRecord) bool { return less(b, a) }, nil
+	}
+	return nil, fmt.Errorf("sort direction must be asc or desc; got %q", dir)
 }
 
 func (s *Sim) listAssets(*http.Request, []byte) (int, any) {

@@ -98,7 +98,8 @@ func (s *Sim) processAttempt(a *attempt) bool {
 	a.processed = true
 	amount, _ := decimalText(a.AssetAmount)
 	a.USDAmount = usd(amount, a.Asset, a.AssetPrice)
-	a.Alerts = s.raise(s.entityOf(a.Address), alertRecord{UserID: a.UserID, Asset: a.Asset, Direction: "sent",
+	a.Rated = s.entityOf(a.Address)
+	a.Alerts = s.raise(a.Rated, alertRecord{UserID: a.UserID, Asset: a.Asset, Direction: "sent",
 		OutputAddress: a.Address, Type: "WITHDRAWAL_ATTEMPT", AmountUSD: deref(a.USDAmount), ReportedAt: a.RegisteredAt,
 		CreatedAt: a.ReadyAt, Timestamp: a.RegisteredAt})
 	return true

@@ -113,6 +113,11 @@ type transfer struct {
 	USDAmount                              *string
 	Timestamp                              string
 	Alerts                                 []*alertRecord
+	// Counterparty is the address on the other side once processed (the output of a sent
+	// transfer, the sender of a received one, as far as the sandbox's chain knows), and Rated
+	// what the sandbox knew of it: exposure for /v1/users, re-rating for monitoring.
+	Counterparty string
+	Rated        *Entity
 }
 
 type attempt struct {
@@ -124,6 +129,7 @@ type attempt struct {
 	processed                                                 bool
 	USDAmount                                                 *string
 	Alerts                                                    []*alertRecord
+	Rated                                                     *Entity
 }
 
 type alertRecord struct {
@@ -137,6 +143,11 @@ type alertRecord struct {
 	AmountUSD                                            string
 	Rule                                                 Rule
 	Timestamp, ReportedAt, CreatedAt                     time.Time
+	// Status is the analyst's: Unreviewed when raised, then In Review, Flagged or Dismissed
+	// (PUT /_sim/alerts/{id}), changed at StatusAt by StatusBy.
+	Status   string
+	StatusAt time.Time
+	StatusBy string
 }
 
 // New returns a sandbox.
@@ -167,11 +178,16 @@ func New(o Options) *Sim {
 	m.HandleFunc("GET /v1/alerts", s.api(s.listAlerts))
 	m.HandleFunc("GET /v1/alerts/", s.api(s.listAlerts))
 	m.HandleFunc("GET /v1/assets", s.api(s.listAssets))
+	m.HandleFunc("GET /v1/users", s.api(s.listUsers))
+	m.HandleFunc("GET /v1/users/", s.api(s.listUsers))
+	m.HandleFunc("GET /v1/users/{userId}", s.api(s.getUser))
 	m.HandleFunc("POST /v2/entities", s.risk(s.registerEntity))
 	m.HandleFunc("GET /v2/entities/{address}", s.risk(s.getEntity))
 	m.HandleFunc("GET /_sim/faults", s.control(s.getFaults))
 	m.HandleFunc("PUT /_sim/faults", s.control(s.putFaults))
 	m.HandleFunc("GET /_sim/addresses", s.control(s.getAddresses))
+	m.HandleFunc("PUT /_sim/addresses/{address}", s.control(s.putAddress))
+	m.HandleFunc("PUT /_sim/alerts/{alertIdentifier}", s.control(s.putAlert))
 	m.HandleFunc("POST /_sim/transactions", s.control(s.postTransaction))
 	m.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, errBody(http.StatusNotFound, "Not Found: "+r.Method+" "+r.URL.Path))

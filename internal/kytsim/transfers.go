@@ -155,7 +155,8 @@ func (s *Sim) process(t *transfer) bool {
 	var counterparty *Entity
 	if t.Direction == "sent" {
 		if t.OutputAddress != nil {
-			counterparty = s.entityOf(*t.OutputAddress)
+			t.Counterparty = *t.OutputAddress
+			counterparty = s.entityOf(t.Counterparty)
 		}
 	} else {
 		switch {
@@ -163,13 +164,17 @@ func (s *Sim) process(t *transfer) bool {
 			e := known.Sender
 			counterparty = &e
 		case s.txSenders[tx] != "":
-			counterparty = s.entityOf(s.txSenders[tx])
+			t.Counterparty = s.txSenders[tx]
 		case len(t.InputAddresses) > 0:
-			counterparty = s.entityOf(t.InputAddresses[0])
+			t.Counterparty = t.InputAddresses[0]
 		default:
-			counterparty = s.entityOf("tx:" + tx)
+			t.Counterparty = "tx:" + tx
+		}
+		if counterparty == nil {
+			counterparty = s.entityOf(t.Counterparty)
 		}
 	}
+	t.Rated = counterparty
 	out := ""
 	if t.OutputAddress != nil {
 		out = *t.OutputAddress
