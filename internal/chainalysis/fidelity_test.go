@@ -68,6 +68,10 @@ func TestReferenceExamplesDecodeWithoutLoss(t *testing.T) {
 		"attempt_alerts.json":              func() any { return new(chainalysis.Alerts) },
 		"register_transfer_request.json":   func() any { return new(chainalysis.RegisterTransferRequest) },
 		"register_attempt_request.json":    func() any { return new(chainalysis.RegisterAttemptRequest) },
+		"v1_alerts.json":                   func() any { return new(chainalysis.AlertPage) },
+		"v1_alerts_reference.json":         func() any { return new(chainalysis.AlertPage) },
+		"v1_users.json":                    func() any { return new(chainalysis.UserPage) },
+		"v1_user.json":                     func() any { return new(chainalysis.User) },
 	}
 	for name, newT := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -213,6 +217,8 @@ func TestSandboxAnswersLikeTheReference(t *testing.T) {
 	check("v1_alerts.json", v1)
 	require.Equal(t, ">$0 received directly from sanctioned entity", v1.(map[string]any)["data"].([]any)[0].(map[string]any)["rule"])
 	check("v1_assets.json", call("GET", "/v1/assets", nil))
+	check("v1_users.json", call("GET", "/v1/users", nil))
+	check("v1_user.json", call("GET", "/v1/users/user_example", nil))
 }
 
 // TestEntitiesExamplesDecodeWithoutLoss decodes every JSON example of the Address Screening
