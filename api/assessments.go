@@ -77,6 +77,39 @@ func handleListAssessments(log *slog.Logger, svc *kytjob.Service) gin.HandlerFun
 	}
 }
 
+func handleListAlerts(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		limit, offset, err := page(c, 100, 1000)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		f := kytjob.AlertFilter{Level: c.Query("level"), Source: c.Query("source"), AlertStatus: c.Query("alertStatus"),
+			RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"), Limit: limit, Offset: offset}
+		if f.From, f.To, err = dateRange(c); err != nil {
+			fail(c, log, err)
+			return
+		}
+		list, total, err := svc.ListAlerts(c.Request.Context(), f)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, pageResponse[kytjob.AlertItem]{Total: total, Limit: limit, Offset: offset, Data: list})
+	}
+}
+
+func handleCounterpartyRisk(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		r, err := svc.Counterparty(c.Request.Context(), c.Param("vaspId"))
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, r)
+	}
+}
+
 func handleListCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		limit, offset, err := page(c, 100, 1000)

@@ -245,4 +245,17 @@ type KYTAlert struct {
 	ExposureType       string  `json:"exposureType"` // DIRECT or INDIRECT
 	AlertAmount        string  `json:"alertAmount"`
 	CreatedAt          string  `json:"createdAt"`
+	// Source is ASSESSMENT (read when the assessment was processed) or MONITORING (raised by
+	// Chainalysis later and pulled in by the monitoring sync).
+	Source string `json:"source"`
+	// AlertStatus is the analysts' status in KYT (Unreviewed, In Review, Flagged, Dismissed) as
+	// the monitoring sync last saw it, changed at AlertStatusCreatedAt; null until seen.
+	AlertStatus          *string `json:"alertStatus"`
+	AlertStatusCreatedAt *string `json:"alertStatusCreatedAt"`
 }
+
+// Alert sources.
+const (
+	SourceAssessment = "ASSESSMENT"
+	SourceMonitoring = "MONITORING"
+)

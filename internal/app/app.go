@@ -149,6 +149,11 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return retention.PurgeArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
+	if cfg.KYTMonitorInterval > 0 && kyt != nil {
+		// On River's leader only, and unique while unfinished: one sync at a time across replicas.
+		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(cfg.KYTMonitorInterval),
+			func() (river.JobArgs, *river.InsertOpts) { return kytjob.MonitorArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
 	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
 	// rescues a job of a dead process once the longest of them has passed.
 	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout()))

@@ -243,6 +243,7 @@ func (c *Client) do(ctx context.Context, endpoint, method, path string, in, out 
 
 func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {
 	u := *c.base
+	path, u.RawQuery, _ = strings.Cut(path, "?")
 	u.Path = c.base.Path + path
 	u.RawPath = c.base.EscapedPath() + path
 	var body io.Reader

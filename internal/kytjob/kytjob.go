@@ -44,7 +44,9 @@ const (
 )
 
 // Hook is a test seam called at named points of the pipeline ("register", "registered",
-// "summary", "processed"); tests use it to stop a worker hard at that point.
+// "summary", "processed") and of the monitoring sync ("sync", "page" after reading a page,
+// "monitored" before committing an assessment's new alerts); tests use it to stop a worker
+// hard at that point.
 type Hook func(ctx context.Context, step, requestID string)
 
 // Config tunes the pipeline. Zero values take the defaults shown.
@@ -63,6 +65,8 @@ type Config struct {
 	// CallTimeout bounds one Chainalysis call (CHAINALYSIS_TIMEOUT), default 10s; a run of the
 	// job is bounded by RunTimeout, derived from it.
 	CallTimeout time.Duration
+	// MonitorPage is the page size the monitoring sync asks of GET /v1/alerts; default 200.
+	MonitorPage int
 	// Hook, when set, is called at each step.
 	Hook Hook
 }
@@ -85,6 +89,9 @@ func (c *Config) defaults() {
 	}
 	if c.CallTimeout <= 0 {
 		c.CallTimeout = chainalysis.DefaultTimeout
+	}
+	if c.MonitorPage <= 0 {
+		c.MonitorPage = 200
 	}
 }
 
@@ -110,6 +117,8 @@ type Service struct {
 	accepted *prometheus.CounterVec
 	finished *prometheus.CounterVec
 	latency  prometheus.Histogram
+
+	monitorAlerts, monitorRuns *prometheus.CounterVec
 }
 
 // NewService returns a Service that answers the API from the api pool and works the pipeline
@@ -126,8 +135,9 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *netwo
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "enclave_kyt_assessment_duration_seconds",
 			Help: "Time from accept to terminal state.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}),
 	}
+	collectors := append([]prometheus.Collector{s.accepted, s.finished, s.latency}, s.monitorMetrics()...)
 	if metrics != nil {
-		for _, c := range []prometheus.Collector{s.accepted, s.finished, s.latency} {
+		for _, c := range collectors {
 			if err := metrics.Register(c); err != nil {
 				return nil, fmt.Errorf("kytjob: register metrics: %w", err)
 			}
@@ -139,9 +149,10 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *netwo
 // Attach gives the service the River client it inserts jobs with.
 func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
 
-// AddWorkers registers the pipeline's workers.
+// AddWorkers registers the pipeline's workers: assessments and the monitoring sync.
 func (s *Service) AddWorkers(w *river.Workers) {
 	river.AddWorker(w, &AssessWorker{S: s})
+	river.AddWorker(w, &MonitorWorker{S: s})
 }
 
 // Request is the body of POST /v1/risk-assessment/chainalysis-kyt.

@@ -57,6 +57,23 @@ type alertRow struct {
 	ExposureType   string         `db:"exposure_type"`
 	AlertAmount    string         `db:"alert_amount"`
 	CreatedAt      time.Time      `db:"created_at"`
+	Source         string         `db:"source"`
+	Status         sql.NullString `db:"alert_status"`
+	StatusAt       sql.NullTime   `db:"alert_status_created_at"`
+}
+
+// alertColumns are those of alertRow.
+const alertColumns = `alert_id, request_id, external_id, alert_level, entity_category, service_name, exposure_type,
+	alert_amount::text AS alert_amount, created_at, source, alert_status, alert_status_created_at`
+
+// view is the alert as callbacks and the API show it, r being its assessment.
+func (a alertRow) view(r row) webhook.KYTAlert {
+	return webhook.KYTAlert{
+		CounterpartyVaspID: r.CounterpartyVaspID, ExternalID: a.ExternalID, Direction: r.Direction, AlertID: a.AlertID,
+		AlertLevel: a.AlertLevel, EntityCategory: str(a.EntityCategory), ServiceName: str(a.ServiceName),
+		ExposureType: a.ExposureType, AlertAmount: a.AlertAmount, CreatedAt: jsontime.Format(a.CreatedAt),
+		Source: a.Source, AlertStatus: str(a.Status), AlertStatusCreatedAt: tm(a.StatusAt),
+	}
 }
 
 func loadAlerts(ctx context.Context, q sqlx.QueryerContext, requestIDs []string) (map[string][]alertRow, error) {
@@ -65,8 +82,7 @@ func loadAlerts(ctx context.Context, q sqlx.QueryerContext, requestIDs []string)
 		return out, nil
 	}
 	var rows []alertRow
-	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT alert_id, request_id, external_id, alert_level, entity_category,
-		service_name, exposure_type, alert_amount::text AS alert_amount, created_at
+	if err := sqlx.SelectContext(ctx, q, &rows, `SELECT `+alertColumns+`
 		FROM kyt_alerts WHERE request_id = ANY($1) ORDER BY created_at, alert_id`, requestIDs); err != nil {
 		return nil, fmt.Errorf("load alerts: %w", err)
 	}
@@ -96,11 +112,7 @@ func (r row) data(alerts []alertRow) webhook.KYTResultData {
 	}
 	list := make([]webhook.KYTAlert, 0, len(alerts))
 	for _, a := range alerts {
-		list = append(list, webhook.KYTAlert{
-			CounterpartyVaspID: r.CounterpartyVaspID, ExternalID: a.ExternalID, Direction: r.Direction, AlertID: a.AlertID,
-			AlertLevel: a.AlertLevel, EntityCategory: str(a.EntityCategory), ServiceName: str(a.ServiceName),
-			ExposureType: a.ExposureType, AlertAmount: a.AlertAmount, CreatedAt: jsontime.Format(a.CreatedAt),
-		})
+		list = append(list, a.view(r))
 	}
 	return webhook.KYTResultData{VerificationUUID: r.VerificationUUID,
 		RiskAssessment: webhook.RiskAssessment{ChainalysisKYT: k, ChainalysisKYTAlerts: list}}
@@ -143,7 +155,7 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 		for _, a := range o.Alerts {
 			ar := alertRow{AlertID: a.ExternalID, RequestID: requestID, ExternalID: o.ExternalID, AlertLevel: a.AlertLevel,
 				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
-				AlertAmount: a.AlertAmount.String(), CreatedAt: now}
+				AlertAmount: a.AlertAmount.String(), CreatedAt: now, Source: webhook.SourceAssessment}
 			if _, err := tx.ExecContext(ctx, `INSERT INTO kyt_alerts (alert_id, request_id, external_id, alert_level,
 				entity_category, service_name, exposure_type, alert_amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
 				ON CONFLICT (alert_id) DO NOTHING`, ar.AlertID, requestID, ar.ExternalID, ar.AlertLevel, ar.EntityCategory,

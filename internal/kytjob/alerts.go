@@ -1,0 +1,125 @@
+package kytjob
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/chainalysis"
+	"github.com/travelrule/enclave/internal/ids"
+	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/webhook"
+)
+
+// AlertItem is one stored alert as GET /v1/risk-assessment/chainalysis-kyt/alerts lists it: the
+// alert as callbacks carry it, with the assessment and verification it belongs to.
+type AlertItem struct {
+	RequestID        string `json:"requestId"`
+	VerificationUUID string `json:"verificationUuid"`
+	webhook.KYTAlert
+}
+
+// AlertFilter selects alerts for ListAlerts; zero values select everything.
+type AlertFilter struct {
+	Level, Source, AlertStatus  string
+	RequestID, VerificationUUID string
+	From, To                    *time.Time
+	Limit, Offset               int
+}
+
+// ListAlerts returns one page of stored alerts across assessments, newest first, and how many
+// match in all.
+func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, int, error) {
+	var w sqlpage.Where
+	if f.Level != "" {
+		if err := apperr.OneOf("level", f.Level, "SEVERE", "HIGH", "MEDIUM", "LOW"); err != nil {
+			return nil, 0, err
+		}
+		w.Add("a.alert_level = $%d", strings.ToUpper(f.Level))
+	}
+	if f.Source != "" {
+		if err := apperr.OneOf("source", f.Source, webhook.SourceAssessment, webhook.SourceMonitoring); err != nil {
+			return nil, 0, err
+		}
+		w.Add("a.source = $%d", strings.ToUpper(f.Source))
+	}
+	if f.AlertStatus != "" {
+		if err := apperr.OneOf("alertStatus", f.AlertStatus, "Unreviewed", "In Review", "Flagged", "Dismissed"); err != nil {
+			return nil, 0, err
+		}
+		w.Add("lower(a.alert_status) = lower($%d)", f.AlertStatus)
+	}
+	for _, c := range []struct{ name, col, v string }{{"requestId", "a.request_id", f.RequestID}, {"verificationUuid", "k.verification_uuid", f.VerificationUUID}} {
+		if c.v != "" {
+			id, err := ids.UUID(c.name, c.v)
+			if err != nil {
+				return nil, 0, err
+			}
+			w.Add(c.col+" = $%d", id)
+		}
+	}
+	if f.From != nil {
+		w.Add("a.created_at >= $%d", *f.From)
+	}
+	if f.To != nil {
+		w.Add("a.created_at <= $%d", *f.To)
+	}
+	var rows []struct {
+		alertRow
+		VerificationUUID   string `db:"verification_uuid"`
+		CounterpartyVaspID string `db:"counterparty_vasp_id"`
+		Direction          string `db:"direction"`
+	}
+	var cols []string
+	for _, c := range strings.Split(alertColumns, ",") {
+		cols = append(cols, "a."+strings.TrimSpace(c))
+	}
+	cols = append(cols, "k.verification_uuid", "k.counterparty_vasp_id", "k.direction")
+	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id", strings.Join(cols, ", "),
+		"a.created_at DESC, a.alert_id", w, f.Limit, f.Offset)
+	if err != nil {
+		return nil, 0, err
+	}
+	out := make([]AlertItem, len(rows))
+	for i, r := range rows {
+		out[i] = AlertItem{RequestID: r.RequestID, VerificationUUID: r.VerificationUUID,
+			KYTAlert: r.view(row{CounterpartyVaspID: r.CounterpartyVaspID, Direction: r.Direction})}
+	}
+	return out, total, nil
+}
+
+// CounterpartyRisk is the counterparty VASP's KYT user, as Chainalysis answers it: the
+// counterparty's VASP id is the userId every assessment registers under.
+type CounterpartyRisk struct {
+	CounterpartyVaspID string `json:"counterpartyVaspId"`
+	chainalysis.User
+}
+
+// Counterparty reads the counterparty's KYT user (GET /v1/users/{userId}): its riskScore, the
+// highest level of its alerts not dismissed, and its exposure. NOT-FOUND when KYT has no such
+// user; SERVICE-UNAVAILABLE when Chainalysis does not answer.
+func (s *Service) Counterparty(ctx context.Context, vaspID string) (CounterpartyRisk, error) {
+	vaspID = strings.TrimSpace(vaspID)
+	if vaspID == "" || len(vaspID) > 255 {
+		return CounterpartyRisk{}, apperr.Bad("vaspId: want 1 to 255 characters")
+	}
+	if s.kyt == nil {
+		return CounterpartyRisk{}, apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT is not configured: the enclave has no CHAINALYSIS_KYT_API_KEY")
+	}
+	u, err := s.kyt.User(ctx, vaspID)
+	var ce *chainalysis.Error
+	switch {
+	case errors.As(err, &ce) && ce.StatusCode == 404:
+		return CounterpartyRisk{}, apperr.New(apperr.NotFound, "Chainalysis KYT has no user %s: no transfer with this counterparty was registered", vaspID)
+	case errors.As(err, &ce) && ce.Transient:
+		return CounterpartyRisk{}, apperr.New(apperr.Unavailable, "Chainalysis KYT did not answer: %s", ce.Message)
+	case errors.As(err, &ce):
+		return CounterpartyRisk{}, apperr.New(apperr.Unavailable, "Chainalysis KYT refused the request (%d): %s", ce.StatusCode, ce.Message)
+	case err != nil:
+		return CounterpartyRisk{}, fmt.Errorf("counterparty %s: %w", vaspID, err)
+	}
+	return CounterpartyRisk{CounterpartyVaspID: vaspID, User: u}, nil
+}

@@ -1,0 +1,174 @@
+package kytjob_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/config"
+	et "github.com/travelrule/enclave/internal/enclavetest"
+	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/webhook"
+)
+
+// simPut changes kytsim's world as Chainalysis's would change: PUT /_sim/{what}.
+func simPut(t *testing.T, e *et.Enclave, path, body string) map[string]any {
+	t.Helper()
+	req, err := http.NewRequest("PUT", e.Sim.URL+path, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Token", et.KYTKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&out))
+	require.Equal(t, 200, resp.StatusCode, "%v", out)
+	return out
+}
+
+// sentTransfer has a sent TRANSFER to address processed and returns its requestId.
+func sentTransfer(t *testing.T, e *et.Enclave, address, seed string) string {
+	t.Helper()
+	v := e.CreateOutgoing("ETH", "", "1", address)
+	e.ReportTx(v, et.TxHash(seed))
+	id := e.Assess(v, "")
+	e.Receiver.Terminal(t, id, wait)
+	return id
+}
+
+func alertCallbacks(e *et.Enclave, requestID string) []et.Received {
+	var out []et.Received
+	for _, g := range e.Receiver.For(requestID) {
+		if g.Type == webhook.TypeKYTAlert {
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+func monitored(t *testing.T, o et.Options) *et.Enclave {
+	t.Helper()
+	edit := o.Config
+	o.Config = func(c *config.Config) {
+		c.KYTMonitorInterval = 100 * time.Millisecond
+		if edit != nil {
+			edit(c)
+		}
+	}
+	return et.Start(t, o)
+}
+
+// TestMonitoringCallsBackAlertsRaisedLater: a transfer processed clean, then its address
+// identified as sanctioned → exactly one CHAINALYSIS_KYT_ALERT with the new alert, the
+// assessment as it now stands; none for the alerts an assessment already had; an alert of a
+// transfer we never registered is counted, not stored; a dismissal in KYT is followed.
+func TestMonitoringCallsBackAlertsRaisedLater(t *testing.T) {
+	t.Parallel()
+	e := monitored(t, et.Options{})
+	const later = "0x00000000000000000000000000000000000000aa"
+	clean := sentTransfer(t, e, later, "later")
+	risky := sentTransfer(t, e, "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1", "risky") // one alert at once
+	require.Zero(t, *e.Get(clean).RiskAssessment.ChainalysisKYT.AlertCount)
+
+	// A transfer of a user we never registered, to a sanctioned address.
+	req, _ := http.NewRequest("POST", e.Sim.URL+"/v2/users/someone-else/transfers", strings.NewReader(
+		`{"network":"Ethereum","asset":"ETH","transferReference":"0xfeed:0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1","direction":"sent","assetAmount":1}`))
+	req.Header.Set("Token", et.KYTKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	var stranger struct{ ExternalID string }
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&stranger))
+	resp.Body.Close()
+	req, _ = http.NewRequest("GET", e.Sim.URL+"/v2/transfers/"+stranger.ExternalID+"/alerts", nil) // processed: its alert raised
+	req.Header.Set("Token", et.KYTKey)
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+
+	raised := simPut(t, e, "/_sim/addresses/"+later, `{"category":"sanctioned entity","cluster":"OFAC SDN Later 2026-11-23"}`)
+	require.Len(t, raised["alertsRaised"], 1)
+	alertID := raised["alertsRaised"].([]any)[0].(string)
+
+	e.Receiver.Wait(t, wait, "the CHAINALYSIS_KYT_ALERT", func([]et.Received) bool { return len(alertCallbacks(e, clean)) > 0 })
+	cb := alertCallbacks(e, clean)[0]
+	require.NoError(t, cb.Err)
+	k := cb.Data.RiskAssessment.ChainalysisKYT
+	require.Equal(t, "PROCESSED", k.Status)
+	require.Equal(t, 1, *k.AlertCount, "the assessment as it now stands")
+	require.Len(t, cb.Data.RiskAssessment.ChainalysisKYTAlerts, 1, "only the new alert")
+	a := cb.Data.RiskAssessment.ChainalysisKYTAlerts[0]
+	require.Equal(t, alertID, a.AlertID)
+	require.Equal(t, "SEVERE", a.AlertLevel)
+	require.Equal(t, "OFAC SDN Later 2026-11-23", *a.ServiceName)
+	require.Equal(t, webhook.SourceMonitoring, a.Source)
+	require.Equal(t, "Unreviewed", *a.AlertStatus)
+	require.Equal(t, *k.ExternalID, a.ExternalID)
+
+	// Dismissed in KYT: the status follows, wherever the alert is shown; no new callback.
+	simPut(t, e, "/_sim/alerts/"+alertID, `{"alertStatus":"Dismissed","alertStatusCreatedBy":"analyst@vasp"}`)
+	require.Eventually(t, func() bool {
+		alerts := e.Get(clean).RiskAssessment.ChainalysisKYTAlerts
+		return len(alerts) == 1 && alerts[0].AlertStatus != nil && *alerts[0].AlertStatus == "Dismissed"
+	}, wait, 50*time.Millisecond)
+	r := e.Client.Do("GET", "/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING&alertStatus=Dismissed", nil, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body), alertID)
+
+	// Several syncs later: still one KYT_ALERT, none for the risky transfer's own alert, the
+	// stranger's alert counted as unmatched.
+	metrics := func() string { return string(e.Client.Do("GET", "/metrics", nil, nil).Body) }
+	require.Eventually(t, func() bool {
+		return strings.Contains(metrics(), `enclave_kyt_monitor_alerts_total{outcome="unmatched"}`)
+	}, wait, 50*time.Millisecond)
+	time.Sleep(500 * time.Millisecond) // five more intervals
+	require.Len(t, alertCallbacks(e, clean), 1)
+	require.Empty(t, alertCallbacks(e, risky))
+	var stored int
+	require.NoError(t, e.DB.Get(&stored, `SELECT count(*) FROM kyt_alerts`))
+	require.Equal(t, 2, stored, "the risky transfer's and the new one; not the stranger's")
+	require.Contains(t, metrics(), "enclave_kyt_monitor_lag_seconds")
+}
+
+// TestConcurrentSyncsCallBackOnce: syncs run at once from two enclave processes on one
+// database, again and again, store each alert once and call back once per new alert.
+func TestConcurrentSyncsCallBackOnce(t *testing.T) {
+	t.Parallel()
+	a := et.Start(t, et.Options{Tuning: app.Tuning{KYT: kytjob.Config{MonitorPage: 2}}})
+	b := et.Start(t, et.Options{DSN: a.DSN, APIOnly: true, Tuning: app.Tuning{KYT: kytjob.Config{MonitorPage: 2}},
+		Config: func(c *config.Config) { c.KYTAPIURL = a.Sim.URL + "/api/kyt" }}) // one Chainalysis
+	var ids []string
+	for i := range 4 {
+		addr := fmt.Sprintf("0x%040x", 0xbb0+i)
+		ids = append(ids, sentTransfer(t, a, addr, addr))
+		simPut(t, a, "/_sim/addresses/"+addr, `{"category":"stolen funds","cluster":"Heist"}`)
+	}
+	var wg sync.WaitGroup
+	for _, e := range []*et.Enclave{a, b, a, b} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 3 {
+				require.NoError(t, e.App.Assessments.Sync(context.Background()))
+			}
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		a.Receiver.Wait(t, wait, "the alert callback", func([]et.Received) bool { return len(alertCallbacks(a, id)) > 0 })
+	}
+	time.Sleep(200 * time.Millisecond)
+	for _, id := range ids {
+		require.Len(t, alertCallbacks(a, id), 1, id)
+	}
+	var callbacks int
+	require.NoError(t, a.DB.Get(&callbacks, `SELECT count(*) FROM callbacks WHERE callback_type = 'CHAINALYSIS_KYT_ALERT'`))
+	require.Equal(t, len(ids), callbacks)
+}
