@@ -16,6 +16,7 @@ import (
 	"github.com/travelrule/enclave/internal/config"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -171,4 +172,110 @@ func TestConcurrentSyncsCallBackOnce(t *testing.T) {
 	var callbacks int
 	require.NoError(t, a.DB.Get(&callbacks, `SELECT count(*) FROM callbacks WHERE callback_type = 'CHAINALYSIS_KYT_ALERT'`))
 	require.Equal(t, len(ids), callbacks)
+}
+
+// TestInterruptedSyncsLoseAndDoubleNothing: a sync cut off between reading a page and storing
+// it, one that dies inside an assessment's transaction, and syncs meeting 5xx and 429 in the
+// middle of paging: after they are run again, every new alert is stored once and sent in
+// exactly one callback.
+func TestInterruptedSyncsLoseAndDoubleNothing(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var cancelAt string // the hook step at which to cut the running sync off
+	var cancel context.CancelFunc
+	hook := func(ctx context.Context, step, id string) {
+		mu.Lock()
+		defer mu.Unlock()
+		if step != cancelAt {
+			return
+		}
+		cancelAt = ""
+		switch step {
+		case "page":
+			cancel() // the process is gone between reading the page and storing it
+		case "monitored":
+			panic("killed inside the transaction")
+		}
+	}
+	e := et.Start(t, et.Options{Tuning: app.Tuning{KYT: kytjob.Config{Hook: hook, MonitorPage: 1}}})
+	var ids []string
+	for i := range 3 {
+		addr := fmt.Sprintf("0x%040x", 0xcc0+i)
+		ids = append(ids, sentTransfer(t, e, addr, addr))
+		simPut(t, e, "/_sim/addresses/"+addr, `{"category":"ransomware","cluster":"Locker"}`)
+	}
+	runSync := func() error {
+		ctx, c := context.WithCancel(context.Background())
+		defer c()
+		mu.Lock()
+		cancel = c
+		mu.Unlock()
+		defer func() { recover() }() //nolint:errcheck // the "killed" sync
+		return e.App.Assessments.Sync(ctx)
+	}
+	count := func(q string) int {
+		var n int
+		require.NoError(t, e.DB.Get(&n, q))
+		return n
+	}
+	mu.Lock()
+	cancelAt = "page"
+	mu.Unlock()
+	require.Error(t, runSync())
+	require.Zero(t, count(`SELECT count(*) FROM kyt_alerts WHERE source = 'MONITORING'`), "nothing stored from the page read")
+
+	mu.Lock()
+	cancelAt = "monitored"
+	mu.Unlock()
+	runSync() //nolint:errcheck // killed
+	require.Zero(t, count(`SELECT count(*) FROM callbacks WHERE callback_type = 'CHAINALYSIS_KYT_ALERT'`), "the killed transaction left nothing")
+
+	e.Sim.SetFaults(kytsim.Faults{ErrorRate: 0.3, RateLimitRate: 0.2})
+	failures := 0
+	for attempt := 0; ; attempt++ {
+		require.Less(t, attempt, 200)
+		err := runSync()
+		if err == nil {
+			break
+		}
+		failures++
+	}
+	e.Sim.SetFaults(kytsim.Faults{})
+	require.NoError(t, runSync())
+	require.NoError(t, runSync())
+	t.Logf("%d syncs failed on 5xx/429 before one went through", failures)
+	require.Positive(t, failures)
+
+	require.Equal(t, 3, count(`SELECT count(*) FROM kyt_alerts WHERE source = 'MONITORING'`))
+	require.Equal(t, 3, count(`SELECT count(*) FROM callbacks WHERE callback_type = 'CHAINALYSIS_KYT_ALERT'`))
+	for _, id := range ids {
+		e.Receiver.Wait(t, wait, "the alert callback of "+id, func([]et.Received) bool { return len(alertCallbacks(e, id)) == 1 })
+		require.Len(t, alertCallbacks(e, id)[0].Data.RiskAssessment.ChainalysisKYTAlerts, 1)
+	}
+}
+
+// TestCounterpartyRisk: the counterparty's KYT user, its riskScore following its alerts; an
+// unknown one is NOT-FOUND.
+func TestCounterpartyRisk(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{})
+	r := e.Client.Do("GET", "/v1/counterparties/"+et.TheirVasp+"/chainalysis-kyt", nil, nil)
+	require.Equal(t, 404, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body), "NOT-FOUND")
+	sentTransfer(t, e, "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1", "cp")
+	r = e.Client.Do("GET", "/v1/counterparties/"+et.TheirVasp+"/chainalysis-kyt", nil, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var u struct {
+		CounterpartyVaspID, UserID, RiskScore, Score string
+		ExposureDetails                              []struct {
+			Cluster            struct{ Name, Category string }
+			SentDirectExposure json.Number
+		}
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &u))
+	require.Equal(t, et.TheirVasp, u.CounterpartyVaspID)
+	require.Equal(t, et.TheirVasp, u.UserID)
+	require.Equal(t, "SEVERE", u.RiskScore)
+	require.Equal(t, "red", u.Score)
+	require.Equal(t, "sanctioned entity", u.ExposureDetails[0].Cluster.Category)
 }

@@ -1,0 +1,52 @@
+package kytjob_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+
+	et "github.com/travelrule/enclave/internal/enclavetest"
+)
+
+// BenchmarkMonitorSync is one monitoring sync that finds no new alert, over a database of
+// `stored` TRANSFER assessments (20 with their alerts at Chainalysis, the rest padding): its
+// cost follows the alerts read, not the assessments stored.
+//
+//	go test ./internal/kytjob -run '^$' -bench MonitorSync -benchtime 50x
+func BenchmarkMonitorSync(b *testing.B) {
+	for _, stored := range []int{0, 10000} {
+		b.Run(fmt.Sprintf("assessments=%d", stored+20), func(b *testing.B) {
+			e := et.Start(b, et.Options{})
+			for i := range 20 {
+				addr := fmt.Sprintf("0x%040x", 0xdd00+i)
+				if i%2 == 0 {
+					addr = "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"
+				}
+				v := e.CreateOutgoing("ETH", "", "1", addr)
+				e.ReportTx(v, et.TxHash(fmt.Sprint("bench", i)))
+				e.Receiver.Terminal(b, e.Assess(v, ""), wait)
+			}
+			if stored > 0 {
+				if _, err := e.DB.Exec(`INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id,
+					direction, network, asset, amount, transfer_ref, output_address, status, alert_count, external_id)
+					SELECT gen_random_uuid(), k.verification_uuid, k.counterparty_vasp_id, 'TRANSFER', k.user_id, 'OUTGOING', k.network,
+						k.asset, 1, '0x' || md5(g::text) || md5(g::text) || ':' || k.output_address, k.output_address, 'PROCESSED', 0,
+						gen_random_uuid()::text
+					FROM generate_series(1, $1) g, (SELECT * FROM kyt_results LIMIT 1) k`, stored); err != nil {
+					b.Fatal(err)
+				}
+				e.DB.Exec(`ANALYZE kyt_results`) //nolint:errcheck
+			}
+			ctx := context.Background()
+			if err := e.App.Assessments.Sync(ctx); err != nil { // the first sync records the cursor
+				b.Fatal(err)
+			}
+			b.ResetTimer()
+			for range b.N {
+				if err := e.App.Assessments.Sync(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
