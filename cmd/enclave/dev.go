@@ -37,6 +37,10 @@ const (
 	devSanctioned   = "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"
 	devOurWallet    = "0x3d21a92285bf17cbdde5f77531b8b58ac400288a"
 	devTxHash       = "0xe823c9b7895f9c47985c80e4611272f8194403e885c9cc603422cd609d738098"
+	// The monitoring story: a transfer to the Address Screening example's clean private wallet,
+	// identified as sanctioned after the transfer was processed.
+	devLaterSanctioned = "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"
+	devLaterTxHash     = "0x5b0f1c7e3d2a4f6e8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a"
 	// The KYT guide's received transfer: 0.0000867 BTC to our address, from an OFAC-designated
 	// sender.
 	devDepositTx      = "0f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011"
@@ -123,8 +127,10 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
+	// Monitoring every 2 s, so an alert raised later shows within the story.
 	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, DataKeyset: st.DataKeyset, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
-		Workers: 100, CallbackWorkers: 100, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
+		KYTMonitorInterval: 2 * time.Second,
+		Workers:            100, CallbackWorkers: 100, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
 		Peers: []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: "http://127.0.0.1:1", Secret: st.PeerSecret}}}
 	if f := strings.TrimSpace(getenv("ENCLAVE_PEERS_FILE")); f != "" {
 		more := config.Load(func(k string) string {
@@ -174,14 +180,13 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	// Chainalysis KYT and Address Screening: kytsim serves both, unless real ones are named.
-	var simURL string
+	var sim *kytsim.Server
 	kytURL, riskURL := strings.TrimSpace(getenv("CHAINALYSIS_KYT_API_URL")), strings.TrimSpace(getenv("CHAINALYSIS_RISK_API_URL"))
 	if kytURL == "" || riskURL == "" {
 		o := kytsim.DefaultOptions(randomKey())
 		o.TransferDelay = *transferDelay
-		sim := kytsim.NewServer(o)
+		sim = kytsim.NewServer(o)
 		defer sim.Close()
-		simURL = sim.URL
 		cfg.KYTAPIURL, cfg.KYTAPIKey = sim.URL+"/api/kyt", o.APIKey
 		cfg.RiskAPIURL, cfg.RiskAPIKey = sim.URL+"/api/risk", o.APIKey
 		say("Chainalysis: kytsim on %s (KYT under /api/kyt: transfers processed after %s, attempts at once; Address Screening under /api/risk)",
@@ -236,9 +241,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fmt.Fprintf(stdout, "\nenclave dev is serving on %s\n  API key: %s (%s)\n  demo counterparty: VASP id %s, secret %s\n  we are VASP %s\n\n",
 		base, st.APIKey, keyNote, devCounterparty, st.PeerSecret, devVasp)
 	if *demo {
-		return runDemo(ctx, stdout, base, st, rcv, simURL)
+		return runDemo(ctx, stdout, base, st, rcv, sim)
 	}
-	printStory(stdout, base, st)
+	printStory(stdout, base, st, sim)
 	select {
 	case err := <-served:
 		return err
@@ -278,8 +283,13 @@ func peerKeyHex(secret string) string {
 
 // printStory prints both stories as commands to paste one by one into a POSIX shell: each
 // sets the shell variables the next one uses, so nothing needs substituting by hand.
-func printStory(w io.Writer, base string, st devState) {
+func printStory(w io.Writer, base string, st devState, sim *kytsim.Server) {
 	inbound := uuid.NewString()
+	rerate := "(a real KYT raises it when Chainalysis identifies the address; nothing to do here)"
+	if sim != nil {
+		rerate = fmt.Sprintf(`curl -s -X PUT %s/_sim/addresses/%s -H 'Token: %s' -d '{"category":"sanctioned entity","cluster":"OFAC SDN Demo Designation"}'; echo`,
+			sim.URL, devLaterSanctioned, sim.Token())
+	}
 	fmt.Fprintf(w, `The whole story, one command at a time (paste into a shell; each sets what the next uses).
 
 0. Set up: where the enclave is, its key, and a function that signs a request as the demo counterparty.
@@ -294,26 +304,41 @@ We send (role ORIGINATOR)
    R=$(curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}' | field requestId); echo $R
 3. Read the assessment (the same data as its callback).
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt/$R -H "$AUTH"; echo
-4. Report the on-chain transaction, then screen the TRANSFER (kytsim processes it after 2 s).
+4. Screen the beneficiary's wallet with Address Screening, waiting for the answer in the same call.
+   curl -s -i $ENCLAVE/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$V'"}'; echo
+5. Report the on-chain transaction, then screen the TRANSFER (kytsim processes it after 2 s).
    curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$V'","txHash":"%[7]s"}'; echo
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}'; echo
 
 We receive (role BENEFICIARY)
-5. The counterparty tells us of a deposit: 0.0000867 BTC to our address %[8]s.
+6. The counterparty tells us of a deposit: 0.0000867 BTC to our address %[8]s.
    IN=%[9]s
    peer /peer/v1/verifications '{"verificationUuid":"'$IN'","originatingVaspId":"%[4]s","beneficiaryVaspId":"%[10]s","assetInfo":{"symbol":"BTC","amount":"%[11]s"},"payload":{"ivms101":{"originator":{"accountNumber":["1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"]},"beneficiary":{"accountNumber":["%[8]s"]}}}}'
-6. Before its tx report a deposit cannot be screened with KYT: 400 UNSUPPORTED-RISK-ASSESSMENT.
+7. Before its tx report a deposit cannot be screened with KYT: 400 UNSUPPORTED-RISK-ASSESSMENT. The
+   originator's wallet can be, with Address Screening.
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
-7. The counterparty reports its transaction; screen the deposit (a received TRANSFER): its sender is sanctioned.
+   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$IN'"}'; echo
+8. The counterparty reports its transaction; screen the deposit (a received TRANSFER): its sender is sanctioned.
    peer /peer/v1/verifications/tx '{"verificationUuid":"'$IN'","txHash":"%[12]s"}'
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
 
-8. Every callback and its delivery.
+Monitoring (alerts Chainalysis raises later)
+9. Send 0.2 ETH to a clean wallet, report it and screen the TRANSFER: no alert.
+   C=$(curl -s $ENCLAVE/v1/verifications -H "$AUTH" -d '{"beneficiaryVaspId":"%[4]s","assetInfo":{"symbol":"ETH","amount":"0.2"},"payload":{"ivms101":{"beneficiary":{"accountNumber":["%[13]s"]}}}}' | field verificationUuid); echo $C
+   curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$C'","txHash":"%[14]s"}'; echo
+   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$C'"}'; echo
+10. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within 2 s a
+   CHAINALYSIS_KYT_ALERT with the new alert is printed here. Then list the alerts and the counterparty's risk.
+   %[15]s
+   curl -s "$ENCLAVE/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" -H "$AUTH"; echo
+   curl -s $ENCLAVE/v1/counterparties/%[4]s/chainalysis-kyt -H "$AUTH"; echo
+
+11. Every callback and its delivery.
    curl -s $ENCLAVE/v1/callbacks -H "$AUTH"; echo
 
 Ctrl-C stops everything.
 `, base, st.APIKey, peerKeyHex(st.PeerSecret), devCounterparty, devOurWallet, devSanctioned, devTxHash,
-		devDepositAddress, inbound, devVasp, devDepositAmount, devDepositTx)
+		devDepositAddress, inbound, devVasp, devDepositAmount, devDepositTx, devLaterSanctioned, devLaterTxHash, rerate)
 }
 
 func randomKey() string {

@@ -8,11 +8,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -90,11 +92,15 @@ func (d demoClient) assess(verificationUUID string) (string, error) {
 	return r.RequestID, err
 }
 
-// runDemo tells both stories and returns once every callback has been printed. simURL is
-// kytsim's, when dev runs it ("" when real Chainalysis APIs were named).
-func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *devReceiver, simURL string) error {
+// runDemo tells both stories and returns once every callback has been printed. sim is kytsim,
+// when dev runs it (nil when real Chainalysis APIs were named): the monitoring story changes
+// its world.
+func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *devReceiver, sim *kytsim.Server) error {
 	d := demoClient{ctx: ctx, w: w, base: base, st: st, rcv: rcv}
-	const steps = 8
+	steps := 8
+	if sim != nil && rcv != nil {
+		steps = 10
+	}
 	n := 0
 	step := func(format string, a ...any) {
 		n++
@@ -183,7 +189,62 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 	if err := d.waitTerminal(kytPath, id); err != nil {
 		return err
 	}
+	if steps > 8 {
+		if err := d.monitoring(step, sim); err != nil {
+			return err
+		}
+	}
 	d.say("done: every callback received")
+	return nil
+}
+
+// monitoring tells the story of an alert raised later: a transfer to a clean wallet, processed
+// without alerts; then Chainalysis identifies the wallet as sanctioned, and the monitoring sync
+// brings the new alert in as a CHAINALYSIS_KYT_ALERT.
+func (d demoClient) monitoring(step func(string, ...any), sim *kytsim.Server) error {
+	var v struct{ VerificationUUID string }
+	step("we send 0.2 ETH to the clean private wallet %s, report txHash %s and screen the TRANSFER", devLaterSanctioned, devLaterTxHash)
+	if err := d.call("/v1/verifications", map[string]any{
+		"beneficiaryVaspId": devCounterparty,
+		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": "0.2"},
+		"payload": map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"accountNumber": []string{devOurWallet}},
+			"beneficiary": map[string]any{"accountNumber": []string{devLaterSanctioned}}}},
+	}, false, &v); err != nil {
+		return err
+	}
+	if err := d.call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devLaterTxHash}, false, &struct{}{}); err != nil {
+		return err
+	}
+	id, err := d.assess(v.VerificationUUID)
+	if err != nil {
+		return err
+	}
+	if err := d.waitTerminal(kytPath, id); err != nil {
+		return err
+	}
+	step("Chainalysis identifies %s as sanctioned (kytsim: PUT /_sim/addresses/…); the monitoring sync (every 2 s here) pulls the new alert in", devLaterSanctioned)
+	req, _ := http.NewRequestWithContext(d.ctx, "PUT", sim.URL+"/_sim/addresses/"+devLaterSanctioned,
+		strings.NewReader(`{"category":"sanctioned entity","cluster":"OFAC SDN Demo Designation 2026-11-23"}`))
+	req.Header.Set("Token", sim.Token())
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("demo: kytsim refused the re-rating: %d", resp.StatusCode)
+	}
+	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
+	defer cancel()
+	d.say("       waiting for the CHAINALYSIS_KYT_ALERT of %s…", id)
+	for !d.rcv.alerted(id) {
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("demo: no CHAINALYSIS_KYT_ALERT for %s within a minute", id)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
 	return nil
 }
 
@@ -236,12 +297,19 @@ type devReceiver struct {
 	secret, token string
 	out           io.Writer
 
-	mu   sync.Mutex
-	done map[string]bool
+	mu     sync.Mutex
+	done   map[string]bool
+	alerts map[string]bool // requestIds a CHAINALYSIS_KYT_ALERT arrived for
+}
+
+func (r *devReceiver) alerted(requestID string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.alerts[requestID]
 }
 
 func newDevReceiver(secret, token string, out io.Writer) *devReceiver {
-	r := &devReceiver{secret: secret, token: token, out: out, done: map[string]bool{}}
+	r := &devReceiver{secret: secret, token: token, out: out, done: map[string]bool{}, alerts: map[string]bool{}}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	return r
 }
@@ -291,8 +359,12 @@ func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
 	default:
 		fmt.Fprintf(r.out, "  status %s\n", k.Status)
 	}
+	if cb.CallbackType == webhook.TypeKYTAlert {
+		fmt.Fprintf(r.out, "  raised later by Chainalysis's monitoring; only the new alert(s):\n")
+		r.alerts[k.RequestID] = true
+	}
 	for _, a := range d.RiskAssessment.ChainalysisKYTAlerts {
-		fmt.Fprintf(r.out, "    %-6s %s: %s ($%s, %s)\n", a.AlertLevel, deref(a.EntityCategory), deref(a.ServiceName), a.AlertAmount, a.ExposureType)
+		fmt.Fprintf(r.out, "    %-6s %s: %s ($%s, %s, %s)\n", a.AlertLevel, deref(a.EntityCategory), deref(a.ServiceName), a.AlertAmount, a.ExposureType, a.Source)
 	}
 	if k.Final() {
 		r.done[k.RequestID] = true

@@ -247,6 +247,9 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
+// Token is the API key the sandbox accepts, for its /_sim control endpoints too.
+func (s *Sim) Token() string { return s.opts.APIKey }
+
 // SetFaults changes the injected faults.
 func (s *Sim) SetFaults(f Faults) {
 	s.mu.Lock()
