@@ -230,7 +230,7 @@ func TestInterruptedSyncsLoseAndDoubleNothing(t *testing.T) {
 	runSync() //nolint:errcheck // killed
 	require.Zero(t, count(`SELECT count(*) FROM callbacks WHERE callback_type = 'CHAINALYSIS_KYT_ALERT'`), "the killed transaction left nothing")
 
-	e.Sim.SetFaults(kytsim.Faults{ErrorRate: 0.3, RateLimitRate: 0.2})
+	e.Sim.SetFaults(kytsim.Faults{ErrorRate: 0.4, RateLimitRate: 0.1}) // a 429 holds every call back a second
 	failures := 0
 	for attempt := 0; ; attempt++ {
 		require.Less(t, attempt, 200)
