@@ -104,6 +104,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		"run as root and the postgres user cannot reach it, dev keeps the data under /var/tmp instead and says where")
 	demo := fs.Bool("demo", false, "run both stories (ORIGINATOR: ATTEMPT, then TRANSFER; BENEFICIARY: the deposit) and exit")
 	transferDelay := fs.Duration("transfer-delay", kytsim.DefaultOptions("").TransferDelay, "how long kytsim takes to process a transfer, as Chainalysis does")
+	monitorInterval := fs.Duration("monitor-interval", 2*time.Second, "how often alerts raised later are pulled in (ENCLAVE_KYT_MONITOR_INTERVAL; short here so the story shows one)")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -129,7 +130,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	// Monitoring every 2 s, so an alert raised later shows within the story.
 	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, DataKeyset: st.DataKeyset, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
-		KYTMonitorInterval: 2 * time.Second,
+		KYTMonitorInterval: *monitorInterval,
 		Workers:            100, CallbackWorkers: 100, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
 		Peers: []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: "http://127.0.0.1:1", Secret: st.PeerSecret}}}
 	if f := strings.TrimSpace(getenv("ENCLAVE_PEERS_FILE")); f != "" {
@@ -327,7 +328,7 @@ Monitoring (alerts Chainalysis raises later)
    C=$(curl -s $ENCLAVE/v1/verifications -H "$AUTH" -d '{"beneficiaryVaspId":"%[4]s","assetInfo":{"symbol":"ETH","amount":"0.2"},"payload":{"ivms101":{"beneficiary":{"accountNumber":["%[13]s"]}}}}' | field verificationUuid); echo $C
    curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$C'","txHash":"%[14]s"}'; echo
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$C'"}'; echo
-10. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within 2 s a
+10. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval (2 s) a
    CHAINALYSIS_KYT_ALERT with the new alert is printed here. Then list the alerts and the counterparty's risk.
    %[15]s
    curl -s "$ENCLAVE/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" -H "$AUTH"; echo

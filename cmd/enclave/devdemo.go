@@ -223,7 +223,7 @@ func (d demoClient) monitoring(step func(string, ...any), sim *kytsim.Server) er
 	if err := d.waitTerminal(kytPath, id); err != nil {
 		return err
 	}
-	step("Chainalysis identifies %s as sanctioned (kytsim: PUT /_sim/addresses/…); the monitoring sync (every 2 s here) pulls the new alert in", devLaterSanctioned)
+	step("Chainalysis identifies %s as sanctioned (kytsim: PUT /_sim/addresses/…); the monitoring sync pulls the new alert in", devLaterSanctioned)
 	req, _ := http.NewRequestWithContext(d.ctx, "PUT", sim.URL+"/_sim/addresses/"+devLaterSanctioned,
 		strings.NewReader(`{"category":"sanctioned entity","cluster":"OFAC SDN Demo Designation 2026-11-23"}`))
 	req.Header.Set("Token", sim.Token())

@@ -228,7 +228,7 @@ func TestDevDemo(t *testing.T) {
 	var out et.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--data-dir", filepath.Join(dir, "pgdata")},
+	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", filepath.Join(dir, "pgdata")},
 		envOf(nil), &out, &out)
 	require.NoError(t, err, "%s", out.String())
 	s := out.String()
@@ -249,7 +249,7 @@ func TestDevDemo(t *testing.T) {
 	require.NotNil(t, key, s)
 
 	out = et.SyncBuffer{}
-	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--data-dir", filepath.Join(dir, "pgdata")},
+	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", filepath.Join(dir, "pgdata")},
 		envOf(nil), &out, &out), "%s", out.String())
 	require.Contains(t, out.String(), "demo done")
 	require.Contains(t, out.String(), "API key: "+key[1]+" (the same as last time", "the key is kept with the data")
@@ -268,7 +268,7 @@ func TestDevFromADirectoryPostgresCannotEnter(t *testing.T) {
 	var out et.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--data-dir", requested}, envOf(nil), &out, &out)
+	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", requested}, envOf(nil), &out, &out)
 	require.NoError(t, err, "%s", out.String())
 	require.Contains(t, out.String(), "demo done")
 	if os.Geteuid() == 0 {

@@ -35,8 +35,14 @@ type server struct {
 	adminURL string // a database on the server we may CREATE/DROP DATABASE from
 	template string
 	stop     func()
-	mu       sync.Mutex // CREATE DATABASE ... TEMPLATE one at a time
+	// templates are the template and its copies: PostgreSQL copies a template for one CREATE
+	// DATABASE at a time, so with several, tests starting together get their databases side by
+	// side (each copy takes 0.2-0.7 s on this machine).
+	templates chan string
 }
+
+// copies is how many templates a server keeps.
+const copies = 3
 
 var srv server
 
@@ -62,9 +68,9 @@ func URL(t testing.TB) string {
 		t.Fatalf("test database: %v", err)
 	}
 	defer admin.Close()
-	srv.mu.Lock()
-	_, err = admin.Exec(fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, srv.template))
-	srv.mu.Unlock()
+	tpl := <-srv.templates
+	_, err = admin.Exec(fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s`, name, tpl))
+	srv.templates <- tpl
 	if err != nil {
 		t.Fatalf("test database: create %s: %v", name, err)
 	}
@@ -165,7 +171,13 @@ func (s *server) makeTemplate(ctx context.Context) error {
 	prev := s.stop
 	s.stop = func() {
 		if a, err := sql.Open("postgres", s.adminURL); err == nil {
-			a.Exec(`DROP DATABASE IF EXISTS ` + s.template + ` WITH (FORCE)`) //nolint:errcheck
+			for i := 0; i < copies; i++ {
+				name := s.template
+				if i > 0 {
+					name = fmt.Sprintf("%s_%d", s.template, i)
+				}
+				a.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`) //nolint:errcheck
+			}
 			a.Close()
 		}
 		if prev != nil {
@@ -179,6 +191,16 @@ func (s *server) makeTemplate(ctx context.Context) error {
 	defer db.Close()
 	if _, err := schema.Migrate(ctx, db); err != nil {
 		return fmt.Errorf("migrate template database: %w", err)
+	}
+	db.Close()
+	s.templates = make(chan string, copies)
+	s.templates <- s.template
+	for i := 1; i < copies; i++ {
+		name := fmt.Sprintf("%s_%d", s.template, i)
+		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name+` TEMPLATE `+s.template); err != nil {
+			return fmt.Errorf("copy the template database: %w", err)
+		}
+		s.templates <- name
 	}
 	return nil
 }

@@ -37,9 +37,10 @@ import (
 const childEnv = "ENCLAVE_CRASH_CHILD"
 
 // crashedJobsRescuable is how long after a crash River may rescue the job the dead child left
-// running: not before RescueAfter (2 s) nor before the job's own timeout (an assessment's run
-// 2 × CHAINALYSIS_TIMEOUT + 5 s, a delivery's the callback timeout + 5 s), with 1 s to spare.
-const crashedJobsRescuable = 8 * time.Second
+// running: not before RescueAfter (2 s) nor before the job's own timeout (an assessment's or a
+// screening's run 2 × CHAINALYSIS_TIMEOUT + 5 s = 6 s, a delivery's the callback timeout + 5 s
+// = 6 s), with 1 s to spare.
+const crashedJobsRescuable = 7 * time.Second
 
 func runChild() {
 	crashAt := os.Getenv("CHILD_CRASH_AT")
@@ -55,7 +56,7 @@ func runChild() {
 		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey, RiskAPIURL: os.Getenv("CHILD_KYT_URL") + "/api/risk", RiskAPIKey: et.KYTKey,
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10, PipelineConnections: 4,
-		ChainalysisTimeout: time.Second, // a run's timeout is 2 × 1 s + 5 s: see crashedJobsRescuable
+		ChainalysisTimeout: 500 * time.Millisecond, // a run's timeout is 2 × 0.5 s + 5 s: see crashedJobsRescuable
 		DataKeyset:         os.Getenv("CHILD_KEYSET"),
 	}
 	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)

@@ -45,6 +45,23 @@ func sentTransfer(t *testing.T, e *et.Enclave, address, seed string) string {
 	return id
 }
 
+// sentTransfers has n sent TRANSFERs processed at once, to the addresses 0x…first, 0x…first+1, …,
+// and returns their requestIds.
+func sentTransfers(t *testing.T, e *et.Enclave, first, n int) []string {
+	t.Helper()
+	ids := make([]string, n)
+	for i := range ids {
+		addr := fmt.Sprintf("0x%040x", first+i)
+		v := e.CreateOutgoing("ETH", "", "1", addr)
+		e.ReportTx(v, et.TxHash(addr))
+		ids[i] = e.Assess(v, "")
+	}
+	for _, id := range ids {
+		e.Receiver.Terminal(t, id, wait)
+	}
+	return ids
+}
+
 func alertCallbacks(e *et.Enclave, requestID string) []et.Received {
 	var out []et.Received
 	for _, g := range e.Receiver.For(requestID) {
@@ -75,8 +92,11 @@ func TestMonitoringCallsBackAlertsRaisedLater(t *testing.T) {
 	t.Parallel()
 	e := monitored(t, et.Options{})
 	const later = "0x00000000000000000000000000000000000000aa"
-	clean := sentTransfer(t, e, later, "later")
+	v := e.CreateOutgoing("ETH", "", "1", later)
+	e.ReportTx(v, et.TxHash("later"))
+	clean := e.Assess(v, "")
 	risky := sentTransfer(t, e, "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1", "risky") // one alert at once
+	e.Receiver.Terminal(t, clean, wait)
 	require.Zero(t, *e.Get(clean).RiskAssessment.ChainalysisKYT.AlertCount)
 
 	// A transfer of a user we never registered, to a sanctioned address.
@@ -129,7 +149,7 @@ func TestMonitoringCallsBackAlertsRaisedLater(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return strings.Contains(metrics(), `enclave_kyt_monitor_alerts_total{outcome="unmatched"}`)
 	}, wait, 50*time.Millisecond)
-	time.Sleep(500 * time.Millisecond) // five more intervals
+	time.Sleep(300 * time.Millisecond) // three more intervals
 	require.Len(t, alertCallbacks(e, clean), 1)
 	require.Empty(t, alertCallbacks(e, risky))
 	var stored int
@@ -145,11 +165,9 @@ func TestConcurrentSyncsCallBackOnce(t *testing.T) {
 	a := et.Start(t, et.Options{Tuning: app.Tuning{KYT: kytjob.Config{MonitorPage: 2}}})
 	b := et.Start(t, et.Options{DSN: a.DSN, APIOnly: true, Tuning: app.Tuning{KYT: kytjob.Config{MonitorPage: 2}},
 		Config: func(c *config.Config) { c.KYTAPIURL = a.Sim.URL + "/api/kyt" }}) // one Chainalysis
-	var ids []string
-	for i := range 4 {
-		addr := fmt.Sprintf("0x%040x", 0xbb0+i)
-		ids = append(ids, sentTransfer(t, a, addr, addr))
-		simPut(t, a, "/_sim/addresses/"+addr, `{"category":"stolen funds","cluster":"Heist"}`)
+	ids := sentTransfers(t, a, 0xbb0, 4)
+	for i := range ids {
+		simPut(t, a, fmt.Sprintf("/_sim/addresses/0x%040x", 0xbb0+i), `{"category":"stolen funds","cluster":"Heist"}`)
 	}
 	var wg sync.WaitGroup
 	for _, e := range []*et.Enclave{a, b, a, b} {
@@ -198,11 +216,9 @@ func TestInterruptedSyncsLoseAndDoubleNothing(t *testing.T) {
 		}
 	}
 	e := et.Start(t, et.Options{Tuning: app.Tuning{KYT: kytjob.Config{Hook: hook, MonitorPage: 1}}})
-	var ids []string
-	for i := range 3 {
-		addr := fmt.Sprintf("0x%040x", 0xcc0+i)
-		ids = append(ids, sentTransfer(t, e, addr, addr))
-		simPut(t, e, "/_sim/addresses/"+addr, `{"category":"ransomware","cluster":"Locker"}`)
+	ids := sentTransfers(t, e, 0xcc0, 3)
+	for i := range ids {
+		simPut(t, e, fmt.Sprintf("/_sim/addresses/0x%040x", 0xcc0+i), `{"category":"ransomware","cluster":"Locker"}`)
 	}
 	runSync := func() error {
 		ctx, c := context.WithCancel(context.Background())
