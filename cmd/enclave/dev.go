@@ -25,8 +25,10 @@ import (
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/pglocal"
+	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/seal"
 )
 
@@ -220,7 +222,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, pools, app.Tuning{})
+	// Polls from 250 ms (1 s in production): a kytsim transfer is answered as soon as it is
+	// processed, which keeps the story brisk.
+	a, err := app.New(cfg, log, pools, app.Tuning{KYT: kytjob.Config{Poll: retry.Backoff{Base: 250 * time.Millisecond}}})
 	if err != nil {
 		return err
 	}
