@@ -1,59 +1,15 @@
 package api
 
 import (
-	"context"
 	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
-	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/webhook"
 )
-
-func handleAssess(log *slog.Logger, svc *kytjob.Service, w *assessment.Waiter) gin.HandlerFunc {
-	type whole struct {
-		RequestID string `json:"requestId"`
-		webhook.KYTResultData
-	}
-	find := func(ctx context.Context, id string) (any, error) {
-		d, err := svc.Find(ctx, id)
-		return whole{id, d}, err
-	}
-	return func(c *gin.Context) {
-		wait, err := preferWait(c)
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		var r kytjob.Request
-		body, err := decode(c, &r)
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		r.IdempotencyKey, r.Body, r.Notify = c.GetHeader(headerIdempotencyKey), body, wait > 0
-		id, err := svc.Accept(c.Request.Context(), r)
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		accepted(c, w, id, wait, svc.Terminal, find)
-	}
-}
-
-func handleGetAssessment(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		d, err := svc.Find(c.Request.Context(), c.Param("requestId"))
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, d)
-	}
-}
 
 func handleListAssessments(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {

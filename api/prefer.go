@@ -2,6 +2,9 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -33,6 +36,76 @@ func preferWait(c *gin.Context) (time.Duration, error) {
 		}
 	}
 	return 0, nil
+}
+
+// assessor is what the two risk assessments (KYT and address screening) answer the API with.
+type assessor[R, D any] interface {
+	Accept(ctx context.Context, r R) (string, error)
+	Terminal(ctx context.Context, requestID string) (bool, error)
+	Find(ctx context.Context, requestID string) (D, error)
+}
+
+// handleAssess is POST /v1/risk-assessment/<kind>: decode the body into R, attach the
+// Idempotency-Key and Prefer: wait, accept, and answer (see accepted).
+func handleAssess[R any, PR interface {
+	*R
+	Key() *assessment.Keyed
+}, D any](log *slog.Logger, svc assessor[R, D], w *assessment.Waiter) gin.HandlerFunc {
+	find := func(ctx context.Context, id string) (any, error) {
+		d, err := svc.Find(ctx, id)
+		if err != nil {
+			return nil, err
+		}
+		return whole(id, d)
+	}
+	return func(c *gin.Context) {
+		wait, err := preferWait(c)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		var r R
+		body, err := decode(c, &r)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		k := PR(&r).Key()
+		k.IdempotencyKey, k.Body, k.Notify = c.GetHeader(headerIdempotencyKey), body, wait > 0
+		id, err := svc.Accept(c.Request.Context(), r)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		accepted(c, w, id, wait, svc.Terminal, find)
+	}
+}
+
+// handleGetAssessment is GET /v1/risk-assessment/<kind>/{requestId}: the data of its callback.
+func handleGetAssessment[D any](log *slog.Logger, find func(context.Context, string) (D, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		d, err := find(c.Request.Context(), c.Param("requestId"))
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, d)
+	}
+}
+
+// whole is the whole assessment of Prefer: wait: {"requestId", ...the callback's data}.
+func whole(id string, data any) (json.RawMessage, error) {
+	b, err := json.Marshal(data)
+	if err != nil || len(b) < 2 || b[0] != '{' {
+		return nil, fmt.Errorf("answer %s whole: %v", id, err)
+	}
+	head, _ := json.Marshal(struct {
+		RequestID string `json:"requestId"`
+	}{id})
+	if string(b) == "{}" {
+		return head, nil
+	}
+	return append(append(head[:len(head)-1], ','), b[1:]...), nil
 }
 
 // accepted answers an accepted assessment. Asked to wait, it waits (holding no database

@@ -12,13 +12,16 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/ids"
+	"github.com/travelrule/enclave/internal/retry"
 )
 
 // Statuses every assessment moves through: PENDING (accepted) → REGISTERED (Chainalysis has
@@ -153,5 +156,48 @@ func InTx(ctx context.Context, db *sqlx.DB, f func(*sqlx.Tx) error) error {
 // ErrNotOpen means another run already took the assessment to a terminal state.
 var ErrNotOpen = errors.New("assessment already terminal")
 
-// NullString is s, NULL when empty.
-func NullString(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }
+// Ptr is a nullable column's text: nil (JSON null) when NULL.
+func Ptr(s sql.NullString) *string {
+	if !s.Valid {
+		return nil
+	}
+	return &s.String
+}
+
+// Keyed is what both POST routes add to the body they decode: the Idempotency-Key header with
+// the body it came with, and whether a request waits for the answer (Prefer: wait), which asks
+// the terminal transition to notify.
+type Keyed struct {
+	IdempotencyKey string `json:"-"`
+	Body           []byte `json:"-"`
+	Notify         bool   `json:"-"`
+}
+
+// Key gives the api package the one place to set them, whichever request embeds Keyed.
+func (k *Keyed) Key() *Keyed { return k }
+
+// VerificationUUID is the verificationUuid a request names, or MISSING-VERIFICATION-UUID in
+// the VerifyVASP page's words. Its form is checked where it is looked up.
+func VerificationUUID(s string) (string, error) {
+	id := strings.TrimSpace(s)
+	if id == "" {
+		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
+	}
+	return id, nil
+}
+
+// RunTimeout bounds one run of an assessment's job: two Chainalysis calls of at most
+// callTimeout and the transactions around them. River rescues a job of a dead process once it
+// has run longer than this (plus a margin).
+func RunTimeout(callTimeout time.Duration) time.Duration { return 2*callTimeout + 5*time.Second }
+
+// InsertOpts of an assessment's one job: Chainalysis and receiver failures snooze, never count;
+// attempts count failures of the enclave itself (its database), retried long enough to outlive
+// an outage.
+func InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+
+// NextRetry is when an assessment's job runs again after its attempt-th failure of the enclave
+// itself: from 1 s, doubling, up to a minute.
+func NextRetry(attempt int) time.Time {
+	return time.Now().Add(retry.Backoff{Base: time.Second, Cap: time.Minute}.Delay(attempt - 1))
+}

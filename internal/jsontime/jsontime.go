@@ -2,7 +2,10 @@
 // UTC with milliseconds, "2006-01-02T15:04:05.000Z", as in the VerifyVASP examples.
 package jsontime
 
-import "time"
+import (
+	"database/sql"
+	"time"
+)
 
 // Layout is the enclave's time format.
 const Layout = "2006-01-02T15:04:05.000Z"
@@ -25,3 +28,12 @@ func (t Time) MarshalJSON() ([]byte, error) {
 
 // Format renders t in Layout.
 func Format(t time.Time) string { return t.UTC().Format(Layout) }
+
+// FormatNull renders a time read from a nullable column: nil (JSON null) when NULL.
+func FormatNull(t sql.NullTime) *string {
+	if !t.Valid {
+		return nil
+	}
+	s := Format(t.Time)
+	return &s
+}

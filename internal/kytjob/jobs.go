@@ -47,9 +47,8 @@ type AssessArgs struct {
 // Kind is stable across deploys: never rename it.
 func (AssessArgs) Kind() string { return "kyt_assess" }
 
-// InsertOpts: Chainalysis and receiver failures are snoozed, never counted; attempts only
-// count failures of the enclave itself (its database), retried long enough to outlive an outage.
-func (AssessArgs) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+// InsertOpts: see assessment.InsertOpts.
+func (AssessArgs) InsertOpts() river.InsertOpts { return assessment.InsertOpts() }
 
 // AssessWorker works AssessArgs.
 type AssessWorker struct {
@@ -62,7 +61,7 @@ func (w *AssessWorker) Timeout(*river.Job[AssessArgs]) time.Duration { return w.
 
 // NextRetry after a failure of the enclave itself.
 func (w *AssessWorker) NextRetry(j *river.Job[AssessArgs]) time.Time {
-	return time.Now().Add(retry.Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
+	return assessment.NextRetry(j.Attempt)
 }
 
 // Work takes the assessment one step further.

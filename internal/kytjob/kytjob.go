@@ -100,7 +100,7 @@ func (c *Config) defaults() {
 // TRANSFER's three calls take two runs when Chainalysis is that slow); a call cut short by the
 // deadline fails like any transient failure, and the job snoozes and tries again. River rescues
 // a job of a dead process once it has run longer than this (plus a margin).
-func (s *Service) RunTimeout() time.Duration { return 2*s.cfg.CallTimeout + 5*time.Second }
+func (s *Service) RunTimeout() time.Duration { return assessment.RunTimeout(s.cfg.CallTimeout) }
 
 // Service accepts and answers assessments; its workers run the pipeline.
 type Service struct {
@@ -159,21 +159,16 @@ func (s *Service) AddWorkers(w *river.Workers) {
 type Request struct {
 	VerificationUUID string `json:"verificationUuid"`
 	Network          string `json:"network,omitempty"`
-	// IdempotencyKey, when set (the Idempotency-Key header), makes a retry with the same Body
-	// answer the first requestId.
-	IdempotencyKey string `json:"-"`
-	Body           []byte `json:"-"`
-	// Notify asks the terminal transition to notify waiting requests (Prefer: wait).
-	Notify bool `json:"-"`
+	assessment.Keyed
 }
 
 // Accept validates a request, plans the KYT call and stores the assessment (PENDING) with its
 // registration job in one transaction. It returns the new requestId, or the VerifyVASP errors:
 // MISSING-VERIFICATION-UUID, NOT-FOUND-VERIFICATION, UNSUPPORTED-RISK-ASSESSMENT, BAD-REQUEST.
 func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
-	id := strings.TrimSpace(r.VerificationUUID)
-	if id == "" {
-		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
+	id, err := assessment.VerificationUUID(r.VerificationUUID)
+	if err != nil {
+		return "", err
 	}
 	if s.kyt == nil {
 		return "", apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT is not configured: the enclave has no CHAINALYSIS_KYT_API_KEY")

@@ -70,9 +70,9 @@ const alertColumns = `alert_id, request_id, external_id, alert_level, entity_cat
 func (a alertRow) view(r row) webhook.KYTAlert {
 	return webhook.KYTAlert{
 		CounterpartyVaspID: r.CounterpartyVaspID, ExternalID: a.ExternalID, Direction: r.Direction, AlertID: a.AlertID,
-		AlertLevel: a.AlertLevel, EntityCategory: str(a.EntityCategory), ServiceName: str(a.ServiceName),
+		AlertLevel: a.AlertLevel, EntityCategory: assessment.Ptr(a.EntityCategory), ServiceName: assessment.Ptr(a.ServiceName),
 		ExposureType: a.ExposureType, AlertAmount: a.AlertAmount, CreatedAt: jsontime.Format(a.CreatedAt),
-		Source: a.Source, AlertStatus: str(a.Status), AlertStatusCreatedAt: tm(a.StatusAt),
+		Source: a.Source, AlertStatus: assessment.Ptr(a.Status), AlertStatusCreatedAt: jsontime.FormatNull(a.StatusAt),
 	}
 }
 
@@ -96,12 +96,12 @@ func loadAlerts(ctx context.Context, q sqlx.QueryerContext, requestIDs []string)
 func (r row) data(alerts []alertRow) webhook.KYTResultData {
 	k := webhook.ChainalysisKYT{
 		RequestID: r.RequestID, CounterpartyVaspID: r.CounterpartyVaspID, APIType: r.APIType, UserID: r.UserID,
-		Direction: r.Direction, Network: r.Network, Asset: r.Asset, Amount: r.Amount, USDPrice: str(r.USDPrice),
-		OutputAddress: r.OutputAddress, Timestamp: tm(r.Timestamp), ExternalID: str(r.ExternalID), Status: r.Status,
-		CreatedAt: jsontime.Format(r.CreatedAt), AssessedAt: tm(r.AssessedAt),
+		Direction: r.Direction, Network: r.Network, Asset: r.Asset, Amount: r.Amount, USDPrice: assessment.Ptr(r.USDPrice),
+		OutputAddress: r.OutputAddress, Timestamp: jsontime.FormatNull(r.Timestamp), ExternalID: assessment.Ptr(r.ExternalID), Status: r.Status,
+		CreatedAt: jsontime.Format(r.CreatedAt), AssessedAt: jsontime.FormatNull(r.AssessedAt),
 	}
 	if r.APIType == APITypeTransfer {
-		k.TransferRef = str(r.TransferRef)
+		k.TransferRef = assessment.Ptr(r.TransferRef)
 	}
 	if r.Status == webhook.StatusProcessed && r.AlertCount.Valid {
 		n := int(r.AlertCount.Int32)
@@ -116,21 +116,6 @@ func (r row) data(alerts []alertRow) webhook.KYTResultData {
 	}
 	return webhook.KYTResultData{VerificationUUID: r.VerificationUUID,
 		RiskAssessment: webhook.RiskAssessment{ChainalysisKYT: k, ChainalysisKYTAlerts: list}}
-}
-
-func str(s sql.NullString) *string {
-	if !s.Valid {
-		return nil
-	}
-	return &s.String
-}
-
-func tm(t sql.NullTime) *string {
-	if !t.Valid {
-		return nil
-	}
-	s := jsontime.Format(t.Time)
-	return &s
 }
 
 // outcome is what Chainalysis said of a processed assessment.

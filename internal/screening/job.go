@@ -24,9 +24,8 @@ type Args struct {
 // Kind is stable across deploys: never rename it.
 func (Args) Kind() string { return "address_screening" }
 
-// InsertOpts: Chainalysis failures snooze, never count; attempts count failures of the
-// enclave itself (its database), retried long enough to outlive an outage.
-func (Args) InsertOpts() river.InsertOpts { return river.InsertOpts{MaxAttempts: 1000} }
+// InsertOpts: see assessment.InsertOpts.
+func (Args) InsertOpts() river.InsertOpts { return assessment.InsertOpts() }
 
 // Worker works Args.
 type Worker struct {
@@ -38,9 +37,7 @@ type Worker struct {
 func (w *Worker) Timeout(*river.Job[Args]) time.Duration { return w.S.RunTimeout() }
 
 // NextRetry after a failure of the enclave itself.
-func (w *Worker) NextRetry(j *river.Job[Args]) time.Time {
-	return time.Now().Add(retry.Backoff{Base: time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
-}
+func (w *Worker) NextRetry(j *river.Job[Args]) time.Time { return assessment.NextRetry(j.Attempt) }
 
 // product names Chainalysis's API in stored error messages.
 const product = "Chainalysis Address Screening"

@@ -121,17 +121,12 @@ func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
 func (s *Service) AddWorkers(w *river.Workers) { river.AddWorker(w, &Worker{S: s}) }
 
 // RunTimeout bounds one run of a screening's job: two calls and the transactions around them.
-func (s *Service) RunTimeout() time.Duration { return 2*s.cfg.CallTimeout + 5*time.Second }
+func (s *Service) RunTimeout() time.Duration { return assessment.RunTimeout(s.cfg.CallTimeout) }
 
 // Request is the body of POST /v1/risk-assessment/chainalysis-address-screening.
 type Request struct {
 	VerificationUUID string `json:"verificationUuid"`
-	// IdempotencyKey (the Idempotency-Key header) makes a retry with the same Body answer the
-	// first requestId.
-	IdempotencyKey string `json:"-"`
-	Body           []byte `json:"-"`
-	// Notify asks the terminal transition to notify waiting requests (Prefer: wait).
-	Notify bool `json:"-"`
+	assessment.Keyed
 }
 
 // Accept validates a request, picks the counterparty's address and stores the screening
@@ -139,9 +134,9 @@ type Request struct {
 // apply — MISSING-VERIFICATION-UUID, NOT-FOUND-VERIFICATION, BAD-REQUEST — and
 // UNSUPPORTED-RISK-ASSESSMENT when screening is not configured or there is no address to screen.
 func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
-	id := strings.TrimSpace(r.VerificationUUID)
-	if id == "" {
-		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
+	id, err := assessment.VerificationUUID(r.VerificationUUID)
+	if err != nil {
+		return "", err
 	}
 	if s.risk == nil {
 		return "", apperr.New(apperr.UnsupportedRiskAssessment,

@@ -48,7 +48,7 @@ type row struct {
 // data is the screening in the shape of its callback.
 func (r row) data() webhook.ScreeningResultData {
 	a := webhook.AddressScreening{RequestID: r.RequestID, CounterpartyVaspID: r.CounterpartyVaspID, Address: r.Address,
-		Status: r.Status, Risk: ptr(r.Risk), RiskReason: ptr(r.RiskReason), AddressType: ptr(r.AddressType),
+		Status: r.Status, Risk: assessment.Ptr(r.Risk), RiskReason: assessment.Ptr(r.RiskReason), AddressType: assessment.Ptr(r.AddressType),
 		Cluster: raw(nil), AddressIdentifications: raw(r.AddressIdentifications), Exposures: raw(r.Exposures),
 		Triggers: raw(r.Triggers), CreatedAt: jsontime.Format(r.CreatedAt)}
 	if r.ClusterName.Valid || r.ClusterCategory.Valid {
@@ -60,22 +60,12 @@ func (r row) data() webhook.ScreeningResultData {
 	if len(r.PoolMetadata) > 0 {
 		a.PoolMetadata = r.PoolMetadata
 	}
-	if r.AssessedAt.Valid {
-		t := jsontime.Format(r.AssessedAt.Time)
-		a.AssessedAt = &t
-	}
+	a.AssessedAt = jsontime.FormatNull(r.AssessedAt)
 	if r.Status == assessment.StatusError {
 		a.Error = &webhook.KYTError{Code: r.ErrorCode.String, Message: r.ErrorMessage.String}
 	}
 	return webhook.ScreeningResultData{VerificationUUID: r.VerificationUUID,
 		RiskAssessment: webhook.ScreeningRiskAssessment{ChainalysisAddressScreening: a}}
-}
-
-func ptr(s sql.NullString) *string {
-	if !s.Valid {
-		return nil
-	}
-	return &s.String
 }
 
 // raw is a stored jsonb value, or JSON null.
