@@ -37,6 +37,32 @@ func TestDefaults(t *testing.T) {
 	require.Equal(t, 10*time.Second, c.ChainalysisTimeout)
 	require.Equal(t, 8, c.PipelineConnections)
 	require.False(t, c.CallbackOnRegistered)
+	require.Equal(t, "https://api.chainalysis.com/api/risk", c.RiskAPIURL)
+	require.Equal(t, time.Minute, c.KYTMonitorInterval)
+}
+
+// TestEitherChainalysisKeyServes: serve needs the KYT key or the Address Screening key, not
+// both; monitoring turns off with 0.
+func TestEitherChainalysisKeyServes(t *testing.T) {
+	t.Parallel()
+	ks, err := seal.New()
+	require.NoError(t, err)
+	base := map[string]string{"DATABASE_URL": "postgres://x@h/db", "ENCLAVE_VASP_ID": "1", "ENCLAVE_API_KEYS": "a",
+		"ENCLAVE_CALLBACK_URL": "http://backend/cb", "ENCLAVE_CALLBACK_SECRET": goodSecret, "ENCLAVE_DATA_KEYSET": ks}
+	with := func(k, v string) map[string]string {
+		m := map[string]string{k: v}
+		for a, b := range base {
+			m[a] = b
+		}
+		return m
+	}
+	require.ErrorContains(t, Load(env(base)).Validate(NeedServe), "CHAINALYSIS_KYT_API_KEY or CHAINALYSIS_RISK_API_KEY")
+	require.NoError(t, Load(env(with("CHAINALYSIS_RISK_API_KEY", "r"))).Validate(NeedServe))
+	require.NoError(t, Load(env(with("CHAINALYSIS_KYT_API_KEY", "k"))).Validate(NeedServe))
+	off := Load(env(with("ENCLAVE_KYT_MONITOR_INTERVAL", "0")))
+	require.Zero(t, off.KYTMonitorInterval)
+	require.Equal(t, 30*time.Second, Load(env(with("ENCLAVE_KYT_MONITOR_INTERVAL", "30s"))).KYTMonitorInterval)
+	require.ErrorContains(t, Load(env(with("ENCLAVE_KYT_MONITOR_INTERVAL", "often"))).Validate(0), "ENCLAVE_KYT_MONITOR_INTERVAL")
 }
 
 func TestValidateReportsEveryProblemAtOnce(t *testing.T) {
@@ -88,10 +114,12 @@ func TestLogValueHidesSecrets(t *testing.T) {
 	c := Load(env(map[string]string{
 		"DATABASE_URL": "postgres://user:pw-secret@db:5432/enclave?sslmode=disable&password=x", "ENCLAVE_API_KEYS": "key-secret",
 		"CHAINALYSIS_KYT_API_KEY": "kyt-secret", "ENCLAVE_CALLBACK_TOKEN": "token-secret", "ENCLAVE_CALLBACK_SECRET": goodSecret,
+		"CHAINALYSIS_RISK_API_KEY": "risk-secret", "CHAINALYSIS_RISK_API_URL": "https://riskuser:RiskUrlPass@risk.internal/api/risk",
 	}))
 	var b bytes.Buffer
 	slog.New(slog.NewJSONHandler(&b, nil)).Info("config", "config", c)
-	for _, s := range []string{"pw-secret", "key-secret", "kyt-secret", "token-secret", goodSecret, "password=x"} {
+	require.Contains(t, b.String(), `"riskApiKeySet":true`)
+	for _, s := range []string{"pw-secret", "key-secret", "kyt-secret", "token-secret", goodSecret, "password=x", "risk-secret", "RiskUrlPass"} {
 		require.NotContains(t, b.String(), s)
 	}
 	require.Contains(t, b.String(), "db:5432/enclave")
@@ -104,6 +132,7 @@ func TestURLCredentialsNeverShow(t *testing.T) {
 	for _, e := range []map[string]string{
 		{"CHAINALYSIS_KYT_API_URL": "http://kytuser:KytUrlPass-6677@kyt.internal/api/kyt", "ENCLAVE_CALLBACK_URL": "https://cb:CbUrlPass-8899@backend/cb?token=TokQuery-1122"},
 		{"CHAINALYSIS_KYT_API_URL": "ftp://kytuser:KytUrlPass-6677@kyt.internal", "ENCLAVE_CALLBACK_URL": "cb:CbUrlPass-8899@backend"},
+		{"CHAINALYSIS_RISK_API_URL": "ftp://kytuser:KytUrlPass-6677@risk.internal", "ENCLAVE_CALLBACK_URL": "cb:CbUrlPass-8899@backend"},
 		{"CHAINALYSIS_KYT_API_URL": "http://kytuser:KytUrlPass-6677@kyt internal/%zz", "ENCLAVE_CALLBACK_URL": "http://[::1:CbUrlPass-8899@x"},
 	} {
 		c := Load(env(e))
