@@ -44,8 +44,9 @@ const (
 )
 
 // Hook is a test seam called at named points of the pipeline ("register", "registered",
-// "summary", "processed") and of the monitoring sync ("sync", "page" after reading a page,
-// "monitored" before committing an assessment's new alerts); tests use it to stop a worker
+// "summary", "processed") and of the monitoring sync ("sync", "page" after reading a page —
+// with the number of its alerts for requestID —, "monitored" before committing an
+// assessment's new alerts); tests use it to stop a worker
 // hard at that point.
 type Hook func(ctx context.Context, step, requestID string)
 

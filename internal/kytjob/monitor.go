@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -142,7 +143,7 @@ func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, sto
 		if err != nil {
 			return err
 		}
-		s.hook(ctx, "page", "")
+		s.hook(ctx, "page", strconv.Itoa(len(page.Data)))
 		if err := s.storePage(ctx, page.Data, store); err != nil {
 			return err
 		}
