@@ -44,9 +44,11 @@ func (n networkDelays) Set(s string) error {
 }
 
 func runKYTSim(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flags("kytsim", "Serve a stateful Chainalysis KYT sandbox: the v2 transfer and withdrawal-attempt endpoints,\n"+
-		"GET /v1/alerts and GET /v1/assets, plus /_sim/faults, /_sim/addresses and /_sim/transactions to\n"+
-		"steer it. Point CHAINALYSIS_KYT_API_URL at it.",
+	fs := flags("kytsim", "Serve a stateful Chainalysis sandbox: KYT (the v2 transfer and withdrawal-attempt endpoints,\n"+
+		"GET /v1/alerts, /v1/users, /v1/assets) and the Address Screening Entities API (POST /v2/entities,\n"+
+		"GET /v2/entities/{address}), plus /_sim/faults, /_sim/addresses (PUT one to re-rate it),\n"+
+		"/_sim/alerts/{id} and /_sim/transactions to steer it. Point CHAINALYSIS_KYT_API_URL at\n"+
+		"<it>/api/kyt and CHAINALYSIS_RISK_API_URL at <it>/api/risk.",
 		"  KYTSIM_API_KEY  the Token requests must carry, when --api-key is not given\n", stderr)
 	o := kytsim.DefaultOptions("")
 	delays := networkDelays{}
@@ -83,7 +85,7 @@ func runKYTSim(ctx context.Context, args []string, getenv func(string) string, s
 		return fmt.Errorf("kytsim: listen on %s: %w", *listen, err)
 	}
 	srv := &http.Server{Handler: kytsim.New(o), ReadHeaderTimeout: 5 * time.Second}
-	fmt.Fprintf(stdout, "kytsim: Chainalysis KYT sandbox on http://%s (send the key as the Token header)\n", ln.Addr())
+	fmt.Fprintf(stdout, "kytsim: Chainalysis sandbox on http://%s: KYT under /api/kyt, Address Screening under /api/risk (send the key as the Token header)\n", ln.Addr())
 	fmt.Fprintf(stdout, "  transfers processed after %s, withdrawal attempts after %s; fault seed %d\n\n", o.TransferDelay, o.AttemptDelay, o.Seed)
 	printKnownAddresses(stdout)
 	served := make(chan error, 1)
