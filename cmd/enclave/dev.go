@@ -319,8 +319,7 @@ We receive (role BENEFICIARY)
 6. The counterparty tells us of a deposit: 0.0000867 BTC to our address %[8]s.
    IN=%[9]s
    peer /peer/v1/verifications '{"verificationUuid":"'$IN'","originatingVaspId":"%[4]s","beneficiaryVaspId":"%[10]s","assetInfo":{"symbol":"BTC","amount":"%[11]s"},"payload":{"ivms101":{"originator":{"accountNumber":["1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"]},"beneficiary":{"accountNumber":["%[8]s"]}}}}'
-7. Before its tx report a deposit cannot be screened with KYT: 400 UNSUPPORTED-RISK-ASSESSMENT. The
-   originator's wallet can be, with Address Screening.
+7. Before its tx report a deposit cannot be screened with KYT (400 UNSUPPORTED-RISK-ASSESSMENT); the originator's wallet can be, with Address Screening.
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$IN'"}'; echo
 8. The counterparty reports its transaction; screen the deposit (a received TRANSFER): its sender is sanctioned.
@@ -328,12 +327,11 @@ We receive (role BENEFICIARY)
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
 
 Monitoring (alerts Chainalysis raises later)
-9. Send 0.2 ETH to a clean wallet, report it and screen the TRANSFER: no alert.
+9. Send 0.2 ETH to a clean wallet, report it and screen the TRANSFER: no alert (its callback comes about 2 s later; wait for it).
    C=$(curl -s $ENCLAVE/v1/verifications -H "$AUTH" -d '{"beneficiaryVaspId":"%[4]s","assetInfo":{"symbol":"ETH","amount":"0.2"},"payload":{"ivms101":{"beneficiary":{"accountNumber":["%[13]s"]}}}}' | field verificationUuid); echo $C
    curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$C'","txHash":"%[14]s"}'; echo
    curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$C'"}'; echo
-10. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval (2 s) a
-   CHAINALYSIS_KYT_ALERT with the new alert is printed here. Then list the alerts and the counterparty's risk.
+10. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval (2 s) a CHAINALYSIS_KYT_ALERT with the new alert is printed here. Then list the alerts and the counterparty's risk.
    %[15]s
    curl -s "$ENCLAVE/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" -H "$AUTH"; echo
    curl -s $ENCLAVE/v1/counterparties/%[4]s/chainalysis-kyt -H "$AUTH"; echo
