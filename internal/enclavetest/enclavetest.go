@@ -126,7 +126,7 @@ func Start(t testing.TB, o Options) *Enclave {
 		o.Tuning.CallbackTimeout = time.Second
 	}
 	if o.Tuning.PollEvery == 0 {
-		o.Tuning.PollEvery = 50 * time.Millisecond
+		o.Tuning.PollEvery = 100 * time.Millisecond
 	}
 	log := slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := app.New(e.Config, log, pools, o.Tuning)
