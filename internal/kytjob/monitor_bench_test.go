@@ -3,6 +3,7 @@ package kytjob_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 
 	et "github.com/travelrule/enclave/internal/enclavetest"
@@ -36,6 +37,16 @@ func BenchmarkMonitorSync(b *testing.B) {
 					b.Fatal(err)
 				}
 				e.DB.Exec(`ANALYZE kyt_results`) //nolint:errcheck
+				// How a new alert is matched: an index lookup per transfer, not a scan.
+				var plan []string
+				if err := e.DB.Select(&plan, `EXPLAIN SELECT DISTINCT ON (m.user_id, m.ref, m.asset) k.request_id
+					FROM unnest($1::text[], $2::text[], $3::text[]) AS m(user_id, ref, asset)
+					JOIN kyt_results k ON k.api_type = 'TRANSFER' AND k.user_id = m.user_id AND k.transfer_ref = m.ref
+						AND upper(k.asset) = m.asset AND k.status IN ('PROCESSED', 'ERROR')
+					ORDER BY m.user_id, m.ref, m.asset, k.created_at DESC`, []string{"u"}, []string{"r"}, []string{"ETH"}); err != nil {
+					b.Fatal(err)
+				}
+				b.Logf("match plan over %d assessments:\n%s", stored+20, strings.Join(plan, "\n"))
 			}
 			ctx := context.Background()
 			if err := e.App.Assessments.Sync(ctx); err != nil { // the first sync records the cursor
