@@ -36,7 +36,8 @@ const (
 	// monitorOverlap is how far before the cursor each run reads again: an alert created at the
 	// boundary, or made visible late, is not missed.
 	monitorOverlap = 5 * time.Minute
-	// monitorStatusWindow is how far back the status of known alerts is kept up to date.
+	// monitorStatusWindow is how far back alerts are read again, for their status and for any
+	// still new to us.
 	monitorStatusWindow = 24 * time.Hour
 )
 
@@ -98,8 +99,9 @@ func (w *MonitorWorker) Work(ctx context.Context, j *river.Job[MonitorArgs]) err
 
 var errOutOfRoom = errors.New("monitoring sync: no room left in this run")
 
-// Sync pulls in every alert created since the stored cursor (less the overlap), then refreshes
-// the status of alerts created in the day before. It is what the periodic job runs.
+// Sync pulls in every alert created since the stored cursor (less the overlap), then reads the
+// alerts created in the day before for their status (and any still new to us). It is what the
+// periodic job runs.
 func (s *Service) Sync(ctx context.Context) error {
 	s.hook(ctx, "sync", "")
 	var cursor time.Time
@@ -112,28 +114,30 @@ func (s *Service) Sync(ctx context.Context) error {
 		return fmt.Errorf("monitoring sync: read the cursor: %w", err)
 	}
 	from := cursor.Add(-monitorOverlap)
-	if err := s.readAlerts(ctx, chainalysis.AlertsQuery{CreatedAtGTE: &from, Sort: "createdAt asc"}, true); err != nil {
+	if err := s.readAlerts(ctx, chainalysis.AlertsQuery{CreatedAtGTE: &from, Sort: "createdAt asc"}, cursor); err != nil {
 		return err
 	}
 	if _, err := s.work.ExecContext(ctx, `INSERT INTO kyt_monitor (cursor, synced_at) VALUES ($1, now())
 		ON CONFLICT (id) DO UPDATE SET synced_at = now()`, cursor); err != nil {
 		return fmt.Errorf("monitoring sync: record it: %w", err)
 	}
-	// Statuses change on older alerts too (an analyst dismisses last week's): those created in
-	// the window before the new-alert pass are read for their status only.
+	// Statuses change on older alerts too (an analyst dismisses yesterday's): those created in
+	// the day before the first pass are read again. One of them still new to us is stored as
+	// well: an alert raised while its assessment was open is left to that assessment, which may
+	// then have ended in ERROR without reading it.
 	since := time.Now().Add(-monitorStatusWindow)
 	if since.Before(from) {
 		until := from
-		if err := s.readAlerts(ctx, chainalysis.AlertsQuery{CreatedAtGTE: &since, CreatedAtLTE: &until, Sort: "createdAt asc"}, false); err != nil {
+		if err := s.readAlerts(ctx, chainalysis.AlertsQuery{CreatedAtGTE: &since, CreatedAtLTE: &until, Sort: "createdAt asc"}, cursor); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// readAlerts pages through q; with store, new alerts are stored and the cursor follows each
-// page; without, only statuses are updated.
-func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, store bool) error {
+// readAlerts pages through q, storing each page (see storePage). cursor is where this sync
+// started: alerts created after it are read for the first time.
+func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, cursor time.Time) error {
 	q.Limit = s.cfg.MonitorPage
 	for {
 		if !assessment.RoomForCall(ctx, s.cfg.CallTimeout) {
@@ -144,7 +148,7 @@ func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, sto
 			return err
 		}
 		s.hook(ctx, "page", strconv.Itoa(len(page.Data)))
-		if err := s.storePage(ctx, page.Data, store); err != nil {
+		if err := s.storePage(ctx, page.Data, cursor); err != nil {
 			return err
 		}
 		q.Offset += len(page.Data)
@@ -154,9 +158,10 @@ func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, sto
 	}
 }
 
-// storePage stores what one page of alerts brings: status changes of known alerts, and (with
-// store) the new ones, then moves the cursor to the newest alert of the page.
-func (s *Service) storePage(ctx context.Context, alerts []chainalysis.V1Alert, store bool) error {
+// storePage stores what one page of alerts brings: status changes of known alerts and the new
+// ones, then moves the cursor to the newest alert of the page. Alerts created before cursor were
+// read by an earlier sync: the metrics count each alert once, when first read.
+func (s *Service) storePage(ctx context.Context, alerts []chainalysis.V1Alert, cursor time.Time) error {
 	if len(alerts) == 0 {
 		return nil
 	}
@@ -175,9 +180,9 @@ func (s *Service) storePage(ctx context.Context, alerts []chainalysis.V1Alert, s
 	if err := s.updateStatuses(ctx, alerts, isKnown); err != nil {
 		return err
 	}
-	s.monitorAlerts.WithLabelValues("known").Add(float64(len(known)))
-	if !store {
-		return nil
+	firstRead := func(a chainalysis.V1Alert) bool {
+		t, err := chainalysis.ParseTime(a.CreatedAt)
+		return err != nil || t.After(cursor)
 	}
 	// New alerts, by the transfer they are about.
 	type transferKey struct{ user, ref, asset string }
@@ -188,10 +193,15 @@ func (s *Service) storePage(ctx context.Context, alerts []chainalysis.V1Alert, s
 			newest = t
 		}
 		if isKnown[a.AlertIdentifier] {
+			if firstRead(a) {
+				s.monitorAlerts.WithLabelValues("known").Inc()
+			}
 			continue
 		}
 		if a.TransferReference == nil || *a.TransferReference == "" {
-			s.monitorAlerts.WithLabelValues("unmatched").Inc() // a withdrawal attempt's, or not a transfer's
+			if firstRead(a) {
+				s.monitorAlerts.WithLabelValues("unmatched").Inc() // a withdrawal attempt's, or not a transfer's
+			}
 			continue
 		}
 		k := transferKey{a.UserID, *a.TransferReference, strings.ToUpper(a.Asset)}
@@ -225,7 +235,11 @@ func (s *Service) storePage(ctx context.Context, alerts []chainalysis.V1Alert, s
 			delete(byTransfer, k)
 		}
 		for _, left := range byTransfer {
-			s.monitorAlerts.WithLabelValues("unmatched").Add(float64(len(left)))
+			for _, a := range left {
+				if firstRead(a) {
+					s.monitorAlerts.WithLabelValues("unmatched").Inc()
+				}
+			}
 		}
 	}
 	if !newest.IsZero() {

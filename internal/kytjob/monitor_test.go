@@ -295,3 +295,23 @@ func TestCounterpartyRisk(t *testing.T) {
 	require.Equal(t, "red", u.Score)
 	require.Equal(t, "sanctioned entity", u.ExposureDetails[0].Cluster.Category)
 }
+
+// TestAlertsBehindTheCursorAreStillPulledIn: an alert the first pass no longer reads (created
+// before the cursor, as one raised while its assessment was still open would be) is stored and
+// called back by the day-long second pass, once.
+func TestAlertsBehindTheCursorAreStillPulledIn(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{})
+	ids := sentTransfers(t, e, 0xee0, 1)
+	ctx := context.Background()
+	require.NoError(t, e.App.Assessments.Sync(ctx))
+	simPut(t, e, fmt.Sprintf("/_sim/addresses/0x%040x", 0xee0), `{"category":"mixing","cluster":"Tumbler"}`)
+	_, err := e.DB.Exec(`UPDATE kyt_monitor SET cursor = now() + interval '1 hour'`)
+	require.NoError(t, err)
+	require.NoError(t, e.App.Assessments.Sync(ctx))
+	require.NoError(t, e.App.Assessments.Sync(ctx))
+	e.Receiver.Wait(t, wait, "the alert callback", func([]et.Received) bool { return len(alertCallbacks(e, ids[0])) > 0 })
+	time.Sleep(100 * time.Millisecond)
+	require.Len(t, alertCallbacks(e, ids[0]), 1)
+	require.Equal(t, "HIGH", alertCallbacks(e, ids[0])[0].Data.RiskAssessment.ChainalysisKYTAlerts[0].AlertLevel)
+}
