@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/google/uuid"
@@ -120,6 +121,7 @@ type Service struct {
 	latency  prometheus.Histogram
 
 	monitorAlerts, monitorRuns *prometheus.CounterVec
+	unsorted                   atomic.Bool // GET /v1/alerts refused sort=createdAt once
 }
 
 // NewService returns a Service that answers the API from the api pool and works the pipeline

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -139,11 +140,23 @@ func (s *Service) Sync(ctx context.Context) error {
 // started: alerts created after it are read for the first time.
 func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, cursor time.Time) error {
 	q.Limit = s.cfg.MonitorPage
+	if s.unsorted.Load() {
+		q.Sort = ""
+	}
 	for {
 		if !assessment.RoomForCall(ctx, s.cfg.CallTimeout) {
 			return errOutOfRoom
 		}
 		page, err := s.kyt.Alerts(ctx, q)
+		var ce *chainalysis.Error
+		if errors.As(err, &ce) && ce.StatusCode == http.StatusBadRequest && q.Sort != "" {
+			// An API that refuses the sort: read in its default order (alertStatusCreatedAt,
+			// which for new alerts is their creation); the overlap covers what moves.
+			s.log.Warn("monitoring sync: GET /v1/alerts refused sort=createdAt; reading in the default order", "err", err.Error())
+			s.unsorted.Store(true)
+			q.Sort = ""
+			continue
+		}
 		if err != nil {
 			return err
 		}
@@ -152,7 +165,9 @@ func (s *Service) readAlerts(ctx context.Context, q chainalysis.AlertsQuery, cur
 			return err
 		}
 		q.Offset += len(page.Data)
-		if len(page.Data) == 0 || q.Offset >= page.Total {
+		// The last page: a short one, or the total reached (an answer without a total is read
+		// until a short page).
+		if len(page.Data) < q.Limit || (page.Total > 0 && q.Offset >= page.Total) {
 			return nil
 		}
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"sync"
 	"testing"
@@ -314,4 +315,63 @@ func TestAlertsBehindTheCursorAreStillPulledIn(t *testing.T) {
 	time.Sleep(100 * time.Millisecond)
 	require.Len(t, alertCallbacks(e, ids[0]), 1)
 	require.Equal(t, "HIGH", alertCallbacks(e, ids[0])[0].Data.RiskAssessment.ChainalysisKYTAlerts[0].AlertLevel)
+}
+
+// TestSyncReadsAnAPIWithoutSortOrTotal: a KYT that refuses sort=createdAt (400) and answers
+// pages without a total is read in its default order, page by page until a short page.
+func TestSyncReadsAnAPIWithoutSortOrTotal(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	var queries []string
+	alert := func(i int) map[string]any {
+		return map[string]any{"alertIdentifier": fmt.Sprintf("00000000-0000-4000-8000-%012d", i), "userId": et.TheirVasp,
+			"transferReference": fmt.Sprintf("0xabc:%d", i%2), "asset": "ETH", "level": "HIGH", "exposureType": "DIRECT",
+			"alertStatus": "Unreviewed", "alertAmountUsd": 10, "category": "mixing", "service": "Tumbler",
+			"createdAt": time.Now().UTC().Format("2006-01-02T15:04:05.000000Z"), "direction": "SENT"}
+	}
+	all := []map[string]any{alert(1), alert(2), alert(3)}
+	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		queries = append(queries, r.URL.RawQuery)
+		mu.Unlock()
+		q := r.URL.Query()
+		if q.Get("sort") != "" {
+			w.WriteHeader(400)
+			w.Write([]byte(`{"message":"unknown sort"}`))
+			return
+		}
+		var limit, offset int
+		fmt.Sscan(q.Get("limit"), &limit)
+		fmt.Sscan(q.Get("offset"), &offset)
+		page := []map[string]any{}
+		for i := offset; i < len(all) && len(page) < limit; i++ {
+			page = append(page, all[i])
+		}
+		json.NewEncoder(w).Encode(map[string]any{"data": page}) // no total
+	}))
+	defer fake.Close()
+	e := et.Start(t, et.Options{Tuning: app.Tuning{KYT: kytjob.Config{MonitorPage: 2}},
+		Config: func(c *config.Config) { c.KYTAPIURL = fake.URL }})
+	var ids []string
+	for i := range 2 {
+		v := e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
+		id := fmt.Sprintf("00000000-0000-4000-9000-%012d", i)
+		_, err := e.DB.Exec(`INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
+			network, asset, amount, transfer_ref, output_address, status, alert_count, external_id, created_at)
+			VALUES ($1, $2, $3, 'TRANSFER', $3, 'OUTGOING', 'ETHEREUM', 'ETH', 1, $4, '0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1',
+			'PROCESSED', 0, 'ext', now() - interval '1 minute')`, id, v, et.TheirVasp, fmt.Sprintf("0xabc:%d", i))
+		require.NoError(t, err)
+		ids = append(ids, id)
+	}
+	require.NoError(t, e.App.Assessments.Sync(context.Background()))
+	var stored int
+	require.NoError(t, e.DB.Get(&stored, `SELECT count(*) FROM kyt_alerts WHERE source = 'MONITORING'`))
+	require.Equal(t, 3, stored, "every page read, the last one short")
+	for _, id := range ids {
+		e.Receiver.Wait(t, wait, "the alert callback", func([]et.Received) bool { return len(alertCallbacks(e, id)) == 1 })
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	require.Contains(t, queries[0], "sort=createdAt")
+	require.NotContains(t, queries[1], "sort=")
 }
