@@ -457,3 +457,26 @@ func TestHostileAnswerIsStored(t *testing.T) {
 	require.Contains(t, string(a.Exposures), `"category":"x"`, "%s", a.Exposures)
 	require.Regexp(t, `"value":1000000000`, string(a.Exposures), "the number kept exactly (PostgreSQL writes it out)")
 }
+
+// TestScreeningWithoutKYT: an enclave with only the Address Screening key screens addresses;
+// its KYT routes say KYT is not configured.
+func TestScreeningWithoutKYT(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{Config: func(c *config.Config) { c.KYTAPIKey = "" }})
+	v := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
+	a := e.Receiver.ScreeningTerminal(t, e.Screen(v), wait).Screening.RiskAssessment.ChainalysisAddressScreening
+	require.Equal(t, "Severe", *a.Risk)
+	for _, r := range []struct{ method, path, body string }{
+		{"POST", "/v1/risk-assessment/chainalysis-kyt", `{"verificationUuid":"` + v + `"}`},
+		{"GET", "/v1/counterparties/" + et.TheirVasp + "/chainalysis-kyt", ""},
+	} {
+		var body []byte
+		if r.body != "" {
+			body = []byte(r.body)
+		}
+		got := e.Client.Do(r.method, r.path, body, nil)
+		require.Equal(t, 400, got.Status, "%s", got.Body)
+		require.Contains(t, string(got.Body), "UNSUPPORTED-RISK-ASSESSMENT")
+		require.Contains(t, string(got.Body), "KYT is not configured")
+	}
+}
