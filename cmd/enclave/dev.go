@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -198,7 +199,12 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	if kytURL != "" {
 		cfg.KYTAPIURL, cfg.KYTAPIKey = kytURL, getenv("CHAINALYSIS_KYT_API_KEY")
-		say("Chainalysis KYT: %s", kytURL)
+		explicit := false
+		fs.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "monitor-interval" })
+		if !explicit { // a real KYT is not polled every 2 s
+			cfg.KYTMonitorInterval = config.DefaultKYTMonitorInterval
+		}
+		say("Chainalysis KYT: %s (alerts raised later pulled in every %s)", kytURL, cfg.KYTMonitorInterval)
 	}
 	if riskURL != "" {
 		cfg.RiskAPIURL, cfg.RiskAPIKey = riskURL, getenv("CHAINALYSIS_RISK_API_KEY")
