@@ -1,7 +1,9 @@
 // Package webhook is what a VASP's backend imports to receive the enclave's callbacks: it
-// verifies a callback's Standard Webhooks signature and decodes its body into the VerifyVASP
-// CHAINALYSIS_KYT_RESULT shape. The enclave itself signs callbacks and peer requests with the
-// same code, so both sides agree by construction.
+// verifies a callback's Standard Webhooks signature and decodes its body: the VerifyVASP
+// CHAINALYSIS_KYT_RESULT shape (KYTResult, which also reads CHAINALYSIS_KYT_ALERT, alerts KYT
+// raised later) and CHAINALYSIS_ADDRESS_SCREENING_RESULT (AddressScreeningResult). The enclave
+// itself signs callbacks and peer requests with the same code, so both sides agree by
+// construction.
 //
 // A receiver should treat the webhook-id header (Callback.ID) as an idempotency key: the
 // enclave delivers at least once and may deliver the same callback twice.
