@@ -85,3 +85,31 @@ func TestFinal(t *testing.T) {
 		require.Equal(t, final, webhook.ChainalysisKYT{Status: status}.Final(), status)
 	}
 }
+
+// TestAddressScreeningResult: a screening callback decodes with Chainalysis's lists as they
+// came; a KYT callback is not one, and an alert callback reads as a KYT result.
+func TestAddressScreeningResult(t *testing.T) {
+	t.Parallel()
+	const screening = `{"callbackType":"CHAINALYSIS_ADDRESS_SCREENING_RESULT","data":{"verificationUuid":"69a310e6-810f-4a31-83d1-bcdafccf5304",
+"riskAssessment":{"chainalysisAddressScreening":{"requestId":"f7231c6f-f1e7-4ae7-b143-2c87cd38abe9","address":"0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1",
+"status":"PROCESSED","risk":"Severe","riskReason":"Identified as Sanctioned Entity","cluster":{"name":"OFAC SDN Lazarus Group 2022-04-22","category":"sanctioned entity"},
+"addressType":null,"addressIdentifications":[],"exposures":[{"category":"sanctioned entity","value":152638682.86834}],
+"triggers":[{"category":"sanctioned entity","percentage":51.537210,"message":"> 51% exposure to sanctioned entity","ruleTriggered":{"risk":"Severe","minThreshold":0.0,"maxThreshold":1.0}}]}}}}`
+	h, err := webhook.Sign(secret, "cb-2", time.Now(), []byte(screening))
+	require.NoError(t, err)
+	cb, err := webhook.ParseBody(secret, h, []byte(screening))
+	require.NoError(t, err)
+	d, err := cb.AddressScreeningResult()
+	require.NoError(t, err)
+	a := d.RiskAssessment.ChainalysisAddressScreening
+	require.True(t, a.Final())
+	require.Equal(t, "Severe", *a.Risk)
+	require.Nil(t, a.AddressType)
+	require.Contains(t, string(a.Triggers), `"percentage":51.537210`, "numbers as Chainalysis wrote them")
+	_, err = cb.KYTResult()
+	require.Error(t, err)
+	_, err = webhook.Callback{CallbackType: webhook.TypeKYTResult, Data: []byte(`{}`)}.AddressScreeningResult()
+	require.Error(t, err)
+	_, err = webhook.Callback{CallbackType: webhook.TypeKYTAlert, Data: []byte(`{}`)}.KYTResult()
+	require.NoError(t, err)
+}
