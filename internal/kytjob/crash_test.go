@@ -292,3 +292,19 @@ func expireLeadership(t *testing.T, dsn string) {
 	_, err = db.Exec(`DELETE FROM river_leader`)
 	require.NoError(t, err)
 }
+
+// TestPreferWaitAcrossProcesses: a request waiting in this process (an enclave that runs no
+// workers) is answered inline when another OS process — a child enclave on the same database —
+// works the job: its terminal transaction's notification crosses processes.
+func TestPreferWaitAcrossProcesses(t *testing.T) {
+	t.Parallel()
+	front := et.Start(t, et.Options{APIOnly: true})
+	startChild(t, front.DSN, front.Sim.URL, front.Receiver.URL(), "") // the worker process
+	v := front.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
+	for _, route := range []string{"/v1/risk-assessment/chainalysis-kyt", "/v1/risk-assessment/chainalysis-address-screening"} {
+		r := front.Client.Do("POST", route, []byte(`{"verificationUuid":"`+v+`"}`), http.Header{"Prefer": {"wait=20"}})
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+		require.Equal(t, "wait=20", r.Header.Get("Preference-Applied"), "%s: %s", route, r.Body)
+		require.Contains(t, string(r.Body), `"status":"PROCESSED"`)
+	}
+}
