@@ -367,8 +367,22 @@ func TestSyncReadsAnAPIWithoutSortOrTotal(t *testing.T) {
 	var stored int
 	require.NoError(t, e.DB.Get(&stored, `SELECT count(*) FROM kyt_alerts WHERE source = 'MONITORING'`))
 	require.Equal(t, 3, stored, "every page read, the last one short")
-	for _, id := range ids {
-		e.Receiver.Wait(t, wait, "the alert callback", func([]et.Received) bool { return len(alertCallbacks(e, id)) == 1 })
+	// One callback per assessment and page with new alerts: each alert in exactly one.
+	sent := func() map[string]int {
+		seen := map[string]int{}
+		for _, id := range ids {
+			for _, cb := range alertCallbacks(e, id) {
+				for _, a := range cb.Data.RiskAssessment.ChainalysisKYTAlerts {
+					seen[a.AlertID]++
+				}
+			}
+		}
+		return seen
+	}
+	e.Receiver.Wait(t, wait, "the alert callbacks", func([]et.Received) bool { return len(sent()) == 3 })
+	time.Sleep(100 * time.Millisecond)
+	for id, n := range sent() {
+		require.Equal(t, 1, n, "alert %s sent once", id)
 	}
 	mu.Lock()
 	defer mu.Unlock()
