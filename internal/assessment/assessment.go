@@ -51,27 +51,64 @@ func NewRequestID(route, key string, body []byte, random string) (string, []byte
 	return id, h[:], nil
 }
 
-// AcceptedBefore answers a keyed request whose insert met an existing row of table: the same
+// Store stores a new assessment in one transaction of db: insert runs the row's
+// INSERT … ON CONFLICT (request_id) DO NOTHING in tx and, when it inserted the row, job is
+// inserted with it. A keyed request whose id meets an earlier row (its first, accepted already
+// or being accepted: the insert waited for it to commit) is answered by acceptedBefore, and
+// created is false.
+func Store(ctx context.Context, db *sqlx.DB, jobs *river.Client[*sql.Tx], table, requestID string, sum []byte, notify bool,
+	insert func(tx *sqlx.Tx) (sql.Result, error), job river.JobArgs) (created bool, err error) {
+	err = InTx(ctx, db, func(tx *sqlx.Tx) error {
+		res, err := insert(tx)
+		if err != nil {
+			return fmt.Errorf("accept: insert %s: %w", table, err)
+		}
+		if n, err := res.RowsAffected(); err != nil || n == 0 {
+			return nil
+		}
+		created = true
+		if _, err := jobs.InsertTx(ctx, tx.Tx, job, nil); err != nil {
+			return fmt.Errorf("accept: insert %s job: %w", job.Kind(), err)
+		}
+		return nil
+	})
+	if err != nil || created {
+		return created, err
+	}
+	return false, acceptedBefore(ctx, db, table, requestID, sum, notify)
+}
+
+// ReadTerminal reports whether the assessment requestID of table has reached PROCESSED or
+// ERROR (Prefer: wait asks).
+func ReadTerminal(ctx context.Context, q sqlx.QueryerContext, table, requestID string) (bool, error) {
+	var status string
+	if err := sqlx.GetContext(ctx, q, &status, `SELECT status FROM `+table+` WHERE request_id = $1`, requestID); err != nil {
+		return false, fmt.Errorf("%s %s: %w", table, requestID, err)
+	}
+	return Terminal(status), nil
+}
+
+// acceptedBefore answers a keyed request whose insert met an existing row of table: the same
 // body within the window gets the first requestId again; anything else is BAD-REQUEST. A
 // replay that waits (Prefer: wait) makes the first assessment notify when it ends.
-func AcceptedBefore(ctx context.Context, q sqlx.ExtContext, table, requestID string, sum []byte, notify bool) (string, error) {
+func acceptedBefore(ctx context.Context, q sqlx.ExtContext, table, requestID string, sum []byte, notify bool) error {
 	var first struct {
 		Sum     []byte    `db:"request_sha256"`
 		Created time.Time `db:"created_at"`
 	}
 	if err := sqlx.GetContext(ctx, q, &first, `SELECT request_sha256, created_at FROM `+table+` WHERE request_id = $1`, requestID); err != nil {
-		return "", fmt.Errorf("accept: read the request with the same Idempotency-Key: %w", err)
+		return fmt.Errorf("accept: read the request with the same Idempotency-Key: %w", err)
 	}
 	if err := ids.Replayed(first.Sum, sum, first.Created); err != nil {
-		return "", err
+		return err
 	}
 	if notify {
 		if _, err := q.ExecContext(ctx, `UPDATE `+table+` SET notify = true WHERE request_id = $1 AND NOT notify
 			AND status IN ('PENDING', 'REGISTERED')`, requestID); err != nil {
-			return "", fmt.Errorf("accept: ask %s to notify: %w", requestID, err)
+			return fmt.Errorf("accept: ask %s to notify: %w", requestID, err)
 		}
 	}
-	return requestID, nil
+	return nil
 }
 
 // Snoozes is how many times River has snoozed a job: the count its backoffs grow from.

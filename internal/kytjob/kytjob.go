@@ -190,34 +190,22 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	}
 	t.AcceptedAt = time.Now().UTC()
 
-	tx, err := s.api.BeginTxx(ctx, nil)
+	created, err := assessment.Store(ctx, s.api, s.client, "kyt_results", requestID, sum, r.Notify,
+		func(tx *sqlx.Tx) (sql.Result, error) {
+			return tx.ExecContext(ctx, `
+				INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
+					network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at, request_sha256, notify)
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15)
+				ON CONFLICT (request_id) DO NOTHING`,
+				requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
+				t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, sum, r.Notify)
+		}, AssessArgs{RequestID: requestID, Target: t})
 	if err != nil {
-		return "", fmt.Errorf("accept: %w", err)
+		return "", err
 	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	res, err := tx.ExecContext(ctx, `
-		INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
-			network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at, request_sha256, notify)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15)
-		ON CONFLICT (request_id) DO NOTHING`,
-		requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
-		t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, sum, r.Notify)
-	if err != nil {
-		return "", fmt.Errorf("accept: insert kyt_results: %w", err)
+	if created {
+		s.accepted.WithLabelValues(t.APIType).Inc()
 	}
-	if n, err := res.RowsAffected(); err != nil || n == 0 {
-		// Only a keyed request can meet its id again: the first one, accepted already (or
-		// being accepted: the insert waited for it to commit).
-		tx.Rollback() //nolint:errcheck
-		return assessment.AcceptedBefore(ctx, s.api, "kyt_results", requestID, sum, r.Notify)
-	}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, AssessArgs{RequestID: requestID, Target: t}, nil); err != nil {
-		return "", fmt.Errorf("accept: insert register job: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return "", fmt.Errorf("accept: commit: %w", err)
-	}
-	s.accepted.WithLabelValues(t.APIType).Inc()
 	return requestID, nil
 }
 
@@ -279,11 +267,7 @@ func (s *Service) plan(v verification.Verification, named string) (Target, error
 
 // Terminal reports whether the assessment has reached PROCESSED or ERROR (Prefer: wait asks).
 func (s *Service) Terminal(ctx context.Context, requestID string) (bool, error) {
-	var status string
-	if err := s.api.GetContext(ctx, &status, `SELECT status FROM kyt_results WHERE request_id = $1`, requestID); err != nil {
-		return false, fmt.Errorf("assessment %s: %w", requestID, err)
-	}
-	return assessment.Terminal(status), nil
+	return assessment.ReadTerminal(ctx, s.api, "kyt_results", requestID)
 }
 
 // Find returns one assessment as its callback carries it. An unknown requestId is NOT-FOUND.

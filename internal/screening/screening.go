@@ -158,30 +158,18 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	var inserted bool
-	err = assessment.InTx(ctx, s.api, func(tx *sqlx.Tx) error {
-		res, err := tx.ExecContext(ctx, `INSERT INTO screening_results (request_id, verification_uuid, counterparty_vasp_id,
-			address, status, request_sha256, notify) VALUES ($1, $2, $3, $4, 'PENDING', $5, $6) ON CONFLICT (request_id) DO NOTHING`,
-			requestID, v.UUID, v.CounterpartyVaspID(), address, sum, r.Notify)
-		if err != nil {
-			return fmt.Errorf("accept: insert screening_results: %w", err)
-		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
-			return nil // a keyed request met its first: answered below
-		}
-		inserted = true
-		if _, err := s.client.InsertTx(ctx, tx.Tx, Args{RequestID: requestID, Address: address, AcceptedAt: time.Now().UTC()}, nil); err != nil {
-			return fmt.Errorf("accept: insert screening job: %w", err)
-		}
-		return nil
-	})
+	created, err := assessment.Store(ctx, s.api, s.client, "screening_results", requestID, sum, r.Notify,
+		func(tx *sqlx.Tx) (sql.Result, error) {
+			return tx.ExecContext(ctx, `INSERT INTO screening_results (request_id, verification_uuid, counterparty_vasp_id,
+				address, status, request_sha256, notify) VALUES ($1, $2, $3, $4, 'PENDING', $5, $6) ON CONFLICT (request_id) DO NOTHING`,
+				requestID, v.UUID, v.CounterpartyVaspID(), address, sum, r.Notify)
+		}, Args{RequestID: requestID, Address: address, AcceptedAt: time.Now().UTC()})
 	if err != nil {
 		return "", err
 	}
-	if !inserted {
-		return assessment.AcceptedBefore(ctx, s.api, "screening_results", requestID, sum, r.Notify)
+	if created {
+		s.accepted.Inc()
 	}
-	s.accepted.Inc()
 	return requestID, nil
 }
 
@@ -204,11 +192,7 @@ func (s *Service) Find(ctx context.Context, requestID string) (webhook.Screening
 
 // Terminal reports whether the screening has reached PROCESSED or ERROR (Prefer: wait asks).
 func (s *Service) Terminal(ctx context.Context, requestID string) (bool, error) {
-	var status string
-	if err := s.api.GetContext(ctx, &status, `SELECT status FROM screening_results WHERE request_id = $1`, requestID); err != nil {
-		return false, fmt.Errorf("screening %s: %w", requestID, err)
-	}
-	return assessment.Terminal(status), nil
+	return assessment.ReadTerminal(ctx, s.api, "screening_results", requestID)
 }
 
 // Filter selects screenings for List; zero values select everything.
