@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 
@@ -8,87 +9,70 @@ import (
 
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/kytjob"
-	"github.com/travelrule/enclave/webhook"
+	"github.com/travelrule/enclave/internal/screening"
 )
 
-func handleListAssessments(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
+// handleByParam answers a route about one thing named by the path parameter param: what get
+// returns for it, or its error.
+func handleByParam[T any](log *slog.Logger, param string, get func(context.Context, string) (T, error)) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		v, err := get(c.Request.Context(), c.Param(param))
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, v)
+	}
+}
+
+// handleList answers a list route: limit and offset (default 100, at most 1000), the route's
+// own filters read by filter, and one page of list.
+func handleList[F, T any](log *slog.Logger, filter func(c *gin.Context, limit, offset int) (F, error),
+	list func(context.Context, F) ([]T, int, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		limit, offset, err := page(c, 100, 1000)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		f := kytjob.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"),
-			APIType: c.Query("apiType"), Direction: c.Query("direction"), Limit: limit, Offset: offset}
-		if f.From, f.To, err = dateRange(c); err != nil {
-			fail(c, log, err)
-			return
-		}
-		list, total, err := svc.List(c.Request.Context(), f)
+		f, err := filter(c, limit, offset)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, pageResponse[webhook.KYTResultData]{Total: total, Limit: limit, Offset: offset, Data: list})
+		rows, total, err := list(c.Request.Context(), f)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, pageResponse[T]{Total: total, Limit: limit, Offset: offset, Data: rows})
 	}
 }
 
-func handleListAlerts(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		limit, offset, err := page(c, 100, 1000)
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		f := kytjob.AlertFilter{Level: c.Query("level"), Source: c.Query("source"), AlertStatus: c.Query("alertStatus"),
-			RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"), Limit: limit, Offset: offset}
-		if f.From, f.To, err = dateRange(c); err != nil {
-			fail(c, log, err)
-			return
-		}
-		list, total, err := svc.ListAlerts(c.Request.Context(), f)
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, pageResponse[kytjob.AlertItem]{Total: total, Limit: limit, Offset: offset, Data: list})
-	}
+func assessmentFilter(c *gin.Context, limit, offset int) (kytjob.Filter, error) {
+	f := kytjob.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"),
+		APIType: c.Query("apiType"), Direction: c.Query("direction"), Limit: limit, Offset: offset}
+	var err error
+	f.From, f.To, err = dateRange(c)
+	return f, err
 }
 
-func handleCounterpartyRisk(log *slog.Logger, svc *kytjob.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		r, err := svc.Counterparty(c.Request.Context(), c.Param("vaspId"))
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, r)
-	}
+func alertFilter(c *gin.Context, limit, offset int) (kytjob.AlertFilter, error) {
+	f := kytjob.AlertFilter{Level: c.Query("level"), Source: c.Query("source"), AlertStatus: c.Query("alertStatus"),
+		RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"), Limit: limit, Offset: offset}
+	var err error
+	f.From, f.To, err = dateRange(c)
+	return f, err
 }
 
-func handleListCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		limit, offset, err := page(c, 100, 1000)
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		list, total, err := svc.List(c.Request.Context(), callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Limit: limit, Offset: offset})
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, pageResponse[callback.Record]{Total: total, Limit: limit, Offset: offset, Data: list})
-	}
+func screeningFilter(c *gin.Context, limit, offset int) (screening.Filter, error) {
+	f := screening.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"), Risk: c.Query("risk"),
+		Limit: limit, Offset: offset}
+	var err error
+	f.From, f.To, err = dateRange(c)
+	return f, err
 }
 
-func handleRedeliverCallback(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		r, err := svc.Redeliver(c.Request.Context(), c.Param("id"))
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, r)
-	}
+func callbackFilter(c *gin.Context, limit, offset int) (callback.Filter, error) {
+	return callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Limit: limit, Offset: offset}, nil
 }

@@ -81,18 +81,6 @@ func handleAssess[R any, PR interface {
 	}
 }
 
-// handleGetAssessment is GET /v1/risk-assessment/<kind>/{requestId}: the data of its callback.
-func handleGetAssessment[D any](log *slog.Logger, find func(context.Context, string) (D, error)) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		d, err := find(c.Request.Context(), c.Param("requestId"))
-		if err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, d)
-	}
-}
-
 // whole is the whole assessment of Prefer: wait: {"requestId", ...the callback's data}.
 func whole(id string, data any) (json.RawMessage, error) {
 	b, err := json.Marshal(data)
