@@ -16,6 +16,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -238,7 +239,37 @@ func (c *Client) do(ctx context.Context, endpoint, method, path string, in, out 
 		return &Error{Endpoint: endpoint, Transient: true, StatusCode: resp.StatusCode,
 			Message: fmt.Sprintf("answer %d is not the JSON expected: %v", resp.StatusCode, err), Err: err}
 	}
+	storable(reflect.ValueOf(out))
 	return nil
+}
+
+// storable strips NUL characters ("\u0000" in the JSON) from every string of a decoded answer:
+// PostgreSQL's text and jsonb refuse them, so an answer carrying one would fail the transaction
+// that stores it, on every try. (json.Unmarshal already replaces invalid UTF-8.)
+func storable(v reflect.Value) {
+	switch v.Kind() {
+	case reflect.Pointer, reflect.Interface:
+		if !v.IsNil() {
+			storable(v.Elem())
+		}
+	case reflect.Struct:
+		for i := range v.NumField() {
+			if v.Type().Field(i).IsExported() {
+				storable(v.Field(i))
+			}
+		}
+	case reflect.Slice, reflect.Array:
+		if v.Type().Elem().Kind() == reflect.Uint8 {
+			return // raw JSON, passed on as it came, never stored as text
+		}
+		for i := range v.Len() {
+			storable(v.Index(i))
+		}
+	case reflect.String:
+		if v.CanSet() && strings.ContainsRune(v.String(), 0) {
+			v.SetString(strings.ReplaceAll(v.String(), "\x00", ""))
+		}
+	}
 }
 
 func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {

@@ -304,3 +304,22 @@ func TestParseTime(t *testing.T) {
 	require.Error(t, err)
 	require.False(t, strings.Contains(err.Error(), key))
 }
+
+// TestAnswersAreStorable: NUL characters in any string of an answer (which PostgreSQL's text and
+// jsonb refuse) are gone once decoded, however deep.
+func TestAnswersAreStorable(t *testing.T) {
+	t.Parallel()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"total":1,"data":[{"alertIdentifier":"a\u0000b","service":"S\u0000","level":"HIGH","userId":"u",
+			"createdAt":"2026-01-01T00:00:00Z","asset":"ETH","direction":"SENT","exposureType":"DIRECT","alertStatus":"Flag\u0000ged","alertAmountUsd":1}]}`))
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL, nil)
+	page, err := c.Alerts(context.Background(), chainalysis.AlertsQuery{})
+	require.NoError(t, err)
+	a := page.Data[0]
+	require.Equal(t, "ab", a.AlertIdentifier)
+	require.Equal(t, "S", *a.Service)
+	require.Equal(t, "Flagged", a.AlertStatus)
+}

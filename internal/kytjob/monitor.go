@@ -280,7 +280,7 @@ func (s *Service) updateStatuses(ctx context.Context, alerts []chainalysis.V1Ale
 				at = &t
 			}
 		}
-		ids, statuses, ats = append(ids, a.AlertIdentifier), append(statuses, truncateText(a.AlertStatus)), append(ats, at)
+		ids, statuses, ats = append(ids, a.AlertIdentifier), append(statuses, a.AlertStatus), append(ats, at)
 	}
 	if len(ids) == 0 {
 		return nil
@@ -313,8 +313,8 @@ func (s *Service) storeMonitored(ctx context.Context, requestID string, alerts [
 			if err != nil {
 				created = time.Now().UTC()
 			}
-			ar := alertRow{AlertID: a.AlertIdentifier, RequestID: requestID, ExternalID: r.ExternalID.String, AlertLevel: truncateText(a.Level),
-				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: truncateText(a.ExposureType),
+			ar := alertRow{AlertID: a.AlertIdentifier, RequestID: requestID, ExternalID: r.ExternalID.String, AlertLevel: a.Level,
+				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
 				AlertAmount: a.AlertAmountUSD.String(), CreatedAt: created.Truncate(time.Microsecond), Source: webhook.SourceMonitoring,
 				Status: nullStr(&a.AlertStatus)}
 			if ar.AlertAmount == "" {
@@ -328,8 +328,8 @@ func (s *Service) storeMonitored(ctx context.Context, requestID string, alerts [
 			res, err := tx.ExecContext(ctx, `INSERT INTO kyt_alerts (alert_id, request_id, external_id, alert_level, entity_category,
 				service_name, exposure_type, alert_amount, created_at, source, alert_status, alert_status_created_at)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 'MONITORING', $10, $11) ON CONFLICT (alert_id) DO NOTHING`,
-				ar.AlertID, requestID, ar.ExternalID, ar.AlertLevel, clean(ar.EntityCategory), clean(ar.ServiceName), ar.ExposureType,
-				ar.AlertAmount, ar.CreatedAt, clean(ar.Status), ar.StatusAt)
+				ar.AlertID, requestID, ar.ExternalID, ar.AlertLevel, ar.EntityCategory, ar.ServiceName, ar.ExposureType,
+				ar.AlertAmount, ar.CreatedAt, ar.Status, ar.StatusAt)
 			if err != nil {
 				return fmt.Errorf("monitoring sync: store alert %s: %w", a.AlertIdentifier, err)
 			}
@@ -354,14 +354,6 @@ func (s *Service) storeMonitored(ctx context.Context, requestID string, alerts [
 	})
 	return err
 }
-
-// clean drops NUL characters, which text columns refuse, from what Chainalysis sent.
-func clean(s sql.NullString) sql.NullString {
-	s.String = strings.ReplaceAll(s.String, "\x00", "")
-	return s
-}
-
-func truncateText(s string) string { return strings.ReplaceAll(s, "\x00", "") }
 
 // monitorMetrics are the sync's metrics: alerts pulled by outcome, runs by outcome, and the lag
 // since the last complete sync, read from the database at scrape.

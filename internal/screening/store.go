@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -88,7 +87,6 @@ func jsonb(v any) (any, error) {
 // finishProcessed stores Chainalysis's assessment of the address and enqueues the callback,
 // in one transaction. A second run finds the screening terminal and changes nothing.
 func (s *Service) finishProcessed(ctx context.Context, a Args, e chainalysis.Entity) error {
-	e = storable(e)
 	var ids, exposures, triggers, pool any
 	var err error
 	for _, f := range []struct {
@@ -106,55 +104,6 @@ func (s *Service) finishProcessed(ctx context.Context, a Args, e chainalysis.Ent
 	return s.end(ctx, a, `status = 'PROCESSED', risk = $2, risk_reason = $3, cluster_name = $4, cluster_category = $5,
 		address_type = $6, address_identifications = $7, exposures = $8, triggers = $9, pool_metadata = $10, assessed_at = now()`,
 		e.Risk, e.RiskReason, clusterName, clusterCategory, e.AddressType, ids, exposures, triggers, pool)
-}
-
-// storable is e, the job's own decoded answer, without NUL characters, which neither text nor
-// jsonb columns take: an answer carrying one would otherwise fail its transaction on every try.
-func storable(e chainalysis.Entity) chainalysis.Entity {
-	clean := func(s *string) { *s = strings.ReplaceAll(*s, "\x00", "") }
-	for _, p := range []*string{e.Risk, e.RiskReason, e.AddressType} {
-		if p != nil {
-			clean(p)
-		}
-	}
-	if e.Cluster != nil {
-		c := *e.Cluster
-		clean(&c.Name)
-		clean(&c.Category)
-		e.Cluster = &c
-	}
-	for i := range e.AddressIdentifications {
-		x := &e.AddressIdentifications[i]
-		clean(&x.Name)
-		clean(&x.Category)
-		clean(&x.Description)
-	}
-	for i := range e.Exposures {
-		x := &e.Exposures[i]
-		clean(&x.Category)
-		clean(&x.ExposureType)
-		clean(&x.Direction)
-	}
-	for i := range e.Triggers {
-		x := &e.Triggers[i]
-		clean(&x.Category)
-		clean(&x.Message)
-		if x.RuleTriggered != nil {
-			r := *x.RuleTriggered
-			clean(&r.Risk)
-			clean(&r.ExposureType)
-			clean(&r.Direction)
-			x.RuleTriggered = &r
-		}
-	}
-	if e.PoolMetadata != nil {
-		p := *e.PoolMetadata
-		for i := range p.Tokens {
-			clean(&p.Tokens[i])
-		}
-		e.PoolMetadata = &p
-	}
-	return e
 }
 
 // finishError ends a screening in ERROR with code and message, and enqueues its callback.
