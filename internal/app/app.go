@@ -125,6 +125,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	if err != nil {
 		return nil, err
 	}
+	newMonitorLag(assessments.MonitorLag, metrics)
 
 	sc := t.Screening
 	sc.MaxAge = cmp.Or(sc.MaxAge, cfg.KYTMaxAge)

@@ -37,7 +37,7 @@ func newJobMetrics(db *sqlx.DB, reg *prometheus.Registry) *jobMetrics {
 				WHERE state IN ('available', 'running', 'scheduled', 'retryable') GROUP BY 1, 2`)
 			out := make([]counted, len(rows))
 			for i, r := range rows {
-				out[i] = counted{[]string{r.Queue, r.State}, r.N}
+				out[i] = counted{[]string{r.Queue, r.State}, float64(r.N)}
 			}
 			return out, err
 		},
@@ -65,14 +65,26 @@ func newKeyUse(use func(context.Context) (map[string]int, error), reg *prometheu
 			m, err := use(ctx)
 			out := make([]counted, 0, len(m))
 			for key, n := range m {
-				out = append(out, counted{[]string{key}, n})
+				out = append(out, counted{[]string{key}, float64(n)})
 			}
 			return out, err
 		},
 	})
 }
 
-// scraped is a gauge counted in the database when /metrics is scraped.
+// newMonitorLag shows how long ago the last complete monitoring sync of any replica ended.
+func newMonitorLag(lag func(context.Context) (float64, error), reg *prometheus.Registry) {
+	reg.MustRegister(scraped{
+		desc: prometheus.NewDesc("enclave_kyt_monitor_lag_seconds",
+			"Seconds since the last complete monitoring sync of any replica; -1 before the first.", nil, nil),
+		count: func(ctx context.Context) ([]counted, error) {
+			s, err := lag(ctx)
+			return []counted{{nil, s}}, err
+		},
+	})
+}
+
+// scraped is a gauge read from the database when /metrics is scraped.
 type scraped struct {
 	desc  *prometheus.Desc
 	count func(context.Context) ([]counted, error)
@@ -81,7 +93,7 @@ type scraped struct {
 // counted is one value of a scraped gauge, with its label values.
 type counted struct {
 	labels []string
-	n      int
+	n      float64
 }
 
 // Describe is part of prometheus.Collector.
@@ -96,6 +108,6 @@ func (s scraped) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	for _, r := range rows {
-		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, float64(r.n), r.labels...)
+		ch <- prometheus.MustNewConstMetric(s.desc, prometheus.GaugeValue, r.n, r.labels...)
 	}
 }

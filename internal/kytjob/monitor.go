@@ -355,23 +355,21 @@ func (s *Service) storeMonitored(ctx context.Context, requestID string, alerts [
 	return err
 }
 
-// monitorMetrics are the sync's metrics: alerts pulled by outcome, runs by outcome, and the lag
-// since the last complete sync, read from the database at scrape.
+// monitorMetrics are the sync's counters: alerts read by outcome, runs by outcome. (Its lag is
+// read from the database at scrape: MonitorLag.)
 func (s *Service) monitorMetrics() []prometheus.Collector {
 	s.monitorAlerts = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_monitor_alerts_total",
 		Help: "Alerts read by the monitoring sync, by outcome: new (stored, called back), known, status_changed, unmatched (not ours)."},
 		[]string{"outcome"})
 	s.monitorRuns = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_monitor_runs_total",
 		Help: "Monitoring sync runs by outcome (ok, chainalysis_error, error)."}, []string{"outcome"})
-	lag := prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "enclave_kyt_monitor_lag_seconds",
-		Help: "Seconds since the last complete monitoring sync (any replica); -1 before the first."}, func() float64 {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		var lag sql.NullFloat64
-		if err := s.api.GetContext(ctx, &lag, `SELECT extract(epoch FROM now() - synced_at) FROM kyt_monitor`); err != nil || !lag.Valid {
-			return -1
-		}
-		return lag.Float64
-	})
-	return []prometheus.Collector{s.monitorAlerts, s.monitorRuns, lag}
+	return []prometheus.Collector{s.monitorAlerts, s.monitorRuns}
+}
+
+// MonitorLag is how long ago the last complete monitoring sync of any replica ended, in seconds;
+// -1 before the first.
+func (s *Service) MonitorLag(ctx context.Context) (float64, error) {
+	var lag float64
+	err := s.api.GetContext(ctx, &lag, `SELECT COALESCE((SELECT extract(epoch FROM now() - synced_at) FROM kyt_monitor), -1)`)
+	return lag, err
 }
