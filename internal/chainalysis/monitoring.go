@@ -43,24 +43,33 @@ func (q AlertsQuery) values() url.Values {
 			v.Set(k, t.UTC().Format("2006-01-02T15:04:05.000000Z"))
 		}
 	}
-	if q.Limit > 0 {
-		v.Set("limit", strconv.Itoa(q.Limit))
+	return paged(v, q.Limit, q.Offset)
+}
+
+// paged adds the v1 pagination parameters to v; zero values are left out.
+func paged(v url.Values, limit, offset int) url.Values {
+	if limit > 0 {
+		v.Set("limit", strconv.Itoa(limit))
 	}
-	if q.Offset > 0 {
-		v.Set("offset", strconv.Itoa(q.Offset))
+	if offset > 0 {
+		v.Set("offset", strconv.Itoa(offset))
 	}
 	return v
+}
+
+// withQuery is path with the query v, if any.
+func withQuery(path string, v url.Values) string {
+	if len(v) == 0 {
+		return path
+	}
+	return path + "?" + v.Encode()
 }
 
 // Alerts lists the organisation's alerts (GET /v1/alerts): those raised when a transfer was
 // processed and those raised later by continuous monitoring, with their analyst status.
 func (c *Client) Alerts(ctx context.Context, q AlertsQuery) (AlertPage, error) {
 	var out AlertPage
-	path := "/v1/alerts"
-	if v := q.values().Encode(); v != "" {
-		path += "?" + v
-	}
-	err := c.do(ctx, EndpointAlerts, http.MethodGet, path, nil, &out)
+	err := c.do(ctx, EndpointAlerts, http.MethodGet, withQuery("/v1/alerts", q.values()), nil, &out)
 	return out, err
 }
 
@@ -113,18 +122,7 @@ type V1Alert struct {
 // Users lists the organisation's KYT users with their risk score (GET /v1/users).
 func (c *Client) Users(ctx context.Context, limit, offset int) (UserPage, error) {
 	var out UserPage
-	v := url.Values{}
-	if limit > 0 {
-		v.Set("limit", strconv.Itoa(limit))
-	}
-	if offset > 0 {
-		v.Set("offset", strconv.Itoa(offset))
-	}
-	path := "/v1/users"
-	if len(v) > 0 {
-		path += "?" + v.Encode()
-	}
-	err := c.do(ctx, EndpointUsers, http.MethodGet, path, nil, &out)
+	err := c.do(ctx, EndpointUsers, http.MethodGet, withQuery("/v1/users", paged(url.Values{}, limit, offset)), nil, &out)
 	return out, err
 }
 
