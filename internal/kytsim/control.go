@@ -3,7 +3,6 @@ package kytsim
 import (
 	"encoding/json"
 	"net/http"
-	"strings"
 )
 
 func (s *Sim) getFaults(*http.Request, []byte) (int, any) {
@@ -49,9 +48,8 @@ func (s *Sim) getAddresses(*http.Request, []byte) (int, any) {
 			add(*s.entityOf(e.Address))
 		}
 	}
-	files, _ := entityExamples.ReadDir("entities")
-	for _, f := range files {
-		if a := strings.TrimSuffix(f.Name(), ".json"); !seen[addressKey(a)] {
+	for _, a := range exampleAddresses {
+		if !seen[addressKey(a)] {
 			seen[addressKey(a)] = true
 			out = append(out, rated{Entity: Entity{Address: a, Source: "Address Screening / Entities API example"}, Screening: s.entityView(a)})
 		}

@@ -24,15 +24,27 @@ import (
 //go:embed entities/*.json
 var entityExamples embed.FS
 
-func exampleEntity(address string) (json.RawMessage, bool) {
+// examples are the documents' answers by addressKey, and the addresses as the documents write
+// them, read once.
+var examples, exampleAddresses = func() (map[string]json.RawMessage, []string) {
+	m := map[string]json.RawMessage{}
+	var addrs []string
 	files, _ := entityExamples.ReadDir("entities")
 	for _, f := range files {
-		if addressKey(strings.TrimSuffix(f.Name(), ".json")) == addressKey(address) {
-			b, err := entityExamples.ReadFile("entities/" + f.Name())
-			return b, err == nil
+		b, err := entityExamples.ReadFile("entities/" + f.Name())
+		if err != nil {
+			panic(err) // embedded: cannot happen
 		}
+		a := strings.TrimSuffix(f.Name(), ".json")
+		m[addressKey(a)] = b
+		addrs = append(addrs, a)
 	}
-	return nil, false
+	return m, addrs
+}()
+
+func exampleEntity(address string) (json.RawMessage, bool) {
+	b, ok := examples[addressKey(address)]
+	return b, ok
 }
 
 // entityNotFound is the API's answer for an address not registered.
