@@ -81,14 +81,16 @@ func (w *MonitorWorker) Work(ctx context.Context, j *river.Job[MonitorArgs]) err
 		return river.JobSnooze(time.Millisecond)
 	case errors.As(err, &ce):
 		s.monitorRuns.WithLabelValues("chainalysis_error").Inc()
-		wait := s.cfg.Register.Delay(min(assessment.Snoozes(j.Metadata), 6))
-		if ra, ok := chainalysis.RetryAfter(err); ok && ra > wait {
-			wait = ra
-		}
-		s.log.Warn("monitoring sync: Chainalysis failed; will retry", "retryIn", wait.String(), "err", err.Error())
-		if assessment.Snoozes(j.Metadata) >= 20 {
+		n := assessment.Snoozes(j.Metadata)
+		if n >= 20 {
 			return nil // the next interval's sync takes over
 		}
+		wait := s.cfg.Register.Delay(min(n, 6))
+		f := assessment.Failed(err, "Chainalysis KYT", "KYT", wait, time.Now().Add(time.Hour))
+		if !f.Permanent {
+			wait = f.Wait // at least Retry-After
+		}
+		s.log.Warn("monitoring sync: Chainalysis failed; will retry", "retryIn", wait.String(), "err", err.Error())
 		return river.JobSnooze(wait)
 	case err != nil:
 		s.monitorRuns.WithLabelValues("error").Inc()
