@@ -107,15 +107,9 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 		d.say(fmt.Sprintf("%d/%d: ", n, steps)+format, a...)
 	}
 	// We send (ORIGINATOR).
-	var v struct{ VerificationUUID string }
 	step("we send 1.5 ETH to the sanctioned address %s: creating the verification", devSanctioned)
-	if err := d.call("/v1/verifications", map[string]any{
-		"beneficiaryVaspId": devCounterparty,
-		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": "1.5"},
-		"payload": map[string]any{"ivms101": map[string]any{
-			"originator":  map[string]any{"accountNumber": []string{devOurWallet}},
-			"beneficiary": map[string]any{"accountNumber": []string{devSanctioned}}}},
-	}, false, &v); err != nil {
+	v, err := d.sendETH("1.5", devSanctioned)
+	if err != nil {
 		return err
 	}
 	step("screening the withdrawal ATTEMPT of verification %s", v.VerificationUUID)
@@ -198,19 +192,25 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 	return nil
 }
 
+// sendETH creates the verification of amount ETH from our wallet to beneficiary.
+func (d demoClient) sendETH(amount, beneficiary string) (v struct{ VerificationUUID string }, err error) {
+	err = d.call("/v1/verifications", map[string]any{
+		"beneficiaryVaspId": devCounterparty,
+		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": amount},
+		"payload": map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"accountNumber": []string{devOurWallet}},
+			"beneficiary": map[string]any{"accountNumber": []string{beneficiary}}}},
+	}, false, &v)
+	return v, err
+}
+
 // monitoring tells the story of an alert raised later: a transfer to a clean wallet, processed
 // without alerts; then Chainalysis identifies the wallet as sanctioned, and the monitoring sync
 // brings the new alert in as a CHAINALYSIS_KYT_ALERT.
 func (d demoClient) monitoring(step func(string, ...any), sim *kytsim.Server) error {
-	var v struct{ VerificationUUID string }
 	step("we send 0.2 ETH to the clean private wallet %s, report txHash %s and screen the TRANSFER", devLaterSanctioned, devLaterTxHash)
-	if err := d.call("/v1/verifications", map[string]any{
-		"beneficiaryVaspId": devCounterparty,
-		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": "0.2"},
-		"payload": map[string]any{"ivms101": map[string]any{
-			"originator":  map[string]any{"accountNumber": []string{devOurWallet}},
-			"beneficiary": map[string]any{"accountNumber": []string{devLaterSanctioned}}}},
-	}, false, &v); err != nil {
+	v, err := d.sendETH("0.2", devLaterSanctioned)
+	if err != nil {
 		return err
 	}
 	if err := d.call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devLaterTxHash}, false, &struct{}{}); err != nil {

@@ -241,7 +241,13 @@ func (e *Enclave) Assess(verificationUUID, network string) string {
 	if network != "" {
 		body["network"] = network
 	}
-	r := e.Client.Do("POST", "/v1/risk-assessment/chainalysis-kyt", mustJSON(e.T, body), nil)
+	return e.accept("/v1/risk-assessment/chainalysis-kyt", body)
+}
+
+// accept posts body to a risk-assessment route and returns the requestId.
+func (e *Enclave) accept(path string, body map[string]any) string {
+	e.T.Helper()
+	r := e.Client.Do("POST", path, mustJSON(e.T, body), nil)
 	require.Equal(e.T, 200, r.Status, "%s", r.Body)
 	var out struct{ RequestID string }
 	require.NoError(e.T, json.Unmarshal(r.Body, &out))
@@ -376,32 +382,31 @@ func (r *Receiver) Wait(t testing.TB, timeout time.Duration, what string, cond f
 	}
 }
 
-// Terminal waits for the terminal callback of requestID and returns it.
+// Terminal waits for the terminal callback of the KYT assessment requestID and returns it.
 func (r *Receiver) Terminal(t testing.TB, requestID string, timeout time.Duration) Received {
 	t.Helper()
-	var found Received
-	r.Wait(t, timeout, "the terminal callback of "+requestID, func(got []Received) bool {
-		for _, g := range got {
-			k := g.Data.RiskAssessment.ChainalysisKYT
-			if k.RequestID == requestID && k.Final() {
-				found = g
-				return true
-			}
-		}
-		return false
+	return r.first(t, timeout, "the terminal callback of "+requestID, func(g Received) bool {
+		k := g.Data.RiskAssessment.ChainalysisKYT
+		return k.RequestID == requestID && k.Final()
 	})
-	require.NoError(t, found.Err, "the callback verifies")
-	return found
 }
 
 // ScreeningTerminal waits for the terminal callback of the screening requestID and returns it.
 func (r *Receiver) ScreeningTerminal(t testing.TB, requestID string, timeout time.Duration) Received {
 	t.Helper()
+	return r.first(t, timeout, "the terminal callback of screening "+requestID, func(g Received) bool {
+		a := g.Screening.RiskAssessment.ChainalysisAddressScreening
+		return a.RequestID == requestID && a.Final()
+	})
+}
+
+// first waits for the first delivery that is, and returns it once it verifies.
+func (r *Receiver) first(t testing.TB, timeout time.Duration, what string, is func(Received) bool) Received {
+	t.Helper()
 	var found Received
-	r.Wait(t, timeout, "the terminal callback of screening "+requestID, func(got []Received) bool {
+	r.Wait(t, timeout, what, func(got []Received) bool {
 		for _, g := range got {
-			a := g.Screening.RiskAssessment.ChainalysisAddressScreening
-			if a.RequestID == requestID && a.Final() {
+			if is(g) {
 				found = g
 				return true
 			}
@@ -415,11 +420,7 @@ func (r *Receiver) ScreeningTerminal(t testing.TB, requestID string, timeout tim
 // Screen asks for an address screening and returns its requestId.
 func (e *Enclave) Screen(verificationUUID string) string {
 	e.T.Helper()
-	r := e.Client.Do("POST", "/v1/risk-assessment/chainalysis-address-screening", mustJSON(e.T, map[string]any{"verificationUuid": verificationUUID}), nil)
-	require.Equal(e.T, 200, r.Status, "%s", r.Body)
-	var out struct{ RequestID string }
-	require.NoError(e.T, json.Unmarshal(r.Body, &out))
-	return out.RequestID
+	return e.accept("/v1/risk-assessment/chainalysis-address-screening", map[string]any{"verificationUuid": verificationUUID})
 }
 
 // SyncBuffer collects output written from many goroutines while a test reads it.
