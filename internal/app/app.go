@@ -186,15 +186,15 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 
 	dsn := cfg.DatabaseURL
 	waiter := assessment.NewWaiter(func(ctx context.Context) (*pgx.Conn, error) {
-		cc, err := pgx.ParseConfig(dsn)
+		cc, err := parseDSN(dsn)
 		if err != nil {
-			return nil, errors.New("DATABASE_URL is not a valid PostgreSQL DSN: " + redact(err.Error(), dsn))
+			return nil, err
 		}
 		ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		defer cancel()
 		conn, err := pgx.ConnectConfig(ctx, cc)
 		if err != nil {
-			return nil, errors.New("cannot reach the database at DATABASE_URL: " + redact(err.Error(), dsn))
+			return nil, unreachable(err, dsn)
 		}
 		return conn, nil
 	}, log)
@@ -291,9 +291,9 @@ func (p Pools) Close() error {
 // lib/pq sent every query to be parsed and planned anew: planning was 28-35% of PostgreSQL's
 // statement time per assessment (pg_stat_statements, issue 9), River's statements most of it.
 func OpenDB(ctx context.Context, dsn string, conns int) (*sqlx.DB, error) {
-	cc, err := pgx.ParseConfig(dsn)
+	cc, err := parseDSN(dsn)
 	if err != nil {
-		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL DSN: " + redact(err.Error(), dsn))
+		return nil, err
 	}
 	db := sqlx.NewDb(stdlib.OpenDB(*cc), "pgx")
 	db.SetMaxOpenConns(conns)
@@ -303,9 +303,24 @@ func OpenDB(ctx context.Context, dsn string, conns int) (*sqlx.DB, error) {
 	defer cancel()
 	if err := db.PingContext(pctx); err != nil {
 		db.Close()
-		return nil, errors.New("cannot reach the database at DATABASE_URL: " + redact(err.Error(), dsn))
+		return nil, unreachable(err, dsn)
 	}
 	return db, nil
+}
+
+// parseDSN reads DATABASE_URL, naming it (never its value, which may hold a password) when it
+// is not a DSN.
+func parseDSN(dsn string) (*pgx.ConnConfig, error) {
+	cc, err := pgx.ParseConfig(dsn)
+	if err != nil {
+		return nil, errors.New("DATABASE_URL is not a valid PostgreSQL DSN: " + redact(err.Error(), dsn))
+	}
+	return cc, nil
+}
+
+// unreachable says the database at DATABASE_URL did not answer, without its password.
+func unreachable(err error, dsn string) error {
+	return errors.New("cannot reach the database at DATABASE_URL: " + redact(err.Error(), dsn))
 }
 
 // redact removes from msg the password of dsn and the whole dsn, whatever form either takes:
