@@ -22,6 +22,16 @@ type AlertItem struct {
 	webhook.KYTAlert
 }
 
+// alertItemColumns are an alert's columns (alertColumns, of kyt_alerts a) and its assessment's
+// that an AlertItem shows (of kyt_results k).
+var alertItemColumns = func() string {
+	var cols []string
+	for _, c := range strings.Split(alertColumns, ",") {
+		cols = append(cols, "a."+strings.TrimSpace(c))
+	}
+	return strings.Join(append(cols, "k.verification_uuid", "k.counterparty_vasp_id", "k.direction"), ", ")
+}()
+
 // AlertFilter selects alerts for ListAlerts; zero values select everything.
 type AlertFilter struct {
 	Level, Source, AlertStatus  string
@@ -73,12 +83,7 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 		CounterpartyVaspID string `db:"counterparty_vasp_id"`
 		Direction          string `db:"direction"`
 	}
-	var cols []string
-	for _, c := range strings.Split(alertColumns, ",") {
-		cols = append(cols, "a."+strings.TrimSpace(c))
-	}
-	cols = append(cols, "k.verification_uuid", "k.counterparty_vasp_id", "k.direction")
-	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id", strings.Join(cols, ", "),
+	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id", alertItemColumns,
 		"a.created_at DESC, a.alert_id", w, f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, err
