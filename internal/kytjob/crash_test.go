@@ -77,7 +77,7 @@ func runChild() {
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "sent", id) },
 		CallbackTimeout:  time.Second, // a delivery's timeout is 1 s + 5 s
-		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 20 * time.Millisecond,
+		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 100 * time.Millisecond,
 	})
 	if err != nil {
 		panic(err)
