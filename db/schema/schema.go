@@ -5,9 +5,13 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
 	"embed"
+	"encoding/hex"
 	"fmt"
+	"runtime/debug"
+	"strings"
 
 	"github.com/pressly/goose/v3"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
@@ -22,6 +26,26 @@ const lockID = 0x656e636c617665
 
 // ErrNotMigrated means the database lacks migrations this binary needs.
 var ErrNotMigrated = fmt.Errorf("database schema is not up to date: run `enclave migrate`")
+
+// Fingerprint names the schema Migrate makes: our migrations and River's version. Test
+// harnesses key what they keep of a migrated database by it.
+func Fingerprint() string {
+	h := sha256.New()
+	files, _ := migrations.ReadDir(".")
+	for _, f := range files {
+		b, _ := migrations.ReadFile(f.Name())
+		fmt.Fprintf(h, "%s\x00%d\x00", f.Name(), len(b))
+		h.Write(b)
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if strings.HasPrefix(d.Path, "github.com/riverqueue/river") {
+				fmt.Fprintf(h, "%s@%s\x00", d.Path, d.Version)
+			}
+		}
+	}
+	return hex.EncodeToString(h.Sum(nil))[:16]
+}
 
 // Result says what Migrate applied.
 type Result struct {

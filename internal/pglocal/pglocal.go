@@ -37,6 +37,9 @@ type Options struct {
 	// OnStale, when set, is told before Start stops a server left running in DataDir by a
 	// process that died.
 	OnStale func(dataDir string)
+	// From, when set, is a cluster (left by Snapshot) that a new data directory starts as a
+	// copy of, instead of running initdb.
+	From string
 }
 
 // Cluster is a running server.
@@ -112,7 +115,13 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 		c.cleanup()
 		return nil, err
 	}
-	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err != nil {
+	if _, err := os.Stat(filepath.Join(c.dataDir, "PG_VERSION")); err != nil && o.From != "" {
+		// cp -a keeps the owner (the postgres user when we are root) and the modes.
+		if out, err := exec.CommandContext(ctx, "cp", "-a", o.From+"/.", c.dataDir).CombinedOutput(); err != nil {
+			c.cleanup()
+			return nil, fmt.Errorf("pglocal: copy the cluster %s: %w: %s", o.From, err, out)
+		}
+	} else if err != nil {
 		if err := c.run(ctx, "initdb", "-D", c.dataDir, "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync", "--locale=C"); err != nil {
 			c.cleanup()
 			return nil, err
@@ -153,6 +162,30 @@ func Start(ctx context.Context, o Options) (*Cluster, error) {
 
 func (c *Cluster) start(ctx context.Context) error {
 	return c.run(ctx, "pg_ctl", "-D", c.dataDir, "-o", c.opts, "-l", filepath.Join(c.dataDir, "server.log"), "-w", "-t", "60", "start")
+}
+
+// Snapshot keeps a copy of the cluster in dir, for Options.From: the server stops (cleanly, so
+// the copy needs no recovery), the data directory is copied and the server starts again. The
+// copy appears whole or not at all; when dir exists already (another process made it), it is
+// left as it is.
+func (c *Cluster) Snapshot(ctx context.Context, dir string) error {
+	if err := c.run(ctx, "pg_ctl", "-D", c.dataDir, "-m", "fast", "-w", "stop"); err != nil {
+		return err
+	}
+	tmp := fmt.Sprintf("%s.tmp-%d", dir, os.Getpid())
+	err := os.MkdirAll(filepath.Dir(dir), 0o755)
+	if err == nil {
+		var out []byte
+		if out, err = exec.CommandContext(ctx, "cp", "-a", c.dataDir, tmp).CombinedOutput(); err != nil {
+			err = fmt.Errorf("pglocal: snapshot: %w: %s", err, out)
+		} else if rerr := os.Rename(tmp, dir); rerr != nil {
+			os.RemoveAll(tmp) // another process was first
+		}
+	}
+	if serr := c.start(ctx); serr != nil {
+		return serr
+	}
+	return err
 }
 
 // Crash stops the server at once, as a crash or an outage would (pg_ctl -m immediate),
