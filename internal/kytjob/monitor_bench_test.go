@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/travelrule/enclave/internal/bench"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 )
 
@@ -49,6 +51,11 @@ func BenchmarkMonitorSync(b *testing.B) {
 				b.Logf("match plan over %d assessments:\n%s", stored+20, strings.Join(plan, "\n"))
 			}
 			ctx := context.Background()
+			// The bench's calibration, on this (fsync-off) test PostgreSQL: figures are read beside it.
+			cal, err := bench.Calibrate(ctx, e.DSN, 64, 2*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
 			if err := e.App.Assessments.Sync(ctx); err != nil { // the first sync records the cursor
 				b.Fatal(err)
 			}
@@ -58,6 +65,7 @@ func BenchmarkMonitorSync(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
+			b.ReportMetric(cal, "calibration-inserts/s")
 		})
 	}
 }

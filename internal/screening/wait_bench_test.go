@@ -1,6 +1,7 @@
 package screening_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"sort"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/travelrule/enclave/internal/bench"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/kytsim"
 )
@@ -22,6 +24,11 @@ func BenchmarkPreferWait(b *testing.B) {
 	vs := make([]string, b.N)
 	for i := range vs {
 		vs[i] = e.CreateOutgoing("ETH", "", "1", fmt.Sprintf("0x%040x", 1000+i))
+	}
+	// The bench's calibration, on this (fsync-off) test PostgreSQL: figures are read beside it.
+	cal, err := bench.Calibrate(context.Background(), e.DSN, 64, 2*time.Second)
+	if err != nil {
+		b.Fatal(err)
 	}
 	answer := make([]time.Duration, 0, b.N)
 	added := make([]time.Duration, 0, b.N)
@@ -49,6 +56,7 @@ func BenchmarkPreferWait(b *testing.B) {
 		added = append(added, took-time.Duration(own*float64(time.Second)))
 	}
 	b.StopTimer()
+	b.ReportMetric(cal, "calibration-inserts/s")
 	for _, m := range []struct {
 		name string
 		d    []time.Duration
