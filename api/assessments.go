@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
 )
@@ -74,5 +75,11 @@ func screeningFilter(c *gin.Context, limit, offset int) (screening.Filter, error
 }
 
 func callbackFilter(c *gin.Context, limit, offset int) (callback.Filter, error) {
-	return callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Limit: limit, Offset: offset}, nil
+	return callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"),
+		Limit: limit, Offset: offset}, nil
+}
+
+func peerMessageFilter(c *gin.Context, limit, offset int) (exchange.Filter, error) {
+	return exchange.Filter{Status: c.Query("status"), Kind: c.Query("kind"), VerificationUUID: c.Query("verificationUuid"),
+		Limit: limit, Offset: offset}, nil
 }

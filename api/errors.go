@@ -23,10 +23,12 @@ type errorBody struct {
 // status maps an error code to its HTTP status. It is the only place that does.
 func status(code string) int {
 	switch code {
-	case apperr.MissingVerificationUUID, apperr.NotFoundVerification, apperr.UnsupportedRiskAssessment, apperr.BadRequest:
+	case apperr.MissingVerificationUUID, apperr.NotFoundVerification, apperr.UnsupportedRiskAssessment, apperr.BadRequest, apperr.UnknownVASP:
 		return http.StatusBadRequest
 	case apperr.AccessDenied:
 		return http.StatusForbidden
+	case apperr.Conflict:
+		return http.StatusConflict
 	case apperr.NotFound:
 		return http.StatusNotFound
 	case apperr.MethodNotAllowed:

@@ -21,7 +21,11 @@ const (
 	MethodNotAllowed          = "METHOD-NOT-ALLOWED"
 	PayloadTooLarge           = "PAYLOAD-TOO-LARGE"
 	Unavailable               = "SERVICE-UNAVAILABLE"
-	Internal                  = "INTERNAL-ERROR"
+	// UnknownVASP names a counterparty the peers file does not list (400).
+	UnknownVASP = "UNKNOWN-VASP"
+	// Conflict is a message that contradicts a verification's final state (409).
+	Conflict = "CONFLICT"
+	Internal = "INTERNAL-ERROR"
 )
 
 // Error is an error whose code and message may be shown to the caller as they are.

@@ -54,6 +54,17 @@ type Verification struct {
 	OrderedAt            *time.Time // when the tx report arrived
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	// Outcome is the beneficiary VASP's answer: PENDING until it arrives. Its Beneficiary (the
+	// IVMS101 that VASP returned) is read only where the payload is.
+	Outcome  Outcome
+	ResultAt *time.Time
+	// RequiredBeneficiaryInfo is the originator's comma-separated list of the beneficiary data
+	// it asks for ("ACCOUNT_NUMBER,NATURAL_PERSON_NAME").
+	RequiredBeneficiaryInfo string
+	// DeadlineAt is when an originator stops waiting for the result (ENCLAVE_VERIFICATION_TIMEOUT).
+	DeadlineAt *time.Time
+	// ErrorReport is the cancellation either side sent, if any.
+	ErrorReport *ErrorReport
 }
 
 // CounterpartyVaspID is the other VASP of the transfer: the one Chainalysis sees as the user.
