@@ -112,9 +112,9 @@ func dateTime(s string) bool {
 // or an *apperr.Error with code BAD-REQUEST whose message lists every problem
 // ("assetInfo.amount: must be a positive decimal such as \"1.25\", got \"-1\"; beneficiaryVaspId:
 // required"), fields named by their JSON paths, and whose Problems list them as {field, rule}.
-// A missing (or blank) verificationUuid is VerifyVASP's own MISSING-VERIFICATION-UUID with its wording,
-// the other problems still listed in Problems. Anything else (v not a struct) is a programming
-// error, returned as it is.
+// A missing (or blank) verificationUuid is answered first, and alone, exactly as VerifyVASP
+// answers it: MISSING-VERIFICATION-UUID, "`verificationUuid` is required.", no problems. Anything
+// else (v not a struct) is a programming error, returned as it is.
 func Struct(v any) error {
 	err := engine.Struct(v)
 	var fes validator.ValidationErrors
@@ -128,12 +128,11 @@ func Struct(v any) error {
 		out.Problems = append(out.Problems, apperr.Problem{Field: field, Rule: fe.Tag()})
 		msgs = append(msgs, field+": "+explain(fe))
 		if fe.Field() == "verificationUuid" && (fe.Tag() == "required" || blank(fe.Value())) {
-			out.Code, out.Message = apperr.MissingVerificationUUID, "`verificationUuid` is required."
+			// VerifyVASP's answer, byte for byte: clients match on it.
+			return apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
 		}
 	}
-	if out.Message == "" {
-		out.Message = strings.Join(msgs, "; ")
-	}
+	out.Message = strings.Join(msgs, "; ")
 	return out
 }
 
@@ -174,15 +173,15 @@ func explain(fe validator.FieldError) string {
 	case "url", "http_url":
 		return "must be a URL" + got(fe)
 	case "max", "lte":
-		return "must be at most " + p + unit(fe) + got(fe)
+		return size(fe, "at most")
 	case "min", "gte":
-		return "must be at least " + p + unit(fe) + got(fe)
+		return size(fe, "at least")
 	case "len":
-		return "must be exactly " + p + unit(fe) + got(fe)
+		return size(fe, "exactly")
 	case "gt":
-		return "must be more than " + p + unit(fe) + got(fe)
+		return size(fe, "more than")
 	case "lt":
-		return "must be less than " + p + unit(fe) + got(fe)
+		return size(fe, "less than")
 	}
 	if p != "" {
 		return "breaks the rule " + fe.Tag() + "=" + p + got(fe)
@@ -190,15 +189,23 @@ func explain(fe validator.FieldError) string {
 	return "breaks the rule " + fe.Tag() + got(fe)
 }
 
-// unit is what a length rule counts.
-func unit(fe validator.FieldError) string {
-	switch fe.Kind() {
-	case reflect.String:
-		return " characters"
-	case reflect.Slice, reflect.Array, reflect.Map:
-		return " items"
+// size explains a rule on a number, or on a length: of a string in characters, of bytes, of
+// a list in items.
+func size(fe validator.FieldError, bound string) string {
+	p, unit := fe.Param(), ""
+	switch {
+	case fe.Kind() == reflect.String:
+		unit = " characters"
+	case fe.Type().Kind() == reflect.Slice && fe.Type().Elem().Kind() == reflect.Uint8:
+		unit = " bytes"
+	case fe.Kind() == reflect.Slice || fe.Kind() == reflect.Array || fe.Kind() == reflect.Map:
+		unit = " items"
+		if p == "1" {
+			unit = " item"
+		}
+		return "must hold " + bound + " " + p + unit
 	}
-	return ""
+	return "must be " + bound + " " + p + unit + got(fe)
 }
 
 // got quotes the bad value: a string at most MaxQuoted bytes of it, a number as written;
