@@ -166,7 +166,7 @@ func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc
 func handlePeerVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		body := c.MustGet(ctxBody).([]byte)
-		var d verification.Draft
+		var d verification.Inbound
 		if err := decodeJSON(body, &d); err != nil {
 			fail(c, log, err)
 			return

@@ -17,6 +17,7 @@ import (
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // Service is the verification half of the enclave. It is safe for concurrent use and holds no
@@ -41,7 +42,10 @@ func NotFound(id string) error {
 // CreateOutgoing records a verification this VASP starts: we are ORIGINATOR. It returns
 // BAD-REQUEST naming the field at fault.
 func (s *Service) CreateOutgoing(ctx context.Context, d Draft) (Verification, error) {
-	v, err := d.validate(s.reg, Originator)
+	if err := validate.Struct(d); err != nil {
+		return Verification{}, err
+	}
+	v, err := d.resolve(s.reg, Originator)
 	if err != nil {
 		return v, err
 	}
@@ -58,18 +62,22 @@ func (s *Service) CreateOutgoing(ctx context.Context, d Draft) (Verification, er
 		sum := sha256.Sum256(append([]byte(v.UUID), d.Body...))
 		return s.insert(ctx, v, sum[:], true)
 	}
-	sum := sha256.Sum256(append([]byte(v.UUID), d.Payload...))
+	sum := sha256.Sum256(append([]byte(v.UUID), v.Payload...))
 	return s.insert(ctx, v, sum[:], false)
 }
 
 // ReceiveIncoming records a verification a counterparty enclave (sender) sent: we are
 // BENEFICIARY. body is the request as received; the same body sent again is a harmless
 // success, a different one for the same verificationUuid is BAD-REQUEST.
-func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, body []byte) (Verification, error) {
-	v, err := d.validate(s.reg, Beneficiary)
+func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Inbound, body []byte) (Verification, error) {
+	if err := validate.Struct(d); err != nil {
+		return Verification{}, err
+	}
+	v, err := d.resolve(s.reg, Beneficiary)
 	if err != nil {
 		return v, err
 	}
+	v.UUID, v.OriginatingVaspID = ids.Canonical(d.VerificationUUID), d.OriginatingVaspID
 	if v.BeneficiaryVaspID != s.vaspID {
 		return v, apperr.Bad("beneficiaryVaspId: %s is not this VASP (%s)", v.BeneficiaryVaspID, s.vaspID)
 	}
@@ -248,10 +256,10 @@ func (s *Service) ReceiveTxReport(ctx context.Context, sender string, r TxReport
 }
 
 func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verification) error) (Verification, error) {
-	id, err := r.validate()
-	if err != nil {
+	if err := validate.Struct(r); err != nil {
 		return Verification{}, err
 	}
+	id := ids.Canonical(r.VerificationUUID)
 	v, err := s.FindWithoutPayload(ctx, id)
 	if err != nil {
 		return v, err
