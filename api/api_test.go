@@ -188,7 +188,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"UnknownNetwork", "assetInfo.network", without(func(m map[string]any) { asset(m)["network"] = "Narnia" })},
 		{"AssetNotOnNetwork", "assetInfo.network", without(func(m map[string]any) { asset(m)["network"] = "Bitcoin" })},
 		{"MissingPayload", "payload", without(func(m map[string]any) { delete(m, "payload") })},
-		{"MissingBeneficiaryAddress", "payload.ivms101.beneficiary.accountNumber[0]", without(func(m map[string]any) {
+		{"MissingBeneficiaryAddress", "payload.ivms101.beneficiary.accountNumber: must hold at least 1 item", without(func(m map[string]any) {
 			m["payload"].(map[string]any)["ivms101"].(map[string]any)["beneficiary"] = map[string]any{"accountNumber": []string{}}
 		})},
 		{"MalformedJSON", "JSON", []byte(`{"beneficiaryVaspId": `)},

@@ -32,6 +32,16 @@ const (
 type Error struct {
 	Code    string
 	Message string
+	// Problems lists, when a request had several faults, each field at fault and the rule it
+	// broke, so a client can act on them without parsing Message. Empty otherwise.
+	Problems []Problem
+}
+
+// Problem is one field of a request at fault: its JSON path (assetInfo.amount,
+// payload.ivms101.beneficiary.accountNumber[0]) and the rule it broke (required, decimal, ...).
+type Problem struct {
+	Field string `json:"field"`
+	Rule  string `json:"rule"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

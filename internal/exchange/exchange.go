@@ -29,6 +29,7 @@ import (
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/vaspapi"
 	"github.com/travelrule/enclave/internal/verification"
 )
@@ -186,7 +187,7 @@ func (s *Service) Create(ctx context.Context, d verification.Draft) (verificatio
 // Receive records a verification a counterparty enclave sent (we are BENEFICIARY) and, with it,
 // the question to our VASP: its Verify User API, or, without one, a VERIFICATION_REQUEST
 // callback asking it to answer through POST /v1/verifications/{uuid}/result.
-func (s *Service) Receive(ctx context.Context, sender string, d verification.Draft, body []byte) error {
+func (s *Service) Receive(ctx context.Context, sender string, d verification.Inbound, body []byte) error {
 	_, err := s.verifs.ReceiveIncoming(ctx, sender, d, body, func(ctx context.Context, tx *sqlx.Tx, v verification.Verification) error {
 		if s.vasp.VerifiesUsers() {
 			_, err := s.client.InsertTx(ctx, tx.Tx, VerifyUserArgs{VerificationUUID: v.UUID}, nil)
@@ -202,8 +203,17 @@ func (s *Service) Receive(ctx context.Context, sender string, d verification.Dra
 // ResultMessage is the beneficiary enclave's answer (POST /peer/v1/verifications/result), and
 // the VASP's late answer (POST /v1/verifications/{uuid}/result, whose uuid is in the path).
 type ResultMessage struct {
-	VerificationUUID string `json:"verificationUuid"`
+	VerificationUUID string `json:"verificationUuid" validate:"required,uuid"`
 	vaspapi.Answer
+}
+
+// check checks m's shape, then the rules its tags cannot say.
+func (m ResultMessage) check() (string, verification.Outcome, error) {
+	if err := validate.Struct(m); err != nil {
+		return "", verification.Outcome{}, err
+	}
+	o := m.Outcome()
+	return ids.Canonical(m.VerificationUUID), o, verification.CheckAnswer(o, false)
 }
 
 // ReceiveResult records the result the beneficiary enclave sender sent for a verification we
@@ -213,12 +223,8 @@ type ResultMessage struct {
 // BENEFICIARY-ACCOUNT-NOT-MATCHED, and the counterparty is told by an error report. A result
 // that contradicts a final one is CONFLICT; the same again is a harmless success.
 func (s *Service) ReceiveResult(ctx context.Context, sender string, m ResultMessage) error {
-	id, err := verificationID(m.VerificationUUID)
+	id, o, err := m.check()
 	if err != nil {
-		return err
-	}
-	o := m.Outcome()
-	if err := verification.CheckAnswer(o, "result", false); err != nil {
 		return err
 	}
 	_, err = s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
@@ -252,12 +258,8 @@ func (s *Service) ReceiveResult(ctx context.Context, sender string, m ResultMess
 // originator. A verification we started is BAD-REQUEST; a different answer to one already
 // answered is CONFLICT.
 func (s *Service) Answer(ctx context.Context, m ResultMessage) error {
-	id, err := verificationID(m.VerificationUUID)
+	id, o, err := m.check()
 	if err != nil {
-		return err
-	}
-	o := m.Outcome()
-	if err := verification.CheckAnswer(o, "result", false); err != nil {
 		return err
 	}
 	_, err = s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
@@ -317,7 +319,7 @@ func (s *Service) ReceiveTx(ctx context.Context, sender string, r verification.T
 
 // ErrorMessage is an error report (POST /v1/verifications/error and its peer route).
 type ErrorMessage struct {
-	VerificationUUID string `json:"verificationUuid"`
+	VerificationUUID string `json:"verificationUuid" validate:"required,uuid"`
 	verification.ErrorReport
 }
 
@@ -325,14 +327,11 @@ type ErrorMessage struct {
 // if there is one, and enqueues the message that carries it to the counterparty. One error
 // report a verification: the same again is a harmless success, another is CONFLICT.
 func (s *Service) ReportError(ctx context.Context, m ErrorMessage) error {
-	id, err := verificationID(m.VerificationUUID)
-	if err != nil {
+	if err := validate.Struct(m); err != nil {
 		return err
 	}
-	if err := verification.CheckErrorReport(m.ErrorReport); err != nil {
-		return err
-	}
-	_, err = s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
+	id := ids.Canonical(m.VerificationUUID)
+	_, err := s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
 		if _, err := s.peer("verificationUuid", counterparty(v)); err != nil {
 			return err
 		}
@@ -344,6 +343,7 @@ func (s *Service) ReportError(ctx context.Context, m ErrorMessage) error {
 		next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
 			Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
 		if changed {
+			var err error
 			if v, err = s.settle(ctx, tx, v, next); err != nil {
 				return err
 			}
@@ -364,14 +364,11 @@ func (s *Service) reportError(ctx context.Context, tx *sqlx.Tx, v verification.V
 // ReceiveError records the error report the counterparty sender sent, ends the wait for a
 // result if there is one, and enqueues ERROR_REPORT for our VASP, once.
 func (s *Service) ReceiveError(ctx context.Context, sender string, m ErrorMessage) error {
-	id, err := verificationID(m.VerificationUUID)
-	if err != nil {
+	if err := validate.Struct(m); err != nil {
 		return err
 	}
-	if err := verification.CheckErrorReport(m.ErrorReport); err != nil {
-		return err
-	}
-	_, err = s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
+	id := ids.Canonical(m.VerificationUUID)
+	_, err := s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
 		if counterparty(v) != sender {
 			return verification.NotFound(v.UUID)
 		}
@@ -386,6 +383,7 @@ func (s *Service) ReceiveError(ctx context.Context, sender string, m ErrorMessag
 		next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
 			Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
 		if changed {
+			var err error
 			if v, err = s.settle(ctx, tx, v, next); err != nil {
 				return err
 			}
@@ -421,15 +419,6 @@ func (s *Service) resultBeneficiary(ctx context.Context, id string) (json.RawMes
 		return nil, err
 	}
 	return v.Outcome.Beneficiary, nil
-}
-
-// verificationID checks a message's verificationUuid: VerifyVASP's own code when missing.
-func verificationID(id string) (string, error) {
-	id = strings.TrimSpace(id)
-	if id == "" {
-		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
-	}
-	return ids.UUID("verificationUuid", id)
 }
 
 // quote quotes a bad value, at most 200 characters of it.

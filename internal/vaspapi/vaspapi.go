@@ -14,6 +14,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/signedhttp"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -63,11 +64,11 @@ type verifyUserRequest struct {
 // Answer is the VASP's answer to Verify User (and the body of
 // POST /v1/verifications/{uuid}/result, which is the same answer given later).
 type Answer struct {
-	Result string `json:"result"`
+	Result string `json:"result" validate:"required_without=VerificationResult,omitempty,oneof=VERIFIED DENIED UNKNOWN ERROR PENDING"`
 	// VerificationResult is the name some of VerifyVASP's pages give the result.
-	VerificationResult string `json:"verificationResult"`
-	Reason             string `json:"reason"`
-	Message            string `json:"message"`
+	VerificationResult string `json:"verificationResult" validate:"omitempty,oneof=VERIFIED DENIED UNKNOWN ERROR PENDING"`
+	Reason             string `json:"reason" validate:"max=64"`
+	Message            string `json:"message" validate:"max=1000"`
 	IVMS101            struct {
 		Beneficiary json.RawMessage `json:"beneficiary"`
 	} `json:"ivms101"`
@@ -75,9 +76,9 @@ type Answer struct {
 
 // Outcome returns the answer as a result, whichever name the result was given under.
 func (a Answer) Outcome() verification.Outcome {
-	r := strings.ToUpper(strings.TrimSpace(a.Result))
+	r := a.Result
 	if r == "" {
-		r = strings.ToUpper(strings.TrimSpace(a.VerificationResult))
+		r = a.VerificationResult
 	}
 	o := verification.Outcome{Result: verification.Result(r), Reason: strings.TrimSpace(a.Reason), Message: a.Message}
 	if b := strings.TrimSpace(string(a.IVMS101.Beneficiary)); b != "" && b != "null" {
@@ -124,8 +125,12 @@ func (c *Client) VerifyUser(ctx context.Context, v verification.Verification) (v
 	if err := json.Unmarshal(a.Body, &ans); err != nil {
 		return verification.Outcome{}, &Failure{Status: a.Status, Reason: fmt.Sprintf("answered %d with a body that is not a JSON answer {result, reason, message, ivms101}", a.Status)}
 	}
+	err = validate.Struct(ans)
 	o := ans.Outcome()
-	if err := verification.CheckAnswer(o, "result", true); err != nil {
+	if err == nil {
+		err = verification.CheckAnswer(o, true)
+	}
+	if err != nil {
 		return o, &Failure{Status: a.Status, Reason: fmt.Sprintf("answered %d with an answer the enclave cannot use: %s", a.Status, reason(err))}
 	}
 	return o, nil

@@ -59,9 +59,9 @@ type Outcome struct {
 // ErrorReport is a cancellation either side sent (POST /v1/verifications/error): VerifyVASP
 // allows any of its results there, and TRANSFER_ERROR.
 type ErrorReport struct {
-	Result  string    `json:"result"`
-	Reason  string    `json:"reason"`
-	Message string    `json:"message,omitempty"`
+	Result  string    `json:"result" validate:"required,oneof=VERIFIED DENIED UNKNOWN ERROR PENDING TRANSFER_ERROR"`
+	Reason  string    `json:"reason" validate:"required,max=64"`
+	Message string    `json:"message,omitempty" validate:"max=1000"`
 	At      time.Time `json:"-"`
 	// From says which side sent it: SELF (this VASP's backend) or COUNTERPARTY.
 	From string `json:"-"`
@@ -72,9 +72,6 @@ const (
 	FromSelf         = "SELF"
 	FromCounterparty = "COUNTERPARTY"
 )
-
-// ErrorReportResults are the results an error report may carry.
-var ErrorReportResults = []string{"VERIFIED", "DENIED", "UNKNOWN", "ERROR", "PENDING", "TRANSFER_ERROR"}
 
 // Event is what happens to a verification's result.
 type Event int
@@ -128,53 +125,15 @@ func Transition(cur Outcome, e Event, o Outcome) (Outcome, bool, error) {
 	}
 }
 
-// CheckAnswer checks an answer's shape: a result the exchange knows, a DENIED reason from
-// VerifyVASP's list, bounded reason and message. field names the result's JSON name.
-func CheckAnswer(o Outcome, field string, allowPending bool) error {
-	var problems []string
+// CheckAnswer applies what an answer's tags cannot say (its shape is checked by them): a
+// DENIED result gives one of VerifyVASP's reasons, and PENDING is an answer only where the VASP
+// may still answer later (its Verify User API).
+func CheckAnswer(o Outcome, allowPending bool) error {
 	switch {
-	case o.Result == Verified, o.Result == Unknown, o.Result == Error, o.Result == Pending && allowPending:
-	case o.Result == Denied:
-		if !slices.Contains(DeniedReasons, o.Reason) {
-			problems = append(problems, "reason: a DENIED result needs one of "+strings.Join(DeniedReasons, ", ")+", got "+quote(o.Reason))
-		}
-	case o.Result == "":
-		problems = append(problems, field+": required")
-	default:
-		want := "VERIFIED, DENIED, UNKNOWN or ERROR"
-		if allowPending {
-			want = "VERIFIED, DENIED, UNKNOWN, ERROR or PENDING"
-		}
-		problems = append(problems, field+": want "+want+", got "+quote(string(o.Result)))
-	}
-	if len(o.Reason) > reasonMaxLen {
-		problems = append(problems, "reason: at most 64 characters")
-	}
-	if len(o.Message) > messageMaxLen {
-		problems = append(problems, "message: at most 1000 characters")
-	}
-	if len(problems) > 0 {
-		return apperr.Bad("%s", strings.Join(problems, "; "))
-	}
-	return nil
-}
-
-// CheckErrorReport checks an error report's shape.
-func CheckErrorReport(r ErrorReport) error {
-	var problems []string
-	if !slices.Contains(ErrorReportResults, r.Result) {
-		problems = append(problems, "result: want one of "+strings.Join(ErrorReportResults, ", ")+", got "+quote(r.Result))
-	}
-	if strings.TrimSpace(r.Reason) == "" {
-		problems = append(problems, "reason: required")
-	} else if len(r.Reason) > reasonMaxLen {
-		problems = append(problems, "reason: at most 64 characters")
-	}
-	if len(r.Message) > messageMaxLen {
-		problems = append(problems, "message: at most 1000 characters")
-	}
-	if len(problems) > 0 {
-		return apperr.Bad("%s", strings.Join(problems, "; "))
+	case o.Result == Pending && !allowPending:
+		return apperr.Bad("result: PENDING is not an answer here; want VERIFIED, DENIED, UNKNOWN or ERROR")
+	case o.Result == Denied && !slices.Contains(DeniedReasons, o.Reason):
+		return apperr.Bad("reason: a DENIED result needs one of %s, got %s", strings.Join(DeniedReasons, ", "), quote(o.Reason))
 	}
 	return nil
 }

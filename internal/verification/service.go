@@ -17,6 +17,7 @@ import (
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // Service is the verification half of the enclave. It is safe for concurrent use and holds no
@@ -46,7 +47,10 @@ type Then func(ctx context.Context, tx *sqlx.Tx, v Verification) error
 // result until timeout has passed (its DeadlineAt); then runs in the same transaction when the
 // verification is new (not a replay). It returns BAD-REQUEST naming the field at fault.
 func (s *Service) CreateOutgoing(ctx context.Context, d Draft, timeout time.Duration, then Then) (Verification, error) {
-	v, err := d.validate(s.reg, Originator)
+	if err := validate.Struct(d); err != nil {
+		return Verification{}, err
+	}
+	v, err := d.resolve(s.reg, Originator)
 	if err != nil {
 		return v, err
 	}
@@ -68,7 +72,7 @@ func (s *Service) CreateOutgoing(ctx context.Context, d Draft, timeout time.Dura
 		sum := sha256.Sum256(append([]byte(v.UUID), d.Body...))
 		return s.insert(ctx, v, sum[:], true, then)
 	}
-	sum := sha256.Sum256(append([]byte(v.UUID), d.Payload...))
+	sum := sha256.Sum256(append([]byte(v.UUID), v.Payload...))
 	return s.insert(ctx, v, sum[:], false, then)
 }
 
@@ -76,11 +80,15 @@ func (s *Service) CreateOutgoing(ctx context.Context, d Draft, timeout time.Dura
 // BENEFICIARY. body is the request as received; the same body sent again is a harmless
 // success, a different one for the same verificationUuid is BAD-REQUEST. then runs in the
 // transaction that stores a new one.
-func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, body []byte, then Then) (Verification, error) {
-	v, err := d.validate(s.reg, Beneficiary)
+func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Inbound, body []byte, then Then) (Verification, error) {
+	if err := validate.Struct(d); err != nil {
+		return Verification{}, err
+	}
+	v, err := d.resolve(s.reg, Beneficiary)
 	if err != nil {
 		return v, err
 	}
+	v.UUID, v.OriginatingVaspID = ids.Canonical(d.VerificationUUID), d.OriginatingVaspID
 	if v.RequiredBeneficiaryInfo, err = requiredInfo(d.RequiredBeneficiaryInfo); err != nil {
 		return v, err
 	}
@@ -288,10 +296,10 @@ func (s *Service) ReceiveTxReport(ctx context.Context, sender string, r TxReport
 }
 
 func (s *Service) reportTx(ctx context.Context, r TxReport, then Then, allowed func(Verification) error) (Verification, error) {
-	id, err := r.validate()
-	if err != nil {
+	if err := validate.Struct(r); err != nil {
 		return Verification{}, err
 	}
+	id := ids.Canonical(r.VerificationUUID)
 	v, err := s.FindWithoutPayload(ctx, id)
 	if err != nil {
 		return v, err

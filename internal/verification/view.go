@@ -88,12 +88,12 @@ func (v Verification) View() View {
 // (POST /peer/v1/verifications): the VerifyVASP request with verificationUuid and
 // originatingVaspId. v must have been read with its payload.
 func (v Verification) Message() ([]byte, error) {
-	d := Draft{
-		VerificationUUID: v.UUID, OriginatingVaspID: v.OriginatingVaspID, BeneficiaryVaspID: v.BeneficiaryVaspID,
+	d := Inbound{VerificationUUID: v.UUID, OriginatingVaspID: v.OriginatingVaspID, Draft: Draft{
+		BeneficiaryVaspID: v.BeneficiaryVaspID,
 		AssetInfo: AssetInfo{Symbol: v.Asset, Network: v.Network, Amount: Decimal(v.Amount), TradePrice: Decimal(v.TradePrice),
 			TradeCurrency: v.TradeCurrency, TradeISODateTime: v.TradeISODateTime, IsExceedingThreshold: v.IsExceedingThreshold},
-		Payload: v.Payload,
-	}
+		Payload: Payload{RawMessage: v.Payload},
+	}}
 	if v.RequiredBeneficiaryInfo != "" {
 		d.RequiredBeneficiaryInfo, _ = json.Marshal(v.RequiredBeneficiaryInfo)
 	}
