@@ -59,6 +59,8 @@ type Options struct {
 	// APIOnly starts no workers: another enclave on the same database works the jobs, as a
 	// second replica would.
 	APIOnly bool
+	// JSONLogs logs as serve does (JSON) rather than as text.
+	JSONLogs bool
 	// VerifyUser points ENCLAVE_VERIFY_USER_URL at the receiver's Verify User API.
 	VerifyUser bool
 	// Server, when set, is the unstarted HTTP server the enclave serves on (StartPair makes them
@@ -139,7 +141,11 @@ func Start(t testing.TB, o Options) *Enclave {
 	if o.Tuning.PollEvery == 0 {
 		o.Tuning.PollEvery = 100 * time.Millisecond
 	}
-	log := slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var h slog.Handler = slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if o.JSONLogs {
+		h = slog.NewJSONHandler(e.Logs, nil)
+	}
+	log := slog.New(h)
 	a, err := app.New(e.Config, log, pools, o.Tuning)
 	require.NoError(t, err)
 	e.App = a

@@ -53,7 +53,7 @@ func runChild() {
 	}
 	cfg := config.Config{
 		DatabaseURL: os.Getenv("CHILD_DSN"), VaspID: et.OurVasp, APIKeys: []string{et.APIKey},
-		Peers:     []config.Peer{{VaspID: et.TheirVasp, Secret: et.PeerSecret}},
+		Peers:     []config.Peer{{VaspID: et.TheirVasp, URL: "http://127.0.0.1:1", Secret: et.PeerSecret}},
 		KYTAPIURL: os.Getenv("CHILD_KYT_URL"), KYTAPIKey: et.KYTKey, RiskAPIURL: os.Getenv("CHILD_KYT_URL") + "/api/risk", RiskAPIKey: et.KYTKey,
 		CallbackURL: os.Getenv("CHILD_CALLBACK_URL"), CallbackToken: et.Token, CallbackSecret: et.CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 100 * time.Millisecond, Workers: 10, PipelineConnections: 4,
