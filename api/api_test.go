@@ -555,7 +555,7 @@ func TestListsAreBounded(t *testing.T) {
 	big["payload"].(map[string]any)["ivms101"].(map[string]any)["note"] = strings.Repeat("x", 129<<10)
 	r = b.client.Do("POST", "/v1/verifications", mustJSON(t, big), nil)
 	require.Equal(t, 400, r.Status)
-	require.Contains(t, string(r.Body), "payload: at most 131072 bytes")
+	require.Contains(t, string(r.Body), "payload: must be at most 131072 bytes")
 }
 
 func sealer(t *testing.T) *seal.Sealer {

@@ -13,7 +13,7 @@ import (
 )
 
 // TestSeveralMistakesAreOneAnswer: a body with several mistakes, on every POST route that
-// takes one, is one 400 BAD-REQUEST whose message and problems name every field at fault (issue
+// takes one (screening's has one field only), is one 400 BAD-REQUEST whose message and problems name every field at fault (issue
 // 25), through the real router over real PostgreSQL; nothing is stored.
 func TestSeveralMistakesAreOneAnswer(t *testing.T) {
 	t.Parallel()
@@ -48,6 +48,15 @@ func TestSeveralMistakesAreOneAnswer(t *testing.T) {
 	}
 	txBody := []byte(`{"verificationUuid":"` + strings.ReplaceAll(v, "-", "") + `","txHash":"a b","vout":-1}`)
 	txFields := map[string]string{"verificationUuid": "uuid", "txHash": "txhash", "vout": "min"}
+	long := strings.Repeat("m", 1001)
+	answer := `"result":"MAYBE","reason":"` + strings.Repeat("r", 65) + `","message":"` + long + `"`
+	answerFields := map[string]string{"result": "oneof", "reason": "max", "message": "max"}
+	errorReport := []byte(`{"verificationUuid":"abc","result":"NOPE","message":"` + long + `"}`)
+	errorFields := map[string]string{"verificationUuid": "uuid", "result": "oneof", "reason": "required", "message": "max"}
+	peerAnswerFields := map[string]string{"verificationUuid": "uuid"}
+	for f, r := range answerFields {
+		peerAnswerFields[f] = r
+	}
 
 	for _, c := range []struct {
 		name, path string
@@ -62,7 +71,11 @@ func TestSeveralMistakesAreOneAnswer(t *testing.T) {
 			map[string]string{"verificationUuid": "uuid", "network": "max"}},
 		{"Screen", "/v1/risk-assessment/chainalysis-address-screening", // its only field
 			[]byte(`{"verificationUuid":"urn:uuid:` + v + `"}`), false, map[string]string{"verificationUuid": "uuid"}},
+		{"Answer", "/v1/verifications/" + uuid.NewString() + "/result", []byte(`{` + answer + `}`), false, answerFields},
+		{"ReportError", "/v1/verifications/error", errorReport, false, errorFields},
 		{"PeerVerification", "/peer/v1/verifications", badVerification(true), true, peerFields},
+		{"PeerResult", "/peer/v1/verifications/result", []byte(`{"verificationUuid":"abc",` + answer + `}`), true, peerAnswerFields},
+		{"PeerError", "/peer/v1/verifications/error", errorReport, true, errorFields},
 		{"PeerTxReport", "/peer/v1/verifications/tx",
 			[]byte(`{"verificationUuid":"` + uuid.NewString() + `","txHash":"` + strings.Repeat("f", 201) + `","vout":2147483648}`), true,
 			map[string]string{"txHash": "txhash", "vout": "max"}},
@@ -111,6 +124,9 @@ func TestMissingVerificationUUIDComesFirst(t *testing.T) {
 		{"/v1/risk-assessment/chainalysis-address-screening", `{}`, false},
 		{"/peer/v1/verifications", `{"originatingVaspId":"a/b","assetInfo":{"amount":"0"}}`, true},
 		{"/peer/v1/verifications/tx", `{"verificationUuid":"","txHash":""}`, true},
+		{"/v1/verifications/error", `{"result":"NOPE"}`, false},
+		{"/peer/v1/verifications/result", `{"result":"MAYBE"}`, true},
+		{"/peer/v1/verifications/error", `{"reason":""}`, true},
 	} {
 		var r openapitest.Response
 		if c.peer {

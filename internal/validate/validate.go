@@ -144,10 +144,11 @@ func blank(v any) bool {
 }
 
 // path turns a validator namespace ("Draft.assetInfo.amount") into the request's JSON path
-// ("assetInfo.amount"): the root type's name and embedded structs left out.
+// ("assetInfo.amount"): the root type's name and embedded fields left out (a rule on an
+// embedded value, such as a json.RawMessage, is about the field that embeds it).
 func path(ns string) string {
 	_, p, _ := strings.Cut(ns, ".")
-	return strings.ReplaceAll(p, embedded+".", "")
+	return strings.TrimSuffix(strings.ReplaceAll(p, embedded+".", ""), "."+embedded)
 }
 
 // explain says what the field should be, and quotes what it was when that helps.

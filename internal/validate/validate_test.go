@@ -16,6 +16,12 @@ type asset struct {
 	At     string `json:"tradeISODateTime,omitempty" validate:"omitempty,rfc3339"`
 }
 
+type raw []byte
+
+type blob struct {
+	raw `validate:"max=2"`
+}
+
 type keyed struct {
 	Key string `json:"-"`
 	Ref string `json:"ref,omitempty" validate:"omitempty,max=4"`
@@ -33,6 +39,7 @@ type request struct {
 	TxHash            string  `json:"txHash,omitempty" validate:"omitempty,txhash"`
 	Vout              *int    `json:"vout,omitempty" validate:"omitempty,min=0"`
 	Result            string  `json:"result,omitempty" validate:"omitempty,oneof=VERIFIED DENIED"`
+	Blob              blob    `json:"blob"`
 	keyed
 }
 
@@ -72,6 +79,7 @@ func TestEveryProblemInOneAnswerNamedByJSONPath(t *testing.T) {
 	r.Vout = &minus
 	r.Result = "MAYBE"
 	r.Ref = "too long"
+	r.Blob.raw = raw("abc")
 
 	e := problem(t, Struct(r))
 	require.Equal(t, apperr.BadRequest, e.Code)
@@ -84,7 +92,8 @@ func TestEveryProblemInOneAnswerNamedByJSONPath(t *testing.T) {
 		{Field: "txHash", Rule: "txhash"},
 		{Field: "vout", Rule: "min"},
 		{Field: "result", Rule: "oneof"},
-		{Field: "ref", Rule: "max"}, // an embedded struct's fields are the parent's, as in JSON
+		{Field: "blob", Rule: "max"}, // a rule on an embedded value is about the field embedding it
+		{Field: "ref", Rule: "max"},  // an embedded struct's fields are the parent's, as in JSON
 	}, e.Problems)
 	for _, want := range []string{
 		"beneficiaryVaspId: required",
@@ -98,7 +107,8 @@ func TestEveryProblemInOneAnswerNamedByJSONPath(t *testing.T) {
 	} {
 		require.Contains(t, e.Message, want)
 	}
-	require.Equal(t, 9, strings.Count(e.Message, "; ")+1, e.Message)
+	require.Contains(t, e.Message, "blob: must be at most 2 bytes")
+	require.Equal(t, 10, strings.Count(e.Message, "; ")+1, e.Message)
 }
 
 func TestAMissingVerificationUUIDIsVerifyVASPsOwnCode(t *testing.T) {
