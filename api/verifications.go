@@ -13,6 +13,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -126,7 +127,7 @@ func handleAnswer(log *slog.Logger, svc *exchange.Service) gin.HandlerFunc {
 			return
 		}
 		if m.VerificationUUID != "" && m.VerificationUUID != c.Param("verificationUuid") {
-			fail(c, log, apperr.Bad("verificationUuid: the body names %s, the path %s", m.VerificationUUID, c.Param("verificationUuid")))
+			fail(c, log, apperr.Bad("verificationUuid: the body names %s, the path %s", validate.Quote(m.VerificationUUID), validate.Quote(c.Param("verificationUuid"))))
 			return
 		}
 		m.VerificationUUID = c.Param("verificationUuid")

@@ -153,7 +153,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	}))
 	defer peer.Close()
 	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey}, DataKeyset: keyset,
-		Peers: []config.Peer{{VaspID: theirVasp, Name: "Bench counterparty", URL: peer.URL, Secret: secret}},
+		Peers:     []config.Peer{{VaspID: theirVasp, Name: "Bench counterparty", URL: peer.URL, Secret: secret}},
 		KYTAPIURL: sim.URL, KYTAPIKey: kytKey, CallbackURL: rcv.srv.URL, CallbackSecret: secret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
 		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}

@@ -156,9 +156,9 @@ func (s *Service) peer(field, vaspID string) (Peer, error) {
 	p, ok := s.cfg.Peers(vaspID)
 	switch {
 	case !ok:
-		return p, apperr.New(apperr.UnknownVASP, "%s: %s is not a counterparty of ENCLAVE_PEERS_FILE", field, quote(vaspID))
+		return p, apperr.New(apperr.UnknownVASP, "%s: %s is not a counterparty of ENCLAVE_PEERS_FILE", field, validate.Quote(vaspID))
 	case p.URL == "":
-		return p, apperr.New(apperr.UnknownVASP, "%s: counterparty %s has no url in ENCLAVE_PEERS_FILE, so it cannot be sent to", field, quote(vaspID))
+		return p, apperr.New(apperr.UnknownVASP, "%s: counterparty %s has no url in ENCLAVE_PEERS_FILE, so it cannot be sent to", field, validate.Quote(vaspID))
 	}
 	return p, nil
 }
@@ -419,13 +419,4 @@ func (s *Service) resultBeneficiary(ctx context.Context, id string) (json.RawMes
 		return nil, err
 	}
 	return v.Outcome.Beneficiary, nil
-}
-
-// quote quotes a bad value, at most 200 characters of it.
-func quote(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // Result is the beneficiary VASP's answer to a verification (DESIGN.md §12): PENDING until it
@@ -133,18 +134,9 @@ func CheckAnswer(o Outcome, allowPending bool) error {
 	case o.Result == Pending && !allowPending:
 		return apperr.Bad("result: PENDING is not an answer here; want VERIFIED, DENIED, UNKNOWN or ERROR")
 	case o.Result == Denied && !slices.Contains(DeniedReasons, o.Reason):
-		return apperr.Bad("reason: a DENIED result needs one of %s, got %s", strings.Join(DeniedReasons, ", "), quote(o.Reason))
+		return apperr.Bad("reason: a DENIED result needs one of %s, got %s", strings.Join(DeniedReasons, ", "), validate.Quote(o.Reason))
 	}
 	return nil
-}
-
-// quote quotes a bad value, at most 200 characters of it.
-func quote(s string) string {
-	if len(s) > 200 {
-		s = s[:200] + "…"
-	}
-	b, _ := json.Marshal(s)
-	return string(b)
 }
 
 // BeneficiaryAccount is the first accountNumber of an IVMS101 beneficiary object, "" if none.
@@ -185,7 +177,7 @@ func checkCodes(codes []string) (string, error) {
 			continue
 		}
 		if len(c) > 64 || strings.IndexFunc(c, func(r rune) bool { return !(r == '_' || r == '-' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9') }) >= 0 {
-			return "", apperr.Bad("requiredBeneficiaryInfo: %s is not a code such as NATURAL_PERSON_NAME", quote(c))
+			return "", apperr.Bad("requiredBeneficiaryInfo: %s is not a code such as NATURAL_PERSON_NAME", validate.Quote(c))
 		}
 		out = append(out, c)
 	}

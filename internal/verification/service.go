@@ -220,7 +220,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, erro
 	}
 	if f.Result != "" {
 		if f.Result != Pending && !f.Result.Terminal() {
-			return nil, 0, apperr.Bad("result: want PENDING, VERIFIED, DENIED, UNKNOWN or ERROR, got %s", quote(string(f.Result)))
+			return nil, 0, apperr.Bad("result: want PENDING, VERIFIED, DENIED, UNKNOWN or ERROR, got %s", validate.Quote(string(f.Result)))
 		}
 		w.Add("result = $%d", string(f.Result))
 	}
