@@ -31,6 +31,8 @@ type Deps struct {
 	Screenings    *screening.Service
 	Callbacks     *callback.Service
 	Exchange      *exchange.Service
+	// Directory lists the counterparties and their health.
+	Directory *exchange.Directory
 	// Waiter serves Prefer: wait on the risk-assessment POST routes.
 	Waiter *assessment.Waiter
 	// Ready reports whether the enclave can serve (database reachable, schema current).
@@ -82,6 +84,8 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.POST("/callbacks/:id/redeliver", handleByParam(d.Log, "id", d.Callbacks.Redeliver))
 	v1.GET("/peer-messages", handleList(d.Log, peerMessageFilter, d.Exchange.ListMessages))
 	v1.POST("/peer-messages/:id/redeliver", handleByParam(d.Log, "id", d.Exchange.Redeliver))
+	v1.GET("/vasps", handleListVASPs(d.Log, d.Directory))
+	v1.GET("/vasps/self", handleSelf(d.Directory))
 
 	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
 	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))

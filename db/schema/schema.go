@@ -122,6 +122,10 @@ func Check(ctx context.Context, db *sql.DB) error {
 	if current < target {
 		return fmt.Errorf("%w (enclave schema at version %d of %d)", ErrNotMigrated, current, target)
 	}
+	// A migration numbered below the newest applied one, and missing (see provider).
+	if pending, err := p.HasPending(ctx); err != nil || pending {
+		return fmt.Errorf("%w (enclave schema: a migration below version %d is missing)", ErrNotMigrated, current)
+	}
 	m, err := rivermigrate.New(riverdatabasesql.New(db), nil)
 	if err != nil {
 		return fmt.Errorf("check river schema: %w", err)
@@ -137,7 +141,10 @@ func Check(ctx context.Context, db *sql.DB) error {
 }
 
 func provider(db *sql.DB) (*goose.Provider, error) {
-	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithDisableGlobalRegistry(true))
+	// Out of order: migrations are numbered on branches that merge in any order (00010 may be
+	// applied before 00008 exists), so a missing lower version is applied, not refused.
+	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithDisableGlobalRegistry(true),
+		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)
 	}

@@ -62,6 +62,8 @@ type Tuning struct {
 	RescueAfter time.Duration
 	JobTimeout  time.Duration
 	PollEvery   time.Duration
+	// ProbeTimeout bounds one health probe of a counterparty; default exchange.DefaultProbeTimeout.
+	ProbeTimeout time.Duration
 }
 
 // App is the enclave wired: the HTTP handler and the River client working the pipeline.
@@ -72,6 +74,8 @@ type App struct {
 	Screenings  *screening.Service
 	Callbacks   *callback.Service
 	Exchange    *exchange.Service
+	// Directory lists the counterparties and their health.
+	Directory *exchange.Directory
 	// Waiter serves Prefer: wait; Close stops its listener.
 	Waiter *assessment.Waiter
 }
@@ -157,8 +161,11 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return nil, err
 	}
 
+	dir := newDirectory(cfg, pools, t, metrics, log)
+
 	workers := river.NewWorkers()
 	xchg.AddWorkers(workers)
+	dir.AddWorkers(workers)
 	assessments.AddWorkers(workers)
 	screenings.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
@@ -172,6 +179,10 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		// Hourly, on River's leader only: one purge at a time across replicas.
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return retention.PurgeArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
+	}
+	if len(cfg.Peers) > 0 {
+		// On River's leader only, and unique while unfinished: one probe at a time across replicas.
+		periodic = append(periodic, dir.PeriodicJob())
 	}
 	if cfg.KYTMonitorInterval > 0 && kyt != nil {
 		// On River's leader only, and unique while unfinished: one sync at a time across replicas.
@@ -227,6 +238,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	handler := api.NewHandler(api.Deps{
 		Log: log, Config: cfg, Metrics: metrics, Waiter: waiter,
 		Verifications: verifs, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg,
+		Directory: dir,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -236,7 +248,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 			return schema.Check(ctx, db.DB)
 		},
 	})
-	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter}, nil
+	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Directory: dir, Waiter: waiter}, nil
 }
 
 // atLeast drops records below min.

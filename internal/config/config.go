@@ -39,6 +39,9 @@ const (
 	DefaultVerificationTimeout = 15 * time.Minute
 	// DefaultPeerWorkers is the messages to counterparties in flight.
 	DefaultPeerWorkers = 100
+	// DefaultPeerProbeInterval is how often the health of each counterparty is probed: a
+	// counterparty that stops or returns shows so in GET /v1/vasps well within a minute.
+	DefaultPeerProbeInterval = 20 * time.Second
 )
 
 // Peer is a counterparty enclave allowed to call the peer routes.
@@ -134,8 +137,23 @@ type Config struct {
 	// inbound verification. Unset: inbound verifications wait for
 	// POST /v1/verifications/{uuid}/result, and a VERIFICATION_REQUEST callback says so.
 	VerifyUserURL string
+	// VerifyAccountURL is this VASP's Verify Account API (ENCLAVE_VERIFY_ACCOUNT_URL), asked
+	// about each account check a counterparty sends. Unset: those checks answer ERROR /
+	// UNSUPPORTED.
+	VerifyAccountURL string
+	// TxStatusURL is this VASP's Transaction Status API (ENCLAVE_TX_STATUS_URL), asked about
+	// each tx inquiry a beneficiary sends. Unset: the enclave answers from the tx report and
+	// error report it stores.
+	TxStatusURL string
 	// VASPAPITimeout bounds one call of the VASP's API (ENCLAVE_VASP_API_TIMEOUT), default 5s.
+	// A synchronous check (account, tx inquiry) waits for its counterparty at most this plus 2s.
 	VASPAPITimeout time.Duration
+	// VASPName is this VASP's name as GET /v1/vasps/self shows it (ENCLAVE_VASP_NAME);
+	// optional, default none.
+	VASPName string
+	// PeerProbeInterval is how often each counterparty's /healthz is probed for GET /v1/vasps
+	// (ENCLAVE_PEER_PROBE_INTERVAL), default 20s.
+	PeerProbeInterval time.Duration
 	// VerificationTimeout is how long an originator waits for the beneficiary VASP's result
 	// before the verification is ERROR / REQUEST-TIMEOUT (ENCLAVE_VERIFICATION_TIMEOUT), default 15m.
 	VerificationTimeout time.Duration
@@ -171,7 +189,11 @@ func Load(lookup func(string) string) Config {
 
 		PipelineConnections: 8,
 		VerifyUserURL:       strings.TrimSpace(lookup("ENCLAVE_VERIFY_USER_URL")),
+		VerifyAccountURL:    strings.TrimSpace(lookup("ENCLAVE_VERIFY_ACCOUNT_URL")),
+		TxStatusURL:         strings.TrimSpace(lookup("ENCLAVE_TX_STATUS_URL")),
 		VASPAPITimeout:      DefaultVASPAPITimeout,
+		VASPName:            strings.TrimSpace(lookup("ENCLAVE_VASP_NAME")),
+		PeerProbeInterval:   DefaultPeerProbeInterval,
 		VerificationTimeout: DefaultVerificationTimeout,
 		PeerWorkers:         DefaultPeerWorkers,
 	}
@@ -202,6 +224,7 @@ func Load(lookup func(string) string) Config {
 	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
 	c.count(lookup, "ENCLAVE_PEER_WORKERS", 10000, &c.PeerWorkers)
 	c.duration(lookup, "ENCLAVE_VASP_API_TIMEOUT", &c.VASPAPITimeout)
+	c.duration(lookup, "ENCLAVE_PEER_PROBE_INTERVAL", &c.PeerProbeInterval)
 	c.duration(lookup, "ENCLAVE_VERIFICATION_TIMEOUT", &c.VerificationTimeout)
 	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
 		b, err := strconv.ParseBool(v)
@@ -220,8 +243,11 @@ func Load(lookup func(string) string) Config {
 			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", redactURL(c.CallbackURL))
 		}
 	}
-	if c.VerifyUserURL != "" && !httpURL(c.VerifyUserURL) {
-		c.problem("ENCLAVE_VERIFY_USER_URL: want an http(s) URL of the VASP's Verify User API, got %q", redactURL(c.VerifyUserURL))
+	for _, u := range []struct{ name, api, value string }{{"ENCLAVE_VERIFY_USER_URL", "Verify User", c.VerifyUserURL},
+		{"ENCLAVE_VERIFY_ACCOUNT_URL", "Verify Account", c.VerifyAccountURL}, {"ENCLAVE_TX_STATUS_URL", "Transaction Status", c.TxStatusURL}} {
+		if u.value != "" && !httpURL(u.value) {
+			c.problem("%s: want an http(s) URL of the VASP's %s API, got %q", u.name, u.api, redactURL(u.value))
+		}
 	}
 	if c.CallbackSecret != "" && !validSecret(c.CallbackSecret) {
 		c.problem("ENCLAVE_CALLBACK_SECRET: want whsec_ followed by base64 (the value is not shown)")
@@ -348,7 +374,11 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("callbackWorkers", c.CallbackWorkers),
 		slog.Int("pipelineConnections", c.PipelineConnections),
 		slog.String("verifyUserUrl", redactURL(c.VerifyUserURL)),
+		slog.String("verifyAccountUrl", redactURL(c.VerifyAccountURL)),
+		slog.String("txStatusUrl", redactURL(c.TxStatusURL)),
 		slog.String("vaspApiTimeout", c.VASPAPITimeout.String()),
+		slog.String("vaspName", c.VASPName),
+		slog.String("peerProbeInterval", c.PeerProbeInterval.String()),
 		slog.String("verificationTimeout", c.VerificationTimeout.String()),
 		slog.Int("peerWorkers", c.PeerWorkers),
 	)

@@ -3,7 +3,8 @@
 // counterparty enclaves, questions to the VASP's own API — so all of them are signed the same
 // way (Standard Webhooks, DESIGN.md §6), never follow a redirect (a secret or a token goes only
 // to the configured URL), read at most a bounded answer, honour Retry-After, and never put a
-// URL, which may carry credentials, into an error.
+// URL, which may carry credentials, into an error. The one unsigned request, the probe of a
+// counterparty's /healthz (Get), is read the same way.
 package signedhttp
 
 import (
@@ -109,10 +110,31 @@ func (c *Client) Post(ctx context.Context, r Request) (Answer, error) {
 	if r.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.Token)
 	}
+	return c.do(req)
+}
+
+// Get asks url once, unsigned, with the same bound, no redirect and bounded answer as Post: the
+// probe of a counterparty's /healthz.
+func (c *Client) Get(ctx context.Context, url string) (Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return Answer{}, errors.New("build request: the URL is not valid")
+	}
+	return c.do(req)
+}
+
+// ErrTimeout is the error of a request that got no answer within the client's bound (or its
+// context's deadline): the answer is "no answer within <bound>".
+var ErrTimeout = errors.New("no answer")
+
+// do sends req and reads its answer.
+func (c *Client) do(req *http.Request) (Answer, error) {
 	resp, err := c.http.Do(req)
 	if err != nil {
 		if errors.Is(err, context.DeadlineExceeded) {
-			return Answer{}, fmt.Errorf("no answer within %s", c.timeout)
+			return Answer{}, fmt.Errorf("%w within %s", ErrTimeout, c.timeout)
 		}
 		return Answer{}, fmt.Errorf("send: %s", sanitize(err))
 	}

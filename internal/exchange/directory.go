@@ -1,0 +1,227 @@
+package exchange
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/signedhttp"
+)
+
+// Health of a counterparty as GET /v1/vasps shows it (VerifyVASP's words).
+const (
+	HealthUp   = "UP"
+	HealthDown = "DOWN"
+)
+
+// DefaultProbeTimeout bounds one probe of a counterparty's /healthz: an enclave answers it
+// without touching its database, so anything slower is as good as down.
+const DefaultProbeTimeout = 3 * time.Second
+
+// DirectoryConfig is what the directory knows of this VASP and its counterparties.
+type DirectoryConfig struct {
+	// VaspID and VaspName are ours (ENCLAVE_VASP_ID, ENCLAVE_VASP_NAME); the name may be empty.
+	VaspID, VaspName string
+	// Peers are the counterparties of the peers file, in its order.
+	Peers []Peer
+	// Interval is how often each counterparty is probed (ENCLAVE_PEER_PROBE_INTERVAL).
+	Interval time.Duration
+	// ProbeTimeout bounds one probe; default DefaultProbeTimeout, never more than Interval.
+	ProbeTimeout time.Duration
+	HTTPClient   *http.Client
+}
+
+// Directory answers which counterparties this enclave can exchange with and whether they are
+// up (DESIGN.md §13). Their health is probed by a periodic job on River's leader and kept in
+// the counterparty_health table, which it owns, so a request never waits on a probe and every
+// replica answers the same.
+type Directory struct {
+	api, work *sqlx.DB
+	cfg       DirectoryConfig
+	probe     *signedhttp.Client
+	log       *slog.Logger
+}
+
+// NewDirectory returns a Directory answering from api and probing with work.
+func NewDirectory(api, work *sqlx.DB, cfg DirectoryConfig, log *slog.Logger) *Directory {
+	if cfg.Interval <= 0 {
+		cfg.Interval = 20 * time.Second
+	}
+	if cfg.ProbeTimeout <= 0 {
+		cfg.ProbeTimeout = DefaultProbeTimeout
+	}
+	cfg.ProbeTimeout = min(cfg.ProbeTimeout, cfg.Interval)
+	return &Directory{api: api, work: work, cfg: cfg, log: log, probe: signedhttp.New(cfg.HTTPClient, cfg.ProbeTimeout)}
+}
+
+// Self is this VASP as GET /v1/vasps/self shows it.
+type Self struct {
+	VaspID string `json:"vaspId"`
+	// VaspName is ENCLAVE_VASP_NAME; null when it is not set.
+	VaspName *string `json:"vaspName"`
+}
+
+// Self returns this VASP's id and name.
+func (d *Directory) Self() Self { return Self{VaspID: d.cfg.VaspID, VaspName: ptr(d.cfg.VaspName)} }
+
+// Counterparty is one counterparty of the peers file as GET /v1/vasps shows it. Only what the
+// peers file and the probes tell is shown: VerifyVASP's legalName, jurisdiction and the like
+// come from its central directory, which peer-to-peer enclaves do not have.
+type Counterparty struct {
+	VaspID   string `json:"vaspId"`
+	VaspName string `json:"vaspName"`
+	// Health is UP when the latest probe, recent enough, got a 2xx from its /healthz.
+	Health string `json:"health"`
+	// LastSeenAt is when it last answered a probe; null if it never has.
+	LastSeenAt *jsontime.Time `json:"lastSeenAt"`
+}
+
+// stale is how old the latest probe may be for its UP to stand: were the probes to stop (no
+// leader for a while), a counterparty is not shown UP on old news.
+func (d *Directory) stale() time.Duration {
+	return max(3*d.cfg.Interval+d.cfg.ProbeTimeout, 10*time.Second)
+}
+
+// List returns every counterparty of the peers file, in its order, with its health. One
+// without a url in the peers file can call us but is never probed or sent to: DOWN.
+func (d *Directory) List(ctx context.Context) ([]Counterparty, error) {
+	var rows []struct {
+		VaspID   string       `db:"vasp_id"`
+		Up       bool         `db:"up"`
+		LastSeen sql.NullTime `db:"last_seen_at"`
+	}
+	ids := make([]string, len(d.cfg.Peers))
+	for i, p := range d.cfg.Peers {
+		ids[i] = p.VaspID
+	}
+	// The database's clock judges staleness, so every replica answers the same.
+	if err := d.api.SelectContext(ctx, &rows, `SELECT vasp_id, up AND checked_at > now() - $2 * interval '1 millisecond' AS up,
+		last_seen_at FROM counterparty_health WHERE vasp_id = ANY($1)`, ids, d.stale().Milliseconds()); err != nil {
+		return nil, fmt.Errorf("read counterparty health: %w", err)
+	}
+	out := make([]Counterparty, len(d.cfg.Peers))
+	for i, p := range d.cfg.Peers {
+		out[i] = Counterparty{VaspID: p.VaspID, VaspName: p.Name, Health: HealthDown}
+		for _, r := range rows {
+			if r.VaspID != p.VaspID {
+				continue
+			}
+			if r.Up && p.URL != "" {
+				out[i].Health = HealthUp
+			}
+			if r.LastSeen.Valid {
+				out[i].LastSeenAt = &jsontime.Time{Time: r.LastSeen.Time}
+			}
+		}
+	}
+	return out, nil
+}
+
+// Probe asks every counterparty with a url for its /healthz, at once, and records what each
+// answered. A change of health is logged.
+func (d *Directory) Probe(ctx context.Context) error {
+	type verdict struct {
+		peer    Peer
+		problem string
+	}
+	var probed []verdict
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	for _, p := range d.cfg.Peers {
+		if p.URL == "" {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			v := verdict{peer: p}
+			if _, err := d.probe.Get(ctx, strings.TrimRight(p.URL, "/")+"/healthz"); err != nil {
+				v.problem = err.Error()
+			}
+			mu.Lock()
+			probed = append(probed, v)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	if len(probed) == 0 {
+		return nil
+	}
+	was := map[string]bool{}
+	var rows []struct {
+		VaspID string `db:"vasp_id"`
+		Up     bool   `db:"up"`
+	}
+	if err := d.work.SelectContext(ctx, &rows, `SELECT vasp_id, up FROM counterparty_health`); err != nil {
+		return fmt.Errorf("read counterparty health: %w", err)
+	}
+	for _, r := range rows {
+		was[r.VaspID] = r.Up
+	}
+	for _, v := range probed {
+		up := v.problem == ""
+		if _, err := d.work.ExecContext(ctx, `INSERT INTO counterparty_health AS h (vasp_id, up, checked_at, last_seen_at, last_error, changed_at)
+			VALUES ($1, $2, now(), CASE WHEN $2 THEN now() END, $3, now())
+			ON CONFLICT (vasp_id) DO UPDATE SET up = EXCLUDED.up, checked_at = now(),
+				last_seen_at = coalesce(EXCLUDED.last_seen_at, h.last_seen_at), last_error = EXCLUDED.last_error,
+				changed_at = CASE WHEN h.up = EXCLUDED.up THEN h.changed_at ELSE now() END`,
+			v.peer.VaspID, up, ptr(v.problem)); err != nil {
+			return fmt.Errorf("record health of %s: %w", v.peer.VaspID, err)
+		}
+		if prev, known := was[v.peer.VaspID]; !known || prev != up {
+			if up {
+				d.log.Info("counterparty is UP", "counterparty", v.peer.VaspID)
+			} else {
+				d.log.Warn("counterparty is DOWN", "counterparty", v.peer.VaspID, "err", v.problem)
+			}
+		}
+	}
+	return nil
+}
+
+// PeriodicJob is the probe, every Interval and at start, on River's leader only.
+func (d *Directory) PeriodicJob() *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(d.cfg.Interval),
+		func() (river.JobArgs, *river.InsertOpts) { return ProbeArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// AddWorkers registers the probe's worker.
+func (d *Directory) AddWorkers(w *river.Workers) { river.AddWorker(w, &ProbeWorker{D: d}) }
+
+// ProbeArgs is one probe of every counterparty.
+type ProbeArgs struct{}
+
+// Kind is stable across deploys: never rename it.
+func (ProbeArgs) Kind() string { return "counterparty_probe" }
+
+// InsertOpts: on the exchange's lane, so busy assessments never delay it; at most one
+// unfinished, and never retried: the next interval's probe is the retry.
+func (ProbeArgs) InsertOpts() river.InsertOpts {
+	return river.InsertOpts{Queue: Queue, MaxAttempts: 1, UniqueOpts: river.UniqueOpts{ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateRunning,
+		rivertype.JobStateScheduled}}}
+}
+
+// ProbeWorker works ProbeArgs.
+type ProbeWorker struct {
+	river.WorkerDefaults[ProbeArgs]
+	D *Directory
+}
+
+// Timeout bounds the probes, which run at once, and the writes after them.
+func (w *ProbeWorker) Timeout(*river.Job[ProbeArgs]) time.Duration {
+	return w.D.cfg.ProbeTimeout + 10*time.Second
+}
+
+// Work probes every counterparty.
+func (w *ProbeWorker) Work(ctx context.Context, _ *river.Job[ProbeArgs]) error { return w.D.Probe(ctx) }
