@@ -25,7 +25,12 @@ const (
 	UnknownVASP = "UNKNOWN-VASP"
 	// Conflict is a message that contradicts a verification's final state (409).
 	Conflict = "CONFLICT"
-	Internal = "INTERNAL-ERROR"
+	// RequestTimeout is a synchronous check the counterparty did not answer in time (424).
+	RequestTimeout = "REQUEST-TIMEOUT"
+	// CounterpartyError is a synchronous check the counterparty answered with an error or
+	// something unusable (424).
+	CounterpartyError = "COUNTERPARTY-ERROR"
+	Internal          = "INTERNAL-ERROR"
 )
 
 // Error is an error whose code and message may be shown to the caller as they are.
@@ -59,6 +64,15 @@ func As(err error) (*Error, bool) {
 	var e *Error
 	ok := errors.As(err, &e)
 	return e, ok
+}
+
+// Message is what err says that may be shown: an Error's message without its code, else the
+// error's text (for errors built from the enclave's own words only).
+func Message(err error) string {
+	if e, ok := As(err); ok {
+		return e.Message
+	}
+	return err.Error()
 }
 
 // OneOf checks a list filter's value against the values it may take (any case), or is

@@ -63,6 +63,9 @@ type Options struct {
 	JSONLogs bool
 	// VerifyUser points ENCLAVE_VERIFY_USER_URL at the receiver's Verify User API.
 	VerifyUser bool
+	// VerifyAccount and TxStatus point ENCLAVE_VERIFY_ACCOUNT_URL and ENCLAVE_TX_STATUS_URL at
+	// the receiver's Verify Account and Transaction Status APIs.
+	VerifyAccount, TxStatus bool
 	// Server, when set, is the unstarted HTTP server the enclave serves on (StartPair makes them
 	// first, so each enclave's peers file can name the other's URL).
 	Server *httptest.Server
@@ -109,6 +112,12 @@ func Start(t testing.TB, o Options) *Enclave {
 	}
 	if o.VerifyUser {
 		e.Config.VerifyUserURL = e.Receiver.VerifyUserURL()
+	}
+	if o.VerifyAccount {
+		e.Config.VerifyAccountURL = e.Receiver.srv.URL + pathVerifyAccount
+	}
+	if o.TxStatus {
+		e.Config.TxStatusURL = e.Receiver.srv.URL + pathTxStatus
 	}
 	if o.Config != nil {
 		o.Config(&e.Config)
@@ -346,6 +355,25 @@ type Receiver struct {
 	// verifyUser answers the Verify User API; asked records what it was asked.
 	verifyUser func(req VerifyUserRequest) (int, any)
 	asked      []VerifyUserRequest
+	// verifyAccount and txStatus answer the Verify Account and Transaction Status APIs;
+	// apiAsked records what they were asked, and whether it was signed and authorised.
+	verifyAccount func(body []byte) (int, any)
+	txStatus      func(body []byte) (int, any)
+	apiAsked      []APIRequest
+}
+
+// Paths of the VASP's Verify Account and Transaction Status APIs on the receiver.
+const (
+	pathVerifyAccount = "/verify-account"
+	pathTxStatus      = "/tx-status"
+)
+
+// APIRequest is one call of the Verify Account or Transaction Status API: its path, its body,
+// and a signature or authorisation problem, if any.
+type APIRequest struct {
+	Path string
+	Body []byte
+	Err  error
 }
 
 // VerifyUserRequest is what the Verify User API was asked, its signature checked.
@@ -377,25 +405,42 @@ func (r *Receiver) Asked() []VerifyUserRequest {
 }
 
 func (r *Receiver) serveVerifyUser(w http.ResponseWriter, req *http.Request) {
-	body, _ := io.ReadAll(req.Body)
-	var q VerifyUserRequest
-	q.Err = webhook.Verify(r.secret, req.Header, body)
-	if q.Err == nil && req.Header.Get("Authorization") != "Bearer "+Token {
-		q.Err = fmt.Errorf("authorization header %q", req.Header.Get("Authorization"))
-	}
+	body, err := r.readSigned(req)
+	q := VerifyUserRequest{Err: err}
 	if q.Err == nil {
 		q.Err = json.Unmarshal(body, &q)
 	}
 	r.mu.Lock()
 	r.asked = append(r.asked, q)
 	f := r.verifyUser
-	close(r.changed)
-	r.changed = make(chan struct{})
+	r.notify()
 	r.mu.Unlock()
 	status, answer := http.StatusNotFound, any(map[string]string{"code": "NOT-FOUND"})
 	if f != nil {
 		status, answer = f(q)
 	}
+	reply(w, req, status, answer)
+}
+
+// readSigned reads a call of the VASP's API and checks it is signed and authorised like a
+// callback.
+func (r *Receiver) readSigned(req *http.Request) ([]byte, error) {
+	body, _ := io.ReadAll(req.Body)
+	err := webhook.Verify(r.secret, req.Header, body)
+	if err == nil && req.Header.Get("Authorization") != "Bearer "+Token {
+		err = fmt.Errorf("authorization header %q", req.Header.Get("Authorization"))
+	}
+	return body, err
+}
+
+// notify wakes Wait; r.mu is held.
+func (r *Receiver) notify() {
+	close(r.changed)
+	r.changed = make(chan struct{})
+}
+
+// reply answers status with answer as JSON; status 0 hangs until the caller gives up.
+func reply(w http.ResponseWriter, req *http.Request, status int, answer any) {
 	if status == 0 {
 		<-req.Context().Done()
 		return
@@ -403,6 +448,46 @@ func (r *Receiver) serveVerifyUser(w http.ResponseWriter, req *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(answer) //nolint:errcheck // the enclave reads what it gets
+}
+
+// VerifyAccount sets how the Verify Account API answers the body it is asked: a status (0:
+// hang) and a JSON answer.
+func (r *Receiver) VerifyAccount(f func(body []byte) (int, any)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.verifyAccount = f
+}
+
+// TxStatus sets how the Transaction Status API answers the body it is asked.
+func (r *Receiver) TxStatus(f func(body []byte) (int, any)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.txStatus = f
+}
+
+// APIAsked returns the calls of the Verify Account and Transaction Status APIs so far.
+func (r *Receiver) APIAsked() []APIRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]APIRequest(nil), r.apiAsked...)
+}
+
+// serveAPI answers the Verify Account or Transaction Status API with f, or 404 without one.
+func (r *Receiver) serveAPI(w http.ResponseWriter, req *http.Request) {
+	body, err := r.readSigned(req)
+	r.mu.Lock()
+	r.apiAsked = append(r.apiAsked, APIRequest{Path: req.URL.Path, Body: body, Err: err})
+	f := r.verifyAccount
+	if req.URL.Path == pathTxStatus {
+		f = r.txStatus
+	}
+	r.notify()
+	r.mu.Unlock()
+	status, answer := http.StatusNotFound, any(map[string]string{"code": "NOT-FOUND"})
+	if f != nil {
+		status, answer = f(body)
+	}
+	reply(w, req, status, answer)
 }
 
 // NewReceiver starts a receiver on a loopback port.
@@ -427,8 +512,12 @@ func (r *Receiver) Respond(f func(n int, req *http.Request) int) {
 }
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
-	if req.URL.Path == "/verify-user" {
+	switch req.URL.Path {
+	case "/verify-user":
 		r.serveVerifyUser(w, req)
+		return
+	case pathVerifyAccount, pathTxStatus:
+		r.serveAPI(w, req)
 		return
 	}
 	body, _ := io.ReadAll(req.Body)
@@ -459,8 +548,7 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	r.got = append(r.got, rec)
 	n := len(r.got)
 	respond := r.respond
-	close(r.changed)
-	r.changed = make(chan struct{})
+	r.notify()
 	r.mu.Unlock()
 	status := http.StatusOK
 	if respond != nil {

@@ -1,5 +1,7 @@
 // Package vaspapi is the client of this VASP's own backend API that the enclave calls (DESIGN.md
-// §12, §13): Verify User, asked about every inbound verification. Each call is signed and
+// §12, §13): Verify User, asked about every inbound verification; Verify Account, asked about
+// each account check a counterparty sends; Transaction Status, asked about each tx inquiry of a
+// beneficiary. Each call is signed and
 // authorised like a callback (Standard Webhooks with ENCLAVE_CALLBACK_SECRET, Bearer
 // ENCLAVE_CALLBACK_TOKEN), bounded by ENCLAVE_VASP_API_TIMEOUT, and never follows a redirect.
 package vaspapi
@@ -7,6 +9,7 @@ package vaspapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -25,6 +28,10 @@ const DefaultTimeout = 5 * time.Second
 type Config struct {
 	// VerifyUserURL is the Verify User API (ENCLAVE_VERIFY_USER_URL); empty: not offered.
 	VerifyUserURL string
+	// VerifyAccountURL is the Verify Account API (ENCLAVE_VERIFY_ACCOUNT_URL); empty: not offered.
+	VerifyAccountURL string
+	// TxStatusURL is the Transaction Status API (ENCLAVE_TX_STATUS_URL); empty: not offered.
+	TxStatusURL string
 	// Token and Secret are the callback's (ENCLAVE_CALLBACK_TOKEN, ENCLAVE_CALLBACK_SECRET).
 	Token, Secret string
 	// Timeout bounds one call; default DefaultTimeout.
@@ -93,12 +100,16 @@ func (a Answer) Outcome() verification.Outcome {
 // Failure is a call that did not give a usable answer; it is worth trying again (DESIGN.md §12:
 // even an answer the enclave cannot read is retried like a 5xx, and logged with its status).
 type Failure struct {
+	// API names the API called: "Verify User API", ...
+	API        string
 	Status     int
 	RetryAfter time.Duration
 	Reason     string
+	// Timeout is set when no answer came within the bound.
+	Timeout bool
 }
 
-func (f *Failure) Error() string { return "Verify User API: " + f.Reason }
+func (f *Failure) Error() string { return f.API + ": " + f.Reason }
 
 // VerifyUser asks the VASP about inbound verification v, read with its payload. It returns
 // the answer (PENDING: a person reviews it) or a *Failure.
@@ -110,36 +121,36 @@ func (c *Client) VerifyUser(ctx context.Context, v verification.Verification) (v
 	if err := json.Unmarshal(v.Payload, &p); err != nil {
 		return verification.Outcome{}, fmt.Errorf("payload of %s: %w", v.UUID, err)
 	}
-	body, err := json.Marshal(verifyUserRequest{VerificationUUID: v.UUID, OriginatingVaspID: v.OriginatingVaspID,
-		BeneficiaryVaspID: v.BeneficiaryVaspID, AssetInfo: v.View().AssetInfo, RequiredBeneficiaryInfo: v.RequiredBeneficiaryInfo,
-		Version: p.Version, IVMS101: p.IVMS101})
-	if err != nil {
-		return verification.Outcome{}, err
-	}
-	a, err := c.post.Post(ctx, signedhttp.Request{URL: c.cfg.VerifyUserURL, Secret: c.cfg.Secret, ID: "verify_" + v.UUID,
-		Token: c.cfg.Token, Body: body})
-	if err != nil {
-		return verification.Outcome{}, &Failure{Status: a.Status, RetryAfter: a.RetryAfter, Reason: err.Error()}
-	}
 	var ans Answer
-	if err := json.Unmarshal(a.Body, &ans); err != nil {
-		return verification.Outcome{}, &Failure{Status: a.Status, Reason: fmt.Sprintf("answered %d with a body that is not a JSON answer {result, reason, message, ivms101}", a.Status)}
-	}
-	err = validate.Struct(ans)
-	o := ans.Outcome()
-	if err == nil {
-		err = verification.CheckAnswer(o, true)
-	}
-	if err != nil {
-		return o, &Failure{Status: a.Status, Reason: fmt.Sprintf("answered %d with an answer the enclave cannot use: %s", a.Status, reason(err))}
-	}
-	return o, nil
+	err := c.ask(ctx, "Verify User API", c.cfg.VerifyUserURL, "verify_"+v.UUID, verifyUserRequest{VerificationUUID: v.UUID,
+		OriginatingVaspID: v.OriginatingVaspID, BeneficiaryVaspID: v.BeneficiaryVaspID, AssetInfo: v.View().AssetInfo,
+		RequiredBeneficiaryInfo: v.RequiredBeneficiaryInfo, Version: p.Version, IVMS101: p.IVMS101}, &ans, "{result, reason, message, ivms101}",
+		func() error { return verification.CheckAnswer(ans.Outcome(), true) })
+	return ans.Outcome(), err
 }
 
-// reason is an answer check's message without its code.
-func reason(err error) string {
-	if e, ok := apperr.As(err); ok {
-		return e.Message
+// ask posts question q to the API at url (webhook-id id) and reads its answer into a, whose
+// shape (named in the failure's words) is checked by its tags and then by check, if any. Any
+// problem is a *Failure.
+func (c *Client) ask(ctx context.Context, api, url, id string, q, a any, shape string, check func() error) error {
+	body, err := json.Marshal(q)
+	if err != nil {
+		return err
 	}
-	return err.Error()
+	ans, err := c.post.Post(ctx, signedhttp.Request{URL: url, Secret: c.cfg.Secret, ID: id, Token: c.cfg.Token, Body: body})
+	if err != nil {
+		return &Failure{API: api, Status: ans.Status, RetryAfter: ans.RetryAfter, Reason: err.Error(),
+			Timeout: errors.Is(err, signedhttp.ErrTimeout)}
+	}
+	if err := json.Unmarshal(ans.Body, a); err != nil {
+		return &Failure{API: api, Status: ans.Status, Reason: fmt.Sprintf("answered %d with a body that is not a JSON answer %s", ans.Status, shape)}
+	}
+	err = validate.Struct(a)
+	if err == nil && check != nil {
+		err = check()
+	}
+	if err != nil {
+		return &Failure{API: api, Status: ans.Status, Reason: fmt.Sprintf("answered %d with an answer the enclave cannot use: %s", ans.Status, apperr.Message(err))}
+	}
+	return nil
 }
