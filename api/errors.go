@@ -30,6 +30,9 @@ func status(code string) int {
 		return http.StatusForbidden
 	case apperr.Conflict:
 		return http.StatusConflict
+	case apperr.RequestTimeout, apperr.CounterpartyError:
+		// Not a 5xx: this enclave is fine, the counterparty it asked for the caller is not.
+		return http.StatusFailedDependency
 	case apperr.NotFound:
 		return http.StatusNotFound
 	case apperr.MethodNotAllowed:

@@ -33,6 +33,8 @@ type Deps struct {
 	Exchange      *exchange.Service
 	// Directory lists the counterparties and their health.
 	Directory *exchange.Directory
+	// Checks answers account verifications and tx inquiries, both ways.
+	Checks *exchange.Checks
 	// Waiter serves Prefer: wait on the risk-assessment POST routes.
 	Waiter *assessment.Waiter
 	// Ready reports whether the enclave can serve (database reachable, schema current).
@@ -72,6 +74,8 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.POST("/verifications/:verificationUuid/result", handleAnswer(d.Log, d.Exchange))
 	v1.POST("/verifications/tx", handleBody(d.Log, d.Exchange.ReportTx))
 	v1.POST("/verifications/error", handleBody(d.Log, d.Exchange.ReportError))
+	v1.POST("/verifications/account", handleAnswerOf(d.Log, d.Checks.CheckAccount))
+	v1.POST("/verifications/tx/inquiry", handleAnswerOf(d.Log, d.Checks.InquireTx))
 	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess[kytjob.Request](d.Log, d.Assessments, d.Waiter))
 	v1.GET("/risk-assessment/chainalysis-kyt", handleList(d.Log, assessmentFilter, d.Assessments.List))
 	v1.GET("/risk-assessment/chainalysis-kyt/alerts", handleList(d.Log, alertFilter, d.Assessments.ListAlerts))
@@ -93,5 +97,7 @@ func NewHandler(d Deps) *gin.Engine {
 	peer.POST("/verifications/tx", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveTx)))
 	peer.POST("/verifications/result", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveResult)))
 	peer.POST("/verifications/error", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveError)))
+	peer.POST("/verifications/account", handlePeerAnswerOf(d.Log, peerCheck(d.Checks.AnswerAccount)))
+	peer.POST("/verifications/tx/inquiry", handlePeerAnswerOf(d.Log, peerCheck(d.Checks.AnswerTxInquiry)))
 	return r
 }

@@ -104,18 +104,9 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 // handleBody answers a POST whose JSON body (of type T) one call of the exchange takes, with
 // {"result": true}.
 func handleBody[T any](log *slog.Logger, do func(context.Context, T) error) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		var m T
-		if _, err := decode(c, &m); err != nil {
-			fail(c, log, err)
-			return
-		}
-		if err := do(c.Request.Context(), m); err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, resultResponse{Result: true})
-	}
+	return handleAnswerOf(log, func(ctx context.Context, m T) (resultResponse, error) {
+		return resultResponse{Result: true}, do(ctx, m)
+	})
 }
 
 // handleAnswer takes the beneficiary VASP's late answer to an inbound verification.
@@ -140,21 +131,11 @@ func handleAnswer(log *slog.Logger, svc *exchange.Service) gin.HandlerFunc {
 }
 
 // handlePeer answers a peer route: the body, already verified with the sender's signature,
-// decoded as T and given to do with the sender's VASP id.
+// decoded as T and given to do with the sender's VASP id; {"result": true} when it is done.
 func handlePeer[T any](log *slog.Logger, do func(ctx context.Context, sender string, m T, body []byte) error) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		body := c.MustGet(ctxBody).([]byte)
-		var m T
-		if err := decodeJSON(body, &m); err != nil {
-			fail(c, log, err)
-			return
-		}
-		if err := do(c.Request.Context(), c.GetString(ctxPeer), m, body); err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, resultResponse{Result: true})
-	}
+	return handlePeerAnswerOf(log, func(ctx context.Context, sender string, m T, body []byte) (resultResponse, error) {
+		return resultResponse{Result: true}, do(ctx, sender, m, body)
+	})
 }
 
 // withoutBody adapts a peer call that does not need the raw body.

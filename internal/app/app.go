@@ -146,9 +146,9 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 
 	var vasp *vaspapi.Client
-	if cfg.VerifyUserURL != "" {
-		vasp = vaspapi.New(vaspapi.Config{VerifyUserURL: cfg.VerifyUserURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
-			Timeout: cfg.VASPAPITimeout})
+	if cfg.VerifyUserURL != "" || cfg.VerifyAccountURL != "" || cfg.TxStatusURL != "" {
+		vasp = vaspapi.New(vaspapi.Config{VerifyUserURL: cfg.VerifyUserURL, VerifyAccountURL: cfg.VerifyAccountURL, TxStatusURL: cfg.TxStatusURL,
+			Token: cfg.CallbackToken, Secret: cfg.CallbackSecret, Timeout: cfg.VASPAPITimeout})
 	}
 	xc := t.Exchange
 	xc.VaspID, xc.Timeout = cfg.VaspID, cmp.Or(cfg.VerificationTimeout, xc.Timeout)
@@ -162,6 +162,10 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 
 	dir := newDirectory(cfg, pools, t, metrics, log)
+	checks, err := exchange.NewChecks(xchg, vasp, cfg.VASPAPITimeout, log, metrics)
+	if err != nil {
+		return nil, err
+	}
 
 	workers := river.NewWorkers()
 	xchg.AddWorkers(workers)
@@ -238,7 +242,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	handler := api.NewHandler(api.Deps{
 		Log: log, Config: cfg, Metrics: metrics, Waiter: waiter,
 		Verifications: verifs, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg,
-		Directory: dir,
+		Directory: dir, Checks: checks,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
