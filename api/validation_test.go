@@ -53,6 +53,10 @@ func TestSeveralMistakesAreOneAnswer(t *testing.T) {
 	answerFields := map[string]string{"result": "oneof", "reason": "max", "message": "max"}
 	errorReport := []byte(`{"verificationUuid":"abc","result":"NOPE","message":"` + long + `"}`)
 	errorFields := map[string]string{"verificationUuid": "uuid", "result": "oneof", "reason": "required", "message": "max"}
+	account := []byte(`{"beneficiaryVaspId":"a/b","symbol":"","network":"` + strings.Repeat("n", 65) +
+		`","payload":{"ivms101":{"beneficiary":{"accountNumber":["a","b"]}}}}`)
+	accountFields := map[string]string{"beneficiaryVaspId": "vaspid", "symbol": "required", "network": "max",
+		"payload.ivms101.beneficiary.accountNumber": "len"}
 	peerAnswerFields := map[string]string{"verificationUuid": "uuid"}
 	for f, r := range answerFields {
 		peerAnswerFields[f] = r
@@ -76,6 +80,8 @@ func TestSeveralMistakesAreOneAnswer(t *testing.T) {
 		{"PeerVerification", "/peer/v1/verifications", badVerification(true), true, peerFields},
 		{"PeerResult", "/peer/v1/verifications/result", []byte(`{"verificationUuid":"abc",` + answer + `}`), true, peerAnswerFields},
 		{"PeerError", "/peer/v1/verifications/error", errorReport, true, errorFields},
+		{"CheckAccount", "/v1/verifications/account", account, false, accountFields},
+		{"PeerCheckAccount", "/peer/v1/verifications/account", account, true, accountFields},
 		{"PeerTxReport", "/peer/v1/verifications/tx",
 			[]byte(`{"verificationUuid":"` + uuid.NewString() + `","txHash":"` + strings.Repeat("f", 201) + `","vout":2147483648}`), true,
 			map[string]string{"txHash": "txhash", "vout": "max"}},
@@ -127,6 +133,8 @@ func TestMissingVerificationUUIDComesFirst(t *testing.T) {
 		{"/v1/verifications/error", `{"result":"NOPE"}`, false},
 		{"/peer/v1/verifications/result", `{"result":"MAYBE"}`, true},
 		{"/peer/v1/verifications/error", `{"reason":""}`, true},
+		{"/v1/verifications/tx/inquiry", `{"verificationUuid":" "}`, false},
+		{"/peer/v1/verifications/tx/inquiry", `{}`, true},
 	} {
 		var r openapitest.Response
 		if c.peer {

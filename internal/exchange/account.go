@@ -68,6 +68,18 @@ func (r AccountResult) check() error {
 	return nil
 }
 
+// readAccountResult reads a counterparty enclave's answer to an account check: one it may give.
+func readAccountResult(body []byte) (AccountResult, error) {
+	var r AccountResult
+	if err := json.Unmarshal(body, &r); err != nil {
+		return r, apperr.Bad("the body is not a JSON object {accountVerificationResult, reason, message}")
+	}
+	if err := validate.Struct(r); err != nil {
+		return r, err
+	}
+	return r, r.check()
+}
+
 func accountError(reason, format string, args ...any) AccountResult {
 	return AccountResult{AccountVerificationResult: string(verification.Error), Reason: reason, Message: fmt.Sprintf(format, args...)}
 }
@@ -105,12 +117,7 @@ func (c *Checks) askAccount(ctx context.Context, p Peer, q AccountCheck) Account
 		c.log.Warn("account check: the counterparty failed", "counterparty", p.VaspID, "status", a.Status, "err", problem)
 		return accountError(verification.ReasonUndefinedError, "the beneficiary VASP's enclave %s", problem)
 	}
-	var r AccountResult
-	if err = json.Unmarshal(a.Body, &r); err != nil {
-		err = apperr.Bad("the body is not JSON")
-	} else if err = validate.Struct(r); err == nil {
-		err = r.check()
-	}
+	r, err := readAccountResult(a.Body)
 	if err != nil {
 		c.log.Warn("account check: the counterparty answered something unusable", "counterparty", p.VaspID, "status", a.Status, "err", apperr.Message(err))
 		return accountError(verification.ReasonUndefinedError, "the beneficiary VASP's enclave answered %d with an answer the enclave cannot use: %s", a.Status, apperr.Message(err))

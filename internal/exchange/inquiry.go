@@ -67,17 +67,27 @@ func (c *Checks) askTx(ctx context.Context, p Peer, id string) (TxStatus, error)
 		c.log.Warn("tx inquiry: the counterparty failed", "counterparty", p.VaspID, "verificationUuid", id, "status", a.Status, "err", problem)
 		return TxStatus{}, apperr.New(apperr.CounterpartyError, "the originator VASP's enclave %s", problem)
 	}
-	var st TxStatus
-	if err = json.Unmarshal(a.Body, &st); err != nil {
-		err = apperr.Bad("the body is not JSON")
-	} else if err = validate.Struct(st); err == nil && ids.Canonical(st.VerificationUUID) != id {
-		err = apperr.Bad("verificationUuid: the answer is about %s", validate.Quote(st.VerificationUUID))
-	}
+	st, err := readTxStatus(a.Body, id)
 	if err != nil {
 		c.log.Warn("tx inquiry: the counterparty answered something unusable", "counterparty", p.VaspID, "verificationUuid", id,
 			"status", a.Status, "err", apperr.Message(err))
 		return TxStatus{}, apperr.New(apperr.CounterpartyError, "the originator VASP's enclave answered %d with an answer the enclave cannot use: %s",
 			a.Status, apperr.Message(err))
+	}
+	return st, nil
+}
+
+// readTxStatus reads a counterparty enclave's answer to a tx inquiry about verification id.
+func readTxStatus(body []byte, id string) (TxStatus, error) {
+	var st TxStatus
+	if err := json.Unmarshal(body, &st); err != nil {
+		return st, apperr.Bad("the body is not a JSON object {verificationUuid, transactionStatus, txHash, vout}")
+	}
+	if err := validate.Struct(st); err != nil {
+		return st, err
+	}
+	if ids.Canonical(st.VerificationUUID) != id {
+		return st, apperr.Bad("verificationUuid: the answer is about %s", validate.Quote(st.VerificationUUID))
 	}
 	st.VerificationUUID = id
 	return st, nil
