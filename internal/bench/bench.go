@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -157,32 +156,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		KYTAPIURL: sim.URL, KYTAPIKey: kytKey, CallbackURL: rcv.srv.URL, CallbackSecret: secret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
 		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	pools, err := app.Open(ctx, o.DSN, o.PipelineConnections)
-	if err != nil {
-		return res, err
-	}
-	defer pools.Close()
+	cfg.DatabaseURL = o.DSN
 	log := slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, pools, app.Tuning{})
+	srv := httptest.NewUnstartedServer(nil)
+	e, err := startEnclave(ctx, cfg, log, srv)
 	if err != nil {
 		return res, err
 	}
-	if err := a.River.Start(ctx); err != nil {
-		return res, err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.River.StopAndCancel(sctx) //nolint:errcheck
-	}()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, err
-	}
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
+	defer e.stop()
+	pools, base := e.pools, srv.URL
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2, MaxConnsPerHost: o.Concurrency * 2}}
 
 	// Verifications to assess: created before the clock starts. The first warm of them are
