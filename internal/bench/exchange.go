@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jmoiron/sqlx"
+
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/seal"
@@ -67,8 +69,11 @@ type ExchangeResult struct {
 	P50, P95, P99 time.Duration
 	// Lost counts accepted verifications (warm-up included) with no VERIFICATION_RESULT after
 	// the drain; LostIDs names the first of them.
-	Lost              int
-	LostIDs           []string
+	Lost    int
+	LostIDs []string
+	// Stages are the p50 of each step of the path, from both databases' timestamps (each a
+	// transaction's start) and the bench's clock: where the time goes.
+	Stages            [5]time.Duration
 	Duplicates        int // VERIFICATION_RESULTs beyond the first of a verification
 	SignatureFailures int // callbacks or Verify User calls that did not verify
 }
@@ -115,6 +120,7 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 	ids := [2]string{ourVasp, theirVasp}
 	dsns := [2]string{o.DSN, o.CounterpartyDSN}
 	log := slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	var enclaves [2]*runningEnclave
 	for i := range 2 {
 		keyset, err := seal.New()
 		if err != nil {
@@ -132,6 +138,7 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 			return res, err
 		}
 		defer e.stop()
+		enclaves[i] = e
 	}
 	base := srvs[0].URL
 	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2, MaxConnsPerHost: o.Concurrency * 2}}
@@ -192,8 +199,10 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 	got := backends[0].snapshot()
 	var accepts, e2e []time.Duration
 	var first, last time.Time
+	sent := map[string]time.Time{}
 	for _, c := range acc {
 		if !c.warmup {
+			sent[c.id] = c.at
 			res.Accepted++
 			accepts = append(accepts, c.latency)
 		}
@@ -225,9 +234,59 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 	}
 	res.AcceptP50, res.AcceptP99 = percentile(accepts, 0.5), percentile(accepts, 0.99)
 	res.P50, res.P95, res.P99 = percentile(e2e, 0.5), percentile(e2e, 0.95), percentile(e2e, 0.99)
+	if err := res.stages(ctx, enclaves[0].pools.API, enclaves[1].pools.API, sent, got); err != nil {
+		return res, err
+	}
 	res.Duplicates = backends[0].duplicates()
 	res.SignatureFailures = backends[0].badSignatures() + backends[1].badSignatures()
 	return res, nil
+}
+
+// stages reads when each measured verification (created by the bench at sent) was created and
+// answered on each side, and sets Stages from them and the results' arrival (got).
+func (r *ExchangeResult) stages(ctx context.Context, ours, theirs *sqlx.DB, sent map[string]time.Time, got map[string]delivery) error {
+	ids := make([]string, 0, len(sent))
+	for id := range sent {
+		ids = append(ids, id)
+	}
+	type row struct {
+		UUID     string     `db:"uuid"`
+		Created  time.Time  `db:"created_at"`
+		ResultAt *time.Time `db:"result_at"`
+	}
+	read := func(db *sqlx.DB) (map[string]row, error) {
+		var rows []row
+		if err := db.SelectContext(ctx, &rows, `SELECT uuid, created_at, result_at FROM verifications WHERE uuid = ANY($1)`, ids); err != nil {
+			return nil, fmt.Errorf("bench: read the exchange's times: %w", err)
+		}
+		m := make(map[string]row, len(rows))
+		for _, x := range rows {
+			m[x.UUID] = x
+		}
+		return m, nil
+	}
+	o, err := read(ours)
+	if err != nil {
+		return err
+	}
+	t, err := read(theirs)
+	if err != nil {
+		return err
+	}
+	var steps [5][]time.Duration
+	for id, at := range sent {
+		a, b, d := o[id], t[id], got[id]
+		if a.ResultAt == nil || b.ResultAt == nil || d.at.IsZero() {
+			continue
+		}
+		for i, x := range []time.Duration{a.Created.Sub(at), b.Created.Sub(a.Created), b.ResultAt.Sub(b.Created), a.ResultAt.Sub(*b.ResultAt), d.at.Sub(*a.ResultAt)} {
+			steps[i] = append(steps[i], x)
+		}
+	}
+	for i := range steps {
+		r.Stages[i] = percentile(steps[i], 0.5)
+	}
+	return nil
 }
 
 // Print writes the result, the calibration on the same line as Result.Print writes it.
@@ -250,6 +309,9 @@ func (r ExchangeResult) Print(w io.Writer, o ExchangeOptions) {
 	}
 	fmt.Fprintf(w, "  latency:     create->VERIFICATION_RESULT p50 %s, p95 %s, p99 %s; floor %s (2 x peer + Verify User); p50/floor %s\n",
 		ms(r.P50), ms(r.P95), ms(r.P99), ms(floor), vsFloor)
+	st := r.Stages
+	fmt.Fprintf(w, "  p50 by step: create %s; to the beneficiary's enclave %s (peer %s); Verify User answered and stored %s (VASP %s); result back %s (peer %s); callback %s\n",
+		ms(st[0]), ms(st[1]), ms(o.PeerLatency), ms(st[2]), ms(o.VASPAPILatency), ms(st[3]), ms(o.PeerLatency), ms(st[4]))
 	fmt.Fprintf(w, "  callbacks:   %d duplicate results, %d signature failures\n", r.Duplicates, r.SignatureFailures)
 	fmt.Fprintf(w, "  lost:        %d\n", r.Lost)
 }
