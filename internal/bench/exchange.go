@@ -74,7 +74,7 @@ type ExchangeResult struct {
 	// Stages are the p50 of each step of the path, from both databases' timestamps (each a
 	// transaction's start) and the bench's clock: where the time goes.
 	Stages            [5]time.Duration
-	Duplicates        int // VERIFICATION_RESULTs beyond the first of a verification
+	Duplicates        int // callbacks delivered again (the same webhook-id)
 	SignatureFailures int // callbacks or Verify User calls that did not verify
 }
 
@@ -193,7 +193,7 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 
 	// Wait for every result, warm-up's included.
 	deadline := time.Now().Add(o.Drain)
-	for time.Now().Before(deadline) && backends[0].resultCount() < len(acc) {
+	for time.Now().Before(deadline) && backends[0].count() < len(acc) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	got := backends[0].snapshot()
@@ -312,7 +312,7 @@ func (r ExchangeResult) Print(w io.Writer, o ExchangeOptions) {
 	st := r.Stages
 	fmt.Fprintf(w, "  p50 by step: create %s; to the beneficiary's enclave %s (peer %s); Verify User answered and stored %s (VASP %s); result back %s (peer %s); callback %s\n",
 		ms(st[0]), ms(st[1]), ms(o.PeerLatency), ms(st[2]), ms(o.VASPAPILatency), ms(st[3]), ms(o.PeerLatency), ms(st[4]))
-	fmt.Fprintf(w, "  callbacks:   %d duplicate results, %d signature failures\n", r.Duplicates, r.SignatureFailures)
+	fmt.Fprintf(w, "  callbacks:   %d duplicate deliveries, %d signature failures\n", r.Duplicates, r.SignatureFailures)
 	fmt.Fprintf(w, "  lost:        %d\n", r.Lost)
 }
 
@@ -351,15 +351,11 @@ type vaspBackend struct {
 	srv     *httptest.Server
 	secret  string
 	latency time.Duration
-
-	mu      sync.Mutex
-	results map[string]delivery
-	dups    int
-	badSigs int
+	arrivals
 }
 
 func newVASPBackend(secret string, latency time.Duration) *vaspBackend {
-	b := &vaspBackend{secret: secret, latency: latency, results: map[string]delivery{}}
+	b := &vaspBackend{secret: secret, latency: latency}
 	b.srv = httptest.NewServer(http.HandlerFunc(b.serve))
 	return b
 }
@@ -368,84 +364,50 @@ func (b *vaspBackend) serve(w http.ResponseWriter, req *http.Request) {
 	body, _ := io.ReadAll(req.Body)
 	now := time.Now()
 	if err := webhook.Verify(b.secret, req.Header, body); err != nil {
-		b.mu.Lock()
-		b.badSigs++
-		b.mu.Unlock()
+		b.refused()
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
 	if req.URL.Path == "/verify-user" {
-		var q struct {
-			IVMS101 struct {
-				Beneficiary struct {
-					AccountNumber []string `json:"accountNumber"`
-				} `json:"beneficiary"`
-			} `json:"ivms101"`
-		}
-		json.Unmarshal(body, &q) //nolint:errcheck // an empty account makes the enclave's check fail, which the figures show
-		if b.latency > 0 {
-			select {
-			case <-time.After(b.latency):
-			case <-req.Context().Done():
-				return
-			}
-		}
-		w.Header().Set("Content-Type", "application/json")
-		json.NewEncoder(w).Encode(map[string]any{"result": "VERIFIED", "reason": "OK", "ivms101": map[string]any{"beneficiary": map[string]any{ //nolint:errcheck
-			"beneficiaryPersons": []any{map[string]any{"naturalPerson": map[string]any{"name": []any{map[string]any{"nameIdentifier": []any{
-				map[string]string{"primaryIdentifier": "Bench", "secondaryIdentifier": "Beneficiary", "nameIdentifierType": "LEGL"}}}}}}},
-			"accountNumber": q.IVMS101.Beneficiary.AccountNumber}}})
+		b.verifyUser(w, req, body)
 		return
 	}
 	cb, err := webhook.ParseBody(b.secret, req.Header, body)
+	var d webhook.VerificationResultData
 	if err == nil && cb.CallbackType == webhook.TypeVerificationResult {
-		var d webhook.VerificationResultData
-		if d, err = cb.VerificationResult(); err == nil {
-			b.mu.Lock()
-			if _, dup := b.results[d.VerificationUUID]; dup {
-				b.dups++
-			} else {
-				b.results[d.VerificationUUID] = delivery{at: now, status: d.Result}
-			}
-			b.mu.Unlock()
-		}
+		d, err = cb.VerificationResult()
 	}
 	if err != nil {
-		b.mu.Lock()
-		b.badSigs++
-		b.mu.Unlock()
+		b.refused()
 		w.WriteHeader(http.StatusBadRequest)
 		return
 	}
+	b.arrived(cb.ID, d.VerificationUUID, delivery{at: now, status: d.Result})
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (b *vaspBackend) resultCount() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return len(b.results)
-}
-
-func (b *vaspBackend) snapshot() map[string]delivery {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	out := make(map[string]delivery, len(b.results))
-	for k, v := range b.results {
-		out[k] = v
+// verifyUser answers VERIFIED after the backend's latency, returning the wallet asked about.
+func (b *vaspBackend) verifyUser(w http.ResponseWriter, req *http.Request, body []byte) {
+	var q struct {
+		IVMS101 struct {
+			Beneficiary struct {
+				AccountNumber []string `json:"accountNumber"`
+			} `json:"beneficiary"`
+		} `json:"ivms101"`
 	}
-	return out
-}
-
-func (b *vaspBackend) duplicates() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.dups
-}
-
-func (b *vaspBackend) badSignatures() int {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.badSigs
+	json.Unmarshal(body, &q) //nolint:errcheck // an empty account makes the enclave's check fail, which the figures show
+	if b.latency > 0 {
+		select {
+		case <-time.After(b.latency):
+		case <-req.Context().Done():
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]any{"result": "VERIFIED", "reason": "OK", "ivms101": map[string]any{"beneficiary": map[string]any{ //nolint:errcheck
+		"beneficiaryPersons": []any{map[string]any{"naturalPerson": map[string]any{"name": []any{map[string]any{"nameIdentifier": []any{
+			map[string]string{"primaryIdentifier": "Bench", "secondaryIdentifier": "Beneficiary", "nameIdentifierType": "LEGL"}}}}}}},
+		"accountNumber": q.IVMS101.Beneficiary.AccountNumber}}})
 }
 
 // runningEnclave is an enclave the bench started; stop stops it.
