@@ -62,7 +62,8 @@ type ExchangeResult struct {
 	Offered, Accepted, Refused int
 	AcceptP50, AcceptP99       time.Duration
 	// Completed counts measured verifications whose VERIFICATION_RESULT arrived (Verified of
-	// them VERIFIED); CompletionRate is how many per second, first create to last result.
+	// them VERIFIED); CompletionRate is how many per second, first create to last result: the
+	// throughput, which keeps up when it is close to Rate.
 	Completed, Verified int
 	CompletionRate      float64
 	// P50, P95, P99 are create → VERIFICATION_RESULT.
@@ -300,8 +301,8 @@ func (r ExchangeResult) Print(w io.Writer, o ExchangeOptions) {
 		ratio = fmt.Sprintf(" (%.3f x calibration)", r.CompletionRate/r.Calibration)
 	}
 	fmt.Fprintf(w, "  created:     %d offered, %d accepted, %d refused; accept p50 %s, p99 %s\n", r.Offered, r.Accepted, r.Refused, ms(r.AcceptP50), ms(r.AcceptP99))
-	fmt.Fprintf(w, "  completed:   %d (%.2f x offered; %d VERIFIED) at %.0f verifications/s%s\n",
-		r.Completed, float64(r.Completed)/float64(max(r.Offered, 1)), r.Verified, r.CompletionRate, ratio)
+	fmt.Fprintf(w, "  completed:   %d of %d (%d VERIFIED) at %.0f verifications/s: %.2f x the offered rate%s\n",
+		r.Completed, r.Offered, r.Verified, r.CompletionRate, r.CompletionRate/float64(o.Rate), ratio)
 	floor := o.Floor()
 	vsFloor := "-"
 	if floor > 0 {
