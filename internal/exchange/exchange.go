@@ -73,9 +73,10 @@ type Config struct {
 	// ReportMaxAge: see DefaultReportMaxAge.
 	ReportMaxAge time.Duration
 	HTTPClient   *http.Client
-	// AfterSend, when set, is called once a counterparty acknowledged a message and before the
-	// enclave records it: a test seam for a crash at that point.
-	AfterSend func(ctx context.Context, messageID string)
+	// Hook, when set, is called at the exchange's steps, before the step is recorded: "sent"
+	// (a counterparty acknowledged message id) and "asked" (the VASP answered Verify User about
+	// verification id). A test seam for a crash at that point.
+	Hook func(ctx context.Context, step, id string)
 }
 
 // Service runs the exchange. It holds no state that correctness depends on: any number of
@@ -126,6 +127,12 @@ func NewService(api, work *sqlx.DB, verifs *verification.Service, callbacks *cal
 	}
 	callbacks.AttachWith(s.resultBeneficiary)
 	return s, nil
+}
+
+func (s *Service) hook(ctx context.Context, step, id string) {
+	if s.cfg.Hook != nil {
+		s.cfg.Hook(ctx, step, id)
+	}
 }
 
 // Attach gives the service the River client it inserts jobs with.
