@@ -148,14 +148,7 @@ func (s *Service) AddWorkers(w *river.Workers) {
 // JobTimeout bounds the longest of the exchange's jobs: one request and the database work
 // around it.
 func (s *Service) JobTimeout() time.Duration {
-	return max(s.cfg.PeerTimeout, s.vaspTimeout()) + 10*time.Second
-}
-
-func (s *Service) vaspTimeout() time.Duration {
-	if s.vasp == nil {
-		return 0
-	}
-	return vaspapi.DefaultTimeout + 5*time.Second
+	return max(s.cfg.PeerTimeout, s.vasp.Timeout()) + 5*time.Second
 }
 
 // peer returns the counterparty vaspID as one we can send to, or UNKNOWN-VASP naming field.
