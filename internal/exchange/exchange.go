@@ -73,9 +73,10 @@ type Config struct {
 	// ReportMaxAge: see DefaultReportMaxAge.
 	ReportMaxAge time.Duration
 	HTTPClient   *http.Client
-	// AfterSend, when set, is called once a counterparty acknowledged a message and before the
-	// enclave records it: a test seam for a crash at that point.
-	AfterSend func(ctx context.Context, messageID string)
+	// Hook, when set, is called at the exchange's steps, before the step is recorded: "sent"
+	// (a counterparty acknowledged message id) and "asked" (the VASP answered Verify User about
+	// verification id). A test seam for a crash at that point.
+	Hook func(ctx context.Context, step, id string)
 }
 
 // Service runs the exchange. It holds no state that correctness depends on: any number of
@@ -128,6 +129,12 @@ func NewService(api, work *sqlx.DB, verifs *verification.Service, callbacks *cal
 	return s, nil
 }
 
+func (s *Service) hook(ctx context.Context, step, id string) {
+	if s.cfg.Hook != nil {
+		s.cfg.Hook(ctx, step, id)
+	}
+}
+
 // Attach gives the service the River client it inserts jobs with.
 func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
 
@@ -141,14 +148,7 @@ func (s *Service) AddWorkers(w *river.Workers) {
 // JobTimeout bounds the longest of the exchange's jobs: one request and the database work
 // around it.
 func (s *Service) JobTimeout() time.Duration {
-	return max(s.cfg.PeerTimeout, s.vaspTimeout()) + 10*time.Second
-}
-
-func (s *Service) vaspTimeout() time.Duration {
-	if s.vasp == nil {
-		return 0
-	}
-	return vaspapi.DefaultTimeout + 5*time.Second
+	return max(s.cfg.PeerTimeout, s.vasp.Timeout()) + 5*time.Second
 }
 
 // peer returns the counterparty vaspID as one we can send to, or UNKNOWN-VASP naming field.

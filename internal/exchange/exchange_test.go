@@ -15,13 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/config"
-	"github.com/travelrule/enclave/internal/dbtest"
 	"github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) { enclavetest.Main(m, runChild) }
 
 const wait = 20 * time.Second
 

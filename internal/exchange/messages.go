@@ -272,9 +272,7 @@ func (s *Service) send(ctx context.Context, m Record, redelivered time.Time) err
 	}
 	attempts := m.Attempts + 1
 	if err == nil {
-		if s.cfg.AfterSend != nil {
-			s.cfg.AfterSend(ctx, m.ID)
-		}
+		s.hook(ctx, "sent", m.ID)
 		if _, err := s.work.ExecContext(ctx, `UPDATE peer_messages SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
 			last_error = NULL, next_attempt_at = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, m.ID, attempts, a.Status); err != nil {
 			return fmt.Errorf("record delivery of message %s: %w", m.ID, err)
