@@ -101,7 +101,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *exchange {
 		xo.DSN, xo.CounterpartyDSN = dsn, dsns[1]
 		xo.Rate, xo.Duration, xo.Warmup, xo.Concurrency, xo.Calibration = o.Rate, o.Duration, o.Warmup, o.Concurrency, o.Calibration
-		xo.CallbackWorkers, xo.PipelineConns, xo.Log = o.CallbackWorkers, o.PipelineConnections, o.Log
+		xo.CallbackWorkers, xo.PipelineConnections, xo.Log = o.CallbackWorkers, o.PipelineConnections, o.Log
 		res, err := bench.RunExchange(ctx, xo)
 		if err != nil {
 			return err

@@ -75,8 +75,9 @@ func (d demoClient) assess(verificationUUID string) (string, error) {
 	return r.RequestID, err
 }
 
-// send creates a verification on from's enclave to the other VASP: amount of symbol to the
-// beneficiary at wallet, from the originator at fromWallet. It returns its uuid.
+// send creates a verification on from's enclave to VASP to: amount of symbol from originator's
+// wallet to beneficiary's, naming both (the beneficiary only when it has a name). It returns
+// its uuid.
 func (d demoClient) send(from demoSide, to, symbol, network, amount string, originator devCustomer, beneficiary devCustomer) (string, error) {
 	asset := map[string]any{"symbol": symbol, "amount": amount}
 	if network != "" {

@@ -117,8 +117,9 @@ func loadPeersFile(path string) ([]config.Peer, error) {
 	return c.Peers, nil
 }
 
-// counterpartyDatabase makes, if need be, the demo counterparty's database beside ours: on the
-// same server, named after ours with "_counterparty". It returns its DSN.
+// counterpartyDatabase makes, if need be, the second enclave's database beside ours (dev's demo
+// counterparty, bench --exchange's beneficiary): on the same server, named after ours with
+// "_counterparty". It returns its DSN.
 func counterpartyDatabase(ctx context.Context, ours string) (string, error) {
 	u, err := url.Parse(ours)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {

@@ -240,15 +240,16 @@ func TestDevDemo(t *testing.T) {
 	require.NoError(t, err, "%s", out.String())
 	s := out.String()
 	require.NotContains(t, s, "✗", "every callback and Verify User call verifies")
-	// Every callback and Verify User question of each side, once.
+	// Every callback and Verify User question of each side (delivered at least once).
 	for what, n := range map[string]int{
 		"[us] callback VERIFICATION_RESULT": 3, "[us] callback TX_REPORT": 1, "[us] callback CHAINALYSIS_KYT_RESULT": 3,
 		"[us] callback CHAINALYSIS_KYT_ALERT": 1, "[us] callback CHAINALYSIS_ADDRESS_SCREENING_RESULT": 1, "[us] Verify User asked": 1,
 		"[counterparty] callback VERIFICATION_RESULT": 1, "[counterparty] callback TX_REPORT": 2, "[counterparty] Verify User asked": 3,
 	} {
-		require.Equal(t, n, strings.Count(s, what), "%s\n%s", what, s)
+		require.GreaterOrEqual(t, strings.Count(s, what), n, "%s\n%s", what, s)
 	}
-	require.Equal(t, 16, strings.Count(s, "signature verified"), s)
+	require.NotContains(t, s, "callback ERROR_REPORT", "no side cancels")
+	require.NotContains(t, s, "callback VERIFICATION_REQUEST", "both VASPs answer Verify User")
 	// We send: VERIFIED with the beneficiary's name, then DENIED and UNKNOWN from the counterparty's book.
 	require.Contains(t, s, "the book: a known wallet and its customer's name → VERIFIED OK")
 	require.Contains(t, s, "the beneficiary VASP returned: Grace Hopper, "+devTheirWallet)

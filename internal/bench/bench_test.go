@@ -41,7 +41,7 @@ func TestSmallRunLosesNothing(t *testing.T) {
 func TestExchangeLosesNothing(t *testing.T) {
 	t.Parallel()
 	o := bench.ExchangeOptions{DSN: dbtest.URL(t), CounterpartyDSN: dbtest.URL(t), Rate: 20, Duration: time.Second, Calibration: -1,
-		Concurrency: 8, PeerWorkers: 10, CallbackWorkers: 10, PipelineConns: 4, PeerLatency: 5 * time.Millisecond, VASPAPILatency: 5 * time.Millisecond,
+		Concurrency: 8, PeerWorkers: 10, CallbackWorkers: 10, PipelineConnections: 4, PeerLatency: 5 * time.Millisecond, VASPAPILatency: 5 * time.Millisecond,
 		Drain: time.Minute}
 	res, err := bench.RunExchange(context.Background(), o)
 	require.NoError(t, err)

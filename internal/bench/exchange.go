@@ -35,18 +35,18 @@ type ExchangeOptions struct {
 	// Rate is verifications created per second; Duration how long they are created and
 	// measured, after Warmup at the same rate (counted as lost if they never complete, left out
 	// of every other figure).
-	Rate              int
-	Duration, Warmup  time.Duration
-	Concurrency       int
-	VASPAPILatency    time.Duration // how long the beneficiary's Verify User API takes to answer
-	PeerLatency       time.Duration // added to every request from one enclave to the other
-	PeerWorkers       int           // ENCLAVE_PEER_WORKERS of each enclave; zero: the default
-	CallbackWorkers   int           // ENCLAVE_CALLBACK_WORKERS; zero: the default
-	PipelineConns     int           // ENCLAVE_PIPELINE_CONNECTIONS; zero: the default
-	Calibration       time.Duration // as Options.Calibration
-	Drain             time.Duration // bounds the wait for the last results; default 2 min
-	Log               io.Writer     // both enclaves' warnings; nil discards them
-	VerificationLimit time.Duration // ENCLAVE_VERIFICATION_TIMEOUT; zero: the default (15 min)
+	Rate                int
+	Duration, Warmup    time.Duration
+	Concurrency         int
+	VASPAPILatency      time.Duration // how long the beneficiary's Verify User API takes to answer
+	PeerLatency         time.Duration // added to every request from one enclave to the other
+	PeerWorkers         int           // ENCLAVE_PEER_WORKERS of each enclave; zero: the default
+	CallbackWorkers     int           // ENCLAVE_CALLBACK_WORKERS; zero: the default
+	PipelineConnections int           // ENCLAVE_PIPELINE_CONNECTIONS; zero: the default (8)
+	Calibration         time.Duration // as Options.Calibration
+	Drain               time.Duration // bounds the wait for the last results; default 2 min
+	Log                 io.Writer     // both enclaves' warnings; nil discards them
+	VerificationTimeout time.Duration // ENCLAVE_VERIFICATION_TIMEOUT; zero: the default (15 min)
 }
 
 // Floor is the least a verification can take: the message to the beneficiary's enclave, its
@@ -131,8 +131,8 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 		cfg := config.Config{DatabaseURL: dsns[i], VaspID: ids[i], APIKeys: []string{apiKey}, DataKeyset: keyset,
 			Peers:       []config.Peer{{VaspID: ids[other], Name: "Bench counterparty", URL: proxies[other].URL, Secret: peerSecret}},
 			CallbackURL: backends[i].srv.URL + "/callbacks", CallbackSecret: secret, VerifyUserURL: backends[i].srv.URL + "/verify-user",
-			VerificationTimeout: o.VerificationLimit, PeerWorkers: o.PeerWorkers, CallbackWorkers: o.CallbackWorkers,
-			PipelineConnections: cmp.Or(o.PipelineConns, 8),
+			VerificationTimeout: o.VerificationTimeout, PeerWorkers: o.PeerWorkers, CallbackWorkers: o.CallbackWorkers,
+			PipelineConnections: cmp.Or(o.PipelineConnections, 8),
 			KYTMaxAge:           time.Hour, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
 		e, err := startEnclave(ctx, cfg, log.With("enclave", ids[i]), srvs[i])
 		if err != nil {
