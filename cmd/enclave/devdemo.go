@@ -201,6 +201,10 @@ func runDemo(ctx context.Context, w io.Writer, us, them demoSide, sim *kytsim.Se
 			return err
 		}
 	}
+	if !us.callbacksHere {
+		d.say("done: every callback of the counterparty received; ours went to ENCLAVE_CALLBACK_URL, and our API shows what each told")
+		return nil
+	}
 	d.say("done: every callback of both sides received")
 	return nil
 }
