@@ -27,6 +27,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/ids"
+	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/validate"
@@ -232,7 +233,7 @@ func (s *Service) ReceiveResult(ctx context.Context, sender string, m ResultMess
 			return verification.NotFound(v.UUID)
 		}
 		mismatch := false
-		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && a != v.BeneficiaryAddress {
+		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && !network.SameAddress(a, v.BeneficiaryAddress) {
 			mismatch = true
 			o = verification.Outcome{Result: verification.Error, Reason: verification.ReasonAccountNotMatched,
 				Message: "the beneficiary VASP returned another accountNumber than the one asked about"}
