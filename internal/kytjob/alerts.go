@@ -91,7 +91,11 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, s
 	if f.To != nil {
 		w.Add("a.created_at <= $%d", *f.To)
 	}
-	rows, p, err := sqlpage.Select(ctx, s.api, alertList, w, f.Page, func(r alertItemRow) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.AlertID} })
+	l := alertList
+	if f.VerificationUUID == "" {
+		l.CountFrom = "kyt_alerts a" // every alert has its assessment (foreign key)
+	}
+	rows, p, err := sqlpage.Select(ctx, s.api, l, w, f.Page, func(r alertItemRow) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.AlertID} })
 	if err != nil {
 		return nil, p, err
 	}

@@ -9,6 +9,7 @@
 package sqlpage
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -57,6 +58,10 @@ type List struct {
 	Name string
 	// From is the table, or join, the rows come from.
 	From string
+	// CountFrom, when set, is what the count reads instead of From: the join's driving table
+	// alone, when the conditions name none of the others and a foreign key gives each row
+	// exactly one partner, so the count is an index-only scan rather than a lookup a row.
+	CountFrom string
 	// Columns are what each row selects.
 	Columns string
 	// Time and ID are the sort key's column expressions.
@@ -139,9 +144,10 @@ func Select[T any](ctx context.Context, db sqlx.QueryerContext, l List, w Where,
 // otherwise it returns the planner's estimate (never below ExactUpTo+1) and true.
 func count(ctx context.Context, db sqlx.QueryerContext, l List, w Where, exact bool) (int, bool, error) {
 	var n int
-	q := `SELECT count(*) FROM ` + l.From + w.clause()
+	from := cmp.Or(l.CountFrom, l.From)
+	q := `SELECT count(*) FROM ` + from + w.clause()
 	if !exact {
-		q = fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT %d) m`, l.From, w.clause(), ExactUpTo+1)
+		q = fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT %d) m`, from, w.clause(), ExactUpTo+1)
 	}
 	if err := getContext(ctx, db, &n, q, w.args...); err != nil {
 		return 0, false, fmt.Errorf("count %s: %w", l.Name, err)
@@ -150,7 +156,7 @@ func count(ctx context.Context, db sqlx.QueryerContext, l List, w Where, exact b
 		return n, false, nil
 	}
 	var plan []byte
-	if err := sqlx.GetContext(ctx, db, &plan, `EXPLAIN (FORMAT JSON) SELECT 1 FROM `+l.From+w.clause(), w.args...); err != nil {
+	if err := sqlx.GetContext(ctx, db, &plan, `EXPLAIN (FORMAT JSON) SELECT 1 FROM `+from+w.clause(), w.args...); err != nil {
 		return 0, false, fmt.Errorf("estimate %s: %w", l.Name, err)
 	}
 	var explained []struct {
