@@ -1,14 +1,12 @@
 package api_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -22,10 +20,8 @@ import (
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
-	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/openapitest"
 	"github.com/travelrule/enclave/internal/seal"
-	"github.com/travelrule/enclave/internal/verification"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -39,25 +35,18 @@ const (
 var peerSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("peer-secret-32-bytes-long-000000"))
 
 type bundle struct {
-	srv    *httptest.Server
 	client *openapitest.Client
 	logs   *et.SyncBuffer
 }
 
+// setup starts the enclave's API as serve wires it, on a fresh database, with no workers: what
+// these tests check is answered on the request path.
 func setup(t *testing.T) bundle {
 	t.Helper()
-	db := dbtest.New(t)
-	cfg := config.Config{VaspID: ourVasp, APIKeys: []string{"other-key", apiKey},
-		Peers: []config.Peer{{VaspID: theirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: peerSecret}}}
-	logs := &et.SyncBuffer{}
-	h := api.NewHandler(api.Deps{
-		Log: slog.New(slog.NewJSONHandler(logs, nil)), Config: cfg, Metrics: prometheus.NewRegistry(),
-		Verifications: verification.NewService(db, network.Default(), ourVasp, sealer(t)),
-		Ready:         func(ctx context.Context) error { return db.PingContext(ctx) },
-	})
-	srv := httptest.NewServer(h)
-	t.Cleanup(srv.Close)
-	return bundle{srv: srv, client: &openapitest.Client{T: t, Base: srv.URL, Bearer: apiKey}, logs: logs}
+	e := et.Start(t, et.Options{APIOnly: true, JSONLogs: true, Config: func(c *config.Config) { c.APIKeys = []string{"other-key", apiKey} }})
+	c := *e.Client
+	c.Bearer = apiKey
+	return bundle{client: &c, logs: e.Logs}
 }
 
 // verificationBody is a valid POST /v1/verifications body with the given asset fields, its
@@ -188,7 +177,7 @@ func TestCreateRejectsBadInput(t *testing.T) {
 		{"UnknownNetwork", "assetInfo.network", without(func(m map[string]any) { asset(m)["network"] = "Narnia" })},
 		{"AssetNotOnNetwork", "assetInfo.network", without(func(m map[string]any) { asset(m)["network"] = "Bitcoin" })},
 		{"MissingPayload", "payload", without(func(m map[string]any) { delete(m, "payload") })},
-		{"MissingBeneficiaryAddress", "payload.ivms101.beneficiary.accountNumber[0]", without(func(m map[string]any) {
+		{"MissingBeneficiaryAddress", "payload.ivms101.beneficiary.accountNumber: must hold at least 1 item", without(func(m map[string]any) {
 			m["payload"].(map[string]any)["ivms101"].(map[string]any)["beneficiary"] = map[string]any{"accountNumber": []string{}}
 		})},
 		{"MalformedJSON", "JSON", []byte(`{"beneficiaryVaspId": `)},
@@ -588,7 +577,7 @@ func TestListsAreBounded(t *testing.T) {
 	big["payload"].(map[string]any)["ivms101"].(map[string]any)["note"] = strings.Repeat("x", 129<<10)
 	r = b.client.Do("POST", "/v1/verifications", mustJSON(t, big), nil)
 	require.Equal(t, 400, r.Status)
-	require.Contains(t, string(r.Body), "payload: at most 131072 bytes")
+	require.Contains(t, string(r.Body), "payload: must be at most 131072 bytes")
 }
 
 func sealer(t *testing.T) *seal.Sealer {

@@ -8,6 +8,7 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
 	"github.com/travelrule/enclave/internal/sqlpage"
@@ -74,5 +75,11 @@ func screeningFilter(c *gin.Context, p sqlpage.Request) (screening.Filter, error
 }
 
 func callbackFilter(c *gin.Context, p sqlpage.Request) (callback.Filter, error) {
-	return callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), Page: p}, nil
+	return callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"),
+		Page: p}, nil
+}
+
+func peerMessageFilter(c *gin.Context, p sqlpage.Request) (exchange.Filter, error) {
+	return exchange.Filter{Status: c.Query("status"), Kind: c.Query("kind"), VerificationUUID: c.Query("verificationUuid"),
+		Page: p}, nil
 }

@@ -16,17 +16,20 @@ import (
 
 // errorBody is the one shape of every error the enclave answers.
 type errorBody struct {
-	Code    string `json:"code"`
-	Message string `json:"message"`
+	Code     string           `json:"code"`
+	Message  string           `json:"message"`
+	Problems []apperr.Problem `json:"problems,omitempty"` // every field at fault, after a shape check
 }
 
 // status maps an error code to its HTTP status. It is the only place that does.
 func status(code string) int {
 	switch code {
-	case apperr.MissingVerificationUUID, apperr.NotFoundVerification, apperr.UnsupportedRiskAssessment, apperr.BadRequest:
+	case apperr.MissingVerificationUUID, apperr.NotFoundVerification, apperr.UnsupportedRiskAssessment, apperr.BadRequest, apperr.UnknownVASP:
 		return http.StatusBadRequest
 	case apperr.AccessDenied:
 		return http.StatusForbidden
+	case apperr.Conflict:
+		return http.StatusConflict
 	case apperr.NotFound:
 		return http.StatusNotFound
 	case apperr.MethodNotAllowed:
@@ -44,7 +47,7 @@ func status(code string) int {
 // and answered INTERNAL-ERROR with the request id, never its text.
 func fail(c *gin.Context, log *slog.Logger, err error) {
 	if e, ok := apperr.As(err); ok {
-		abort(c, status(e.Code), errorBody{Code: e.Code, Message: e.Message})
+		abort(c, status(e.Code), errorBody{Code: e.Code, Message: e.Message, Problems: e.Problems})
 		return
 	}
 	id := requestID(c)

@@ -70,7 +70,8 @@ func TestEveryListFilterUsesAnIndex(t *testing.T) {
 	e := et.Start(t, et.Options{APIOnly: true})
 	const n = 30_000
 	require.NoError(t, bench.Load(context.Background(), e.DB, n, io.Discard))
-	loaded := map[string]bool{"verifications": true, "kyt_results": true, "kyt_alerts": true, "screening_results": true, "callbacks": true}
+	loaded := map[string]bool{"verifications": true, "kyt_results": true, "kyt_alerts": true, "screening_results": true, "callbacks": true,
+		"peer_messages": true}
 
 	explain := func(t *testing.T, s sqlpage.Statement) planNode {
 		t.Helper()

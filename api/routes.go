@@ -16,6 +16,7 @@ import (
 	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
 	"github.com/travelrule/enclave/internal/verification"
@@ -29,6 +30,7 @@ type Deps struct {
 	Assessments   *kytjob.Service
 	Screenings    *screening.Service
 	Callbacks     *callback.Service
+	Exchange      *exchange.Service
 	// Waiter serves Prefer: wait on the risk-assessment POST routes.
 	Waiter *assessment.Waiter
 	// Ready reports whether the enclave can serve (database reachable, schema current).
@@ -62,10 +64,12 @@ func NewHandler(d Deps) *gin.Engine {
 
 	// The VASP's own backend: Authorization: Bearer <ENCLAVE_API_KEYS entry>.
 	v1 := r.Group("/v1", requireAPIKey(d.Config.APIKeys))
-	v1.POST("/verifications", handleCreateVerification(d.Log, d.Verifications))
+	v1.POST("/verifications", handleCreateVerification(d.Log, d.Exchange))
 	v1.GET("/verifications", handleListVerifications(d.Log, d.Verifications))
 	v1.GET("/verifications/:verificationUuid", handleGetVerification(d.Log, d.Verifications))
-	v1.POST("/verifications/tx", handleReportTx(d.Log, d.Verifications))
+	v1.POST("/verifications/:verificationUuid/result", handleAnswer(d.Log, d.Exchange))
+	v1.POST("/verifications/tx", handleBody(d.Log, d.Exchange.ReportTx))
+	v1.POST("/verifications/error", handleBody(d.Log, d.Exchange.ReportError))
 	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess[kytjob.Request](d.Log, d.Assessments, d.Waiter))
 	v1.GET("/risk-assessment/chainalysis-kyt", handleList(d.Log, assessmentFilter, d.Assessments.List))
 	v1.GET("/risk-assessment/chainalysis-kyt/alerts", handleList(d.Log, alertFilter, d.Assessments.ListAlerts))
@@ -76,10 +80,14 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.GET("/risk-assessment/chainalysis-address-screening/:requestId", handleByParam(d.Log, "requestId", d.Screenings.Find))
 	v1.GET("/callbacks", handleList(d.Log, callbackFilter, d.Callbacks.List))
 	v1.POST("/callbacks/:id/redeliver", handleByParam(d.Log, "id", d.Callbacks.Redeliver))
+	v1.GET("/peer-messages", handleList(d.Log, peerMessageFilter, d.Exchange.ListMessages))
+	v1.POST("/peer-messages/:id/redeliver", handleByParam(d.Log, "id", d.Exchange.Redeliver))
 
 	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
 	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))
-	peer.POST("/verifications", handlePeerVerification(d.Log, d.Verifications))
-	peer.POST("/verifications/tx", handlePeerTxReport(d.Log, d.Verifications))
+	peer.POST("/verifications", handlePeer(d.Log, d.Exchange.Receive))
+	peer.POST("/verifications/tx", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveTx)))
+	peer.POST("/verifications/result", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveResult)))
+	peer.POST("/verifications/error", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveError)))
 	return r
 }

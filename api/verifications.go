@@ -1,7 +1,7 @@
 package api
 
 import (
-	"encoding/json"
+	"context"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -11,59 +11,12 @@ import (
 	"github.com/gin-gonic/gin"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/verification"
 )
-
-// verificationResponse is a verification as the API shows it.
-type verificationResponse struct {
-	VerificationUUID   string          `json:"verificationUuid"`
-	Role               string          `json:"role"`
-	OriginatingVaspID  string          `json:"originatingVaspId"`
-	BeneficiaryVaspID  string          `json:"beneficiaryVaspId"`
-	AssetInfo          assetInfo       `json:"assetInfo"`
-	OriginatorAddress  *string         `json:"originatorAddress"`
-	BeneficiaryAddress string          `json:"beneficiaryAddress"`
-	Payload            json.RawMessage `json:"payload,omitempty"` // left out of lists unless include=payload
-	TxHash             *string         `json:"txHash"`
-	Vout               *int            `json:"vout"`
-	OrderedAt          *jsontime.Time  `json:"orderedAt"`
-	CreatedAt          jsontime.Time   `json:"createdAt"`
-	UpdatedAt          jsontime.Time   `json:"updatedAt"`
-}
-
-type assetInfo struct {
-	Symbol               string  `json:"symbol"`
-	Network              *string `json:"network"`
-	Amount               string  `json:"amount"`
-	TradePrice           *string `json:"tradePrice,omitempty"`
-	TradeCurrency        *string `json:"tradeCurrency,omitempty"`
-	TradeISODateTime     *string `json:"tradeISODateTime,omitempty"`
-	IsExceedingThreshold *bool   `json:"isExceedingThreshold,omitempty"`
-}
-
-func toVerificationResponse(v verification.Verification) verificationResponse {
-	return verificationResponse{
-		VerificationUUID: v.UUID, Role: string(v.Role),
-		OriginatingVaspID: v.OriginatingVaspID, BeneficiaryVaspID: v.BeneficiaryVaspID,
-		AssetInfo: assetInfo{
-			Symbol: v.Asset, Network: opt(v.Network), Amount: v.Amount, TradePrice: opt(v.TradePrice),
-			TradeCurrency: opt(v.TradeCurrency), TradeISODateTime: opt(v.TradeISODateTime),
-			IsExceedingThreshold: v.IsExceedingThreshold,
-		},
-		OriginatorAddress: opt(v.OriginatorAddress), BeneficiaryAddress: v.BeneficiaryAddress,
-		Payload: v.Payload, TxHash: opt(v.TxHash), Vout: v.Vout, OrderedAt: jsontime.Of(v.OrderedAt),
-		CreatedAt: jsontime.Time{Time: v.CreatedAt}, UpdatedAt: jsontime.Time{Time: v.UpdatedAt},
-	}
-}
-
-func opt(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return &s
-}
 
 // pageResponse is every list answer: one page, the count of all matches, and the cursor of
 // the next page (null on the last).
@@ -88,7 +41,7 @@ type resultResponse struct {
 	Result bool `json:"result"`
 }
 
-func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+func handleCreateVerification(log *slog.Logger, svc *exchange.Service) gin.HandlerFunc {
 	type response struct {
 		VerificationUUID string        `json:"verificationUuid"`
 		CreatedAt        jsontime.Time `json:"createdAt"`
@@ -101,7 +54,7 @@ func handleCreateVerification(log *slog.Logger, svc *verification.Service) gin.H
 			return
 		}
 		d.IdempotencyKey, d.Body = c.GetHeader(headerIdempotencyKey), body
-		v, err := svc.CreateOutgoing(c.Request.Context(), d)
+		v, err := svc.Create(c.Request.Context(), d)
 		if err != nil {
 			fail(c, log, err)
 			return
@@ -117,7 +70,7 @@ func handleGetVerification(log *slog.Logger, svc *verification.Service) gin.Hand
 			fail(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, toVerificationResponse(v))
+		c.JSON(http.StatusOK, v.View())
 	}
 }
 
@@ -129,7 +82,7 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 			return
 		}
 		f := verification.Filter{
-			Role: verification.Role(strings.ToUpper(c.Query("role"))), Symbol: c.Query("symbol"),
+			Role: verification.Role(strings.ToUpper(c.Query("role"))), Result: verification.Result(strings.ToUpper(c.Query("result"))), Symbol: c.Query("symbol"),
 			Network: c.Query("network"), TxHash: c.Query("txHash"), OriginatingVaspID: c.Query("originatingVaspId"),
 			BeneficiaryVaspID: c.Query("beneficiaryVaspId"), Page: p,
 		}
@@ -153,22 +106,24 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 			fail(c, log, err)
 			return
 		}
-		data := make([]verificationResponse, 0, len(vs))
+		data := make([]verification.View, 0, len(vs))
 		for _, v := range vs {
-			data = append(data, toVerificationResponse(v))
+			data = append(data, v.View())
 		}
 		c.JSON(http.StatusOK, newPage(pg, f.Page.Limit, data))
 	}
 }
 
-func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+// handleBody answers a POST whose JSON body (of type T) one call of the exchange takes, with
+// {"result": true}.
+func handleBody[T any](log *slog.Logger, do func(context.Context, T) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		var r verification.TxReport
-		if _, err := decode(c, &r); err != nil {
+		var m T
+		if _, err := decode(c, &m); err != nil {
 			fail(c, log, err)
 			return
 		}
-		if _, err := svc.ReportTx(c.Request.Context(), r); err != nil {
+		if err := do(c.Request.Context(), m); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -176,15 +131,38 @@ func handleReportTx(log *slog.Logger, svc *verification.Service) gin.HandlerFunc
 	}
 }
 
-func handlePeerVerification(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
+// handleAnswer takes the beneficiary VASP's late answer to an inbound verification.
+func handleAnswer(log *slog.Logger, svc *exchange.Service) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		var m exchange.ResultMessage
+		if _, err := decode(c, &m); err != nil {
+			fail(c, log, err)
+			return
+		}
+		if m.VerificationUUID != "" && m.VerificationUUID != c.Param("verificationUuid") {
+			fail(c, log, apperr.Bad("verificationUuid: the body names %s, the path %s", validate.Quote(m.VerificationUUID), validate.Quote(c.Param("verificationUuid"))))
+			return
+		}
+		m.VerificationUUID = c.Param("verificationUuid")
+		if err := svc.Answer(c.Request.Context(), m); err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, resultResponse{Result: true})
+	}
+}
+
+// handlePeer answers a peer route: the body, already verified with the sender's signature,
+// decoded as T and given to do with the sender's VASP id.
+func handlePeer[T any](log *slog.Logger, do func(ctx context.Context, sender string, m T, body []byte) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		body := c.MustGet(ctxBody).([]byte)
-		var d verification.Draft
-		if err := decodeJSON(body, &d); err != nil {
+		var m T
+		if err := decodeJSON(body, &m); err != nil {
 			fail(c, log, err)
 			return
 		}
-		if _, err := svc.ReceiveIncoming(c.Request.Context(), c.GetString(ctxPeer), d, body); err != nil {
+		if err := do(c.Request.Context(), c.GetString(ctxPeer), m, body); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -192,19 +170,9 @@ func handlePeerVerification(log *slog.Logger, svc *verification.Service) gin.Han
 	}
 }
 
-func handlePeerTxReport(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
-	return func(c *gin.Context) {
-		var r verification.TxReport
-		if err := decodeJSON(c.MustGet(ctxBody).([]byte), &r); err != nil {
-			fail(c, log, err)
-			return
-		}
-		if _, err := svc.ReceiveTxReport(c.Request.Context(), c.GetString(ctxPeer), r); err != nil {
-			fail(c, log, err)
-			return
-		}
-		c.JSON(http.StatusOK, resultResponse{Result: true})
-	}
+// withoutBody adapts a peer call that does not need the raw body.
+func withoutBody[T any](do func(ctx context.Context, sender string, m T) error) func(context.Context, string, T, []byte) error {
+	return func(ctx context.Context, sender string, m T, _ []byte) error { return do(ctx, sender, m) }
 }
 
 // page reads what every list takes: limit, and where the page starts, by cursor (the `next`

@@ -42,6 +42,16 @@ const (
 	// TypeKYTAlert reports alerts Chainalysis raised on a processed KYT assessment later
 	// (monitoring): the assessment as it stands, and only the new alerts.
 	TypeKYTAlert = "CHAINALYSIS_KYT_ALERT"
+	// TypeVerificationResult tells the originator's backend the beneficiary VASP's answer to a
+	// verification: exactly one per verification.
+	TypeVerificationResult = "VERIFICATION_RESULT"
+	// TypeTxReport tells the beneficiary's backend the originator's on-chain txHash.
+	TypeTxReport = "TX_REPORT"
+	// TypeErrorReport tells a backend that the counterparty cancelled the transfer.
+	TypeErrorReport = "ERROR_REPORT"
+	// TypeVerificationRequest asks the beneficiary's backend to answer an inbound verification
+	// through POST /v1/verifications/{verificationUuid}/result (no Verify User API is configured).
+	TypeVerificationRequest = "VERIFICATION_REQUEST"
 )
 
 // ErrSignature means the callback was not signed with the secret, was tampered with, or is
@@ -261,3 +271,79 @@ const (
 	SourceAssessment = "ASSESSMENT"
 	SourceMonitoring = "MONITORING"
 )
+
+// VerificationResultData is the data of a VERIFICATION_RESULT callback. VerifyVASP's pages name
+// the result both verificationResult and result; both carry it.
+type VerificationResultData struct {
+	VerificationUUID   string  `json:"verificationUuid"`
+	VerificationResult string  `json:"verificationResult"`
+	Result             string  `json:"result"`
+	Reason             *string `json:"reason"`
+	Message            *string `json:"message"`
+	// IVMS101 holds the beneficiary data the beneficiary VASP returned, if any.
+	IVMS101 *struct {
+		Beneficiary json.RawMessage `json:"beneficiary"`
+	} `json:"ivms101,omitempty"`
+}
+
+// TxReportData is the data of a TX_REPORT callback.
+type TxReportData struct {
+	VerificationUUID string `json:"verificationUuid"`
+	TxHash           string `json:"txHash"`
+	Vout             *int   `json:"vout"`
+}
+
+// ErrorReportData is the data of an ERROR_REPORT callback.
+type ErrorReportData struct {
+	VerificationUUID string `json:"verificationUuid"`
+	Result           string `json:"result"`
+	Reason           string `json:"reason"`
+	Message          string `json:"message"`
+}
+
+// VerificationRequestData is the data of a VERIFICATION_REQUEST callback: the verification as
+// GET /v1/verifications/{uuid} shows it, without its payload. Fields not listed here are in
+// Callback.Data.
+type VerificationRequestData struct {
+	VerificationUUID        string  `json:"verificationUuid"`
+	Role                    string  `json:"role"`
+	OriginatingVaspID       string  `json:"originatingVaspId"`
+	BeneficiaryVaspID       string  `json:"beneficiaryVaspId"`
+	BeneficiaryAddress      string  `json:"beneficiaryAddress"`
+	RequiredBeneficiaryInfo *string `json:"requiredBeneficiaryInfo"`
+	Result                  string  `json:"result"`
+}
+
+// VerificationResult decodes the data of a VERIFICATION_RESULT callback.
+func (c Callback) VerificationResult() (VerificationResultData, error) {
+	var d VerificationResultData
+	return d, c.decode(TypeVerificationResult, &d)
+}
+
+// TxReport decodes the data of a TX_REPORT callback.
+func (c Callback) TxReport() (TxReportData, error) {
+	var d TxReportData
+	return d, c.decode(TypeTxReport, &d)
+}
+
+// ErrorReport decodes the data of an ERROR_REPORT callback.
+func (c Callback) ErrorReport() (ErrorReportData, error) {
+	var d ErrorReportData
+	return d, c.decode(TypeErrorReport, &d)
+}
+
+// VerificationRequest decodes the data of a VERIFICATION_REQUEST callback.
+func (c Callback) VerificationRequest() (VerificationRequestData, error) {
+	var d VerificationRequestData
+	return d, c.decode(TypeVerificationRequest, &d)
+}
+
+func (c Callback) decode(typ string, v any) error {
+	if c.CallbackType != typ {
+		return fmt.Errorf("webhook: callback is %s, not %s", c.CallbackType, typ)
+	}
+	if err := json.Unmarshal(c.Data, v); err != nil {
+		return fmt.Errorf("webhook: %s data: %w", typ, err)
+	}
+	return nil
+}

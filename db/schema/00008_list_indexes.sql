@@ -24,7 +24,8 @@
 -- writes an entry into every index of its table. It is the price of a status filter that
 -- stays fast; README "Lists at scale" measures it.
 
--- GET /v1/verifications: role, symbol, network, originatingVaspId, beneficiaryVaspId.
+-- GET /v1/verifications: role, symbol, network, originatingVaspId, beneficiaryVaspId (result
+-- has its index in 00007).
 CREATE INDEX IF NOT EXISTS verifications_role_idx ON verifications (role, created_at DESC, uuid);
 CREATE INDEX IF NOT EXISTS verifications_asset_idx ON verifications (asset, created_at DESC, uuid);
 CREATE INDEX IF NOT EXISTS verifications_network_idx ON verifications (network, created_at DESC, uuid);
@@ -48,7 +49,11 @@ CREATE INDEX IF NOT EXISTS screening_results_risk_idx ON screening_results (lowe
 -- GET /v1/callbacks: status.
 CREATE INDEX IF NOT EXISTS callbacks_status_idx ON callbacks (status, created_at DESC, id);
 
+-- GET /v1/peer-messages: kind (status has its index in 00007).
+CREATE INDEX IF NOT EXISTS peer_messages_kind_idx ON peer_messages (kind, created_at DESC, id);
+
 -- +goose Down
+DROP INDEX IF EXISTS peer_messages_kind_idx;
 DROP INDEX IF EXISTS callbacks_status_idx;
 DROP INDEX IF EXISTS screening_results_risk_idx;
 DROP INDEX IF EXISTS screening_results_status_idx;

@@ -30,12 +30,14 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/logthrottle"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/screening"
 	"github.com/travelrule/enclave/internal/seal"
+	"github.com/travelrule/enclave/internal/vaspapi"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -49,6 +51,9 @@ type Tuning struct {
 	// CallbackTimeout bounds one delivery attempt; default 10s.
 	CallbackTimeout time.Duration
 	AfterSend       func(ctx context.Context, callbackID string)
+	// Exchange shrinks the exchange's retries (tests); its VaspID, Peers and Timeout come from
+	// the configuration.
+	Exchange exchange.Config
 	// RescueAfter is how long a job may run before River hands it to another worker; it must
 	// exceed JobTimeout. Defaults: an assessment's run times out after 2 × CHAINALYSIS_TIMEOUT
 	// + 5s (25s), a delivery's after the callback timeout + 5s (15s); jobs are rescued 5s after
@@ -66,6 +71,7 @@ type App struct {
 	Assessments *kytjob.Service
 	Screenings  *screening.Service
 	Callbacks   *callback.Service
+	Exchange    *exchange.Service
 	// Waiter serves Prefer: wait; Close stops its listener.
 	Waiter *assessment.Waiter
 }
@@ -135,7 +141,24 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return nil, err
 	}
 
+	var vasp *vaspapi.Client
+	if cfg.VerifyUserURL != "" {
+		vasp = vaspapi.New(vaspapi.Config{VerifyUserURL: cfg.VerifyUserURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
+			Timeout: cfg.VASPAPITimeout})
+	}
+	xc := t.Exchange
+	xc.VaspID, xc.Timeout = cfg.VaspID, cmp.Or(cfg.VerificationTimeout, xc.Timeout)
+	xc.Peers = func(id string) (exchange.Peer, bool) {
+		p, ok := cfg.Peer(id)
+		return exchange.Peer{VaspID: p.VaspID, Name: p.Name, URL: p.URL, Secret: p.Secret}, ok
+	}
+	xchg, err := exchange.NewService(db, pools.Pipeline, verifs, callbacks, vasp, xc, log, metrics)
+	if err != nil {
+		return nil, err
+	}
+
 	workers := river.NewWorkers()
+	xchg.AddWorkers(workers)
 	assessments.AddWorkers(workers)
 	screenings.AddWorkers(workers)
 	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
@@ -157,13 +180,14 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
 	// rescues a job of a dead process once the longest of them has passed.
-	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout()))
+	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout(), xchg.JobTimeout()))
 	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
-		// Two lanes: assessments on the default queue, deliveries on their own, each with its
-		// own workers, so neither can hold the other back.
+		// Three lanes: assessments on the default queue, deliveries and the exchange with
+		// counterparties on their own, each with its own workers, so none holds another back.
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: cmp.Or(cfg.Workers, config.DefaultWorkers)},
 			callback.Queue:     {MaxWorkers: cmp.Or(cfg.CallbackWorkers, config.DefaultCallbackWorkers)},
+			exchange.Queue:     {MaxWorkers: cmp.Or(cfg.PeerWorkers, config.DefaultPeerWorkers)},
 		},
 		Workers:              workers,
 		PeriodicJobs:         periodic,
@@ -183,6 +207,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	assessments.Attach(rc)
 	screenings.Attach(rc)
 	callbacks.Attach(rc)
+	xchg.Attach(rc)
 
 	dsn := cfg.DatabaseURL
 	waiter := assessment.NewWaiter(func(ctx context.Context) (*pgx.Conn, error) {
@@ -201,7 +226,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 
 	handler := api.NewHandler(api.Deps{
 		Log: log, Config: cfg, Metrics: metrics, Waiter: waiter,
-		Verifications: verifs, Assessments: assessments, Screenings: screenings, Callbacks: callbacks,
+		Verifications: verifs, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg,
 		Ready: func(ctx context.Context) error {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()
@@ -211,7 +236,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 			return schema.Check(ctx, db.DB)
 		},
 	})
-	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Waiter: waiter}, nil
+	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter}, nil
 }
 
 // atLeast drops records below min.

@@ -21,13 +21,27 @@ const (
 	MethodNotAllowed          = "METHOD-NOT-ALLOWED"
 	PayloadTooLarge           = "PAYLOAD-TOO-LARGE"
 	Unavailable               = "SERVICE-UNAVAILABLE"
-	Internal                  = "INTERNAL-ERROR"
+	// UnknownVASP names a counterparty the peers file does not list (400).
+	UnknownVASP = "UNKNOWN-VASP"
+	// Conflict is a message that contradicts a verification's final state (409).
+	Conflict = "CONFLICT"
+	Internal = "INTERNAL-ERROR"
 )
 
 // Error is an error whose code and message may be shown to the caller as they are.
 type Error struct {
 	Code    string
 	Message string
+	// Problems lists, when a request had several faults, each field at fault and the rule it
+	// broke, so a client can act on them without parsing Message. Empty otherwise.
+	Problems []Problem
+}
+
+// Problem is one field of a request at fault: its JSON path (assetInfo.amount,
+// payload.ivms101.beneficiary.accountNumber[0]) and the rule it broke (required, decimal, ...).
+type Problem struct {
+	Field string `json:"field"`
+	Rule  string `json:"rule"`
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }

@@ -12,13 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
-	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/retry"
@@ -212,16 +210,6 @@ type Keyed struct {
 
 // Key gives the api package the one place to set them, whichever request embeds Keyed.
 func (k *Keyed) Key() *Keyed { return k }
-
-// VerificationUUID is the verificationUuid a request names, or MISSING-VERIFICATION-UUID in
-// the VerifyVASP page's words. Its form is checked where it is looked up.
-func VerificationUUID(s string) (string, error) {
-	id := strings.TrimSpace(s)
-	if id == "" {
-		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
-	}
-	return id, nil
-}
 
 // RunTimeout bounds one run of an assessment's job: two Chainalysis calls of at most
 // callTimeout and the transactions around them. River rescues a job of a dead process once it

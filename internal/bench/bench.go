@@ -327,11 +327,21 @@ func startEnclave(ctx context.Context, o Options, secret string) (_ *enclave, er
 	e.rcv = newReceiver(secret, o.ReceiverLatency)
 	e.stops = append(e.stops, e.rcv.srv.Close)
 
+	// The counterparty's enclave: it acknowledges every verification and tx report sent to it,
+	// so the exchange's messages cost what they cost in production.
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only acknowledged
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true}`) //nolint:errcheck // the enclave retries what it does not get
+	}))
+	e.stops = append(e.stops, peer.Close)
+
 	keyset, err := seal.New()
 	if err != nil {
 		return nil, err
 	}
 	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey}, DataKeyset: keyset,
+		Peers:     []config.Peer{{VaspID: theirVasp, Name: "Bench counterparty", URL: peer.URL, Secret: secret}},
 		KYTAPIURL: e.sim.URL, KYTAPIKey: kytKey, CallbackURL: e.rcv.srv.URL, CallbackSecret: secret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
 		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}

@@ -17,7 +17,8 @@ import (
 )
 
 // Load fills a migrated database with n verifications and, for each, an assessment, a
-// screening and a terminal callback, and an alert for every third assessment: the tables the
+// screening, a terminal callback and a message to the counterparty, and an alert for every
+// third assessment: the tables the
 // list routes read, at the size of a VASP that kept years of them. Rows are made by
 // generate_series in a few statements, with the tables' secondary indexes dropped meanwhile
 // and built again after (a sorted build is several times faster than n inserts into each),
@@ -87,28 +88,32 @@ func Load(ctx context.Context, db *sqlx.DB, n int, progress io.Writer) error {
 	return nil
 }
 
-var loadedTables = []string{"verifications", "kyt_results", "kyt_alerts", "screening_results", "callbacks"}
+var loadedTables = []string{"verifications", "kyt_results", "kyt_alerts", "screening_results", "callbacks", "peer_messages"}
 
 // loadSQL makes rows $2 to $3 of $1, of each table, row i of every table belonging to
 // verification i. The spread, which the plan test and the scale bench rely on:
 //   - verifications: 95% ORIGINATOR (originatingVaspId ours), 5% BENEFICIARY; the
 //     counterparty is one of 500 (1000 to 1499), twenty rows in a row each; 1% BTC on
-//     BITCOIN, 2% USDT on TRON, the rest ETH on ETHEREUM; a txHash on every eighth row.
+//     BITCOIN, 2% USDT on TRON, the rest ETH on ETHEREUM; a txHash on every eighth row; 1%
+//     DENIED, 0.5% PENDING, the rest VERIFIED.
 //   - kyt_results: 10% TRANSFER, the rest ATTEMPT; direction follows role; 1% ERROR, 0.1%
 //     PENDING, 0.1% REGISTERED, the rest PROCESSED.
 //   - kyt_alerts (i divisible by 3): 2% SEVERE, 10% HIGH, 33% MEDIUM, the rest LOW; 10%
 //     MONITORING; 1% Flagged, 1% Dismissed, the rest Unreviewed.
 //   - screening_results: statuses as kyt_results; 1% Severe, 5% High, 20% Medium, the rest Low.
-//   - callbacks: 0.5% FAILED, 0.1% PENDING, the rest DELIVERED.
+//   - callbacks: 0.5% FAILED, 0.1% PENDING, the rest DELIVERED; each names its verification.
+//   - peer_messages: 10% TX_REPORT, 1% RESULT, 0.1% ERROR_REPORT, the rest VERIFICATION;
+//     statuses as callbacks.
 var loadSQL = []struct{ table, sql string }{
 	{"verifications", `INSERT INTO verifications (uuid, role, originating_vasp_id, beneficiary_vasp_id, network, asset, amount,
-		beneficiary_address, payload, request_sha256, tx_hash, created_at, updated_at)
+		beneficiary_address, payload, request_sha256, tx_hash, result, created_at, updated_at)
 	SELECT md5('v' || i)::uuid, CASE WHEN i % 20 = 1 THEN 'BENEFICIARY' ELSE 'ORIGINATOR' END,
 		CASE WHEN i % 20 = 1 THEN (1000 + i / 20 % 500)::text ELSE '` + ourVasp + `' END,
 		CASE WHEN i % 20 = 1 THEN '` + ourVasp + `' ELSE (1000 + i / 20 % 500)::text END,
 		CASE WHEN i % 100 = 1 THEN 'BITCOIN' WHEN i % 50 = 3 THEN 'TRON' ELSE 'ETHEREUM' END,
 		CASE WHEN i % 100 = 1 THEN 'BTC' WHEN i % 50 = 3 THEN 'USDT' ELSE 'ETH' END, 1.25,
 		'0x' || md5('a' || i), '{}', '\x00', CASE WHEN i % 8 = 0 THEN md5('t' || i) END,
+		CASE WHEN i % 100 = 11 THEN 'DENIED' WHEN i % 200 = 13 THEN 'PENDING' ELSE 'VERIFIED' END,
 		now() - ($1 - i) * interval '1 second', now() - ($1 - i) * interval '1 second'
 	FROM generate_series($2::int, $3::int) i`},
 	{"kyt_results", `INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
@@ -134,11 +139,17 @@ var loadSQL = []struct{ table, sql string }{
 		CASE WHEN i % 100 = 7 THEN 'ERROR' WHEN i % 1000 = 8 THEN 'PENDING' WHEN i % 1000 = 9 THEN 'REGISTERED' ELSE 'PROCESSED' END,
 		CASE WHEN i % 100 = 1 THEN 'Severe' WHEN i % 20 = 2 THEN 'High' WHEN i % 5 = 3 THEN 'Medium' ELSE 'Low' END, ts, ts, ts
 	FROM generate_series($2::int, $3::int) i, LATERAL (SELECT now() - ($1 - i) * interval '1 second' + interval '3 milliseconds' AS ts) t`},
-	{"callbacks", `INSERT INTO callbacks (id, request_id, callback_type, terminal, payload, status, attempts, last_status_code,
-		created_at, delivered_at)
-	SELECT md5('c' || i)::uuid, md5('k' || i)::uuid, 'CHAINALYSIS_KYT_RESULT', true, '{}',
+	{"callbacks", `INSERT INTO callbacks (id, request_id, verification_uuid, callback_type, terminal, payload, status, attempts,
+		last_status_code, created_at, delivered_at)
+	SELECT md5('c' || i)::uuid, md5('k' || i)::uuid, md5('v' || i)::uuid, 'CHAINALYSIS_KYT_RESULT', true, '{}',
 		CASE WHEN i % 200 = 5 THEN 'FAILED' WHEN i % 1000 = 6 THEN 'PENDING' ELSE 'DELIVERED' END, 1, 204, ts, ts
 	FROM generate_series($2::int, $3::int) i, LATERAL (SELECT now() - ($1 - i) * interval '1 second' + interval '4 milliseconds' AS ts) t`},
+	{"peer_messages", `INSERT INTO peer_messages (id, verification_uuid, peer_vasp_id, kind, seq, status, attempts, last_status_code,
+		created_at, delivered_at)
+	SELECT md5('m' || i)::uuid, md5('v' || i)::uuid, (1000 + i / 20 % 500)::text,
+		CASE WHEN i % 10 = 4 THEN 'TX_REPORT' WHEN i % 100 = 15 THEN 'RESULT' WHEN i % 1000 = 17 THEN 'ERROR_REPORT' ELSE 'VERIFICATION' END, 1,
+		CASE WHEN i % 200 = 5 THEN 'FAILED' WHEN i % 1000 = 6 THEN 'PENDING' ELSE 'DELIVERED' END, 1, 200, ts, ts
+	FROM generate_series($2::int, $3::int) i, LATERAL (SELECT now() - ($1 - i) * interval '1 second' + interval '5 milliseconds' AS ts) t`},
 }
 
 // ListCase is one list request the scale bench times and the plan test EXPLAINs: a route and
@@ -171,11 +182,13 @@ func ListCases(n int) []ListCase {
 		alerts        = "/v1/risk-assessment/chainalysis-kyt/alerts"
 		screenings    = "/v1/risk-assessment/chainalysis-address-screening"
 		callbacks     = "/v1/callbacks"
+		messages      = "/v1/peer-messages"
 	)
 	return []ListCase{
 		{verifications, "", nil},
 		{verifications, "role=BENEFICIARY", []string{"role"}},
 		{verifications, "role=ORIGINATOR", nil}, // most rows: the created_at index, filtered, reads barely more
+		{verifications, "result=DENIED", []string{"result"}},
 		{verifications, "symbol=BTC", []string{"asset"}},
 		{verifications, "network=TRON", []string{"network"}},
 		{verifications, "beneficiaryVaspId=1007", []string{"beneficiary_vasp_id"}},
@@ -206,6 +219,12 @@ func ListCases(n int) []ListCase {
 		{callbacks, "", nil},
 		{callbacks, "status=FAILED", []string{"status"}},
 		{callbacks, "requestId=" + v("k", mid), []string{"request_id"}},
+		{callbacks, "verificationUuid=" + v("v", mid), []string{"verification_uuid"}},
+		{messages, "", nil},
+		{messages, "status=FAILED", []string{"status"}},
+		{messages, "kind=ERROR_REPORT", []string{"kind"}},
+		{messages, "kind=TX_REPORT", []string{"kind"}},
+		{messages, "verificationUuid=" + v("v", mid), []string{"verification_uuid"}},
 	}
 }
 
@@ -319,7 +338,7 @@ func Scale(ctx context.Context, o ScaleOptions) (ScaleResult, error) {
 	// Deep pages: each unfiltered list followed Depth pages of 20 by cursor; every page of
 	// the walk is timed, then the last one again Samples times.
 	for _, path := range []string{"/v1/verifications", "/v1/risk-assessment/chainalysis-kyt", "/v1/risk-assessment/chainalysis-kyt/alerts",
-		"/v1/risk-assessment/chainalysis-address-screening", "/v1/callbacks"} {
+		"/v1/risk-assessment/chainalysis-address-screening", "/v1/callbacks", "/v1/peer-messages"} {
 		var walk []time.Duration
 		next := ""
 		for i := 0; i < o.Depth; i++ {

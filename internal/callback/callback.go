@@ -10,16 +10,13 @@
 package callback
 
 import (
-	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -33,8 +30,8 @@ import (
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/retry"
+	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/sqlpage"
-	"github.com/travelrule/enclave/webhook"
 )
 
 // Queue is the River queue deliveries run on, apart from the assessments' queue.
@@ -80,7 +77,10 @@ type Service struct {
 	cfg        Config
 	log        *slog.Logger
 	client     *river.Client[*sql.Tx]
+	poster     *signedhttp.Client
 	deliveries *prometheus.CounterVec
+	// attach returns the sealed data a callback adds when delivered (AttachResult).
+	attach func(ctx context.Context, verificationUUID string) (json.RawMessage, error)
 	// Deliveries running at once read their callbacks, and record their success, in batches:
 	// one round trip (and one commit) for all that arrive together.
 	load   batch.Group[string, Record]
@@ -99,18 +99,9 @@ func NewService(api, delivery *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
-	if cfg.HTTPClient == nil {
-		// Keep connections to the one receiver alive across concurrent deliveries (the
-		// default transport keeps two, and would open a connection per callback under load).
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.MaxIdleConnsPerHost = 256
-		cfg.HTTPClient = &http.Client{Transport: t}
-	} else {
-		hc := *cfg.HTTPClient
-		cfg.HTTPClient = &hc
-	}
-	cfg.HTTPClient.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	s := &Service{api: api, work: delivery, cfg: cfg, log: log, deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
+	// Connections to the one receiver are kept alive across concurrent deliveries; redirects
+	// are never followed.
+	s := &Service{api: api, work: delivery, cfg: cfg, log: log, poster: signedhttp.New(cfg.HTTPClient, cfg.Timeout), deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",
 		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
 	}, []string{"outcome"})}
@@ -133,7 +124,20 @@ type New struct {
 	// Terminal marks the one callback that reports an assessment's final state; a second
 	// terminal callback for the same request is refused by the database.
 	Terminal bool
-	Payload  any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
+	// VerificationUUID names the verification an exchange callback is about (VERIFICATION_RESULT,
+	// TX_REPORT, ERROR_REPORT, VERIFICATION_REQUEST); one VERIFICATION_RESULT each, enforced by
+	// the database.
+	VerificationUUID string
+	// AttachResult adds, when delivered, the beneficiary IVMS101 of the verification's result
+	// as data.ivms101.beneficiary: personal data is never frozen into the payload in plain text.
+	AttachResult bool
+	Payload      any // marshalled now and frozen: {"callbackType", "data"} is built by the caller
+}
+
+// AttachWith sets how a callback with AttachResult gets its beneficiary IVMS101 when delivered:
+// opened from the sealed verification by the package that owns it.
+func (s *Service) AttachWith(f func(ctx context.Context, verificationUUID string) (json.RawMessage, error)) {
+	s.attach = f
 }
 
 // Enqueue records a callback and its delivery job in tx, the transaction that produced it.
@@ -143,12 +147,15 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) error {
 		return fmt.Errorf("callback payload: %w", err)
 	}
 	id := uuid.NewString()
-	var reqID *string
+	var reqID, verID *string
 	if n.RequestID != "" {
 		reqID = &n.RequestID
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, callback_type, terminal, payload, status)
-		VALUES ($1, $2, $3, $4, $5, 'PENDING')`, id, reqID, n.Type, n.Terminal, string(body)); err != nil {
+	if n.VerificationUUID != "" {
+		verID = &n.VerificationUUID
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, verification_uuid, attach_result, callback_type, terminal, payload, status)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING')`, id, reqID, verID, n.AttachResult, n.Type, n.Terminal, string(body)); err != nil {
 		return fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
 	}
 	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
@@ -159,18 +166,21 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) error {
 
 // Record is a callback as the API shows it.
 type Record struct {
-	ID             string          `json:"id" db:"id"`
-	RequestID      *string         `json:"requestId" db:"request_id"`
-	CallbackType   string          `json:"callbackType" db:"callback_type"`
-	Status         string          `json:"status" db:"status"`
-	Attempts       int             `json:"attempts" db:"attempts"`
-	LastStatusCode *int            `json:"lastStatusCode" db:"last_status_code"`
-	LastError      *string         `json:"lastError" db:"last_error"`
-	CreatedAt      jsontime.Time   `json:"createdAt" db:"-"`
-	DeliveredAt    *jsontime.Time  `json:"deliveredAt" db:"-"`
-	Payload        json.RawMessage `json:"payload" db:"payload"`
-	Created        time.Time       `json:"-" db:"created_at"`
-	Delivered      sql.NullTime    `json:"-" db:"delivered_at"`
+	ID        string  `json:"id" db:"id"`
+	RequestID *string `json:"requestId" db:"request_id"`
+	// VerificationUUID names the verification of an exchange callback.
+	VerificationUUID *string         `json:"verificationUuid" db:"verification_uuid"`
+	AttachResult     bool            `json:"-" db:"attach_result"`
+	CallbackType     string          `json:"callbackType" db:"callback_type"`
+	Status           string          `json:"status" db:"status"`
+	Attempts         int             `json:"attempts" db:"attempts"`
+	LastStatusCode   *int            `json:"lastStatusCode" db:"last_status_code"`
+	LastError        *string         `json:"lastError" db:"last_error"`
+	CreatedAt        jsontime.Time   `json:"createdAt" db:"-"`
+	DeliveredAt      *jsontime.Time  `json:"deliveredAt" db:"-"`
+	Payload          json.RawMessage `json:"payload" db:"payload"`
+	Created          time.Time       `json:"-" db:"created_at"`
+	Delivered        sql.NullTime    `json:"-" db:"delivered_at"`
 }
 
 func (r *Record) fill() {
@@ -180,13 +190,14 @@ func (r *Record) fill() {
 	}
 }
 
-const recordColumns = `id, request_id, callback_type, status, attempts, last_status_code, last_error, created_at, delivered_at, payload`
+const recordColumns = `id, request_id, verification_uuid, attach_result, callback_type, status, attempts, last_status_code, last_error, created_at, delivered_at, payload`
 
 // Filter selects callbacks for List.
 type Filter struct {
-	Status    string
-	RequestID string
-	Page      sqlpage.Request
+	Status           string
+	RequestID        string
+	VerificationUUID string
+	Page             sqlpage.Request
 }
 
 // callbackList is GET /v1/callbacks: newest first, each filter served by an index
@@ -210,6 +221,13 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, e
 			return nil, none, err
 		}
 		w.Add("request_id = $%d", id)
+	}
+	if f.VerificationUUID != "" {
+		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
+		if err != nil {
+			return nil, none, err
+		}
+		w.Add("verification_uuid = $%d", id)
 	}
 	out, p, err := sqlpage.Select(ctx, s.api, callbackList, w, f.Page, func(r Record) sqlpage.Key { return sqlpage.Key{Time: r.Created, ID: r.ID} })
 	if err != nil {
@@ -378,7 +396,14 @@ func (s *Service) deliver(ctx context.Context, r Record) error {
 	if r.Status != StatusPending {
 		return nil // delivered (or given up) by an earlier run
 	}
-	status, retryAfter, derr := s.post(ctx, r.ID, r.Payload)
+	body := []byte(r.Payload)
+	if r.AttachResult && r.VerificationUUID != nil {
+		var err error
+		if body, err = s.withResult(ctx, *r.VerificationUUID, body); err != nil {
+			return fmt.Errorf("callback %s: %w", r.ID, err)
+		}
+	}
+	status, retryAfter, derr := s.post(ctx, r.ID, body)
 	attempts := r.Attempts + 1
 	if derr == nil {
 		if s.cfg.AfterSend != nil {
@@ -414,55 +439,34 @@ func (s *Service) deliver(ctx context.Context, r Record) error {
 	return river.JobSnooze(max(wait, time.Millisecond))
 }
 
+// withResult adds the verification's beneficiary IVMS101 to a frozen payload as
+// data.ivms101.beneficiary, opened only for the request that carries it.
+func (s *Service) withResult(ctx context.Context, verificationUUID string, payload []byte) ([]byte, error) {
+	if s.attach == nil {
+		return nil, errors.New("no source of the sealed result is attached")
+	}
+	beneficiary, err := s.attach(ctx, verificationUUID)
+	if err != nil || len(beneficiary) == 0 {
+		return payload, err
+	}
+	var cb struct {
+		CallbackType string                     `json:"callbackType"`
+		Data         map[string]json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(payload, &cb); err != nil {
+		return nil, fmt.Errorf("frozen payload: %w", err)
+	}
+	ivms, err := json.Marshal(map[string]json.RawMessage{"beneficiary": beneficiary})
+	if err != nil {
+		return nil, err
+	}
+	cb.Data["ivms101"] = ivms
+	return json.Marshal(cb)
+}
+
 // post sends one callback. It returns the HTTP status (0 if none), any Retry-After, and an
 // error unless the answer was 2xx.
 func (s *Service) post(ctx context.Context, id string, body []byte) (int, time.Duration, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, s.cfg.URL, bytes.NewReader(body))
-	if err != nil {
-		return 0, 0, fmt.Errorf("build request: %w", err)
-	}
-	h, err := webhook.Sign(s.cfg.Secret, id, time.Now(), body)
-	if err != nil {
-		return 0, 0, err
-	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if s.cfg.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+s.cfg.Token)
-	}
-	resp, err := s.cfg.HTTPClient.Do(req)
-	if err != nil {
-		if errors.Is(err, context.DeadlineExceeded) {
-			return 0, 0, fmt.Errorf("no answer within %s", s.cfg.Timeout)
-		}
-		return 0, 0, fmt.Errorf("send: %s", sanitize(err))
-	}
-	defer resp.Body.Close()
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) //nolint:errcheck // reuse the connection
-	if resp.StatusCode >= 200 && resp.StatusCode < 300 {
-		return resp.StatusCode, 0, nil
-	}
-	if resp.StatusCode >= 300 && resp.StatusCode < 400 {
-		return resp.StatusCode, 0, fmt.Errorf("answered %d, a redirect, which is not followed: only a 2xx from ENCLAVE_CALLBACK_URL itself counts", resp.StatusCode)
-	}
-	var retryAfter time.Duration
-	if v, err := strconv.Atoi(strings.TrimSpace(resp.Header.Get("Retry-After"))); err == nil && v > 0 {
-		retryAfter = time.Duration(v) * time.Second
-	}
-	return resp.StatusCode, retryAfter, fmt.Errorf("answered %d", resp.StatusCode)
-}
-
-// sanitize keeps a transport error's cause without the URL, which may carry credentials.
-func sanitize(err error) string {
-	var ue interface{ Unwrap() error }
-	if errors.As(err, &ue) {
-		if inner := ue.Unwrap(); inner != nil {
-			return inner.Error()
-		}
-	}
-	return err.Error()
+	a, err := s.poster.Post(ctx, signedhttp.Request{URL: s.cfg.URL, Secret: s.cfg.Secret, ID: id, Token: s.cfg.Token, Body: body})
+	return a.Status, a.RetryAfter, err
 }

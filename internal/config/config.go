@@ -33,6 +33,12 @@ const (
 	// DefaultCallbackWorkers covers 1,000 deliveries in flight: 200 callbacks/s to a receiver
 	// that takes 5 s to answer.
 	DefaultCallbackWorkers = 1000
+	// DefaultVASPAPITimeout bounds one call of the VASP's own API: VerifyVASP gives Verify User 5 s.
+	DefaultVASPAPITimeout = 5 * time.Second
+	// DefaultVerificationTimeout is how long an originator waits for a result.
+	DefaultVerificationTimeout = 15 * time.Minute
+	// DefaultPeerWorkers is the messages to counterparties in flight.
+	DefaultPeerWorkers = 100
 )
 
 // Peer is a counterparty enclave allowed to call the peer routes.
@@ -124,6 +130,18 @@ type Config struct {
 	// busy workers makes an accept wait for a connection, and the pipeline never has more
 	// statements running in PostgreSQL than this.
 	PipelineConnections int
+	// VerifyUserURL is this VASP's Verify User API (ENCLAVE_VERIFY_USER_URL), asked about every
+	// inbound verification. Unset: inbound verifications wait for
+	// POST /v1/verifications/{uuid}/result, and a VERIFICATION_REQUEST callback says so.
+	VerifyUserURL string
+	// VASPAPITimeout bounds one call of the VASP's API (ENCLAVE_VASP_API_TIMEOUT), default 5s.
+	VASPAPITimeout time.Duration
+	// VerificationTimeout is how long an originator waits for the beneficiary VASP's result
+	// before the verification is ERROR / REQUEST-TIMEOUT (ENCLAVE_VERIFICATION_TIMEOUT), default 15m.
+	VerificationTimeout time.Duration
+	// PeerWorkers is how many messages to counterparties, and questions to the VASP's API, this
+	// process has in flight (ENCLAVE_PEER_WORKERS), default 100: a lane of their own.
+	PeerWorkers int
 
 	problems []string
 }
@@ -152,6 +170,10 @@ func Load(lookup func(string) string) Config {
 		CallbackWorkers:    DefaultCallbackWorkers,
 
 		PipelineConnections: 8,
+		VerifyUserURL:       strings.TrimSpace(lookup("ENCLAVE_VERIFY_USER_URL")),
+		VASPAPITimeout:      DefaultVASPAPITimeout,
+		VerificationTimeout: DefaultVerificationTimeout,
+		PeerWorkers:         DefaultPeerWorkers,
 	}
 	for _, k := range strings.Split(lookup("ENCLAVE_API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
@@ -178,6 +200,9 @@ func Load(lookup func(string) string) Config {
 	c.count(lookup, "ENCLAVE_WORKERS", 10000, &c.Workers)
 	c.count(lookup, "ENCLAVE_CALLBACK_WORKERS", 10000, &c.CallbackWorkers)
 	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
+	c.count(lookup, "ENCLAVE_PEER_WORKERS", 10000, &c.PeerWorkers)
+	c.duration(lookup, "ENCLAVE_VASP_API_TIMEOUT", &c.VASPAPITimeout)
+	c.duration(lookup, "ENCLAVE_VERIFICATION_TIMEOUT", &c.VerificationTimeout)
 	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
@@ -194,6 +219,9 @@ func Load(lookup func(string) string) Config {
 		if u, err := url.Parse(c.CallbackURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			c.problem("ENCLAVE_CALLBACK_URL: want an http(s) URL, got %q", redactURL(c.CallbackURL))
 		}
+	}
+	if c.VerifyUserURL != "" && !httpURL(c.VerifyUserURL) {
+		c.problem("ENCLAVE_VERIFY_USER_URL: want an http(s) URL of the VASP's Verify User API, got %q", redactURL(c.VerifyUserURL))
 	}
 	if c.CallbackSecret != "" && !validSecret(c.CallbackSecret) {
 		c.problem("ENCLAVE_CALLBACK_SECRET: want whsec_ followed by base64 (the value is not shown)")
@@ -319,6 +347,10 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("workers", c.Workers),
 		slog.Int("callbackWorkers", c.CallbackWorkers),
 		slog.Int("pipelineConnections", c.PipelineConnections),
+		slog.String("verifyUserUrl", redactURL(c.VerifyUserURL)),
+		slog.String("vaspApiTimeout", c.VASPAPITimeout.String()),
+		slog.String("verificationTimeout", c.VerificationTimeout.String()),
+		slog.Int("peerWorkers", c.PeerWorkers),
 	)
 }
 

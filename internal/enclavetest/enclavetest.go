@@ -59,6 +59,13 @@ type Options struct {
 	// APIOnly starts no workers: another enclave on the same database works the jobs, as a
 	// second replica would.
 	APIOnly bool
+	// JSONLogs logs as serve does (JSON) rather than as text.
+	JSONLogs bool
+	// VerifyUser points ENCLAVE_VERIFY_USER_URL at the receiver's Verify User API.
+	VerifyUser bool
+	// Server, when set, is the unstarted HTTP server the enclave serves on (StartPair makes them
+	// first, so each enclave's peers file can name the other's URL).
+	Server *httptest.Server
 }
 
 // Enclave is a running enclave.
@@ -93,12 +100,23 @@ func Start(t testing.TB, o Options) *Enclave {
 	e.Receiver = NewReceiver(CallbackSecret)
 	t.Cleanup(e.Receiver.Close)
 
+	// Alone, the enclave's counterparty is an enclave that acknowledges every message (StartPair
+	// gives it a real one).
+	ack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only acknowledged
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true}`) //nolint:errcheck // the enclave retries what it does not get
+	}))
+	t.Cleanup(ack.Close)
 	e.Config = config.Config{
 		DatabaseURL: e.DSN, VaspID: OurVasp, APIKeys: []string{APIKey}, DataKeyset: Keyset(t),
-		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: PeerSecret}},
+		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: ack.URL, Secret: PeerSecret}},
 		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey, RiskAPIURL: e.Sim.URL + "/api/risk", RiskAPIKey: KYTKey,
 		CallbackURL: e.Receiver.URL(), CallbackToken: Token, CallbackSecret: CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 200 * time.Millisecond, Workers: 50, PipelineConnections: 8, ShutdownTimeout: 5 * time.Second,
+	}
+	if o.VerifyUser {
+		e.Config.VerifyUserURL = e.Receiver.VerifyUserURL()
 	}
 	if o.Config != nil {
 		o.Config(&e.Config)
@@ -122,18 +140,30 @@ func Start(t testing.TB, o Options) *Enclave {
 	if o.Tuning.Screening.Poll.Base == 0 {
 		o.Tuning.Screening.Poll.Base, o.Tuning.Screening.Poll.Cap = 20*time.Millisecond, 200*time.Millisecond
 	}
+	if o.Tuning.Exchange.Retry.Base == 0 {
+		o.Tuning.Exchange.Retry.Base, o.Tuning.Exchange.Retry.Cap = 20*time.Millisecond, 200*time.Millisecond
+	}
 	if o.Tuning.CallbackTimeout == 0 {
 		o.Tuning.CallbackTimeout = time.Second
 	}
 	if o.Tuning.PollEvery == 0 {
 		o.Tuning.PollEvery = 100 * time.Millisecond
 	}
-	log := slog.New(slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var h slog.Handler = slog.NewTextHandler(e.Logs, &slog.HandlerOptions{Level: slog.LevelInfo})
+	if o.JSONLogs {
+		h = slog.NewJSONHandler(e.Logs, nil)
+	}
+	log := slog.New(h)
 	a, err := app.New(e.Config, log, pools, o.Tuning)
 	require.NoError(t, err)
 	e.App = a
 	t.Cleanup(a.Close)
-	srv := httptest.NewServer(a.Handler)
+	srv := o.Server
+	if srv == nil {
+		srv = httptest.NewUnstartedServer(nil)
+	}
+	srv.Config.Handler = a.Handler
+	srv.Start()
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL
 	e.Client = &openapitest.Client{T: t, Base: srv.URL, Bearer: APIKey}
@@ -141,6 +171,35 @@ func Start(t testing.TB, o Options) *Enclave {
 		e.StartWorkers()
 	}
 	return e
+}
+
+// StartPair starts two enclaves that are each other's counterparty over real HTTP: ours
+// (OurVasp) and theirs (TheirVasp), each with its own database, kytsim, receiver (its VASP's
+// backend) and peers file naming the other with PeerSecret. edit, when set, adjusts each
+// one's options (which is 0 for ours, 1 for theirs).
+func StartPair(t testing.TB, edit func(which int, o *Options)) (ours, theirs *Enclave) {
+	t.Helper()
+	srvs := [2]*httptest.Server{httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)}
+	ids := [2]string{OurVasp, TheirVasp}
+	names := [2]string{"Our VASP", "Their VASP"}
+	var out [2]*Enclave
+	for i := range 2 {
+		o := Options{Server: srvs[i]}
+		if edit != nil {
+			edit(i, &o)
+		}
+		user := o.Config
+		other := 1 - i
+		o.Config = func(c *config.Config) {
+			c.VaspID = ids[i]
+			c.Peers = []config.Peer{{VaspID: ids[other], Name: names[other], URL: "http://" + srvs[other].Listener.Addr().String(), Secret: PeerSecret}}
+			if user != nil {
+				user(c)
+			}
+		}
+		out[i] = Start(t, o)
+	}
+	return out[0], out[1]
 }
 
 // StartWorkers starts River; it is stopped when the test ends.
@@ -272,8 +331,14 @@ type Received struct {
 	Data   webhook.KYTResultData // CHAINALYSIS_KYT_RESULT and CHAINALYSIS_KYT_ALERT
 	// Screening is the data of a CHAINALYSIS_ADDRESS_SCREENING_RESULT.
 	Screening webhook.ScreeningResultData
-	Type      string
-	Err       error // signature or decoding failure
+	// Verification is the data of a VERIFICATION_RESULT; TxReport of a TX_REPORT; ErrorReport
+	// of an ERROR_REPORT; Request of a VERIFICATION_REQUEST.
+	Verification webhook.VerificationResultData
+	TxReport     webhook.TxReportData
+	ErrorReport  webhook.ErrorReportData
+	Request      webhook.VerificationRequestData
+	Type         string
+	Err          error // signature or decoding failure
 }
 
 // Receiver is the VASP backend: it verifies and records every callback and answers with
@@ -286,6 +351,66 @@ type Receiver struct {
 	got     []Received
 	respond func(n int, r *http.Request) int
 	changed chan struct{}
+	// verifyUser answers the Verify User API; asked records what it was asked.
+	verifyUser func(req VerifyUserRequest) (int, any)
+	asked      []VerifyUserRequest
+}
+
+// VerifyUserRequest is what the Verify User API was asked, its signature checked.
+type VerifyUserRequest struct {
+	VerificationUUID        string          `json:"verificationUuid"`
+	OriginatingVaspID       string          `json:"originatingVaspId"`
+	BeneficiaryVaspID       string          `json:"beneficiaryVaspId"`
+	RequiredBeneficiaryInfo string          `json:"requiredBeneficiaryInfo"`
+	AssetInfo               json.RawMessage `json:"assetInfo"`
+	IVMS101                 json.RawMessage `json:"ivms101"`
+	Err                     error           `json:"-"`
+}
+
+// VerifyUserURL is where the backend's Verify User API answers.
+func (r *Receiver) VerifyUserURL() string { return r.srv.URL + "/verify-user" }
+
+// VerifyUser sets how the Verify User API answers: a status and a JSON body.
+func (r *Receiver) VerifyUser(f func(req VerifyUserRequest) (int, any)) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.verifyUser = f
+}
+
+// Asked returns what the Verify User API was asked so far.
+func (r *Receiver) Asked() []VerifyUserRequest {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]VerifyUserRequest(nil), r.asked...)
+}
+
+func (r *Receiver) serveVerifyUser(w http.ResponseWriter, req *http.Request) {
+	body, _ := io.ReadAll(req.Body)
+	var q VerifyUserRequest
+	q.Err = webhook.Verify(r.secret, req.Header, body)
+	if q.Err == nil && req.Header.Get("Authorization") != "Bearer "+Token {
+		q.Err = fmt.Errorf("authorization header %q", req.Header.Get("Authorization"))
+	}
+	if q.Err == nil {
+		q.Err = json.Unmarshal(body, &q)
+	}
+	r.mu.Lock()
+	r.asked = append(r.asked, q)
+	f := r.verifyUser
+	close(r.changed)
+	r.changed = make(chan struct{})
+	r.mu.Unlock()
+	status, answer := http.StatusNotFound, any(map[string]string{"code": "NOT-FOUND"})
+	if f != nil {
+		status, answer = f(q)
+	}
+	if status == 0 {
+		<-req.Context().Done()
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(answer) //nolint:errcheck // the enclave reads what it gets
 }
 
 // NewReceiver starts a receiver on a loopback port.
@@ -310,6 +435,10 @@ func (r *Receiver) Respond(f func(n int, req *http.Request) int) {
 }
 
 func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
+	if req.URL.Path == "/verify-user" {
+		r.serveVerifyUser(w, req)
+		return
+	}
 	body, _ := io.ReadAll(req.Body)
 	rec := Received{ID: req.Header.Get(webhook.HeaderID), Header: req.Header.Clone(), Body: body}
 	cb, err := webhook.ParseBody(r.secret, req.Header, body)
@@ -318,9 +447,18 @@ func (r *Receiver) serve(w http.ResponseWriter, req *http.Request) {
 	}
 	if err == nil {
 		rec.Type = cb.CallbackType
-		if cb.CallbackType == webhook.TypeAddressScreeningResult {
+		switch cb.CallbackType {
+		case webhook.TypeAddressScreeningResult:
 			rec.Screening, err = cb.AddressScreeningResult()
-		} else {
+		case webhook.TypeVerificationResult:
+			rec.Verification, err = cb.VerificationResult()
+		case webhook.TypeTxReport:
+			rec.TxReport, err = cb.TxReport()
+		case webhook.TypeErrorReport:
+			rec.ErrorReport, err = cb.ErrorReport()
+		case webhook.TypeVerificationRequest:
+			rec.Request, err = cb.VerificationRequest()
+		default:
 			rec.Data, err = cb.KYTResult()
 		}
 	}
@@ -415,6 +553,31 @@ func (r *Receiver) first(t testing.TB, timeout time.Duration, what string, is fu
 	})
 	require.NoError(t, found.Err, "the callback verifies")
 	return found
+}
+
+// OfType returns the deliveries of one callback type about one verification.
+func (r *Receiver) OfType(typ, verificationUUID string) []Received {
+	var out []Received
+	for _, g := range r.All() {
+		if g.Type != typ {
+			continue
+		}
+		switch verificationUUID {
+		case g.Verification.VerificationUUID, g.TxReport.VerificationUUID, g.ErrorReport.VerificationUUID, g.Request.VerificationUUID:
+			out = append(out, g)
+		}
+	}
+	return out
+}
+
+// WaitFor waits for the first callback of type typ about verificationUUID and returns it once
+// it verifies.
+func (r *Receiver) WaitFor(t testing.TB, typ, verificationUUID string, timeout time.Duration) Received {
+	t.Helper()
+	r.Wait(t, timeout, typ+" of "+verificationUUID, func([]Received) bool { return len(r.OfType(typ, verificationUUID)) > 0 })
+	got := r.OfType(typ, verificationUUID)[0]
+	require.NoError(t, got.Err, "the callback verifies")
+	return got
 }
 
 // Screen asks for an address screening and returns its requestId.

@@ -25,6 +25,10 @@ func UUID(field, s string) (string, error) {
 	return u.String(), nil
 }
 
+// Canonical is a UUID that UUID (or the uuid rule of internal/validate) accepted, written as
+// the database and every answer write it: without the forgiven spaces, in lower case.
+func Canonical(s string) string { return strings.ToLower(strings.TrimSpace(s)) }
+
 // idempotencyNamespace scopes the UUIDs derived from Idempotency-Key values.
 var idempotencyNamespace = uuid.MustParse("6f1a4c0e-3b7d-5e2a-9c41-8d5b2e7f0a13")
 

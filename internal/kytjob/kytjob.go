@@ -32,6 +32,7 @@ import (
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
@@ -160,8 +161,8 @@ func (s *Service) AddWorkers(w *river.Workers) {
 
 // Request is the body of POST /v1/risk-assessment/chainalysis-kyt.
 type Request struct {
-	VerificationUUID string `json:"verificationUuid"`
-	Network          string `json:"network,omitempty"`
+	VerificationUUID string `json:"verificationUuid" validate:"required,uuid"`
+	Network          string `json:"network,omitempty" validate:"omitempty,max=64"` // bounds what a message quotes
 	assessment.Keyed
 }
 
@@ -169,14 +170,13 @@ type Request struct {
 // registration job in one transaction. It returns the new requestId, or the VerifyVASP errors:
 // MISSING-VERIFICATION-UUID, NOT-FOUND-VERIFICATION, UNSUPPORTED-RISK-ASSESSMENT, BAD-REQUEST.
 func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
-	id, err := assessment.VerificationUUID(r.VerificationUUID)
-	if err != nil {
+	if err := validate.Struct(r); err != nil {
 		return "", err
 	}
 	if s.kyt == nil {
 		return "", apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT is not configured: the enclave has no CHAINALYSIS_KYT_API_KEY")
 	}
-	v, err := s.verifs.FindWithoutPayload(ctx, id) // BAD-REQUEST for a non-UUID, NOT-FOUND-VERIFICATION
+	v, err := s.verifs.FindWithoutPayload(ctx, r.VerificationUUID) // NOT-FOUND-VERIFICATION
 	if err != nil {
 		return "", err
 	}

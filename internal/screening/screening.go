@@ -29,6 +29,7 @@ import (
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
@@ -125,7 +126,7 @@ func (s *Service) RunTimeout() time.Duration { return assessment.RunTimeout(s.cf
 
 // Request is the body of POST /v1/risk-assessment/chainalysis-address-screening.
 type Request struct {
-	VerificationUUID string `json:"verificationUuid"`
+	VerificationUUID string `json:"verificationUuid" validate:"required,uuid"`
 	assessment.Keyed
 }
 
@@ -134,15 +135,14 @@ type Request struct {
 // apply — MISSING-VERIFICATION-UUID, NOT-FOUND-VERIFICATION, BAD-REQUEST — and
 // UNSUPPORTED-RISK-ASSESSMENT when screening is not configured or there is no address to screen.
 func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
-	id, err := assessment.VerificationUUID(r.VerificationUUID)
-	if err != nil {
+	if err := validate.Struct(r); err != nil {
 		return "", err
 	}
 	if s.risk == nil {
 		return "", apperr.New(apperr.UnsupportedRiskAssessment,
 			"Chainalysis address screening is not configured: the enclave has no CHAINALYSIS_RISK_API_KEY")
 	}
-	v, err := s.verifs.FindWithoutPayload(ctx, id)
+	v, err := s.verifs.FindWithoutPayload(ctx, r.VerificationUUID)
 	if err != nil {
 		return "", err
 	}

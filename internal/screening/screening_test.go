@@ -203,9 +203,9 @@ func TestAcceptErrors(t *testing.T) {
 	e := et.Start(t, et.Options{})
 	post := func(c *et.Enclave, body string) (int, map[string]string) {
 		r := c.Client.Do("POST", "/v1/risk-assessment/chainalysis-address-screening", []byte(body), nil)
-		var m map[string]string
-		require.NoError(t, json.Unmarshal(r.Body, &m), "%s", r.Body)
-		return r.Status, m
+		var e struct{ Code, Message string } // a BAD-REQUEST also lists its problems
+		require.NoError(t, json.Unmarshal(r.Body, &e), "%s", r.Body)
+		return r.Status, map[string]string{"code": e.Code, "message": e.Message}
 	}
 	st, m := post(e, `{}`)
 	require.Equal(t, 400, st)

@@ -17,6 +17,7 @@ import (
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // Service is the verification half of the enclave. It is safe for concurrent use and holds no
@@ -38,13 +39,26 @@ func NotFound(id string) error {
 	return apperr.New(apperr.NotFoundVerification, "Verification(%s) is not found", id)
 }
 
-// CreateOutgoing records a verification this VASP starts: we are ORIGINATOR. It returns
-// BAD-REQUEST naming the field at fault.
-func (s *Service) CreateOutgoing(ctx context.Context, d Draft) (Verification, error) {
-	v, err := d.validate(s.reg, Originator)
+// Then is work done in the transaction that changed a verification, with it: the message to
+// the counterparty and the callback it causes are stored with the change or not at all.
+type Then func(ctx context.Context, tx *sqlx.Tx, v Verification) error
+
+// CreateOutgoing records a verification this VASP starts: we are ORIGINATOR. It waits for the
+// result until timeout has passed (its DeadlineAt); then runs in the same transaction when the
+// verification is new (not a replay). It returns BAD-REQUEST naming the field at fault.
+func (s *Service) CreateOutgoing(ctx context.Context, d Draft, timeout time.Duration, then Then) (Verification, error) {
+	if err := validate.Struct(d); err != nil {
+		return Verification{}, err
+	}
+	v, err := d.resolve(s.reg, Originator)
 	if err != nil {
 		return v, err
 	}
+	if v.RequiredBeneficiaryInfo, err = requiredInfo(d.RequiredBeneficiaryInfo); err != nil {
+		return v, err
+	}
+	deadline := time.Now().Add(timeout)
+	v.DeadlineAt = &deadline
 	v.UUID = uuid.NewString()
 	v.OriginatingVaspID = s.vaspID
 	if v.BeneficiaryVaspID == s.vaspID {
@@ -56,18 +70,26 @@ func (s *Service) CreateOutgoing(ctx context.Context, d Draft) (Verification, er
 			return v, err
 		}
 		sum := sha256.Sum256(append([]byte(v.UUID), d.Body...))
-		return s.insert(ctx, v, sum[:], true)
+		return s.insert(ctx, v, sum[:], true, then)
 	}
-	sum := sha256.Sum256(append([]byte(v.UUID), d.Payload...))
-	return s.insert(ctx, v, sum[:], false)
+	sum := sha256.Sum256(append([]byte(v.UUID), v.Payload...))
+	return s.insert(ctx, v, sum[:], false, then)
 }
 
 // ReceiveIncoming records a verification a counterparty enclave (sender) sent: we are
 // BENEFICIARY. body is the request as received; the same body sent again is a harmless
-// success, a different one for the same verificationUuid is BAD-REQUEST.
-func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, body []byte) (Verification, error) {
-	v, err := d.validate(s.reg, Beneficiary)
+// success, a different one for the same verificationUuid is BAD-REQUEST. then runs in the
+// transaction that stores a new one.
+func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Inbound, body []byte, then Then) (Verification, error) {
+	if err := validate.Struct(d); err != nil {
+		return Verification{}, err
+	}
+	v, err := d.resolve(s.reg, Beneficiary)
 	if err != nil {
+		return v, err
+	}
+	v.UUID, v.OriginatingVaspID = ids.Canonical(d.VerificationUUID), d.OriginatingVaspID
+	if v.RequiredBeneficiaryInfo, err = requiredInfo(d.RequiredBeneficiaryInfo); err != nil {
 		return v, err
 	}
 	if v.BeneficiaryVaspID != s.vaspID {
@@ -77,32 +99,39 @@ func (s *Service) ReceiveIncoming(ctx context.Context, sender string, d Draft, b
 		return v, apperr.Bad("originatingVaspId: %s does not match the sending VASP %s", v.OriginatingVaspID, sender)
 	}
 	sum := sha256.Sum256(body)
-	return s.insert(ctx, v, sum[:], false)
+	return s.insert(ctx, v, sum[:], false, then)
 }
 
-// insert stores v; when its uuid exists already, the same request (sum) is a harmless
-// success and another is BAD-REQUEST, naming Idempotency-Key when keyed.
-func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed bool) (Verification, error) {
+// insert stores v and runs then with it in the same transaction; when its uuid exists
+// already, the same request (sum) is a harmless success and another is BAD-REQUEST, naming
+// Idempotency-Key when keyed.
+func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed bool, then Then) (Verification, error) {
 	r := toRow(v)
 	r.RequestSHA256 = sum
 	sealed, keyID, err := sealPayload(s.seal, v.UUID, v.Payload)
 	if err != nil {
 		return v, err
 	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return v, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	var out row
-	err = s.db.GetContext(ctx, &out, `
+	err = tx.GetContext(ctx, &out, `
 		INSERT INTO verifications (uuid, role, originating_vasp_id, beneficiary_vasp_id, network, asset, amount,
 			trade_price, trade_currency, trade_iso_datetime, is_exceeding_threshold, originator_address,
-			beneficiary_address, payload_sealed, payload_key_id, request_sha256)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
+			beneficiary_address, payload_sealed, payload_key_id, request_sha256, required_beneficiary_info, deadline_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
 		ON CONFLICT (uuid) DO NOTHING
-		RETURNING `+columns,
+		RETURNING `+listColumns,
 		r.UUID, r.Role, r.OriginatingVaspID, r.BeneficiaryVaspID, r.Network, r.Asset, r.Amount,
 		r.TradePrice, r.TradeCurrency, r.TradeISODateTime, r.IsExceedingThreshold, r.OriginatorAddress,
-		r.BeneficiaryAddress, sealed, keyID, r.RequestSHA256)
+		r.BeneficiaryAddress, sealed, keyID, r.RequestSHA256, r.RequiredInfo, r.DeadlineAt)
 	if errors.Is(err, sql.ErrNoRows) {
 		// Already there: a replay of the same request is success, anything else a conflict.
-		if err := s.db.GetContext(ctx, &out, `SELECT `+columns+` FROM verifications WHERE uuid = $1`, v.UUID); err != nil {
+		tx.Rollback() //nolint:errcheck // nothing was written
+		if err := s.db.GetContext(ctx, &out, `SELECT `+listColumns+` FROM verifications WHERE uuid = $1`, v.UUID); err != nil {
 			return v, fmt.Errorf("load verification %s: %w", v.UUID, err)
 		}
 		switch {
@@ -113,10 +142,21 @@ func (s *Service) insert(ctx context.Context, v Verification, sum []byte, keyed 
 		case !bytes.Equal(out.RequestSHA256, sum):
 			return v, apperr.Bad("verificationUuid: %s already exists with different content", v.UUID)
 		}
+		return out.verification(s.seal)
 	} else if err != nil {
 		return v, fmt.Errorf("insert verification %s: %w", v.UUID, err)
 	}
-	return out.verification(s.seal)
+	stored, err := out.verification(s.seal)
+	if err != nil {
+		return stored, err
+	}
+	stored.Payload = v.Payload
+	if then != nil {
+		if err := then(ctx, tx, stored); err != nil {
+			return stored, err
+		}
+	}
+	return stored, tx.Commit()
 }
 
 // Find returns one verification, or NOT-FOUND-VERIFICATION.
@@ -149,6 +189,7 @@ func (s *Service) find(ctx context.Context, id, cols string) (Verification, erro
 // Filter selects verifications for List. Zero values select everything.
 type Filter struct {
 	Role                                 Role
+	Result                               Result
 	Symbol                               string
 	Network                              string
 	TxHash                               string
@@ -180,6 +221,12 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 			return nil, sqlpage.Page{}, apperr.Bad("role: want ORIGINATOR or BENEFICIARY, got %q", f.Role)
 		}
 		w.Add("role = $%d", string(f.Role))
+	}
+	if f.Result != "" {
+		if f.Result != Pending && !f.Result.Terminal() {
+			return nil, sqlpage.Page{}, apperr.Bad("result: want PENDING, VERIFIED, DENIED, UNKNOWN or ERROR, got %s", validate.Quote(string(f.Result)))
+		}
+		w.Add("result = $%d", string(f.Result))
 	}
 	if f.Symbol != "" {
 		a, ok := s.reg.Asset(f.Symbol)
@@ -235,9 +282,9 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 
 // ReportTx records this VASP's own Transaction Result Report on an ORIGINATOR verification.
 // Reporting the same hash again is a harmless success; a different hash, or a BENEFICIARY
-// verification, is BAD-REQUEST.
-func (s *Service) ReportTx(ctx context.Context, r TxReport) (Verification, error) {
-	return s.reportTx(ctx, r, func(v Verification) error {
+// verification, is BAD-REQUEST. then runs in the transaction that records a new report.
+func (s *Service) ReportTx(ctx context.Context, r TxReport, then Then) (Verification, error) {
+	return s.reportTx(ctx, r, then, func(v Verification) error {
 		if v.Role != Originator {
 			return apperr.Bad("verificationUuid: %s is a BENEFICIARY verification; only the originator reports the transaction", v.UUID)
 		}
@@ -247,9 +294,10 @@ func (s *Service) ReportTx(ctx context.Context, r TxReport) (Verification, error
 
 // ReceiveTxReport records the originator's Transaction Result Report sent by the counterparty
 // enclave sender on a BENEFICIARY verification it started. A verification the sender did not
-// start is NOT-FOUND-VERIFICATION, as if it did not exist.
-func (s *Service) ReceiveTxReport(ctx context.Context, sender string, r TxReport) (Verification, error) {
-	return s.reportTx(ctx, r, func(v Verification) error {
+// start is NOT-FOUND-VERIFICATION, as if it did not exist. then runs in the transaction that
+// records a new report.
+func (s *Service) ReceiveTxReport(ctx context.Context, sender string, r TxReport, then Then) (Verification, error) {
+	return s.reportTx(ctx, r, then, func(v Verification) error {
 		if v.Role != Beneficiary || v.OriginatingVaspID != sender {
 			return NotFound(v.UUID)
 		}
@@ -257,11 +305,11 @@ func (s *Service) ReceiveTxReport(ctx context.Context, sender string, r TxReport
 	})
 }
 
-func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verification) error) (Verification, error) {
-	id, err := r.validate()
-	if err != nil {
+func (s *Service) reportTx(ctx context.Context, r TxReport, then Then, allowed func(Verification) error) (Verification, error) {
+	if err := validate.Struct(r); err != nil {
 		return Verification{}, err
 	}
+	id := ids.Canonical(r.VerificationUUID)
 	v, err := s.FindWithoutPayload(ctx, id)
 	if err != nil {
 		return v, err
@@ -274,17 +322,31 @@ func (s *Service) reportTx(ctx context.Context, r TxReport, allowed func(Verific
 			return v, apperr.Bad("txHash: %q is not a transaction hash on %s", r.TxHash, ns)
 		}
 	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return v, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	var out row
-	err = s.db.GetContext(ctx, &out, `
+	err = tx.GetContext(ctx, &out, `
 		UPDATE verifications SET tx_hash = $2, vout = $3, ordered_at = now(), updated_at = now()
 		WHERE uuid = $1 AND tx_hash IS NULL
 		RETURNING `+listColumns, id, r.TxHash, r.Vout)
 	switch {
 	case err == nil:
-		return out.verification(s.seal)
+		if v, err = out.verification(s.seal); err != nil {
+			return v, err
+		}
+		if then != nil {
+			if err := then(ctx, tx, v); err != nil {
+				return v, err
+			}
+		}
+		return v, tx.Commit()
 	case !errors.Is(err, sql.ErrNoRows):
 		return v, fmt.Errorf("report tx on %s: %w", id, err)
 	}
+	tx.Rollback() //nolint:errcheck // nothing was written
 	// A report was recorded before us (perhaps a moment ago): same report is success.
 	if v, err = s.FindWithoutPayload(ctx, id); err != nil {
 		return v, err
@@ -305,7 +367,8 @@ type RekeyProgress struct {
 }
 
 // notUnderPrimary selects the rows Rekey has to seal, the primary key's id being $1.
-const notUnderPrimary = `(payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1)`
+const notUnderPrimary = `(payload_sealed IS NULL OR payload_key_id IS DISTINCT FROM $1
+	OR (result_sealed IS NOT NULL AND result_key_id IS DISTINCT FROM $1))`
 
 // Rekey seals under the keyset's primary key up to batch rows that are not: plain payloads
 // written before payloads were sealed, and payloads sealed with an older key. It is online
@@ -337,6 +400,11 @@ func (s *Service) Rekey(ctx context.Context, batch int) (RekeyProgress, error) {
 			WHERE uuid = $1`, r.UUID, sealed, keyID); err != nil {
 			return p, fmt.Errorf("rekey verification %s: %w", r.UUID, err)
 		}
+		if r.ResultSealed != nil {
+			if err := s.sealResult(ctx, tx, r.UUID, r.ResultSealed); err != nil {
+				return p, fmt.Errorf("rekey verification %s: %w", r.UUID, err)
+			}
+		}
 	}
 	if err := tx.Commit(); err != nil {
 		return p, err
@@ -344,6 +412,26 @@ func (s *Service) Rekey(ctx context.Context, batch int) (RekeyProgress, error) {
 	p.Resealed = len(rows)
 	err = s.db.GetContext(ctx, &p.Remaining, `SELECT count(*) FROM verifications WHERE `+notUnderPrimary, primary)
 	return p, err
+}
+
+// sealResult seals the beneficiary IVMS101 of a verification's result anew under the primary
+// key; sealed is its current ciphertext.
+func (s *Service) sealResult(ctx context.Context, tx *sqlx.Tx, id string, sealed []byte) error {
+	plain, err := s.seal.Open(sealed, resultAAD(id))
+	if err != nil {
+		return err
+	}
+	return s.storeResult(ctx, tx, id, plain)
+}
+
+// storeResult seals b, the beneficiary IVMS101 of a verification's result, into its row.
+func (s *Service) storeResult(ctx context.Context, tx *sqlx.Tx, id string, b []byte) error {
+	c, err := s.seal.Seal(b, resultAAD(id))
+	if err != nil {
+		return fmt.Errorf("seal result: %w", err)
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE verifications SET result_sealed = $2, result_key_id = $3 WHERE uuid = $1`, id, c, int64(seal.KeyID(c)))
+	return err
 }
 
 // KeyUse counts verifications by the key that sealed their payload ("plain" for rows not yet
@@ -362,4 +450,66 @@ func (s *Service) KeyUse(ctx context.Context) (map[string]int, error) {
 		out[r.Key] = r.N
 	}
 	return out, nil
+}
+
+// Change runs f on verification id in one transaction holding its row (FOR UPDATE), so the
+// exchange decides each transition from the verification as it stands, however many
+// messages about it arrive at once, and stores the work that goes with it (a message, a
+// callback) in the same transaction. An unknown id is NOT-FOUND-VERIFICATION. f sees the
+// verification without its payload; it returns an error to store nothing.
+func (s *Service) Change(ctx context.Context, id string, f func(tx *sqlx.Tx, v Verification) error) (Verification, error) {
+	u, err := ids.UUID("verificationUuid", id)
+	if err != nil {
+		return Verification{}, err
+	}
+	tx, err := s.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return Verification{}, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var r row
+	err = tx.GetContext(ctx, &r, `SELECT `+listColumns+` FROM verifications WHERE uuid = $1 FOR UPDATE`, u)
+	if errors.Is(err, sql.ErrNoRows) {
+		return Verification{}, NotFound(u)
+	}
+	if err != nil {
+		return Verification{}, fmt.Errorf("lock verification %s: %w", u, err)
+	}
+	v, err := r.verification(s.seal)
+	if err != nil {
+		return v, err
+	}
+	if err := f(tx, v); err != nil {
+		return v, err
+	}
+	return v, tx.Commit()
+}
+
+// SetOutcome stores o as v's result in tx, the beneficiary IVMS101 sealed, and returns v with it.
+func (s *Service) SetOutcome(ctx context.Context, tx *sqlx.Tx, v Verification, o Outcome) (Verification, error) {
+	var at time.Time
+	if err := tx.GetContext(ctx, &at, `UPDATE verifications SET result = $2, reason = $3, message = $4, result_at = now(), updated_at = now()
+		WHERE uuid = $1 RETURNING result_at`, v.UUID, string(o.Result), str(o.Reason), str(o.Message)); err != nil {
+		return v, fmt.Errorf("store result of %s: %w", v.UUID, err)
+	}
+	if len(o.Beneficiary) > 0 {
+		if err := s.storeResult(ctx, tx, v.UUID, o.Beneficiary); err != nil {
+			return v, err
+		}
+	}
+	at = at.UTC()
+	v.Outcome, v.ResultAt = o, &at
+	return v, nil
+}
+
+// SetErrorReport stores r as v's error report in tx and returns v with it.
+func (s *Service) SetErrorReport(ctx context.Context, tx *sqlx.Tx, v Verification, r ErrorReport) (Verification, error) {
+	var at time.Time
+	if err := tx.GetContext(ctx, &at, `UPDATE verifications SET error_result = $2, error_reason = $3, error_message = $4, error_from = $5,
+		error_at = now(), updated_at = now() WHERE uuid = $1 RETURNING error_at`, v.UUID, r.Result, r.Reason, str(r.Message), r.From); err != nil {
+		return v, fmt.Errorf("store error report of %s: %w", v.UUID, err)
+	}
+	r.At = at.UTC()
+	v.ErrorReport = &r
+	return v, nil
 }

@@ -1,6 +1,7 @@
 package verification
 
 import (
+	"cmp"
 	"database/sql"
 	"encoding/json"
 	"fmt"
@@ -14,11 +15,13 @@ import (
 const columns = `uuid, role, originating_vasp_id, beneficiary_vasp_id, network, asset, amount::text AS amount,
 	trade_price::text AS trade_price, trade_currency, trade_iso_datetime, is_exceeding_threshold,
 	originator_address, beneficiary_address, payload, payload_sealed, request_sha256, tx_hash, vout, ordered_at,
-	created_at, updated_at`
+	created_at, updated_at, result, reason, message, result_at, result_sealed, required_beneficiary_info, deadline_at,
+	error_result, error_reason, error_message, error_at, error_from`
 
 // listColumns are columns without the payload, which lists leave out unless asked: the
 // personal data of a whole page is neither needed to list nor small.
-var listColumns = strings.Replace(columns, "payload, payload_sealed,", "NULL::jsonb AS payload, NULL::bytea AS payload_sealed,", 1)
+var listColumns = strings.NewReplacer("payload, payload_sealed,", "NULL::jsonb AS payload, NULL::bytea AS payload_sealed,",
+	"result_sealed,", "NULL::bytea AS result_sealed,").Replace(columns)
 
 // row is a verifications row as stored.
 type row struct {
@@ -43,6 +46,18 @@ type row struct {
 	OrderedAt            sql.NullTime   `db:"ordered_at"`
 	CreatedAt            time.Time      `db:"created_at"`
 	UpdatedAt            time.Time      `db:"updated_at"`
+	Result               string         `db:"result"`
+	Reason               sql.NullString `db:"reason"`
+	Message              sql.NullString `db:"message"`
+	ResultAt             sql.NullTime   `db:"result_at"`
+	ResultSealed         []byte         `db:"result_sealed"` // the beneficiary IVMS101 the beneficiary VASP returned
+	RequiredInfo         sql.NullString `db:"required_beneficiary_info"`
+	DeadlineAt           sql.NullTime   `db:"deadline_at"`
+	ErrorResult          sql.NullString `db:"error_result"`
+	ErrorReason          sql.NullString `db:"error_reason"`
+	ErrorMessage         sql.NullString `db:"error_message"`
+	ErrorAt              sql.NullTime   `db:"error_at"`
+	ErrorFrom            sql.NullString `db:"error_from"`
 }
 
 func toRow(v Verification) row {
@@ -51,6 +66,10 @@ func toRow(v Verification) row {
 		Network: str(v.Network), Asset: v.Asset, Amount: v.Amount, TradePrice: str(v.TradePrice),
 		TradeCurrency: str(v.TradeCurrency), TradeISODateTime: str(v.TradeISODateTime),
 		OriginatorAddress: str(v.OriginatorAddress), BeneficiaryAddress: v.BeneficiaryAddress,
+		Result: string(cmp.Or(v.Outcome.Result, Pending)), RequiredInfo: str(v.RequiredBeneficiaryInfo),
+	}
+	if v.DeadlineAt != nil {
+		r.DeadlineAt = sql.NullTime{Time: *v.DeadlineAt, Valid: true}
 	}
 	if v.IsExceedingThreshold != nil {
 		r.IsExceedingThreshold = sql.NullBool{Bool: *v.IsExceedingThreshold, Valid: true}
@@ -69,6 +88,21 @@ func (r row) verification(s *seal.Sealer) (Verification, error) {
 		TradeCurrency: r.TradeCurrency.String, TradeISODateTime: r.TradeISODateTime.String,
 		OriginatorAddress: r.OriginatorAddress.String, BeneficiaryAddress: r.BeneficiaryAddress,
 		Payload: payload, TxHash: r.TxHash.String, CreatedAt: r.CreatedAt.UTC(), UpdatedAt: r.UpdatedAt.UTC(),
+		Outcome:                 Outcome{Result: Result(r.Result), Reason: r.Reason.String, Message: r.Message.String},
+		ResultAt:                utc(r.ResultAt),
+		RequiredBeneficiaryInfo: r.RequiredInfo.String,
+		DeadlineAt:              utc(r.DeadlineAt),
+	}
+	if r.ResultSealed != nil {
+		b, err := s.Open(r.ResultSealed, resultAAD(r.UUID))
+		if err != nil {
+			return Verification{}, fmt.Errorf("verification %s: result: %w", r.UUID, err)
+		}
+		v.Outcome.Beneficiary = b
+	}
+	if r.ErrorResult.Valid {
+		v.ErrorReport = &ErrorReport{Result: r.ErrorResult.String, Reason: r.ErrorReason.String, Message: r.ErrorMessage.String,
+			At: r.ErrorAt.Time.UTC(), From: r.ErrorFrom.String}
 	}
 	if r.IsExceedingThreshold.Valid {
 		b := r.IsExceedingThreshold.Bool
@@ -111,6 +145,18 @@ func openPayload(s *seal.Sealer, r row) (json.RawMessage, error) {
 		return nil, err
 	}
 	return json.RawMessage(p), nil
+}
+
+// resultAAD binds a sealed result to its verification, apart from its payload: neither opens
+// in the other's place.
+func resultAAD(uuid string) []byte { return []byte(uuid + "/result") }
+
+func utc(t sql.NullTime) *time.Time {
+	if !t.Valid {
+		return nil
+	}
+	u := t.Time.UTC()
+	return &u
 }
 
 func str(s string) sql.NullString { return sql.NullString{String: s, Valid: s != ""} }

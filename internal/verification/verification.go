@@ -6,17 +6,14 @@
 package verification
 
 import (
-	"bytes"
 	"encoding/json"
-	"math"
 	"reflect"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/travelrule/enclave/internal/apperr"
-	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/network"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // MaxPayloadBytes bounds the IVMS101 payload of a verification: far above what a travel-rule
@@ -54,6 +51,17 @@ type Verification struct {
 	OrderedAt            *time.Time // when the tx report arrived
 	CreatedAt            time.Time
 	UpdatedAt            time.Time
+	// Outcome is the beneficiary VASP's answer: PENDING until it arrives. Its Beneficiary (the
+	// IVMS101 that VASP returned) is read only where the payload is.
+	Outcome  Outcome
+	ResultAt *time.Time
+	// RequiredBeneficiaryInfo is the originator's comma-separated list of the beneficiary data
+	// it asks for ("ACCOUNT_NUMBER,NATURAL_PERSON_NAME").
+	RequiredBeneficiaryInfo string
+	// DeadlineAt is when an originator stops waiting for the result (ENCLAVE_VERIFICATION_TIMEOUT).
+	DeadlineAt *time.Time
+	// ErrorReport is the cancellation either side sent, if any.
+	ErrorReport *ErrorReport
 }
 
 // CounterpartyVaspID is the other VASP of the transfer: the one Chainalysis sees as the user.
@@ -68,13 +76,12 @@ func (v Verification) CounterpartyVaspID() string {
 func (v Verification) TxReported() bool { return v.TxHash != "" }
 
 // Draft is a verification as the VerifyVASP API sends it (DESIGN.md §7). Unknown fields are
-// ignored; keyType and requiredBeneficiaryInfo are accepted and not used.
+// ignored; keyType and requiredBeneficiaryInfo are accepted and not used. Its shape is checked
+// by its tags (internal/validate); the rules that need the network registry after them.
 type Draft struct {
-	VerificationUUID        string          `json:"verificationUuid"`  // peer requests only
-	OriginatingVaspID       string          `json:"originatingVaspId"` // peer requests only
-	BeneficiaryVaspID       string          `json:"beneficiaryVaspId"`
+	BeneficiaryVaspID       string          `json:"beneficiaryVaspId" validate:"required,vaspid"`
 	AssetInfo               AssetInfo       `json:"assetInfo"`
-	Payload                 json.RawMessage `json:"payload"`
+	Payload                 Payload         `json:"payload" validate:"required"`
 	KeyType                 string          `json:"keyType,omitempty"`
 	RequiredBeneficiaryInfo json.RawMessage `json:"requiredBeneficiaryInfo,omitempty"`
 	// IdempotencyKey, when set (the Idempotency-Key header of POST /v1/verifications), makes a
@@ -83,15 +90,58 @@ type Draft struct {
 	Body           []byte `json:"-"`
 }
 
-// AssetInfo is the transfer's asset, network and amount.
+// Inbound is a verification a counterparty enclave sends (POST /peer/v1/verifications): the
+// Draft plus the uuid its originator gave it and the originator's VASP id.
+type Inbound struct {
+	VerificationUUID  string `json:"verificationUuid" validate:"required,uuid"`
+	OriginatingVaspID string `json:"originatingVaspId" validate:"required,vaspid"`
+	Draft
+}
+
+// AssetInfo is the transfer's asset, network and amount. The lengths bound what a message
+// about an unknown symbol or network can quote.
 type AssetInfo struct {
-	Symbol               string  `json:"symbol"`
-	Network              string  `json:"network,omitempty"`
-	Amount               Decimal `json:"amount"`
-	TradePrice           Decimal `json:"tradePrice,omitempty"`
-	TradeCurrency        string  `json:"tradeCurrency,omitempty"`
-	TradeISODateTime     string  `json:"tradeISODateTime,omitempty"`
+	Symbol               string  `json:"symbol" validate:"required,max=64"`
+	Network              string  `json:"network,omitempty" validate:"omitempty,max=64"`
+	Amount               Decimal `json:"amount" validate:"required,decimal"`
+	TradePrice           Decimal `json:"tradePrice,omitempty" validate:"omitempty,decimal0"`
+	TradeCurrency        string  `json:"tradeCurrency,omitempty" validate:"omitempty,max=64"`
+	TradeISODateTime     string  `json:"tradeISODateTime,omitempty" validate:"omitempty,rfc3339"`
 	IsExceedingThreshold *bool   `json:"isExceedingThreshold,omitempty"`
+}
+
+// Payload is the IVMS101 payload as a VASP sends it: kept as the exact bytes received (sealed
+// at rest, answered back as they came) and read for the wallet addresses the enclave uses.
+type Payload struct {
+	// RawMessage is embedded, so a problem with the payload as a whole is named "payload"
+	// and the payload marshals as the bytes received. At most MaxPayloadBytes.
+	json.RawMessage `validate:"max=131072"`
+	IVMS101         *IVMS101 `json:"ivms101" validate:"required"`
+}
+
+// UnmarshalJSON keeps the bytes and reads the addresses; null leaves the payload missing.
+func (p *Payload) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		return nil
+	}
+	var shape struct {
+		IVMS101 *IVMS101 `json:"ivms101"`
+	}
+	if err := json.Unmarshal(b, &shape); err != nil {
+		return err
+	}
+	p.RawMessage, p.IVMS101 = append(json.RawMessage(nil), b...), shape.IVMS101
+	return nil
+}
+
+// IVMS101 is the part of the IVMS101 message the enclave reads: the wallet addresses.
+type IVMS101 struct {
+	Originator *struct {
+		AccountNumber []string `json:"accountNumber"` // [0], when there, is the originator's wallet
+	} `json:"originator"`
+	Beneficiary *struct {
+		AccountNumber []string `json:"accountNumber" validate:"min=1,dive,required"` // [0] is the beneficiary's wallet
+	} `json:"beneficiary" validate:"required"`
 }
 
 // Decimal is an amount as a VASP may send it: a JSON string ("1.25") or a JSON number (1.25),
@@ -134,55 +184,15 @@ func jsonKind(b []byte) string {
 // String returns the decimal text.
 func (d Decimal) String() string { return string(d) }
 
-// payloadShape is the part of the IVMS101 payload the enclave reads: the wallet addresses.
-type payloadShape struct {
-	IVMS101 *struct {
-		Originator *struct {
-			AccountNumber []string `json:"accountNumber"`
-		} `json:"originator"`
-		Beneficiary *struct {
-			AccountNumber []string `json:"accountNumber"`
-		} `json:"beneficiary"`
-	} `json:"ivms101"`
-}
-
-var (
-	decimalRe = regexp.MustCompile(`^[0-9]{1,30}(\.[0-9]{1,30})?$`)
-	// A transaction hash is opaque but never holds a separator of transferReference.
-	txHashRe = regexp.MustCompile(`^[^\s:]{1,200}$`)
-)
-
-// positiveDecimal reports whether s is a plain decimal string greater than zero.
-func positiveDecimal(s string) bool {
-	return decimalRe.MatchString(s) && strings.Trim(s, "0.") != ""
-}
-
-// validate checks a draft and returns the verification it describes, normalised: symbol as
-// Chainalysis writes it, network canonical (resolved from the asset when it lives on one
-// network only). Field names in messages are the request's JSON paths.
-func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) {
-	v := Verification{Role: role, OriginatingVaspID: strings.TrimSpace(d.OriginatingVaspID),
-		BeneficiaryVaspID: strings.TrimSpace(d.BeneficiaryVaspID)}
-	if role == Beneficiary {
-		id := strings.TrimSpace(d.VerificationUUID)
-		if id == "" {
-			return v, apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
-		}
-		u, err := ids.UUID("verificationUuid", id)
-		if err != nil {
-			return v, err
-		}
-		v.UUID = u
-		if v.OriginatingVaspID == "" {
-			return v, apperr.Bad("originatingVaspId is required")
-		}
-	}
-	if v.BeneficiaryVaspID == "" {
-		return v, apperr.Bad("beneficiaryVaspId is required")
-	}
-	if strings.TrimSpace(d.AssetInfo.Symbol) == "" {
-		return v, apperr.Bad("assetInfo.symbol is required")
-	}
+// resolve returns the verification a draft describes, its shape already checked, normalised:
+// symbol as Chainalysis writes it, network canonical (resolved from the asset when it lives on
+// one network only), addresses of that network. Field names in messages are the request's JSON
+// paths.
+func (d Draft) resolve(reg *network.Registry, role Role) (Verification, error) {
+	v := Verification{Role: role, BeneficiaryVaspID: d.BeneficiaryVaspID, Amount: d.AssetInfo.Amount.String(),
+		TradePrice: d.AssetInfo.TradePrice.String(), TradeCurrency: strings.ToUpper(strings.TrimSpace(d.AssetInfo.TradeCurrency)),
+		TradeISODateTime: d.AssetInfo.TradeISODateTime, IsExceedingThreshold: d.AssetInfo.IsExceedingThreshold,
+		BeneficiaryAddress: strings.TrimSpace(d.Payload.IVMS101.Beneficiary.AccountNumber[0]), Payload: d.Payload.RawMessage}
 	asset, ok := reg.Asset(d.AssetInfo.Symbol)
 	if !ok {
 		return v, apperr.Bad("assetInfo.symbol: %q is not an asset Chainalysis KYT supports", d.AssetInfo.Symbol)
@@ -195,44 +205,7 @@ func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) 
 		}
 		v.Network = n.Name
 	}
-	v.Amount = d.AssetInfo.Amount.String()
-	if v.Amount == "" {
-		return v, apperr.Bad("assetInfo.amount is required")
-	}
-	if !positiveDecimal(v.Amount) {
-		return v, apperr.Bad("assetInfo.amount: want a positive decimal string such as \"1.25\", got %q", v.Amount)
-	}
-	if p := d.AssetInfo.TradePrice.String(); p != "" {
-		if !decimalRe.MatchString(p) {
-			return v, apperr.Bad("assetInfo.tradePrice: want a decimal string such as \"1820.17\", got %q", p)
-		}
-		v.TradePrice = p
-	}
-	v.TradeCurrency = strings.ToUpper(strings.TrimSpace(d.AssetInfo.TradeCurrency))
-	if t := strings.TrimSpace(d.AssetInfo.TradeISODateTime); t != "" {
-		if _, err := time.Parse(time.RFC3339Nano, t); err != nil {
-			return v, apperr.Bad("assetInfo.tradeISODateTime: want an ISO 8601 date-time such as 2023-05-18T12:39:44Z, got %q", t)
-		}
-		v.TradeISODateTime = t
-	}
-	v.IsExceedingThreshold = d.AssetInfo.IsExceedingThreshold
-
-	if len(bytes.TrimSpace(d.Payload)) == 0 || bytes.Equal(bytes.TrimSpace(d.Payload), []byte("null")) {
-		return v, apperr.Bad("payload is required")
-	}
-	if len(d.Payload) > MaxPayloadBytes {
-		return v, apperr.Bad("payload: at most %d bytes of IVMS101, got %d", MaxPayloadBytes, len(d.Payload))
-	}
-	var p payloadShape
-	if err := json.Unmarshal(d.Payload, &p); err != nil {
-		return v, apperr.Bad("payload: want an object with ivms101.originator and ivms101.beneficiary")
-	}
-	if p.IVMS101 == nil || p.IVMS101.Beneficiary == nil || len(p.IVMS101.Beneficiary.AccountNumber) == 0 ||
-		strings.TrimSpace(p.IVMS101.Beneficiary.AccountNumber[0]) == "" {
-		return v, apperr.Bad("payload.ivms101.beneficiary.accountNumber[0] is required (the beneficiary's wallet address)")
-	}
-	v.BeneficiaryAddress = strings.TrimSpace(p.IVMS101.Beneficiary.AccountNumber[0])
-	if o := p.IVMS101.Originator; o != nil && len(o.AccountNumber) > 0 {
+	if o := d.Payload.IVMS101.Originator; o != nil && len(o.AccountNumber) > 0 {
 		v.OriginatorAddress = strings.TrimSpace(o.AccountNumber[0])
 	}
 	// Refused here, not later as an ERROR callback from Chainalysis: an address that cannot be
@@ -241,37 +214,16 @@ func (d Draft) validate(reg *network.Registry, role Role) (Verification, error) 
 	for field, addr := range map[string]string{"payload.ivms101.beneficiary.accountNumber[0]": v.BeneficiaryAddress,
 		"payload.ivms101.originator.accountNumber[0]": v.OriginatorAddress} {
 		if addr != "" && !candidates.ValidAddress(addr) {
-			return v, apperr.Bad("%s: %q is not an address on %s", field, addr, candidates)
+			return v, apperr.Bad("%s: %s is not an address on %s", field, validate.Quote(addr), candidates)
 		}
 	}
-	v.Payload = d.Payload
 	return v, nil
 }
 
-// TxReport is the originator's Transaction Result Report.
+// TxReport is the originator's Transaction Result Report. Whether txHash is a hash of the
+// transfer's network is checked against the verification, after the shape.
 type TxReport struct {
-	VerificationUUID string `json:"verificationUuid"`
-	TxHash           string `json:"txHash"`
-	Vout             *int   `json:"vout,omitempty"`
-}
-
-func (r TxReport) validate() (string, error) {
-	id := strings.TrimSpace(r.VerificationUUID)
-	if id == "" {
-		return "", apperr.New(apperr.MissingVerificationUUID, "`verificationUuid` is required.")
-	}
-	u, err := ids.UUID("verificationUuid", id)
-	if err != nil {
-		return "", err
-	}
-	if strings.TrimSpace(r.TxHash) == "" {
-		return "", apperr.Bad("txHash is required")
-	}
-	if !txHashRe.MatchString(r.TxHash) {
-		return "", apperr.Bad("txHash: want a transaction hash without spaces or ':' (at most 200 characters)")
-	}
-	if r.Vout != nil && (*r.Vout < 0 || *r.Vout > math.MaxInt32) {
-		return "", apperr.Bad("vout: want an output index from 0 to %d, got %d", math.MaxInt32, *r.Vout)
-	}
-	return u, nil
+	VerificationUUID string `json:"verificationUuid" validate:"required,uuid"`
+	TxHash           string `json:"txHash" validate:"required,txhash"`
+	Vout             *int   `json:"vout,omitempty" validate:"omitempty,min=0,max=2147483647"` // a uint32 on chain
 }
