@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/ids"
+	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/validate"
@@ -232,7 +234,7 @@ func (s *Service) ReceiveResult(ctx context.Context, sender string, m ResultMess
 			return verification.NotFound(v.UUID)
 		}
 		mismatch := false
-		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && a != v.BeneficiaryAddress {
+		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && !network.SameAddress(a, v.BeneficiaryAddress) {
 			mismatch = true
 			o = verification.Outcome{Result: verification.Error, Reason: verification.ReasonAccountNotMatched,
 				Message: "the beneficiary VASP returned another accountNumber than the one asked about"}
@@ -290,7 +292,7 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, v verification.Verifi
 	if err != nil {
 		return v, err
 	}
-	s.results.WithLabelValues(string(v.Role), string(o.Result), o.Reason).Inc()
+	s.results.WithLabelValues(string(v.Role), string(o.Result), reasonLabel(o.Reason)).Inc()
 	if v.Role != verification.Originator {
 		return v, nil
 	}
@@ -406,6 +408,17 @@ func sameReport(v verification.Verification, r verification.ErrorReport) (bool, 
 	}
 	return false, apperr.New(apperr.Conflict, "verificationUuid: %s already has an error report (%s, %s) from %s", v.UUID, e.Result, e.Reason,
 		strings.ToLower(e.From))
+}
+
+// reasonLabel keeps a metric's reason label to VerifyVASP's codes: a reason is free text a
+// counterparty chooses, and every distinct label value is a time series.
+func reasonLabel(r string) string {
+	switch {
+	case r == verification.ReasonOK, r == verification.ReasonRequestTimeout, r == verification.ReasonAccountNotMatched,
+		slices.Contains(verification.DeniedReasons, r):
+		return r
+	}
+	return "OTHER"
 }
 
 // counterparty is the other VASP of v.
