@@ -24,6 +24,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"terminal state) and delivery (accept to callback) throughput and latency; Chainalysis calls per\n"+
 		"assessment and lost assessments. Uses DATABASE_URL (a database it may fill) or else starts a\n"+
 		"throwaway durable PostgreSQL from the installed server binaries.\n\n"+
+		"With --scale N it measures the list routes instead: it loads N verifications, assessments,\n"+
+		"screenings and callbacks and N/3 alerts (generate_series; skipped when the database holds N\n"+
+		"already), then times each list route with each filter, the first page and pages deep by\n"+
+		"cursor, and the accept path, one request at a time, beside the calibration.\n\n"+
 		"With --exchange it measures the verification exchange instead: two enclaves in this process,\n"+
 		"each on its own database of that PostgreSQL, over real HTTP through a proxy adding\n"+
 		"--peer-latency to every peer hop, the beneficiary's Verify User API answering after\n"+
@@ -44,6 +48,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&o.ReceiverLatency, "receiver-latency", 0, "how long the callback receiver takes to answer")
 	fs.DurationVar(&o.Calibration, "calibration", 2*time.Second, "how long the calibration runs (negative: skip it)")
 	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
+	scale := fs.Int("scale", 0, "load this many rows of every listed table and time the list routes (0: measure the accept pipeline)")
+	samples := fs.Int("samples", 50, "with --scale: how many times each request is timed")
+	depth := fs.Int("depth", 1000, "with --scale: how many pages of 20 each list is followed by cursor")
+	dataDir := fs.String("data-dir", "", "keep the throwaway PostgreSQL's cluster here and reuse it (a loaded --scale database survives the run)")
 	exchange := fs.Bool("exchange", false, "measure two enclaves exchanging verifications (create -> VERIFICATION_RESULT) instead of screening")
 	var xo bench.ExchangeOptions
 	fs.DurationVar(&xo.VASPAPILatency, "vasp-api-latency", 0, "with --exchange: how long the beneficiary's Verify User API takes to answer")
@@ -60,7 +68,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	dsn := env.DatabaseURL
 	if dsn == "" {
 		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL…")
-		c, err := pglocal.Start(ctx, pglocal.Options{})
+		c, err := pglocal.Start(ctx, pglocal.Options{DataDir: *dataDir})
 		if err != nil {
 			return err
 		}
@@ -87,6 +95,18 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 	}
 	o.DSN = dsn
+	if *scale > 0 {
+		so := bench.ScaleOptions{DSN: dsn, N: *scale, Samples: *samples, Depth: *depth, Calibration: o.Calibration, Log: io.Discard}
+		if *verbose {
+			so.Log = stderr
+		}
+		res, err := bench.Scale(ctx, so)
+		if err != nil {
+			return err
+		}
+		res.Print(stdout, so)
+		return nil
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {

@@ -134,7 +134,7 @@ func RunExchange(ctx context.Context, o ExchangeOptions) (ExchangeResult, error)
 			VerificationTimeout: o.VerificationTimeout, PeerWorkers: o.PeerWorkers, CallbackWorkers: o.CallbackWorkers,
 			PipelineConnections: cmp.Or(o.PipelineConnections, 8),
 			KYTMaxAge:           time.Hour, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-		e, err := startEnclave(ctx, cfg, log.With("enclave", ids[i]), srvs[i])
+		e, err := serveEnclave(ctx, cfg, log.With("enclave", ids[i]), srvs[i])
 		if err != nil {
 			return res, err
 		}
@@ -417,9 +417,9 @@ type runningEnclave struct {
 	stop  func()
 }
 
-// startEnclave wires an enclave on cfg's database as serve does, starts its workers and serves
+// serveEnclave wires an enclave on cfg's database as serve does, starts its workers and serves
 // it on srv (unstarted, so that its address could be named before).
-func startEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, srv *httptest.Server) (*runningEnclave, error) {
+func serveEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, srv *httptest.Server) (*runningEnclave, error) {
 	pools, err := app.Open(ctx, cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
 		return nil, err

@@ -342,17 +342,24 @@ func (s *Service) ReportError(ctx context.Context, m ErrorMessage) error {
 		if done, err := sameReport(v, r); done || err != nil {
 			return err
 		}
-		next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
-			Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
-		if changed {
-			var err error
-			if v, err = s.settle(ctx, tx, v, next); err != nil {
-				return err
-			}
+		v, err := s.cancelled(ctx, tx, v, r)
+		if err != nil {
+			return err
 		}
 		return s.reportError(ctx, tx, v, r)
 	})
 	return err
+}
+
+// cancelled ends the wait for v's result, if it still waits, with the result error report r
+// gives it.
+func (s *Service) cancelled(ctx context.Context, tx *sqlx.Tx, v verification.Verification, r verification.ErrorReport) (verification.Verification, error) {
+	next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
+		Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
+	if !changed {
+		return v, nil
+	}
+	return s.settle(ctx, tx, v, next)
 }
 
 // reportError stores our error report on v and enqueues its message to the counterparty.
@@ -382,13 +389,9 @@ func (s *Service) ReceiveError(ctx context.Context, sender string, m ErrorMessag
 		if _, err := s.verifs.SetErrorReport(ctx, tx, v, r); err != nil {
 			return err
 		}
-		next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
-			Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
-		if changed {
-			var err error
-			if v, err = s.settle(ctx, tx, v, next); err != nil {
-				return err
-			}
+		v, err := s.cancelled(ctx, tx, v, r)
+		if err != nil {
+			return err
 		}
 		return s.callbacks.Enqueue(ctx, tx, callback.New{Type: TypeErrorReport, VerificationUUID: v.UUID,
 			Payload: payload(TypeErrorReport, errorData{VerificationUUID: v.UUID, Result: r.Result, Reason: r.Reason, Message: r.Message})})
