@@ -1,73 +1,48 @@
 package exchange
 
 import (
-	"slices"
+	"encoding/json"
 	"testing"
 
-	"github.com/travelrule/enclave/internal/verification"
+	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
-// FuzzReadAccountResult: whatever a counterparty answers to an account check, reading it never
-// panics, and what is accepted is an answer the enclave may pass on: a known result with a
-// reason that result allows.
-// Run longer with: go test ./internal/exchange -run '^$' -fuzz FuzzReadAccountResult -fuzztime 60s
-func FuzzReadAccountResult(f *testing.F) {
-	for _, s := range []string{`{"accountVerificationResult":"VERIFIED","reason":"OK","message":""}`,
-		`{"accountVerificationResult":"DENIED","reason":"MISMATCHED-NAME","message":"x"}`, `{"accountVerificationResult":"ERROR","reason":"UNSUPPORTED"}`,
-		`{"accountVerificationResult":"VERIFIED","reason":"BECAUSE"}`, `{"accountVerificationResult":"MAYBE"}`, `[]`, `null`, `{"reason":7}`, ``} {
+// FuzzMessages: whatever a counterparty or a VASP sends as a result or an error report, its
+// shape check never panics and refuses with a 400 code, and an accepted result is one the
+// exchange knows. Run longer with: go test ./internal/exchange -run '^$' -fuzz FuzzMessages -fuzztime 60s
+func FuzzMessages(f *testing.F) {
+	for _, s := range []string{
+		`{"verificationUuid":"3fa85f64-5717-4562-b3fc-2c963f66afa6","result":"VERIFIED","reason":"OK","ivms101":{"beneficiary":{"accountNumber":["0x1"]}}}`,
+		`{"verificationUuid":"3FA85F64-5717-4562-B3FC-2C963F66AFA6","verificationResult":"DENIED","reason":"BLACKLISTED"}`,
+		`{"verificationUuid":"x","result":"PENDING"}`, `{"result":"DENIED","reason":"NOPE"}`, `{"ivms101":null}`,
+		`{"verificationUuid":"3fa85f64-5717-4562-b3fc-2c963f66afa6","result":"ERROR","reason":"USER-CANCELED","message":"m"}`,
+		`{"verificationUuid":" ","result":"TRANSFER_ERROR"}`, `{"ivms101":{"beneficiary":7}}`,
+	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
-		r, err := readAccountResult(b)
-		if err != nil {
-			return
+		var m ResultMessage
+		if json.Unmarshal(b, &m) == nil {
+			_, o, err := m.check()
+			if err != nil {
+				badRequest(t, err)
+			} else if !o.Result.Terminal() {
+				t.Fatalf("accepted result %q", o.Result)
+			}
 		}
-		switch r.AccountVerificationResult {
-		case "VERIFIED":
-			if r.Reason != verification.ReasonOK {
-				t.Fatalf("accepted VERIFIED with %q", r.Reason)
+		var e ErrorMessage
+		if json.Unmarshal(b, &e) == nil {
+			if err := validate.Struct(e); err != nil {
+				badRequest(t, err)
 			}
-		case "DENIED":
-			if !slices.Contains(verification.DeniedReasons, r.Reason) {
-				t.Fatalf("accepted DENIED with %q", r.Reason)
-			}
-		case "ERROR":
-			if !slices.Contains(accountErrorReasons, r.Reason) {
-				t.Fatalf("accepted ERROR with %q", r.Reason)
-			}
-		default:
-			t.Fatalf("accepted %q", r.AccountVerificationResult)
-		}
-		if len(r.Message) > 1000 {
-			t.Fatalf("accepted a message of %d bytes", len(r.Message))
 		}
 	})
 }
 
-// FuzzReadTxStatus: whatever a counterparty answers to a tx inquiry, reading it never panics,
-// and what is accepted is about the verification asked, with a known status.
-// Run longer with: go test ./internal/exchange -run '^$' -fuzz FuzzReadTxStatus -fuzztime 60s
-func FuzzReadTxStatus(f *testing.F) {
-	const id = "6a1f0a52-3f35-4cf2-9d6b-6f3f6c0d2a10"
-	for _, s := range []string{`{"verificationUuid":"` + id + `","transactionStatus":"CONFIRMED","txHash":"0xab","vout":1}`,
-		`{"verificationUuid":"6A1F0A52-3F35-4CF2-9D6B-6F3F6C0D2A10","transactionStatus":"PENDING"}`,
-		`{"verificationUuid":"` + id + `","transactionStatus":"SOON"}`, `{"transactionStatus":"PENDING"}`,
-		`{"verificationUuid":"` + id + `","transactionStatus":"PROCESSING","vout":-1}`, `{}`, `"x"`} {
-		f.Add([]byte(s))
+func badRequest(t *testing.T, err error) {
+	t.Helper()
+	if e, ok := apperr.As(err); !ok || (e.Code != apperr.BadRequest && e.Code != apperr.MissingVerificationUUID) {
+		t.Fatalf("refusal %v is not a 400", err)
 	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		st, err := readTxStatus(b, id)
-		if err != nil {
-			return
-		}
-		if st.VerificationUUID != id {
-			t.Fatalf("accepted an answer about %q", st.VerificationUUID)
-		}
-		if !slices.Contains([]string{"PENDING", "PROCESSING", "WAIT-CONFIRM", "CONFIRMED", "CANCELED"}, st.TransactionStatus) {
-			t.Fatalf("accepted status %q", st.TransactionStatus)
-		}
-		if st.Vout != nil && *st.Vout < 0 {
-			t.Fatalf("accepted vout %d", *st.Vout)
-		}
-	})
 }
