@@ -184,7 +184,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		periodic = append(periodic, river.NewPeriodicJob(river.PeriodicInterval(time.Hour),
 			func() (river.JobArgs, *river.InsertOpts) { return retention.PurgeArgs{}, nil }, &river.PeriodicJobOpts{RunOnStart: true}))
 	}
-	if len(cfg.Peers) > 0 {
+	if len(cfg.Peers) > 0 && cfg.PeerProbeInterval > 0 {
 		// On River's leader only, and unique while unfinished: one probe at a time across replicas.
 		periodic = append(periodic, dir.PeriodicJob())
 	}

@@ -152,7 +152,8 @@ type Config struct {
 	// optional, default none.
 	VASPName string
 	// PeerProbeInterval is how often each counterparty's /healthz is probed for GET /v1/vasps
-	// (ENCLAVE_PEER_PROBE_INTERVAL), default 20s.
+	// (ENCLAVE_PEER_PROBE_INTERVAL), default 20s; 0 turns the probe off (every counterparty
+	// shows DOWN).
 	PeerProbeInterval time.Duration
 	// VerificationTimeout is how long an originator waits for the beneficiary VASP's result
 	// before the verification is ERROR / REQUEST-TIMEOUT (ENCLAVE_VERIFICATION_TIMEOUT), default 15m.
@@ -224,7 +225,11 @@ func Load(lookup func(string) string) Config {
 	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
 	c.count(lookup, "ENCLAVE_PEER_WORKERS", 10000, &c.PeerWorkers)
 	c.duration(lookup, "ENCLAVE_VASP_API_TIMEOUT", &c.VASPAPITimeout)
-	c.duration(lookup, "ENCLAVE_PEER_PROBE_INTERVAL", &c.PeerProbeInterval)
+	if v := strings.TrimSpace(lookup("ENCLAVE_PEER_PROBE_INTERVAL")); v == "0" {
+		c.PeerProbeInterval = 0
+	} else {
+		c.duration(lookup, "ENCLAVE_PEER_PROBE_INTERVAL", &c.PeerProbeInterval)
+	}
 	c.duration(lookup, "ENCLAVE_VERIFICATION_TIMEOUT", &c.VerificationTimeout)
 	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
 		b, err := strconv.ParseBool(v)

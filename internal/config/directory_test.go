@@ -31,6 +31,7 @@ func TestSynchronousChecksAndDirectory(t *testing.T) {
 	require.NotContains(t, b.String(), "AcctPass-1")
 	require.NotContains(t, b.String(), "AcctQuery-2")
 
+	require.Zero(t, Load(env(map[string]string{"ENCLAVE_PEER_PROBE_INTERVAL": "0"})).PeerProbeInterval, "0 turns the probe off")
 	err := Load(env(map[string]string{"ENCLAVE_VERIFY_ACCOUNT_URL": "ftp://u:AcctPass-1@backend", "ENCLAVE_TX_STATUS_URL": "backend/tx",
 		"ENCLAVE_PEER_PROBE_INTERVAL": "never"})).Validate(0)
 	for _, v := range []string{"ENCLAVE_VERIFY_ACCOUNT_URL", "Verify Account", "ENCLAVE_TX_STATUS_URL", "Transaction Status", "ENCLAVE_PEER_PROBE_INTERVAL"} {

@@ -96,7 +96,7 @@ func TestAccountCheck(t *testing.T) {
 	ours, theirs := enclavetest.StartPair(t, func(i int, o *enclavetest.Options) {
 		o.VerifyAccount = i == 1
 		if i == 1 {
-			o.Config = func(c *config.Config) { c.VASPAPITimeout = time.Second }
+			o.Config = func(c *config.Config) { c.VASPAPITimeout = 3 * time.Second }
 		}
 	})
 	theirs.Receiver.VerifyAccount(accountVASP)
@@ -150,7 +150,7 @@ func TestAccountCheck(t *testing.T) {
 	require.Equal(t, 400, peer.Status, "a check meant for another VASP: %s", peer.Body)
 
 	// 200 at once, the VASP taking 200 ms each: every one answered, in its bound (on a machine
-	// too loaded to call the VASP within a second, REQUEST-TIMEOUT is that bound's answer).
+	// too loaded to call the VASP within 3 s, REQUEST-TIMEOUT is that bound's answer).
 	var wg sync.WaitGroup
 	var verified, late atomic.Int32
 	for range 200 {
