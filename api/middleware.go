@@ -31,6 +31,9 @@ const (
 	ctxBody              = "peerBody"
 	ctxError             = "errorBody"
 	ctxDenied            = "deniedBecause"
+	// ctxGone marks a request whose client went away before its answer: logged at info with
+	// nginx's 499, never as a 500.
+	ctxGone = "clientGone"
 )
 
 // withRequestID echoes a sane X-Request-Id or makes one, so a caller can quote it.
@@ -57,6 +60,8 @@ func withLogging(log *slog.Logger) gin.HandlerFunc {
 		st := c.Writer.Status()
 		level := slog.LevelInfo
 		switch {
+		case c.GetBool(ctxGone):
+			st = 499
 		case st >= 500:
 			level = slog.LevelError
 		case st >= 400:
