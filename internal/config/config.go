@@ -17,6 +17,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // Defaults of the optional variables.
@@ -179,6 +180,9 @@ func Load(lookup func(string) string) Config {
 		if k = strings.TrimSpace(k); k != "" {
 			c.APIKeys = append(c.APIKeys, k)
 		}
+	}
+	if c.VaspID != "" && !validate.VASPID(c.VaspID) {
+		c.problem("ENCLAVE_VASP_ID: must be %s, got %s", validate.VASPIDRule, validate.Quote(c.VaspID))
 	}
 	c.duration(lookup, "ENCLAVE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	c.duration(lookup, "ENCLAVE_KYT_MAX_AGE", &c.KYTMaxAge)
@@ -394,8 +398,9 @@ func (c *Config) loadPeers() {
 		switch {
 		case p.VaspID == "":
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId is required", i)
-		case strings.IndexFunc(p.VaspID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
-			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q must be printable ASCII without spaces (it is sent as the X-Vasp-Id header)", i, p.VaspID)
+		case !validate.VASPID(p.VaspID):
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %s must be printable ASCII without spaces, '/', '?', '#' or '%%', "+
+				`at most 64 characters, not "." or ".." (it is sent as the X-Vasp-Id header and becomes a URL path segment)`, i, validate.Quote(p.VaspID))
 		case seen[p.VaspID]:
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is listed twice", i, p.VaspID)
 		case c.VaspID != "" && p.VaspID == c.VaspID:
