@@ -73,11 +73,13 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 }
 
 // abort answers the error e and keeps it for the request's log line, so an operator sees
-// which code and message a client got without the body being logged.
+// which code and message a client got without the body being logged. Refused before its body
+// was read (403, 404, 413), the request is its connection's last and the body is not read.
 func abort(c *gin.Context, status int, e errorBody) {
 	if status == http.StatusServiceUnavailable {
 		c.Header("Retry-After", retryAfterSeconds)
 	}
+	closeUnread(c)
 	c.Set(ctxError, e)
 	c.AbortWithStatusJSON(status, e)
 }

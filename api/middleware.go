@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -97,15 +98,21 @@ func withRecovery(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// withBodyLimit caps the body; reading past the cap fails with PAYLOAD-TOO-LARGE.
-func withBodyLimit(n int64) gin.HandlerFunc {
+// withBodyLimit caps the body; reading past the cap fails with PAYLOAD-TOO-LARGE. The body
+// must arrive at rate bytes a second at least (after a short grace; 0: the default), and a
+// request answered before its body was read is its connection's last (see closeUnread).
+func withBodyLimit(n int64, rate int) gin.HandlerFunc {
+	rate = cmp.Or(rate, config.DefaultHTTPMinBodyRate)
 	return func(c *gin.Context) {
+		if c.Request.ContentLength > 0 || c.Request.ContentLength == -1 {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+			pace(c, rate)
+		}
 		if c.Request.ContentLength > n {
 			abort(c, http.StatusRequestEntityTooLarge, errorBody{
 				Code: apperr.PayloadTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", n)})
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
 		c.Next()
 	}
 }
