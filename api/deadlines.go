@@ -50,6 +50,14 @@ func pace(c *gin.Context, rate int) {
 	c.Request.Body = &pacedBody{ReadCloser: c.Request.Body, rc: rc, start: now, rate: int64(rate)}
 }
 
+// paceOf is the minimum rate c's body was held to, for the message that says it was too slow.
+func paceOf(c *gin.Context) int64 {
+	if b, ok := c.Request.Body.(*pacedBody); ok {
+		return b.rate
+	}
+	return 0
+}
+
 // closeUnread makes an answer given before the request's body was read the connection's
 // last: Connection: close, and a read deadline already past, so that the server neither
 // reads the rest of the body (a trickle would hold the connection until the read timeout)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -99,6 +100,9 @@ func readBody(c *gin.Context) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, apperr.New(apperr.PayloadTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, apperr.Bad("request body arrived too slowly (after %s, at least %d bytes a second)", bodyGrace, paceOf(c))
 	}
 	if err != nil {
 		return nil, apperr.Bad("request body could not be read")
