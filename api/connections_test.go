@@ -136,3 +136,30 @@ func TestTrickledBodyIsCutOff(t *testing.T) {
 		require.Contains(t, e2.Message, "want a JSON object", "%s", e2.Message)
 	})
 }
+
+// TestAnswersAreNotCachedOrSniffed: every answer is nosniff; every /v1 and /peer/v1 answer,
+// success or error, is no-store (they carry personal data).
+func TestAnswersAreNotCachedOrSniffed(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{APIOnly: true})
+	v := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
+	for _, r := range []struct {
+		name   string
+		answer func() http.Header
+		store  bool
+	}{
+		{"Verification", func() http.Header { return e.Client.Do("GET", "/v1/verifications/"+v, nil, nil).Header }, false},
+		{"List", func() http.Header { return e.Client.Do("GET", "/v1/verifications?include=payload", nil, nil).Header }, false},
+		{"Error", func() http.Header { return e.Client.Do("GET", "/v1/verifications/nope", nil, nil).Header }, false},
+		{"Peer", func() http.Header { return e.Peer("/peer/v1/verifications/tx", []byte(`{}`)).Header }, false},
+		{"Healthz", func() http.Header { return e.Client.Do("GET", "/healthz", nil, nil).Header }, true},
+	} {
+		h := r.answer()
+		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), r.name)
+		if r.store {
+			require.Empty(t, h.Get("Cache-Control"), r.name)
+		} else {
+			require.Equal(t, "no-store", h.Get("Cache-Control"), r.name)
+		}
+	}
+}

@@ -85,6 +85,19 @@ func withLogging(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
+// withHeaders marks every answer nosniff (a JSON error is never rendered as HTML), and every
+// answer of /v1 and /peer/v1 no-store: they carry personal data (IVMS101) that no cache or
+// proxy on the way may keep.
+func withHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("X-Content-Type-Options", "nosniff")
+		if p := c.Request.URL.Path; strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/peer/v1/") {
+			c.Header("Cache-Control", "no-store")
+		}
+		c.Next()
+	}
+}
+
 // withRecovery turns a panic into a logged INTERNAL-ERROR; a panic is a bug, never an answer.
 func withRecovery(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {

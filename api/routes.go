@@ -48,7 +48,7 @@ func NewHandler(d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	// Order: request id first so every later log line and error carries it; logging wraps
 	// recovery so a panic is logged as the 500 it becomes; the body cap before any handler reads.
-	r.Use(withRequestID(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes, d.Config.HTTPMinBodyRate), withStorableQuery())
+	r.Use(withRequestID(), withHeaders(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes, d.Config.HTTPMinBodyRate), withStorableQuery())
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})

@@ -102,7 +102,7 @@ type limited struct {
 }
 
 // refusal is the whole answer to a connection over the bound.
-const refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nConnection: close\r\nContent-Length: 82\r\n\r\n" +
+const refusal = "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nRetry-After: 1\r\nX-Content-Type-Options: nosniff\r\nConnection: close\r\nContent-Length: 82\r\n\r\n" +
 	`{"code":"SERVICE-UNAVAILABLE","message":"too many connections; try again shortly"}`
 
 func (l *limited) Accept() (net.Conn, error) {
