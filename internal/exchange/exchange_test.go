@@ -15,13 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/config"
-	"github.com/travelrule/enclave/internal/dbtest"
 	"github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) { enclavetest.Main(m, runChild) }
 
 const wait = 20 * time.Second
 
@@ -103,6 +102,8 @@ func beneficiaryVASP(req enclavetest.VerifyUserRequest) (int, any) {
 	case asset.Amount == "6": // an answer the enclave cannot use, then a good one
 		return 200, map[string]any{"result": "MAYBE"}
 	}
+	// The same wallet in its checksum case: the same address.
+	ok["accountNumber"] = []string{"0x" + strings.ToUpper(strings.TrimPrefix(ivms.Beneficiary.AccountNumber[0], "0x"))}
 	return 200, map[string]any{"result": "VERIFIED", "reason": "OK", "message": "", "ivms101": map[string]any{"beneficiary": ok}}
 }
 
