@@ -15,8 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/api"
-	"github.com/travelrule/enclave/db/schema"
-	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/pglocal"
 )
@@ -28,15 +27,7 @@ func TestDatabaseDownIsServiceUnavailableOnEveryRoute(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	// A server of its own: this test stops it, and the shared one serves every other test.
-	pg, err := pglocal.Start(ctx, pglocal.Options{Ephemeral: true})
-	require.NoError(t, err)
-	t.Cleanup(func() { pg.Stop() }) //nolint:errcheck
-	dsn := pg.URL("postgres")
-	db, err := app.OpenDB(ctx, dsn, 2)
-	require.NoError(t, err)
-	_, err = schema.Migrate(ctx, db.DB)
-	require.NoError(t, err)
-	db.Close()
+	pg, dsn := dbtest.OwnServer(t, pglocal.Options{Ephemeral: true})
 
 	e := et.Start(t, et.Options{DSN: dsn, APIOnly: true, JSONLogs: true})
 	v := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
