@@ -198,43 +198,46 @@ type Filter struct {
 	Status           string
 	RequestID        string
 	VerificationUUID string
-	Limit            int
-	Offset           int
+	Page             sqlpage.Request
 }
 
+// callbackList is GET /v1/callbacks: newest first, each filter served by an index
+// (db/schema/00008_list_indexes.sql).
+var callbackList = sqlpage.List{Name: "callbacks", From: "callbacks", Columns: recordColumns, Time: "created_at", ID: "id", UUIDKey: true}
+
 // List returns one page of callbacks, newest first, and how many match in all.
-func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.Status != "" {
 		st := strings.ToUpper(f.Status)
 		if st != StatusPending && st != StatusDelivered && st != StatusFailed {
-			return nil, 0, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
+			return nil, none, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
 		}
 		w.Add("status = $%d", st)
 	}
 	if f.RequestID != "" {
 		id, err := ids.UUID("requestId", f.RequestID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("request_id = $%d", id)
 	}
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("verification_uuid = $%d", id)
 	}
-	out := []Record{} // an empty page is [], not null
-	total, err := sqlpage.Page(ctx, s.api, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
+	out, p, err := sqlpage.Select(ctx, s.api, callbackList, w, f.Page, func(r Record) sqlpage.Key { return sqlpage.Key{Time: r.Created, ID: r.ID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	for i := range out {
 		out[i].fill()
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // Redeliver starts a FAILED callback's schedule again. Any other status is BAD-REQUEST; an

@@ -339,6 +339,7 @@ func TestTimeout(t *testing.T) {
 	late := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	theirs.Receiver.WaitFor(t, webhook.TypeVerificationRequest, late, wait)
 	ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, late, wait)
+	theirs.Receiver.WaitFor(t, webhook.TypeErrorReport, late, wait)
 	_, err := theirs.DB.Exec(`UPDATE verifications SET result = 'PENDING', error_result = NULL, error_reason = NULL, error_message = NULL,
 		error_from = NULL, error_at = NULL WHERE uuid = $1`, late) // as if the error report were still on its way
 	require.NoError(t, err)

@@ -87,41 +87,45 @@ const recordColumns = `id, verification_uuid, peer_vasp_id, kind, seq, next_atte
 // Filter selects messages for ListMessages.
 type Filter struct {
 	Status, Kind, VerificationUUID string
-	Limit, Offset                  int
+	Page                           sqlpage.Request
 }
+
+// messageList is GET /v1/peer-messages: newest first, each filter served by an index
+// (db/schema/00008_list_indexes.sql).
+var messageList = sqlpage.List{Name: "peer-messages", From: "peer_messages", Columns: recordColumns, Time: "created_at", ID: "id", UUIDKey: true}
 
 // ListMessages returns one page of messages to counterparties, newest first, and how many
 // match in all.
-func (s *Service) ListMessages(ctx context.Context, f Filter) ([]Record, int, error) {
+func (s *Service) ListMessages(ctx context.Context, f Filter) ([]Record, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.Status != "" {
 		if err := apperr.OneOf("status", f.Status, StatusPending, StatusDelivered, StatusFailed); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("status = $%d", strings.ToUpper(f.Status))
 	}
 	if f.Kind != "" {
 		if err := apperr.OneOf("kind", f.Kind, KindVerification, KindResult, KindTxReport, KindErrorReport); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("kind = $%d", strings.ToUpper(f.Kind))
 	}
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("verification_uuid = $%d", id)
 	}
-	out := []Record{}
-	total, err := sqlpage.Page(ctx, s.api, &out, "peer_messages", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
+	out, p, err := sqlpage.Select(ctx, s.api, messageList, w, f.Page, func(r Record) sqlpage.Key { return sqlpage.Key{Time: r.Created, ID: r.ID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	for i := range out {
 		out[i].fill()
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // Redeliver starts a FAILED message's retries again. Any other status is BAD-REQUEST, and so

@@ -38,28 +38,42 @@ type AlertFilter struct {
 	Level, Source, AlertStatus  string
 	RequestID, VerificationUUID string
 	From, To                    *time.Time
-	Limit, Offset               int
+	Page                        sqlpage.Request
+}
+
+// alertList is GET /v1/risk-assessment/chainalysis-kyt/alerts: newest first, each filter served
+// by an index (db/schema/00008_list_indexes.sql).
+var alertList = sqlpage.List{Name: "chainalysis-kyt/alerts", From: "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id",
+	Columns: alertItemColumns, Time: "a.created_at", ID: "a.alert_id"}
+
+// alertItemRow is a row of alertList.
+type alertItemRow struct {
+	alertRow
+	VerificationUUID   string `db:"verification_uuid"`
+	CounterpartyVaspID string `db:"counterparty_vasp_id"`
+	Direction          string `db:"direction"`
 }
 
 // ListAlerts returns one page of stored alerts across assessments, newest first, and how many
 // match in all.
-func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, int, error) {
+func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.Level != "" {
 		if err := apperr.OneOf("level", f.Level, "SEVERE", "HIGH", "MEDIUM", "LOW"); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("a.alert_level = $%d", strings.ToUpper(f.Level))
 	}
 	if f.Source != "" {
 		if err := apperr.OneOf("source", f.Source, webhook.SourceAssessment, webhook.SourceMonitoring); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("a.source = $%d", strings.ToUpper(f.Source))
 	}
 	if f.AlertStatus != "" {
 		if err := apperr.OneOf("alertStatus", f.AlertStatus, "Unreviewed", "In Review", "Flagged", "Dismissed"); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("lower(a.alert_status) = lower($%d)", f.AlertStatus)
 	}
@@ -67,7 +81,7 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 		if c.v != "" {
 			id, err := ids.UUID(c.name, c.v)
 			if err != nil {
-				return nil, 0, err
+				return nil, none, err
 			}
 			w.Add(c.col+" = $%d", id)
 		}
@@ -78,23 +92,20 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 	if f.To != nil {
 		w.Add("a.created_at <= $%d", *f.To)
 	}
-	var rows []struct {
-		alertRow
-		VerificationUUID   string `db:"verification_uuid"`
-		CounterpartyVaspID string `db:"counterparty_vasp_id"`
-		Direction          string `db:"direction"`
+	l := alertList
+	if f.VerificationUUID == "" {
+		l.CountFrom = "kyt_alerts a" // every alert has its assessment (foreign key)
 	}
-	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id", alertItemColumns,
-		"a.created_at DESC, a.alert_id", w, f.Limit, f.Offset)
+	rows, p, err := sqlpage.Select(ctx, s.api, l, w, f.Page, func(r alertItemRow) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.AlertID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	out := make([]AlertItem, len(rows))
 	for i, r := range rows {
 		out[i] = AlertItem{RequestID: r.RequestID, VerificationUUID: r.VerificationUUID,
 			KYTAlert: r.view(row{CounterpartyVaspID: r.CounterpartyVaspID, Direction: r.Direction})}
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // CounterpartyRisk is the counterparty VASP's KYT user, as Chainalysis answers it: the
