@@ -18,7 +18,8 @@ import (
 // ENCLAVE_VASP_API_TIMEOUT (at most MaxCheckVASPTimeout); the asking enclave waits for it that
 // long plus CheckMargin, so an answering enclave configured alike answers its REQUEST-TIMEOUT
 // before the asker gives up, and the asker gives up anyway if not. Both stay well inside the
-// HTTP server's 30 s write timeout.
+// HTTP server's write timeout (ENCLAVE_HTTP_WRITE_TIMEOUT, 30 s by default; set lower than the
+// check's bound, the answer would be cut).
 const (
 	CheckMargin         = 2 * time.Second
 	MaxCheckVASPTimeout = 18 * time.Second
