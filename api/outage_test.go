@@ -58,6 +58,9 @@ func TestDatabaseDownIsServiceUnavailableOnEveryRoute(t *testing.T) {
 		"POST /peer/v1/verifications/result":                               peer("/peer/v1/verifications/result", fmt.Sprintf(`{"verificationUuid":%q,"result":"VERIFIED","reason":"OK"}`, v)),
 		"POST /peer/v1/verifications/error":                                peer("/peer/v1/verifications/error", fmt.Sprintf(`{"verificationUuid":%q,"result":"ERROR","reason":"CANCELED"}`, v)),
 		"GET /readyz":                                                      {"GET", "/readyz", ""},
+		"GET /v1/vasps":                                                    {"GET", "/v1/vasps", ""},
+		"POST /v1/verifications/tx/inquiry":                                {"POST", "/v1/verifications/tx/inquiry", fmt.Sprintf(`{"verificationUuid":%q}`, v)},
+		"POST /peer/v1/verifications/tx/inquiry":                           peer("/peer/v1/verifications/tx/inquiry", fmt.Sprintf(`{"verificationUuid":%q}`, v)),
 	}
 	// Routes that answer without the database.
 	noDB := map[string]request{
@@ -65,6 +68,13 @@ func TestDatabaseDownIsServiceUnavailableOnEveryRoute(t *testing.T) {
 		"GET /metrics":      {"GET", "/metrics", ""},
 		"GET /openapi.yaml": {"GET", "/openapi.yaml", ""},
 		"GET /v1/counterparties/:vaspId/chainalysis-kyt": {"GET", "/v1/counterparties/" + et.TheirVasp + "/chainalysis-kyt", ""},
+		// The synchronous account check stores nothing: it asks the counterparty (here one that
+		// is not there: ERROR / REQUEST-TIMEOUT) or answers UNSUPPORTED without a Verify Account API.
+		"GET /v1/vasps/self": {"GET", "/v1/vasps/self", ""},
+		"POST /v1/verifications/account": {"POST", "/v1/verifications/account",
+			`{"beneficiaryVaspId":"` + et.TheirVasp + `","symbol":"ETH","payload":{"ivms101":{"beneficiary":{"accountNumber":["0x1"]}}}}`},
+		"POST /peer/v1/verifications/account": peer("/peer/v1/verifications/account",
+			`{"beneficiaryVaspId":"`+et.OurVasp+`","symbol":"ETH","payload":{"ivms101":{"beneficiary":{"accountNumber":["0x1"]}}}}`),
 	}
 	h := api.NewHandler(api.Deps{Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Metrics: prometheus.NewRegistry()})
 	for _, r := range h.Routes() {
