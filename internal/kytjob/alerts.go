@@ -36,8 +36,26 @@ var alertItemColumns = func() string {
 type AlertFilter struct {
 	Level, Source, AlertStatus  string
 	RequestID, VerificationUUID string
-	From, To                    *time.Time
-	Limit, Offset               int
+	// AlertID selects one alert: the console's alert page.
+	AlertID string
+	// Direction is OUTGOING or INCOMING, the assessment's.
+	Direction     string
+	From, To      *time.Time
+	Limit, Offset int
+	// ByID narrows the alerts by their id with conditions another package writes over a table
+	// of its own: the console keeps its triage state apart from kyt_alerts, and filters its
+	// queue by it without this package knowing that table.
+	ByID []IDCondition
+	// SevereFirst orders the most severe alerts first, then the oldest: the console's queue,
+	// where what waits longest at a level is handled first. Otherwise newest first.
+	SevereFirst bool
+}
+
+// IDCondition is a condition on an alert's id: SQL follows "a.alert_id " and holds one %d,
+// the placeholder of Arg — such as "IN (SELECT alert_id FROM t WHERE status = ANY($%d))".
+type IDCondition struct {
+	SQL string
+	Arg any
 }
 
 // ListAlerts returns one page of stored alerts across assessments, newest first, and how many
@@ -71,6 +89,18 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 			w.Add(c.col+" = $%d", id)
 		}
 	}
+	if f.AlertID != "" {
+		w.Add("a.alert_id = $%d", f.AlertID)
+	}
+	if f.Direction != "" {
+		if err := apperr.OneOf("direction", f.Direction, Outgoing, Incoming); err != nil {
+			return nil, 0, err
+		}
+		w.Add("k.direction = $%d", strings.ToUpper(f.Direction))
+	}
+	for _, c := range f.ByID {
+		w.Add("a.alert_id "+c.SQL, c.Arg)
+	}
 	if f.From != nil {
 		w.Add("a.created_at >= $%d", *f.From)
 	}
@@ -83,8 +113,12 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 		CounterpartyVaspID string `db:"counterparty_vasp_id"`
 		Direction          string `db:"direction"`
 	}
+	order := "a.created_at DESC, a.alert_id"
+	if f.SevereFirst {
+		order = "CASE a.alert_level WHEN 'SEVERE' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END, a.created_at, a.alert_id"
+	}
 	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id", alertItemColumns,
-		"a.created_at DESC, a.alert_id", w, f.Limit, f.Offset)
+		order, w, f.Limit, f.Offset)
 	if err != nil {
 		return nil, 0, err
 	}
