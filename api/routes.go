@@ -37,6 +37,9 @@ type Deps struct {
 	Ready func(context.Context) error
 	// Metrics is the registry /metrics exposes.
 	Metrics *prometheus.Registry
+	// Console is the operator console (internal/console), served under /console with its own
+	// login and session cookie; nil serves none.
+	Console http.Handler
 }
 
 // NewHandler returns the enclave's whole HTTP API. Every route is listed here, with its
@@ -89,5 +92,12 @@ func NewHandler(d Deps) *gin.Engine {
 	peer.POST("/verifications/tx", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveTx)))
 	peer.POST("/verifications/result", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveResult)))
 	peer.POST("/verifications/error", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveError)))
+
+	// The operator console: its own login, session cookie and role per route
+	// (internal/console/routes.go lists them); HTML, never the JSON error envelope.
+	if d.Console != nil {
+		r.Any("/console", gin.WrapH(d.Console))
+		r.Any("/console/*path", gin.WrapH(d.Console))
+	}
 	return r
 }
