@@ -251,6 +251,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	fmt.Fprintf(stdout, "\nenclave dev is serving on %s\n  API key: %s (%s)\n  demo counterparty: VASP id %s, secret %s\n  we are VASP %s\n\n",
 		base, st.APIKey, keyNote, devCounterparty, st.PeerSecret, devVasp)
+	if err := printConsoleLogin(ctx, stdout, pools.API, base); err != nil {
+		return err
+	}
 	if *demo {
 		return runDemo(ctx, stdout, base, st, rcv, sim)
 	}

@@ -247,12 +247,14 @@ func TestDevDemo(t *testing.T) {
 	require.Contains(t, s, "demo done")
 	key := regexp.MustCompile(`API key: (\S+) \(new`).FindStringSubmatch(s)
 	require.NotNil(t, key, s)
+	require.Regexp(t, `console: http://127\.0\.0\.1:\d+/console/  log in as demo-admin, password \S{20,} \(admin`, s)
 
 	out = et.SyncBuffer{}
 	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", filepath.Join(dir, "pgdata")},
 		envOf(nil), &out, &out), "%s", out.String())
 	require.Contains(t, out.String(), "demo done")
 	require.Contains(t, out.String(), "API key: "+key[1]+" (the same as last time", "the key is kept with the data")
+	require.Contains(t, out.String(), "log in as demo-admin, password ", "a working login at every start")
 }
 
 // TestDevFromADirectoryPostgresCannotEnter: a clone in root's home (mode 0700) or in a

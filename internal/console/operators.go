@@ -82,12 +82,9 @@ func (o *Operators) Add(ctx context.Context, name string, role Role, by string) 
 	if rank[role] == 0 {
 		return "", fmt.Errorf("role: want viewer, analyst or admin, got %q", role)
 	}
-	b := make([]byte, 18)
-	rand.Read(b) //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
-	password = base64.RawURLEncoding.EncodeToString(b)
-	hash, err := bcrypt.GenerateFromPassword([]byte(password), o.cost)
+	password, hash, err := o.newPassword()
 	if err != nil {
-		return "", fmt.Errorf("hash password: %w", err)
+		return "", err
 	}
 	tx, err := o.db.BeginTxx(ctx, nil)
 	if err != nil {
@@ -95,7 +92,7 @@ func (o *Operators) Add(ctx context.Context, name string, role Role, by string) 
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
 	res, err := tx.ExecContext(ctx, `INSERT INTO console_operators (name, role, password_hash) VALUES ($1, $2, $3)
-		ON CONFLICT (name) DO NOTHING`, name, string(role), string(hash))
+		ON CONFLICT (name) DO NOTHING`, name, string(role), hash)
 	if err != nil {
 		return "", fmt.Errorf("add operator %s: %w", name, err)
 	}
@@ -103,6 +100,43 @@ func (o *Operators) Add(ctx context.Context, name string, role Role, by string) 
 		return "", fmt.Errorf("%w: %s", ErrExists, name)
 	}
 	if err := o.audit.recordIn(ctx, tx, Entry{Operator: by, Action: ActionOperatorAdded, Subject: name, Detail: "role " + string(role)}); err != nil {
+		return "", err
+	}
+	return password, tx.Commit()
+}
+
+// newPassword generates a password of 144 random bits and its bcrypt hash.
+func (o *Operators) newPassword() (password, hash string, err error) {
+	b := make([]byte, 18)
+	rand.Read(b) //nolint:errcheck // crypto/rand.Read never fails (Go 1.24+)
+	password = base64.RawURLEncoding.EncodeToString(b)
+	h, err := bcrypt.GenerateFromPassword([]byte(password), o.cost)
+	if err != nil {
+		return "", "", fmt.Errorf("hash password: %w", err)
+	}
+	return password, string(h), nil
+}
+
+// ResetPassword gives an operator a new generated password, returned once, and enables them
+// again; `enclave dev` uses it to print a working login on every start.
+func (o *Operators) ResetPassword(ctx context.Context, name, by string) (string, error) {
+	password, hash, err := o.newPassword()
+	if err != nil {
+		return "", err
+	}
+	tx, err := o.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return "", err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	res, err := tx.ExecContext(ctx, `UPDATE console_operators SET password_hash = $2, disabled_at = NULL WHERE name = $1`, name, hash)
+	if err != nil {
+		return "", fmt.Errorf("reset password of %s: %w", name, err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return "", fmt.Errorf("%w: %s", ErrNoOperator, name)
+	}
+	if err := o.audit.recordIn(ctx, tx, Entry{Operator: by, Action: ActionPasswordReset, Subject: name}); err != nil {
 		return "", err
 	}
 	return password, tx.Commit()

@@ -145,7 +145,7 @@ func (c *Console) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	actions := []string{"", "Any"}
 	for _, a := range []string{ActionLogin, ActionLoginFailed, ActionLogout, ActionReveal, ActionAssign, ActionStatus, ActionNote,
-		ActionRedeliver, ActionOperatorAdded, ActionOperatorDisabled} {
+		ActionRedeliver, ActionOperatorAdded, ActionOperatorDisabled, ActionPasswordReset} {
 		actions = append(actions, a, a)
 	}
 	c.render(w, r, http.StatusOK, "audit", AuditView{Frame: frame(r, "Audit log", "audit"), Operator: f.Operator, Action: f.Action,
