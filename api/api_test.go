@@ -263,6 +263,8 @@ func TestListVerifications(t *testing.T) {
 
 	type page struct {
 		Total, Limit, Offset int
+		TotalEstimated       bool
+		Next                 *string
 		Data                 []map[string]any
 	}
 	ids := func(p page) []string {
@@ -293,14 +295,34 @@ func TestListVerifications(t *testing.T) {
 	p := list("?limit=2&offset=1")
 	require.Equal(t, 3, p.Total)
 	require.Equal(t, []string{btc, eth}, ids(p))
+	require.Nil(t, p.Next, "the last page has no next")
 
-	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?offset=-1", "?role=BOSS", "?fromDate=yesterday", "?network=Narnia"} {
+	// Keyset pages: next leads from one page to the following, the last one has none.
+	require.Nil(t, all.Next)
+	first := list("?limit=2&count=exact")
+	require.Equal(t, []string{usdt, btc}, ids(first))
+	require.Equal(t, 3, first.Total)
+	require.False(t, first.TotalEstimated)
+	require.NotNil(t, first.Next)
+	second := list("?limit=2&cursor=" + *first.Next)
+	require.Equal(t, []string{eth}, ids(second))
+	require.Equal(t, 2, second.Offset, "rows before the page, counted along the cursors")
+	require.Nil(t, second.Next)
+	require.Equal(t, []string{btc}, ids(list("?limit=1&symbol=BTC&cursor="+*list("?limit=1").Next)), "filters apply after the cursor")
+	require.Equal(t, 3, list("?beneficiaryVaspId="+theirVasp+"&originatingVaspId="+ourVasp).Total)
+	require.Equal(t, 0, list("?beneficiaryVaspId="+ourVasp).Total)
+
+	for _, q := range []string{"?limit=0", "?limit=1001", "?limit=x", "?offset=-1", "?role=BOSS", "?fromDate=yesterday", "?network=Narnia",
+		"?offset=10001", "?cursor=abc", "?cursor=" + *first.Next + "&offset=0", "?count=estimate"} {
 		r := b.client.Do("GET", "/v1/verifications"+q, nil, nil)
 		require.Equal(t, 400, r.Status, q)
 		e := decodeAs[apiError](t, r.Body)
 		require.Equal(t, "BAD-REQUEST", e.Code, q)
 		name := strings.SplitN(strings.TrimPrefix(q, "?"), "=", 2)[0]
 		require.Contains(t, e.Message, name, q)
+		if strings.Contains(q, "cursor=") && strings.Contains(q, "offset=") {
+			require.Contains(t, e.Message, "offset", "both named: %s", e.Message)
+		}
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
+	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
 // handleByParam answers a route about one thing named by the path parameter param: what get
@@ -26,60 +27,59 @@ func handleByParam[T any](log *slog.Logger, param string, get func(context.Conte
 	}
 }
 
-// handleList answers a list route: limit and offset (default 100, at most 1000), the route's
-// own filters read by filter, and one page of list.
-func handleList[F, T any](log *slog.Logger, filter func(c *gin.Context, limit, offset int) (F, error),
-	list func(context.Context, F) ([]T, int, error)) gin.HandlerFunc {
+// handleList answers a list route: a page as page reads it (limit default 100, at most 1000),
+// the route's own filters read by filter, and one page of list.
+func handleList[F, T any](log *slog.Logger, filter func(c *gin.Context, p sqlpage.Request) (F, error),
+	list func(context.Context, F) ([]T, sqlpage.Page, error)) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		limit, offset, err := page(c, 100, 1000)
+		p, err := page(c, 100, 1000)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		f, err := filter(c, limit, offset)
+		f, err := filter(c, p)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		rows, total, err := list(c.Request.Context(), f)
+		rows, pg, err := list(c.Request.Context(), f)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, pageResponse[T]{Total: total, Limit: limit, Offset: offset, Data: rows})
+		c.JSON(http.StatusOK, newPage(pg, p.Limit, rows))
 	}
 }
 
-func assessmentFilter(c *gin.Context, limit, offset int) (kytjob.Filter, error) {
+func assessmentFilter(c *gin.Context, p sqlpage.Request) (kytjob.Filter, error) {
 	f := kytjob.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"),
-		APIType: c.Query("apiType"), Direction: c.Query("direction"), Limit: limit, Offset: offset}
+		APIType: c.Query("apiType"), Direction: c.Query("direction"), Page: p}
 	var err error
 	f.From, f.To, err = dateRange(c)
 	return f, err
 }
 
-func alertFilter(c *gin.Context, limit, offset int) (kytjob.AlertFilter, error) {
+func alertFilter(c *gin.Context, p sqlpage.Request) (kytjob.AlertFilter, error) {
 	f := kytjob.AlertFilter{Level: c.Query("level"), Source: c.Query("source"), AlertStatus: c.Query("alertStatus"),
-		RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"), Limit: limit, Offset: offset}
+		RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"), Page: p}
 	var err error
 	f.From, f.To, err = dateRange(c)
 	return f, err
 }
 
-func screeningFilter(c *gin.Context, limit, offset int) (screening.Filter, error) {
-	f := screening.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"), Risk: c.Query("risk"),
-		Limit: limit, Offset: offset}
+func screeningFilter(c *gin.Context, p sqlpage.Request) (screening.Filter, error) {
+	f := screening.Filter{VerificationUUID: c.Query("verificationUuid"), Status: c.Query("status"), Risk: c.Query("risk"), Page: p}
 	var err error
 	f.From, f.To, err = dateRange(c)
 	return f, err
 }
 
-func callbackFilter(c *gin.Context, limit, offset int) (callback.Filter, error) {
+func callbackFilter(c *gin.Context, p sqlpage.Request) (callback.Filter, error) {
 	return callback.Filter{Status: c.Query("status"), RequestID: c.Query("requestId"), VerificationUUID: c.Query("verificationUuid"),
-		Limit: limit, Offset: offset}, nil
+		Page: p}, nil
 }
 
-func peerMessageFilter(c *gin.Context, limit, offset int) (exchange.Filter, error) {
+func peerMessageFilter(c *gin.Context, p sqlpage.Request) (exchange.Filter, error) {
 	return exchange.Filter{Status: c.Query("status"), Kind: c.Query("kind"), VerificationUUID: c.Query("verificationUuid"),
-		Limit: limit, Offset: offset}, nil
+		Page: p}, nil
 }

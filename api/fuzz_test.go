@@ -66,12 +66,13 @@ func FuzzDecodeJSON(f *testing.F) {
 }
 
 // FuzzQueryString: whatever the query string, the checks every list route makes before the
-// database (storable text, dates, limit and offset) answer 200 or a 400 {code,message}, never
+// database (storable text, dates, limit, offset, cursor and count) answer 200 or a 400 {code,message}, never
 // a 500 or a panic.
 // Run longer with: go test ./api -run '^$' -fuzz FuzzQueryString -fuzztime 60s
 func FuzzQueryString(f *testing.F) {
 	for _, q := range []string{"txHash=%00", "txHash=%FF", "fromDate=2024-01-01T00:00:00%2B16:00", "toDate=2024-01-01T00:00:00-16:00",
-		"fromDate=0000-01-01", "limit=0", "limit=99999999999999999999", "offset=-1", "toDate=2024-02-30", "%zz=1", "a=%", "limit=1&limit=2"} {
+		"fromDate=0000-01-01", "limit=0", "limit=99999999999999999999", "offset=-1", "toDate=2024-02-30", "%zz=1", "a=%", "limit=1&limit=2",
+		"offset=10001", "cursor=x&offset=0", "count=estimate", "count=exact&cursor=%00"} {
 		f.Add(q)
 	}
 	gin.SetMode(gin.ReleaseMode)
@@ -79,7 +80,7 @@ func FuzzQueryString(f *testing.F) {
 	r.Use(withStorableQuery())
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	r.GET("/list", func(c *gin.Context) {
-		if _, _, err := page(c, 100, 1000); err != nil {
+		if _, err := page(c, 100, 1000); err != nil {
 			fail(c, log, err)
 			return
 		}

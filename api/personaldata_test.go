@@ -55,6 +55,13 @@ func TestPersonalDataIsSealedAtRest(t *testing.T) {
 	peer["verificationUuid"], peer["originatingVaspId"], peer["beneficiaryVaspId"] = inbound, et.TheirVasp, et.OurVasp
 	require.Equal(t, 200, e.Peer("/peer/v1/verifications", mustJSON(t, peer)).Status)
 	require.Equal(t, 200, e.Peer("/peer/v1/verifications", mustJSON(t, peer)).Status, "a replay is still recognised")
+	// Our answer to it carries the beneficiary data we return: sealed too, and rekeyed.
+	answer := e.Client.Do("POST", "/v1/verifications/"+inbound+"/result", mustJSON(t, map[string]any{"result": "VERIFIED",
+		"ivms101": map[string]any{"beneficiary": map[string]any{"beneficiaryPersons": []any{map[string]any{"naturalPerson": map[string]any{
+			"name": []any{map[string]any{"nameIdentifier": []any{map[string]any{"primaryIdentifier": "Resultina Quimby"}}}}}}},
+			"accountNumber": peer["payload"].(map[string]any)["ivms101"].(map[string]any)["beneficiary"].(map[string]any)["accountNumber"]}}}), nil)
+	require.Equal(t, 200, answer.Status, "%s", answer.Body)
+	require.NotContains(t, rawDatabase(t, e), "Resultina", "the returned beneficiary data is sealed")
 
 	raw := rawDatabase(t, e)
 	for _, s := range personal {
@@ -95,6 +102,10 @@ func TestPersonalDataIsSealedAtRest(t *testing.T) {
 	require.Equal(t, map[string]int{strconv.FormatUint(uint64(newKey), 10): 3}, use, "no plain row, no old key left")
 	require.Contains(t, string(e2.Client.Do("GET", "/metrics", nil, nil).Body), `enclave_verifications_by_key{key="`+strconv.FormatUint(uint64(newKey), 10)+`"} 3`)
 	require.NotContains(t, rawDatabase(t, e2), "Larkspur", "rekey sealed the legacy row")
+	var resultKey int64
+	require.NoError(t, e2.DB.Get(&resultKey, `SELECT result_key_id FROM verifications WHERE uuid = $1`, inbound))
+	require.Equal(t, int64(newKey), resultKey, "rekey sealed the returned beneficiary data anew")
+	require.Contains(t, string(e2.Client.Do("GET", "/v1/verifications/"+inbound, nil, nil).Body), "Resultina Quimby")
 	for _, id := range []string{created.VerificationUUID, inbound, plain} {
 		require.Equal(t, 200, e2.Client.Do("GET", "/v1/verifications/"+id, nil, nil).Status)
 	}

@@ -31,6 +31,11 @@ func TestRetentionDeletesExactlyWhatIsOlder(t *testing.T) {
 		e.DB.Get(&n, `SELECT count(*) FROM callbacks WHERE status = 'DELIVERED'`)
 		return n == 4
 	}, 30*time.Second, 20*time.Millisecond)
+	require.Eventually(t, func() bool {
+		var n int
+		e.DB.Get(&n, `SELECT count(*) FROM peer_messages WHERE status = 'DELIVERED'`)
+		return n == 3
+	}, 30*time.Second, 20*time.Millisecond, "each verification reached the counterparty")
 	_, err := e.DB.Exec(`UPDATE verifications SET created_at = now() - interval '10 days' WHERE uuid IN ($1, $2)`, old, pending)
 	require.NoError(t, err)
 	_, err = e.DB.Exec(`UPDATE callbacks SET status = 'PENDING' WHERE request_id = (SELECT request_id FROM kyt_results WHERE verification_uuid = $1)`, pending)
@@ -40,7 +45,7 @@ func TestRetentionDeletesExactlyWhatIsOlder(t *testing.T) {
 	require.NoError(t, err)
 	dry, err := p.DryRun(context.Background())
 	require.NoError(t, err)
-	require.Equal(t, retention.Counts{Verifications: 1, Assessments: 1, Screenings: 1, Alerts: 1, Callbacks: 2}, dry)
+	require.Equal(t, retention.Counts{Verifications: 1, Assessments: 1, Screenings: 1, Alerts: 1, Callbacks: 2, PeerMessages: 1}, dry)
 	require.Equal(t, 200, e.Client.Do("GET", "/v1/verifications/"+old, nil, nil).Status, "a dry run deletes nothing")
 
 	got, err := p.Run(context.Background(), 1, time.Millisecond) // one verification a batch
@@ -54,6 +59,8 @@ func TestRetentionDeletesExactlyWhatIsOlder(t *testing.T) {
 	require.Zero(t, left, "its assessment went with it")
 	require.NoError(t, e.DB.Get(&left, `SELECT count(*) FROM screening_results WHERE verification_uuid = $1`, old))
 	require.Zero(t, left, "its screening went with it")
+	require.NoError(t, e.DB.Get(&left, `SELECT count(*) FROM peer_messages WHERE verification_uuid = $1`, old))
+	require.Zero(t, left, "its message to the counterparty went with it")
 	for _, v := range []string{pending, recent} {
 		require.Equal(t, 200, e.Client.Do("GET", "/v1/verifications/"+v, nil, nil).Status)
 	}

@@ -13,16 +13,28 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
-// pageResponse is every list answer: one page and the count of all matches.
+// pageResponse is every list answer: one page, the count of all matches, and the cursor of
+// the next page (null on the last).
 type pageResponse[T any] struct {
-	Total  int `json:"total"`
-	Limit  int `json:"limit"`
-	Offset int `json:"offset"`
-	Data   []T `json:"data"`
+	Total          int     `json:"total"`
+	TotalEstimated bool    `json:"totalEstimated"`
+	Limit          int     `json:"limit"`
+	Offset         int     `json:"offset"`
+	Next           *string `json:"next"`
+	Data           []T     `json:"data"`
+}
+
+func newPage[T any](p sqlpage.Page, limit int, data []T) pageResponse[T] {
+	out := pageResponse[T]{Total: p.Total, TotalEstimated: p.Estimated, Limit: limit, Offset: p.Offset, Data: data}
+	if p.Next != "" {
+		out.Next = &p.Next
+	}
+	return out
 }
 
 type resultResponse struct {
@@ -64,21 +76,22 @@ func handleGetVerification(log *slog.Logger, svc *verification.Service) gin.Hand
 
 func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.HandlerFunc {
 	return func(c *gin.Context) {
-		limit, offset, err := page(c, verification.DefaultLimit, verification.MaxLimit)
+		p, err := page(c, verification.DefaultLimit, verification.MaxLimit)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
 		f := verification.Filter{
 			Role: verification.Role(strings.ToUpper(c.Query("role"))), Result: verification.Result(strings.ToUpper(c.Query("result"))), Symbol: c.Query("symbol"),
-			Network: c.Query("network"), TxHash: c.Query("txHash"), Limit: limit, Offset: offset,
+			Network: c.Query("network"), TxHash: c.Query("txHash"), OriginatingVaspID: c.Query("originatingVaspId"),
+			BeneficiaryVaspID: c.Query("beneficiaryVaspId"), Page: p,
 		}
 		switch inc := c.Query("include"); inc {
 		case "":
 		case "payload":
 			f.WithPayload = true
 			if c.Query("limit") == "" {
-				f.Limit, limit = verification.MaxLimitWithPayload, verification.MaxLimitWithPayload
+				f.Page.Limit = verification.MaxLimitWithPayload
 			}
 		default:
 			fail(c, log, apperr.Bad("include: want payload, got %q", inc))
@@ -88,16 +101,16 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 			fail(c, log, err)
 			return
 		}
-		vs, total, err := svc.List(c.Request.Context(), f)
+		vs, pg, err := svc.List(c.Request.Context(), f)
 		if err != nil {
 			fail(c, log, err)
 			return
 		}
-		out := pageResponse[verification.View]{Total: total, Limit: limit, Offset: offset, Data: make([]verification.View, 0, len(vs))}
+		data := make([]verification.View, 0, len(vs))
 		for _, v := range vs {
-			out.Data = append(out.Data, v.View())
+			data = append(data, v.View())
 		}
-		c.JSON(http.StatusOK, out)
+		c.JSON(http.StatusOK, newPage(pg, f.Page.Limit, data))
 	}
 }
 
@@ -162,20 +175,34 @@ func withoutBody[T any](do func(ctx context.Context, sender string, m T) error) 
 	return func(ctx context.Context, sender string, m T, _ []byte) error { return do(ctx, sender, m) }
 }
 
-// page reads limit and offset.
-func page(c *gin.Context, def, max int) (limit, offset int, err error) {
-	limit, offset = def, 0
+// page reads what every list takes: limit, and where the page starts, by cursor (the `next`
+// of the previous page) or, for compatibility, by offset (at most sqlpage.MaxOffset: skipping
+// rows reads them all); and count=exact, an exact total however many rows match.
+func page(c *gin.Context, def, max int) (sqlpage.Request, error) {
+	r := sqlpage.Request{Limit: def, Cursor: c.Query("cursor")}
+	var err error
 	if s := c.Query("limit"); s != "" {
-		if limit, err = strconv.Atoi(s); err != nil || limit < 1 || limit > max {
-			return 0, 0, apperr.Bad("limit: want a whole number from 1 to %d, got %q", max, s)
+		if r.Limit, err = strconv.Atoi(s); err != nil || r.Limit < 1 || r.Limit > max {
+			return r, apperr.Bad("limit: want a whole number from 1 to %d, got %q", max, s)
 		}
 	}
 	if s := c.Query("offset"); s != "" {
-		if offset, err = strconv.Atoi(s); err != nil || offset < 0 {
-			return 0, 0, apperr.Bad("offset: want a whole number of 0 or more, got %q", s)
+		if r.Cursor != "" {
+			return r, apperr.Bad("cursor and offset: give one or the other; a cursor already says where its page starts")
+		}
+		if r.Offset, err = strconv.Atoi(s); err != nil || r.Offset < 0 || r.Offset > sqlpage.MaxOffset {
+			return r, apperr.Bad("offset: want a whole number from 0 to %d, got %q; page deeper with cursor, the `next` of each answer",
+				sqlpage.MaxOffset, s)
 		}
 	}
-	return limit, offset, nil
+	switch s := c.Query("count"); s {
+	case "":
+	case "exact":
+		r.Exact = true
+	default:
+		return r, apperr.Bad("count: want exact, got %q", s)
+	}
+	return r, nil
 }
 
 // dateRange reads fromDate and toDate, the created-at bounds every list takes.

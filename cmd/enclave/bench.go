@@ -23,7 +23,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"each throughput also as a ratio of it; accept throughput and latency; screening (accept to\n"+
 		"terminal state) and delivery (accept to callback) throughput and latency; Chainalysis calls per\n"+
 		"assessment and lost assessments. Uses DATABASE_URL (a database it may fill) or else starts a\n"+
-		"throwaway durable PostgreSQL from the installed server binaries.",
+		"throwaway durable PostgreSQL from the installed server binaries.\n\n"+
+		"With --scale N it measures the list routes instead: it loads N verifications, assessments,\n"+
+		"screenings and callbacks and N/3 alerts (generate_series; skipped when the database holds N\n"+
+		"already), then times each list route with each filter, the first page and pages deep by\n"+
+		"cursor, and the accept path, one request at a time, beside the calibration.",
 		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to\n", stderr)
 	o := bench.Options{}
 	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
@@ -38,6 +42,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	fs.DurationVar(&o.ReceiverLatency, "receiver-latency", 0, "how long the callback receiver takes to answer")
 	fs.DurationVar(&o.Calibration, "calibration", 2*time.Second, "how long the calibration runs (negative: skip it)")
 	fs.Float64Var(&o.TransferShare, "transfer-share", 0.5, "fraction of assessments that are TRANSFERs")
+	scale := fs.Int("scale", 0, "load this many rows of every listed table and time the list routes (0: measure the accept pipeline)")
+	samples := fs.Int("samples", 50, "with --scale: how many times each request is timed")
+	depth := fs.Int("depth", 1000, "with --scale: how many pages of 20 each list is followed by cursor")
+	dataDir := fs.String("data-dir", "", "keep the throwaway PostgreSQL's cluster here and reuse it (a loaded --scale database survives the run)")
 	verbose := fs.Bool("v", false, "print the enclave's warnings and the accept latency of each second")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (the whole process) to this file")
 	if err := parse(fs, args); err != nil {
@@ -49,7 +57,7 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	dsn := env.DatabaseURL
 	if dsn == "" {
 		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL…")
-		c, err := pglocal.Start(ctx, pglocal.Options{})
+		c, err := pglocal.Start(ctx, pglocal.Options{DataDir: *dataDir})
 		if err != nil {
 			return err
 		}
@@ -66,6 +74,18 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	o.DSN = dsn
+	if *scale > 0 {
+		so := bench.ScaleOptions{DSN: dsn, N: *scale, Samples: *samples, Depth: *depth, Calibration: o.Calibration, Log: io.Discard}
+		if *verbose {
+			so.Log = stderr
+		}
+		res, err := bench.Scale(ctx, so)
+		if err != nil {
+			return err
+		}
+		res.Print(stdout, so)
+		return nil
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {

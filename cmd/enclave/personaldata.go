@@ -149,13 +149,13 @@ func runPurge(ctx context.Context, args []string, getenv func(string) string, st
 		if err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "purge --dry-run: older than %s, would delete %d verifications, %d assessments, %d screenings, %d alerts, %d callbacks\n",
-			cfg.Retention, c.Verifications, c.Assessments, c.Screenings, c.Alerts, c.Callbacks)
+		fmt.Fprintf(stdout, "purge --dry-run: older than %s, would delete %d verifications, %d assessments, %d screenings, %d alerts, %d callbacks, %d peer messages\n",
+			cfg.Retention, c.Verifications, c.Assessments, c.Screenings, c.Alerts, c.Callbacks, c.PeerMessages)
 		return nil
 	}
 	c, err := p.Run(ctx, 500, 50*time.Millisecond)
-	fmt.Fprintf(stdout, "purge: older than %s, deleted %d verifications, %d assessments, %d screenings, %d alerts, %d callbacks\n",
-		cfg.Retention, c.Verifications, c.Assessments, c.Screenings, c.Alerts, c.Callbacks)
+	fmt.Fprintf(stdout, "purge: older than %s, deleted %d verifications, %d assessments, %d screenings, %d alerts, %d callbacks, %d peer messages\n",
+		cfg.Retention, c.Verifications, c.Assessments, c.Screenings, c.Alerts, c.Callbacks, c.PeerMessages)
 	return err
 }
 

@@ -135,55 +135,12 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 
-	sim := kytsim.NewServer(kytsim.Options{APIKey: kytKey, Faults: kytsim.Faults{LatencyMillis: int(o.KYTLatency.Milliseconds())}})
-	defer sim.Close()
-	rcv := newReceiver(secret, o.ReceiverLatency)
-	defer rcv.srv.Close()
-
-	keyset, err := seal.New()
+	e, err := startEnclave(ctx, o, secret)
 	if err != nil {
 		return res, err
 	}
-	// The counterparty's enclave: it acknowledges every verification and tx report sent to it,
-	// so the exchange's messages cost what they cost in production.
-	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.Copy(io.Discard, r.Body) //nolint:errcheck // only acknowledged
-		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"result":true}`) //nolint:errcheck // the enclave retries what it does not get
-	}))
-	defer peer.Close()
-	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey}, DataKeyset: keyset,
-		Peers:     []config.Peer{{VaspID: theirVasp, Name: "Bench counterparty", URL: peer.URL, Secret: secret}},
-		KYTAPIURL: sim.URL, KYTAPIKey: kytKey, CallbackURL: rcv.srv.URL, CallbackSecret: secret,
-		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
-		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	pools, err := app.Open(ctx, o.DSN, o.PipelineConnections)
-	if err != nil {
-		return res, err
-	}
-	defer pools.Close()
-	log := slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, pools, app.Tuning{})
-	if err != nil {
-		return res, err
-	}
-	if err := a.River.Start(ctx); err != nil {
-		return res, err
-	}
-	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.River.StopAndCancel(sctx) //nolint:errcheck
-	}()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return res, err
-	}
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck
-	defer srv.Close()
-	base := "http://" + ln.Addr().String()
-	hc := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: o.Concurrency * 2, MaxConnsPerHost: o.Concurrency * 2}}
+	defer e.close()
+	sim, rcv, pools, base, hc := e.sim, e.rcv, e.pools, e.base, e.hc
 
 	// Verifications to assess: created before the clock starts. The first warm of them are
 	// the warm-up's.
@@ -337,6 +294,86 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		res.CallsPerTransfer = float64(transferCalls) / float64(transfers)
 	}
 	return res, nil
+}
+
+// enclave is one started for a run: the real HTTP server and River workers, kytsim as
+// Chainalysis and the receiver of callbacks.
+type enclave struct {
+	sim   *kytsim.Server
+	rcv   *receiver
+	pools app.Pools
+	base  string
+	hc    *http.Client
+	stops []func()
+}
+
+// close stops what startEnclave started, last first.
+func (e *enclave) close() {
+	for i := len(e.stops) - 1; i >= 0; i-- {
+		e.stops[i]()
+	}
+}
+
+// startEnclave wires the enclave on o.DSN as serve does, with River working.
+func startEnclave(ctx context.Context, o Options, secret string) (_ *enclave, err error) {
+	e := &enclave{}
+	defer func() {
+		if err != nil {
+			e.close()
+		}
+	}()
+	e.sim = kytsim.NewServer(kytsim.Options{APIKey: kytKey, Faults: kytsim.Faults{LatencyMillis: int(o.KYTLatency.Milliseconds())}})
+	e.stops = append(e.stops, e.sim.Close)
+	e.rcv = newReceiver(secret, o.ReceiverLatency)
+	e.stops = append(e.stops, e.rcv.srv.Close)
+
+	// The counterparty's enclave: it acknowledges every verification and tx report sent to it,
+	// so the exchange's messages cost what they cost in production.
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only acknowledged
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true}`) //nolint:errcheck // the enclave retries what it does not get
+	}))
+	e.stops = append(e.stops, peer.Close)
+
+	keyset, err := seal.New()
+	if err != nil {
+		return nil, err
+	}
+	cfg := config.Config{DatabaseURL: "(given)", VaspID: ourVasp, APIKeys: []string{apiKey}, DataKeyset: keyset,
+		Peers:     []config.Peer{{VaspID: theirVasp, Name: "Bench counterparty", URL: peer.URL, Secret: secret}},
+		KYTAPIURL: e.sim.URL, KYTAPIKey: kytKey, CallbackURL: e.rcv.srv.URL, CallbackSecret: secret,
+		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
+		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
+	if e.pools, err = app.Open(ctx, o.DSN, o.PipelineConnections); err != nil {
+		return nil, err
+	}
+	e.stops = append(e.stops, func() { e.pools.Close() })
+	log := slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	a, err := app.New(cfg, log, e.pools, app.Tuning{})
+	if err != nil {
+		return nil, err
+	}
+	e.stops = append(e.stops, a.Close)
+	if err := a.River.Start(ctx); err != nil {
+		return nil, err
+	}
+	e.stops = append(e.stops, func() {
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		a.River.StopAndCancel(sctx) //nolint:errcheck
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck
+	e.stops = append(e.stops, func() { srv.Close() })
+	e.base = "http://" + ln.Addr().String()
+	conns := max(o.Concurrency*2, 2)
+	e.hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
+	return e, nil
 }
 
 // screening reads, for the measured assessments, when each reached its terminal state.

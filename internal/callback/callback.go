@@ -29,6 +29,7 @@ import (
 	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/outbox"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/sqlpage"
@@ -37,11 +38,11 @@ import (
 // Queue is the River queue deliveries run on, apart from the assessments' queue.
 const Queue = "callbacks"
 
-// Delivery statuses.
+// Delivery statuses (internal/outbox's).
 const (
-	StatusPending   = "PENDING"
-	StatusDelivered = "DELIVERED"
-	StatusFailed    = "FAILED"
+	StatusPending   = outbox.Pending
+	StatusDelivered = outbox.Delivered
+	StatusFailed    = outbox.Failed
 )
 
 // DefaultSchedule is the wait before each delivery attempt: immediately, then 5 s, 5 min,
@@ -197,79 +198,56 @@ type Filter struct {
 	Status           string
 	RequestID        string
 	VerificationUUID string
-	Limit            int
-	Offset           int
+	Page             sqlpage.Request
 }
 
+// callbackList is GET /v1/callbacks: newest first, each filter served by an index
+// (db/schema/00008_list_indexes.sql).
+var callbackList = sqlpage.List{Name: "callbacks", From: "callbacks", Columns: recordColumns, Time: "created_at", ID: "id", UUIDKey: true}
+
 // List returns one page of callbacks, newest first, and how many match in all.
-func (s *Service) List(ctx context.Context, f Filter) ([]Record, int, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.Status != "" {
 		st := strings.ToUpper(f.Status)
 		if st != StatusPending && st != StatusDelivered && st != StatusFailed {
-			return nil, 0, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
+			return nil, none, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
 		}
 		w.Add("status = $%d", st)
 	}
 	if f.RequestID != "" {
 		id, err := ids.UUID("requestId", f.RequestID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("request_id = $%d", id)
 	}
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("verification_uuid = $%d", id)
 	}
-	out := []Record{} // an empty page is [], not null
-	total, err := sqlpage.Page(ctx, s.api, &out, "callbacks", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
+	out, p, err := sqlpage.Select(ctx, s.api, callbackList, w, f.Page, func(r Record) sqlpage.Key { return sqlpage.Key{Time: r.Created, ID: r.ID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	for i := range out {
 		out[i].fill()
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // Redeliver starts a FAILED callback's schedule again. Any other status is BAD-REQUEST; an
 // unknown id is NOT-FOUND.
 func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	var r Record
-	id, err := ids.UUID("id", id)
-	if err != nil {
-		return r, err
-	}
-	tx, err := s.api.BeginTxx(ctx, nil)
-	if err != nil {
-		return r, err
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	err = tx.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM callbacks WHERE id = $1 FOR UPDATE`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, apperr.New(apperr.NotFound, "Callback(%s) is not found", id)
-	}
-	if err != nil {
-		return r, fmt.Errorf("load callback %s: %w", id, err)
-	}
-	if r.Status != StatusFailed {
-		return r, apperr.Bad("id: callback %s is %s; only a FAILED callback can be redelivered", id, r.Status)
-	}
-	if err := tx.GetContext(ctx, &r, `UPDATE callbacks SET status = 'PENDING', attempts = 0 WHERE id = $1 RETURNING `+recordColumns, id); err != nil {
-		return r, fmt.Errorf("reset callback %s: %w", id, err)
-	}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
-		return r, fmt.Errorf("insert delivery job for callback %s: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return r, err
-	}
+	err := outbox.Redeliver(ctx, s.api, s.client, "callbacks", "Callback", recordColumns, id, &r,
+		func(id string) river.JobArgs { return DeliverArgs{CallbackID: id} }, nil)
 	r.fill()
-	return r, nil
+	return r, err
 }
 
 // DeliverArgs is the job that delivers one callback.

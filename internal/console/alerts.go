@@ -10,6 +10,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -49,7 +50,7 @@ func alertFilters(q url.Values) AlertFilters {
 	return f
 }
 
-func (f AlertFilters) kyt(limit, offset int) (kytjob.AlertFilter, error) {
+func (f AlertFilters) kyt(page sqlpage.Request) (kytjob.AlertFilter, error) {
 	status := f.Status
 	if status == "any" {
 		status = ""
@@ -59,14 +60,14 @@ func (f AlertFilters) kyt(limit, offset int) (kytjob.AlertFilter, error) {
 		return kytjob.AlertFilter{}, badRequest(err)
 	}
 	return kytjob.AlertFilter{Level: f.Level, Source: f.Source, Direction: f.Direction, VerificationUUID: f.Verification,
-		ByID: conds, SevereFirst: true, Limit: limit, Offset: offset}, nil
+		ByID: conds, Page: page}, nil
 }
 
 // listAlerts returns a page of alerts with their triage.
-func (c *Console) listAlerts(r *http.Request, f kytjob.AlertFilter) ([]AlertRow, int, error) {
-	items, total, err := c.d.Assessments.ListAlerts(r.Context(), f)
+func (c *Console) listAlerts(r *http.Request, f kytjob.AlertFilter) ([]AlertRow, sqlpage.Page, error) {
+	items, page, err := c.d.Assessments.ListAlerts(r.Context(), f)
 	if err != nil {
-		return nil, 0, err
+		return nil, page, err
 	}
 	ids := make([]string, len(items))
 	for i, a := range items {
@@ -74,13 +75,13 @@ func (c *Console) listAlerts(r *http.Request, f kytjob.AlertFilter) ([]AlertRow,
 	}
 	tri, err := c.triage.Get(r.Context(), ids)
 	if err != nil {
-		return nil, 0, err
+		return nil, page, err
 	}
 	rows := make([]AlertRow, len(items))
 	for i, a := range items {
 		rows[i] = c.alertRow(a, tri[a.AlertID])
 	}
-	return rows, total, nil
+	return rows, page, nil
 }
 
 func (c *Console) alertRow(a kytjob.AlertItem, t Triage) AlertRow {
@@ -99,7 +100,7 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := alertFilters(q)
 	pg, off := pageOf(q)
-	kf, err := f.kyt(PageSize, off)
+	kf, err := f.kyt(sqlpage.Request{Limit: PageSize, Offset: off})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -122,7 +123,7 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		Statuses:   statuses,
 		Sources:    options(f.Source, "", "Any", webhook.SourceAssessment, "Assessment", webhook.SourceMonitoring, "Monitoring"),
 		Directions: options(f.Direction, "", "Any", kytjob.Outgoing, "Outgoing", kytjob.Incoming, "Incoming"),
-		Pager:      pager("/console/alerts", q, pg, total, len(rows)),
+		Pager:      pager("/console/alerts", q, pg, total.Total, len(rows)),
 		CSV:        csvURL("/console/alerts", q),
 	})
 }
@@ -136,12 +137,13 @@ func (c *Console) handleAlertsCSV(w http.ResponseWriter, r *http.Request) {
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"alert_id", "created_at", "level", "triage_status", "assignee", "kyt_status", "category", "service", //nolint:errcheck // csv.Writer keeps the first error
 		"exposure", "amount_usd", "direction", "counterparty_vasp_id", "verification_uuid", "request_id", "source"})
-	for off := 0; off < csvRows; off += 1000 {
-		kf, err := f.kyt(1000, off)
+	page := sqlpage.Request{Limit: 1000}
+	for n := 0; n < csvRows; n += 1000 {
+		kf, err := f.kyt(page)
 		if err != nil {
 			return
 		}
-		rows, _, err := c.listAlerts(r, kf)
+		rows, p, err := c.listAlerts(r, kf)
 		if err != nil {
 			c.log.ErrorContext(r.Context(), "console: alerts export", "err", err)
 			return
@@ -151,7 +153,7 @@ func (c *Console) handleAlertsCSV(w http.ResponseWriter, r *http.Request) {
 				a.Exposure, a.AmountUSD, a.Direction, a.Counterparty, a.Verification, a.RequestID, a.Source})
 		}
 		cw.Flush()
-		if len(rows) < 1000 {
+		if page.Cursor = p.Next; p.Next == "" {
 			return
 		}
 	}
@@ -177,7 +179,7 @@ func (c *Console) handleAlert(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) showAlert(w http.ResponseWriter, r *http.Request, status int, problem string) {
 	id := r.PathValue("id")
-	rows, _, err := c.listAlerts(r, kytjob.AlertFilter{AlertID: id, Limit: 1})
+	rows, _, err := c.listAlerts(r, kytjob.AlertFilter{AlertID: id, Page: sqlpage.Request{Limit: 1}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -217,7 +219,7 @@ func (c *Console) showAlert(w http.ResponseWriter, r *http.Request, status int, 
 
 // alertExists answers NOT-FOUND for an alert id kytjob does not know.
 func (c *Console) alertExists(r *http.Request, id string) error {
-	items, _, err := c.d.Assessments.ListAlerts(r.Context(), kytjob.AlertFilter{AlertID: id, Limit: 1})
+	items, _, err := c.d.Assessments.ListAlerts(r.Context(), kytjob.AlertFilter{AlertID: id, Page: sqlpage.Request{Limit: 1}})
 	if err != nil {
 		return err
 	}

@@ -3,11 +3,10 @@ package console
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
-
-	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
 // Audit actions: what the audit log says was done.
@@ -65,17 +64,27 @@ type AuditFilter struct {
 
 // List returns one page of entries, newest first, and how many match.
 func (a *Audit) List(ctx context.Context, f AuditFilter) ([]Entry, int, error) {
-	var w sqlpage.Where
-	if f.Operator != "" {
-		w.Add("operator = $%d", f.Operator)
+	var conds []string
+	var args []any
+	for _, c := range []struct{ col, v string }{{"operator", f.Operator}, {"action", f.Action}, {"subject", f.Subject}} {
+		if c.v != "" {
+			args = append(args, c.v)
+			conds = append(conds, fmt.Sprintf("%s = $%d", c.col, len(args)))
+		}
 	}
-	if f.Action != "" {
-		w.Add("action = $%d", f.Action)
+	where := ""
+	if len(conds) > 0 {
+		where = " WHERE " + strings.Join(conds, " AND ")
 	}
-	if f.Subject != "" {
-		w.Add("subject = $%d", f.Subject)
+	var total int
+	if err := a.db.GetContext(ctx, &total, `SELECT count(*) FROM console_audit`+where, args...); err != nil {
+		return nil, 0, fmt.Errorf("count audit: %w", err)
 	}
 	var out []Entry
-	total, err := sqlpage.Page(ctx, a.db, &out, "console_audit", "id, at, operator, action, subject, detail, ip", "id DESC", w, f.Limit, f.Offset)
-	return out, total, err
+	q := fmt.Sprintf(`SELECT id, at, operator, action, subject, detail, ip FROM console_audit%s ORDER BY id DESC LIMIT %d OFFSET %d`,
+		where, f.Limit, f.Offset)
+	if err := a.db.SelectContext(ctx, &out, q, args...); err != nil {
+		return nil, 0, fmt.Errorf("list audit: %w", err)
+	}
+	return out, total, nil
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
 // DeliveryRow is a callback or a message to a counterparty as the deliveries pages show it.
@@ -68,13 +69,13 @@ func deliveryStatuses(cur string) []Option {
 func (c *Console) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	pg, off := pageOf(q)
-	list, total, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: q.Get("status"), Limit: PageSize, Offset: off})
+	list, total, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: q.Get("status"), Page: sqlpage.Request{Limit: PageSize, Offset: off}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	v := DeliveriesView{Frame: frame(r, "Callbacks", "callbacks"), What: "callbacks", Base: "/console/callbacks", Status: q.Get("status"),
-		Statuses: deliveryStatuses(q.Get("status")), Pager: pager("/console/callbacks", q, pg, total, len(list)),
+		Statuses: deliveryStatuses(q.Get("status")), Pager: pager("/console/callbacks", q, pg, total.Total, len(list)),
 		CSV: csvURL("/console/callbacks", q), RedeliverFailed: "/console/callbacks/redeliver-failed"}
 	v.Redelivered, _ = strconv.Atoi(q.Get("redelivered"))
 	for _, cb := range list {
@@ -88,8 +89,9 @@ func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
 	startCSV(w, "callbacks.csv")
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"id", "created_at", "callback_type", "status", "attempts", "last", "subject", "delivered_at"}) //nolint:errcheck // csv.Writer keeps the first error
-	for off := 0; off < csvRows; off += 1000 {
-		list, _, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: status, Limit: 1000, Offset: off})
+	page := sqlpage.Request{Limit: 1000}
+	for n := 0; n < csvRows; n += 1000 {
+		list, p, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: status, Page: page})
 		if err != nil {
 			c.log.ErrorContext(r.Context(), "console: callbacks export", "err", err)
 			return
@@ -103,7 +105,7 @@ func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
 			cw.Write([]string{d.ID, jsontime.Format(d.Created), d.Kind, d.Status, strconv.Itoa(d.Attempts), d.Last, d.Subject, delivered}) //nolint:errcheck // as above
 		}
 		cw.Flush()
-		if len(list) < 1000 {
+		if page.Cursor = p.Next; p.Next == "" {
 			return
 		}
 	}
@@ -112,13 +114,13 @@ func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
 func (c *Console) handlePeerMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	pg, off := pageOf(q)
-	list, total, err := c.d.Exchange.ListMessages(r.Context(), exchange.Filter{Status: q.Get("status"), Limit: PageSize, Offset: off})
+	list, total, err := c.d.Exchange.ListMessages(r.Context(), exchange.Filter{Status: q.Get("status"), Page: sqlpage.Request{Limit: PageSize, Offset: off}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
 	v := DeliveriesView{Frame: frame(r, "Peer messages", "peer-messages"), What: "peer-messages", Base: "/console/peer-messages", Status: q.Get("status"),
-		Statuses: deliveryStatuses(q.Get("status")), Pager: pager("/console/peer-messages", q, pg, total, len(list)),
+		Statuses: deliveryStatuses(q.Get("status")), Pager: pager("/console/peer-messages", q, pg, total.Total, len(list)),
 		RedeliverFailed: "/console/peer-messages/redeliver-failed"}
 	v.Redelivered, _ = strconv.Atoi(q.Get("redelivered"))
 	for _, m := range list {
@@ -188,7 +190,7 @@ func (c *Console) handleRedeliverMessage(w http.ResponseWriter, r *http.Request)
 
 func (c *Console) handleRedeliverFailedCallbacks(w http.ResponseWriter, r *http.Request) {
 	c.redeliverFailed(w, r, "callback", "/console/callbacks", func() ([]string, error) {
-		list, _, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: callback.StatusFailed, Limit: 1000})
+		list, _, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: callback.StatusFailed, Page: sqlpage.Request{Limit: 1000}})
 		ids := make([]string, len(list))
 		for i, x := range list {
 			ids[i] = x.ID
@@ -199,7 +201,7 @@ func (c *Console) handleRedeliverFailedCallbacks(w http.ResponseWriter, r *http.
 
 func (c *Console) handleRedeliverFailedMessages(w http.ResponseWriter, r *http.Request) {
 	c.redeliverFailed(w, r, "peer message", "/console/peer-messages", func() ([]string, error) {
-		list, _, err := c.d.Exchange.ListMessages(r.Context(), exchange.Filter{Status: exchange.StatusFailed, Limit: 1000})
+		list, _, err := c.d.Exchange.ListMessages(r.Context(), exchange.Filter{Status: exchange.StatusFailed, Page: sqlpage.Request{Limit: 1000}})
 		ids := make([]string, len(list))
 		for i, x := range list {
 			ids[i] = x.ID

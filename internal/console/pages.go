@@ -9,6 +9,7 @@ import (
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
+	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -25,7 +26,7 @@ type AssessmentsView struct {
 func (c *Console) handleAssessments(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	pg, off := pageOf(q)
-	list, total, err := c.d.Assessments.List(r.Context(), kytjob.Filter{Status: q.Get("status"), Direction: q.Get("direction"), Limit: PageSize, Offset: off})
+	list, total, err := c.d.Assessments.List(r.Context(), kytjob.Filter{Status: q.Get("status"), Direction: q.Get("direction"), Page: sqlpage.Request{Limit: PageSize, Offset: off}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -33,7 +34,7 @@ func (c *Console) handleAssessments(w http.ResponseWriter, r *http.Request) {
 	v := AssessmentsView{Frame: frame(r, "KYT assessments", "assessments"), Status: q.Get("status"), Direction: q.Get("direction"),
 		Statuses:   options(q.Get("status"), "", "Any", "PENDING", "Pending", "REGISTERED", "Registered", "PROCESSED", "Processed", "ERROR", "Error"),
 		Directions: options(q.Get("direction"), "", "Any", kytjob.Outgoing, "Outgoing", kytjob.Incoming, "Incoming"),
-		Pager:      pager("/console/assessments", q, pg, total, len(list))}
+		Pager:      pager("/console/assessments", q, pg, total.Total, len(list))}
 	for _, a := range list {
 		v.Rows = append(v.Rows, a.RiskAssessment.ChainalysisKYT)
 		v.Verifications = append(v.Verifications, a.VerificationUUID)
@@ -57,11 +58,11 @@ func (c *Console) handleAssessment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := AssessmentView{Frame: frame(r, "KYT assessment", "assessments"), VerificationUUID: data.VerificationUUID, A: data.RiskAssessment.ChainalysisKYT}
-	if v.Alerts, _, err = c.listAlerts(r, kytjob.AlertFilter{RequestID: v.A.RequestID, SevereFirst: true, Limit: 200}); err != nil {
+	if v.Alerts, _, err = c.listAlerts(r, kytjob.AlertFilter{RequestID: v.A.RequestID, Page: sqlpage.Request{Limit: 200}}); err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	cbs, _, err := c.d.Callbacks.List(r.Context(), callback.Filter{RequestID: v.A.RequestID, Limit: 100})
+	cbs, _, err := c.d.Callbacks.List(r.Context(), callback.Filter{RequestID: v.A.RequestID, Page: sqlpage.Request{Limit: 100}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -85,7 +86,7 @@ type ScreeningsView struct {
 func (c *Console) handleScreenings(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	pg, off := pageOf(q)
-	list, total, err := c.d.Screenings.List(r.Context(), screening.Filter{Status: q.Get("status"), Risk: q.Get("risk"), Limit: PageSize, Offset: off})
+	list, total, err := c.d.Screenings.List(r.Context(), screening.Filter{Status: q.Get("status"), Risk: q.Get("risk"), Page: sqlpage.Request{Limit: PageSize, Offset: off}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -93,7 +94,7 @@ func (c *Console) handleScreenings(w http.ResponseWriter, r *http.Request) {
 	v := ScreeningsView{Frame: frame(r, "Address screenings", "screenings"), Status: q.Get("status"), Risk: q.Get("risk"),
 		Statuses: options(q.Get("status"), "", "Any", "PENDING", "Pending", "REGISTERED", "Registered", "PROCESSED", "Processed", "ERROR", "Error"),
 		Risks:    options(q.Get("risk"), "", "Any", "Severe", "Severe", "High", "High", "Medium", "Medium", "Low", "Low"),
-		Pager:    pager("/console/screenings", q, pg, total, len(list))}
+		Pager:    pager("/console/screenings", q, pg, total.Total, len(list))}
 	for _, s := range list {
 		v.Rows = append(v.Rows, s.RiskAssessment.ChainalysisAddressScreening)
 		v.Verifications = append(v.Verifications, s.VerificationUUID)

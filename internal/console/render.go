@@ -15,6 +15,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
 // page is one page's template set: the layout and the page's own content.
@@ -171,9 +172,11 @@ type Pager struct {
 // pageOf reads ?page= (1 on anything else) and returns the page and its offset.
 func pageOf(q url.Values) (int, int) {
 	p, err := strconv.Atoi(q.Get("page"))
-	if err != nil || p < 1 || p > 100000 {
+	if err != nil || p < 1 {
 		p = 1
 	}
+	// Offsets stop at sqlpage.MaxOffset: deeper rows are reached by narrowing the filters.
+	p = min(p, sqlpage.MaxOffset/PageSize+1)
 	return p, (p - 1) * PageSize
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
+	"github.com/travelrule/enclave/internal/sqlpage"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
@@ -49,8 +50,8 @@ func verificationFilters(q url.Values) VerificationFilters {
 	return VerificationFilters{Role: q.Get("role"), Result: q.Get("result"), TxHash: q.Get("txHash")}
 }
 
-func (f VerificationFilters) filter(limit, offset int) verification.Filter {
-	return verification.Filter{Role: verification.Role(f.Role), Result: verification.Result(f.Result), TxHash: f.TxHash, Limit: limit, Offset: offset}
+func (f VerificationFilters) filter(page sqlpage.Request) verification.Filter {
+	return verification.Filter{Role: verification.Role(f.Role), Result: verification.Result(f.Result), TxHash: f.TxHash, Page: page}
 }
 
 // VerificationsView is the list of verifications.
@@ -67,7 +68,7 @@ func (c *Console) handleVerifications(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	f := verificationFilters(q)
 	pg, off := pageOf(q)
-	list, total, err := c.d.Verifications.List(r.Context(), f.filter(PageSize, off))
+	list, total, err := c.d.Verifications.List(r.Context(), f.filter(sqlpage.Request{Limit: PageSize, Offset: off}))
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -75,7 +76,7 @@ func (c *Console) handleVerifications(w http.ResponseWriter, r *http.Request) {
 	v := VerificationsView{Frame: frame(r, "Verifications", "verifications"), F: f,
 		Roles:   options(f.Role, "", "Any", "ORIGINATOR", "Originator", "BENEFICIARY", "Beneficiary"),
 		Results: options(f.Result, "", "Any", "PENDING", "Pending", "VERIFIED", "Verified", "DENIED", "Denied", "UNKNOWN", "Unknown", "ERROR", "Error"),
-		Pager:   pager("/console/verifications", q, pg, total, len(list)), CSV: csvURL("/console/verifications", q)}
+		Pager:   pager("/console/verifications", q, pg, total.Total, len(list)), CSV: csvURL("/console/verifications", q)}
 	for _, x := range list {
 		v.Rows = append(v.Rows, c.verificationRow(x))
 	}
@@ -87,8 +88,9 @@ func (c *Console) handleVerificationsCSV(w http.ResponseWriter, r *http.Request)
 	startCSV(w, "verifications.csv")
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"verification_uuid", "created_at", "role", "result", "reason", "counterparty_vasp_id", "asset", "network", "amount", "tx_hash"}) //nolint:errcheck // csv.Writer keeps the first error
-	for off := 0; off < csvRows; off += 1000 {
-		list, _, err := c.d.Verifications.List(r.Context(), f.filter(1000, off))
+	page := sqlpage.Request{Limit: 1000}
+	for n := 0; n < csvRows; n += 1000 {
+		list, p, err := c.d.Verifications.List(r.Context(), f.filter(page))
 		if err != nil {
 			c.log.ErrorContext(r.Context(), "console: verifications export", "err", err)
 			return
@@ -98,7 +100,7 @@ func (c *Console) handleVerificationsCSV(w http.ResponseWriter, r *http.Request)
 			cw.Write([]string{v.UUID, jsontime.Format(v.Created), v.Role, v.Result, v.Reason, v.Counterparty, v.Asset, v.Network, v.Amount, v.TxHash}) //nolint:errcheck // as above
 		}
 		cw.Flush()
-		if len(list) < 1000 {
+		if page.Cursor = p.Next; p.Next == "" {
 			return
 		}
 	}
@@ -150,7 +152,7 @@ func (c *Console) showVerification(w http.ResponseWriter, r *http.Request, revea
 		}
 		v.Revealed, v.Payload, v.ResultIVMS101 = true, indent(ver.Payload), indent(ver.Outcome.Beneficiary)
 	}
-	as, _, err := c.d.Assessments.List(ctx, kytjob.Filter{VerificationUUID: ver.UUID, Limit: 100})
+	as, _, err := c.d.Assessments.List(ctx, kytjob.Filter{VerificationUUID: ver.UUID, Page: sqlpage.Request{Limit: 100}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -158,7 +160,7 @@ func (c *Console) showVerification(w http.ResponseWriter, r *http.Request, revea
 	for _, a := range as {
 		v.Assessments = append(v.Assessments, a.RiskAssessment.ChainalysisKYT)
 	}
-	ss, _, err := c.d.Screenings.List(ctx, screening.Filter{VerificationUUID: ver.UUID, Limit: 100})
+	ss, _, err := c.d.Screenings.List(ctx, screening.Filter{VerificationUUID: ver.UUID, Page: sqlpage.Request{Limit: 100}})
 	if err != nil {
 		c.fail(w, r, err)
 		return
@@ -166,7 +168,7 @@ func (c *Console) showVerification(w http.ResponseWriter, r *http.Request, revea
 	for _, s := range ss {
 		v.Screenings = append(v.Screenings, s.RiskAssessment.ChainalysisAddressScreening)
 	}
-	if v.Callbacks, _, err = c.d.Callbacks.List(ctx, callback.Filter{VerificationUUID: ver.UUID, Limit: 100}); err != nil {
+	if v.Callbacks, _, err = c.d.Callbacks.List(ctx, callback.Filter{VerificationUUID: ver.UUID, Page: sqlpage.Request{Limit: 100}}); err != nil {
 		c.fail(w, r, err)
 		return
 	}

@@ -100,9 +100,17 @@ func Start(t testing.TB, o Options) *Enclave {
 	e.Receiver = NewReceiver(CallbackSecret)
 	t.Cleanup(e.Receiver.Close)
 
+	// Alone, the enclave's counterparty is an enclave that acknowledges every message (StartPair
+	// gives it a real one).
+	ack := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only acknowledged
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true}`) //nolint:errcheck // the enclave retries what it does not get
+	}))
+	t.Cleanup(ack.Close)
 	e.Config = config.Config{
 		DatabaseURL: e.DSN, VaspID: OurVasp, APIKeys: []string{APIKey}, DataKeyset: Keyset(t),
-		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: "http://127.0.0.1:1", Secret: PeerSecret}},
+		Peers:     []config.Peer{{VaspID: TheirVasp, Name: "Their VASP", URL: ack.URL, Secret: PeerSecret}},
 		KYTAPIURL: e.Sim.URL + "/api/kyt", KYTAPIKey: KYTKey, RiskAPIURL: e.Sim.URL + "/api/risk", RiskAPIKey: KYTKey,
 		CallbackURL: e.Receiver.URL(), CallbackToken: Token, CallbackSecret: CallbackSecret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: 200 * time.Millisecond, Workers: 50, PipelineConnections: 8, ShutdownTimeout: 5 * time.Second,

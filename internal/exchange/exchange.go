@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,6 +28,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/ids"
+	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/validate"
@@ -73,9 +75,10 @@ type Config struct {
 	// ReportMaxAge: see DefaultReportMaxAge.
 	ReportMaxAge time.Duration
 	HTTPClient   *http.Client
-	// AfterSend, when set, is called once a counterparty acknowledged a message and before the
-	// enclave records it: a test seam for a crash at that point.
-	AfterSend func(ctx context.Context, messageID string)
+	// Hook, when set, is called at the exchange's steps, before the step is recorded: "sent"
+	// (a counterparty acknowledged message id) and "asked" (the VASP answered Verify User about
+	// verification id). A test seam for a crash at that point.
+	Hook func(ctx context.Context, step, id string)
 }
 
 // Service runs the exchange. It holds no state that correctness depends on: any number of
@@ -128,6 +131,12 @@ func NewService(api, work *sqlx.DB, verifs *verification.Service, callbacks *cal
 	return s, nil
 }
 
+func (s *Service) hook(ctx context.Context, step, id string) {
+	if s.cfg.Hook != nil {
+		s.cfg.Hook(ctx, step, id)
+	}
+}
+
 // Attach gives the service the River client it inserts jobs with.
 func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
 
@@ -141,14 +150,7 @@ func (s *Service) AddWorkers(w *river.Workers) {
 // JobTimeout bounds the longest of the exchange's jobs: one request and the database work
 // around it.
 func (s *Service) JobTimeout() time.Duration {
-	return max(s.cfg.PeerTimeout, s.vaspTimeout()) + 10*time.Second
-}
-
-func (s *Service) vaspTimeout() time.Duration {
-	if s.vasp == nil {
-		return 0
-	}
-	return vaspapi.DefaultTimeout + 5*time.Second
+	return max(s.cfg.PeerTimeout, s.vasp.Timeout()) + 5*time.Second
 }
 
 // peer returns the counterparty vaspID as one we can send to, or UNKNOWN-VASP naming field.
@@ -232,7 +234,7 @@ func (s *Service) ReceiveResult(ctx context.Context, sender string, m ResultMess
 			return verification.NotFound(v.UUID)
 		}
 		mismatch := false
-		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && a != v.BeneficiaryAddress {
+		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && !network.SameAddress(a, v.BeneficiaryAddress) {
 			mismatch = true
 			o = verification.Outcome{Result: verification.Error, Reason: verification.ReasonAccountNotMatched,
 				Message: "the beneficiary VASP returned another accountNumber than the one asked about"}
@@ -290,7 +292,7 @@ func (s *Service) settle(ctx context.Context, tx *sqlx.Tx, v verification.Verifi
 	if err != nil {
 		return v, err
 	}
-	s.results.WithLabelValues(string(v.Role), string(o.Result), o.Reason).Inc()
+	s.results.WithLabelValues(string(v.Role), string(o.Result), reasonLabel(o.Reason)).Inc()
 	if v.Role != verification.Originator {
 		return v, nil
 	}
@@ -340,17 +342,24 @@ func (s *Service) ReportError(ctx context.Context, m ErrorMessage) error {
 		if done, err := sameReport(v, r); done || err != nil {
 			return err
 		}
-		next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
-			Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
-		if changed {
-			var err error
-			if v, err = s.settle(ctx, tx, v, next); err != nil {
-				return err
-			}
+		v, err := s.cancelled(ctx, tx, v, r)
+		if err != nil {
+			return err
 		}
 		return s.reportError(ctx, tx, v, r)
 	})
 	return err
+}
+
+// cancelled ends the wait for v's result, if it still waits, with the result error report r
+// gives it.
+func (s *Service) cancelled(ctx context.Context, tx *sqlx.Tx, v verification.Verification, r verification.ErrorReport) (verification.Verification, error) {
+	next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
+		Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
+	if !changed {
+		return v, nil
+	}
+	return s.settle(ctx, tx, v, next)
 }
 
 // reportError stores our error report on v and enqueues its message to the counterparty.
@@ -380,13 +389,9 @@ func (s *Service) ReceiveError(ctx context.Context, sender string, m ErrorMessag
 		if _, err := s.verifs.SetErrorReport(ctx, tx, v, r); err != nil {
 			return err
 		}
-		next, changed, _ := verification.Transition(v.Outcome, verification.Cancelled, verification.Outcome{
-			Result: verification.Result(r.Result), Reason: r.Reason, Message: r.Message})
-		if changed {
-			var err error
-			if v, err = s.settle(ctx, tx, v, next); err != nil {
-				return err
-			}
+		v, err := s.cancelled(ctx, tx, v, r)
+		if err != nil {
+			return err
 		}
 		return s.callbacks.Enqueue(ctx, tx, callback.New{Type: TypeErrorReport, VerificationUUID: v.UUID,
 			Payload: payload(TypeErrorReport, errorData{VerificationUUID: v.UUID, Result: r.Result, Reason: r.Reason, Message: r.Message})})
@@ -406,6 +411,17 @@ func sameReport(v verification.Verification, r verification.ErrorReport) (bool, 
 	}
 	return false, apperr.New(apperr.Conflict, "verificationUuid: %s already has an error report (%s, %s) from %s", v.UUID, e.Result, e.Reason,
 		strings.ToLower(e.From))
+}
+
+// reasonLabel keeps a metric's reason label to VerifyVASP's codes: a reason is free text a
+// counterparty chooses, and every distinct label value is a time series.
+func reasonLabel(r string) string {
+	switch {
+	case r == verification.ReasonOK, r == verification.ReasonRequestTimeout, r == verification.ReasonAccountNotMatched,
+		slices.Contains(verification.DeniedReasons, r):
+		return r
+	}
+	return "OTHER"
 }
 
 // counterparty is the other VASP of v.

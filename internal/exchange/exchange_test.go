@@ -15,13 +15,12 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/config"
-	"github.com/travelrule/enclave/internal/dbtest"
 	"github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/verification"
 	"github.com/travelrule/enclave/webhook"
 )
 
-func TestMain(m *testing.M) { dbtest.Main(m) }
+func TestMain(m *testing.M) { enclavetest.Main(m, runChild) }
 
 const wait = 20 * time.Second
 
@@ -103,6 +102,8 @@ func beneficiaryVASP(req enclavetest.VerifyUserRequest) (int, any) {
 	case asset.Amount == "6": // an answer the enclave cannot use, then a good one
 		return 200, map[string]any{"result": "MAYBE"}
 	}
+	// The same wallet in its checksum case: the same address.
+	ok["accountNumber"] = []string{"0x" + strings.ToUpper(strings.TrimPrefix(ivms.Beneficiary.AccountNumber[0], "0x"))}
 	return 200, map[string]any{"result": "VERIFIED", "reason": "OK", "message": "", "ivms101": map[string]any{"beneficiary": ok}}
 }
 
@@ -338,6 +339,7 @@ func TestTimeout(t *testing.T) {
 	late := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	theirs.Receiver.WaitFor(t, webhook.TypeVerificationRequest, late, wait)
 	ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, late, wait)
+	theirs.Receiver.WaitFor(t, webhook.TypeErrorReport, late, wait)
 	_, err := theirs.DB.Exec(`UPDATE verifications SET result = 'PENDING', error_result = NULL, error_reason = NULL, error_message = NULL,
 		error_from = NULL, error_at = NULL WHERE uuid = $1`, late) // as if the error report were still on its way
 	require.NoError(t, err)

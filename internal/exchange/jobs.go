@@ -110,6 +110,7 @@ func (w *VerifyUserWorker) Work(ctx context.Context, j *river.Job[VerifyUserArgs
 	if err != nil {
 		return fmt.Errorf("verify user %s: %w", v.UUID, err)
 	}
+	s.hook(ctx, "asked", v.UUID)
 	_, err = s.verifs.Change(ctx, v.UUID, func(tx *sqlx.Tx, v verification.Verification) error {
 		if err := s.answer(ctx, tx, v, o); err != nil {
 			if e, ok := apperr.As(err); ok && e.Code == apperr.Conflict {

@@ -16,6 +16,7 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/outbox"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/sqlpage"
@@ -38,11 +39,11 @@ var paths = map[string]string{
 	KindErrorReport:  "/peer/v1/verifications/error",
 }
 
-// Message statuses.
+// Message statuses (internal/outbox's).
 const (
-	StatusPending   = "PENDING"
-	StatusDelivered = "DELIVERED"
-	StatusFailed    = "FAILED"
+	StatusPending   = outbox.Pending
+	StatusDelivered = outbox.Delivered
+	StatusFailed    = outbox.Failed
 )
 
 // enqueue records a message to the counterparty peer about verification id, and its send job,
@@ -64,74 +65,67 @@ func (s *Service) enqueue(ctx context.Context, tx *sqlx.Tx, verificationUUID, pe
 // Record is a message to a counterparty as the API shows it. It holds no personal data: the
 // body is rendered from the verification when sent.
 type Record struct {
-	ID               string         `json:"id" db:"id"`
-	VerificationUUID string         `json:"verificationUuid" db:"verification_uuid"`
-	PeerVaspID       string         `json:"counterpartyVaspId" db:"peer_vasp_id"`
-	Kind             string         `json:"kind" db:"kind"`
-	Seq              int            `json:"-" db:"seq"`
-	Status           string         `json:"status" db:"status"`
-	Attempts         int            `json:"attempts" db:"attempts"`
-	LastStatusCode   *int           `json:"lastStatusCode" db:"last_status_code"`
-	LastError        *string        `json:"lastError" db:"last_error"`
-	NextAttemptAt    *jsontime.Time `json:"nextAttemptAt" db:"-"`
-	CreatedAt        jsontime.Time  `json:"createdAt" db:"-"`
-	DeliveredAt      *jsontime.Time `json:"deliveredAt" db:"-"`
-	Next             sql.NullTime   `json:"-" db:"next_attempt_at"`
-	Created          time.Time      `json:"-" db:"created_at"`
-	Delivered        sql.NullTime   `json:"-" db:"delivered_at"`
+	ID               string `json:"id" db:"id"`
+	VerificationUUID string `json:"verificationUuid" db:"verification_uuid"`
+	PeerVaspID       string `json:"counterpartyVaspId" db:"peer_vasp_id"`
+	Kind             string `json:"kind" db:"kind"`
+	Seq              int    `json:"-" db:"seq"`
+	outbox.Delivery
+	NextAttemptAt *jsontime.Time `json:"nextAttemptAt" db:"-"`
+	Next          sql.NullTime   `json:"-" db:"next_attempt_at"`
 }
 
 func (r *Record) fill() {
-	r.CreatedAt = jsontime.Time{Time: r.Created}
-	if r.Delivered.Valid {
-		r.DeliveredAt = &jsontime.Time{Time: r.Delivered.Time}
-	}
+	r.Fill()
 	if r.Next.Valid && r.Status == StatusPending {
 		r.NextAttemptAt = &jsontime.Time{Time: r.Next.Time}
 	}
 }
 
-const recordColumns = `id, verification_uuid, peer_vasp_id, kind, seq, status, attempts, last_status_code, last_error,
-	next_attempt_at, created_at, delivered_at`
+const recordColumns = `id, verification_uuid, peer_vasp_id, kind, seq, next_attempt_at, ` + outbox.Columns
 
 // Filter selects messages for ListMessages.
 type Filter struct {
 	Status, Kind, VerificationUUID string
-	Limit, Offset                  int
+	Page                           sqlpage.Request
 }
+
+// messageList is GET /v1/peer-messages: newest first, each filter served by an index
+// (db/schema/00008_list_indexes.sql).
+var messageList = sqlpage.List{Name: "peer-messages", From: "peer_messages", Columns: recordColumns, Time: "created_at", ID: "id", UUIDKey: true}
 
 // ListMessages returns one page of messages to counterparties, newest first, and how many
 // match in all.
-func (s *Service) ListMessages(ctx context.Context, f Filter) ([]Record, int, error) {
+func (s *Service) ListMessages(ctx context.Context, f Filter) ([]Record, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.Status != "" {
 		if err := apperr.OneOf("status", f.Status, StatusPending, StatusDelivered, StatusFailed); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("status = $%d", strings.ToUpper(f.Status))
 	}
 	if f.Kind != "" {
 		if err := apperr.OneOf("kind", f.Kind, KindVerification, KindResult, KindTxReport, KindErrorReport); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("kind = $%d", strings.ToUpper(f.Kind))
 	}
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("verification_uuid = $%d", id)
 	}
-	out := []Record{}
-	total, err := sqlpage.Page(ctx, s.api, &out, "peer_messages", recordColumns, "created_at DESC, id", w, f.Limit, f.Offset)
+	out, p, err := sqlpage.Select(ctx, s.api, messageList, w, f.Page, func(r Record) sqlpage.Key { return sqlpage.Key{Time: r.Created, ID: r.ID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	for i := range out {
 		out[i].fill()
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // Redeliver starts a FAILED message's retries again. Any other status is BAD-REQUEST, and so
@@ -139,46 +133,24 @@ func (s *Service) ListMessages(ctx context.Context, f Filter) ([]Record, int, er
 // it now could not change that); an unknown id is NOT-FOUND.
 func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	var r Record
-	id, err := ids.UUID("id", id)
-	if err != nil {
-		return r, err
-	}
-	tx, err := s.api.BeginTxx(ctx, nil)
-	if err != nil {
-		return r, err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	err = tx.GetContext(ctx, &r, `SELECT `+recordColumns+` FROM peer_messages WHERE id = $1 FOR UPDATE`, id)
-	if errors.Is(err, sql.ErrNoRows) {
-		return r, apperr.New(apperr.NotFound, "PeerMessage(%s) is not found", id)
-	}
-	if err != nil {
-		return r, fmt.Errorf("load message %s: %w", id, err)
-	}
-	if r.Status != StatusFailed {
-		return r, apperr.Bad("id: message %s is %s; only a FAILED message can be redelivered", id, r.Status)
-	}
-	if r.Kind == KindVerification {
-		v, err := s.verifs.FindWithoutPayload(ctx, r.VerificationUUID)
-		if err != nil {
-			return r, err
-		}
-		if v.Outcome.Result.Terminal() {
-			return r, apperr.Bad("id: verification %s is %s already; its verification message cannot change that", v.UUID, v.Outcome.Result)
-		}
-	}
-	if err := tx.GetContext(ctx, &r, `UPDATE peer_messages SET status = 'PENDING', attempts = 0, next_attempt_at = NULL
-		WHERE id = $1 RETURNING `+recordColumns, id); err != nil {
-		return r, fmt.Errorf("reset message %s: %w", id, err)
-	}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, SendArgs{MessageID: id, Redelivered: time.Now().UTC()}, nil); err != nil {
-		return r, fmt.Errorf("insert send job of message %s: %w", id, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return r, err
-	}
+	now := time.Now().UTC()
+	err := outbox.Redeliver(ctx, s.api, s.client, "peer_messages", "PeerMessage", recordColumns, id, &r,
+		func(id string) river.JobArgs { return SendArgs{MessageID: id, Redelivered: now} },
+		func(ctx context.Context) error {
+			if r.Kind != KindVerification {
+				return nil
+			}
+			v, err := s.verifs.FindWithoutPayload(ctx, r.VerificationUUID)
+			if err != nil {
+				return err
+			}
+			if v.Outcome.Result.Terminal() {
+				return apperr.Bad("id: verification %s is %s already; its verification message cannot change that", v.UUID, v.Outcome.Result)
+			}
+			return nil
+		})
 	r.fill()
-	return r, nil
+	return r, err
 }
 
 // SendArgs is the job that sends one message to a counterparty enclave.
@@ -272,9 +244,7 @@ func (s *Service) send(ctx context.Context, m Record, redelivered time.Time) err
 	}
 	attempts := m.Attempts + 1
 	if err == nil {
-		if s.cfg.AfterSend != nil {
-			s.cfg.AfterSend(ctx, m.ID)
-		}
+		s.hook(ctx, "sent", m.ID)
 		if _, err := s.work.ExecContext(ctx, `UPDATE peer_messages SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
 			last_error = NULL, next_attempt_at = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, m.ID, attempts, a.Status); err != nil {
 			return fmt.Errorf("record delivery of message %s: %w", m.ID, err)

@@ -39,16 +39,13 @@ type AlertFilter struct {
 	// AlertID selects one alert: the console's alert page.
 	AlertID string
 	// Direction is OUTGOING or INCOMING, the assessment's.
-	Direction     string
-	From, To      *time.Time
-	Limit, Offset int
+	Direction string
+	From, To  *time.Time
+	Page      sqlpage.Request
 	// ByID narrows the alerts by their id with conditions another package writes over a table
 	// of its own: the console keeps its triage state apart from kyt_alerts, and filters its
 	// queue by it without this package knowing that table.
 	ByID []IDCondition
-	// SevereFirst orders the most severe alerts first, then the oldest: the console's queue,
-	// where what waits longest at a level is handled first. Otherwise newest first.
-	SevereFirst bool
 }
 
 // IDCondition is a condition on an alert's id: SQL follows "a.alert_id " and holds one %d,
@@ -58,25 +55,39 @@ type IDCondition struct {
 	Arg any
 }
 
+// alertList is GET /v1/risk-assessment/chainalysis-kyt/alerts: newest first, each filter served
+// by an index (db/schema/00008_list_indexes.sql).
+var alertList = sqlpage.List{Name: "chainalysis-kyt/alerts", From: "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id",
+	Columns: alertItemColumns, Time: "a.created_at", ID: "a.alert_id"}
+
+// alertItemRow is a row of alertList.
+type alertItemRow struct {
+	alertRow
+	VerificationUUID   string `db:"verification_uuid"`
+	CounterpartyVaspID string `db:"counterparty_vasp_id"`
+	Direction          string `db:"direction"`
+}
+
 // ListAlerts returns one page of stored alerts across assessments, newest first, and how many
 // match in all.
-func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, int, error) {
+func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.Level != "" {
 		if err := apperr.OneOf("level", f.Level, "SEVERE", "HIGH", "MEDIUM", "LOW"); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("a.alert_level = $%d", strings.ToUpper(f.Level))
 	}
 	if f.Source != "" {
 		if err := apperr.OneOf("source", f.Source, webhook.SourceAssessment, webhook.SourceMonitoring); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("a.source = $%d", strings.ToUpper(f.Source))
 	}
 	if f.AlertStatus != "" {
 		if err := apperr.OneOf("alertStatus", f.AlertStatus, "Unreviewed", "In Review", "Flagged", "Dismissed"); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("lower(a.alert_status) = lower($%d)", f.AlertStatus)
 	}
@@ -84,7 +95,7 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 		if c.v != "" {
 			id, err := ids.UUID(c.name, c.v)
 			if err != nil {
-				return nil, 0, err
+				return nil, none, err
 			}
 			w.Add(c.col+" = $%d", id)
 		}
@@ -94,7 +105,7 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 	}
 	if f.Direction != "" {
 		if err := apperr.OneOf("direction", f.Direction, Outgoing, Incoming); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("k.direction = $%d", strings.ToUpper(f.Direction))
 	}
@@ -107,27 +118,20 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, i
 	if f.To != nil {
 		w.Add("a.created_at <= $%d", *f.To)
 	}
-	var rows []struct {
-		alertRow
-		VerificationUUID   string `db:"verification_uuid"`
-		CounterpartyVaspID string `db:"counterparty_vasp_id"`
-		Direction          string `db:"direction"`
+	l := alertList
+	if f.VerificationUUID == "" && f.Direction == "" {
+		l.CountFrom = "kyt_alerts a" // every alert has its assessment (foreign key)
 	}
-	order := "a.created_at DESC, a.alert_id"
-	if f.SevereFirst {
-		order = "CASE a.alert_level WHEN 'SEVERE' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 ELSE 3 END, a.created_at, a.alert_id"
-	}
-	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id", alertItemColumns,
-		order, w, f.Limit, f.Offset)
+	rows, p, err := sqlpage.Select(ctx, s.api, l, w, f.Page, func(r alertItemRow) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.AlertID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	out := make([]AlertItem, len(rows))
 	for i, r := range rows {
 		out[i] = AlertItem{RequestID: r.RequestID, VerificationUUID: r.VerificationUUID,
 			KYTAlert: r.view(row{CounterpartyVaspID: r.CounterpartyVaspID, Direction: r.Direction})}
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // CounterpartyRisk is the counterparty VASP's KYT user, as Chainalysis answers it: the

@@ -1,7 +1,6 @@
 package kytjob_test
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
@@ -9,9 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -31,11 +28,8 @@ import (
 	"github.com/travelrule/enclave/webhook"
 )
 
-// The crash tests run the enclave in a child process (this test binary, re-executed) and
-// kill it with SIGKILL at a chosen step of the pipeline; a second child must then finish
-// every assessment. Nothing in the enclave knows it is being tested: the child stops itself
-// through the same Hook seam any test uses, by blocking forever until the parent kills it.
-const childEnv = "ENCLAVE_CRASH_CHILD"
+// The crash tests run the enclave in a child process (et.StartChild) and kill it with SIGKILL
+// at a chosen step of the pipeline; a second child must then finish every assessment.
 
 // crashedJobsRescuable is how long after a crash River may rescue the job the dead child left
 // running: not before RescueAfter (2 s) nor before the job's own timeout (an assessment's or a
@@ -93,60 +87,11 @@ func runChild() {
 	http.Serve(ln, a.Handler) //nolint:errcheck
 }
 
-type child struct {
-	cmd   *exec.Cmd
-	addr  string
-	lines chan string
-}
-
-func startChild(t *testing.T, dsn, kytURL, callbackURL, crashAt string, env ...string) *child {
+// startChild starts a child enclave on dsn that stops itself at step crashAt.
+func startChild(t *testing.T, dsn, kytURL, callbackURL, crashAt string, env ...string) *et.Child {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1", "CHILD_DSN="+dsn, "CHILD_KYT_URL="+kytURL,
-		"CHILD_CALLBACK_URL="+callbackURL, "CHILD_CRASH_AT="+crashAt, "CHILD_KEYSET="+et.Keyset(t))
-	cmd.Env = append(cmd.Env, env...)
-	out, err := cmd.StdoutPipe()
-	require.NoError(t, err)
-	cmd.Stderr = os.Stderr
-	require.NoError(t, cmd.Start())
-	c := &child{cmd: cmd, lines: make(chan string, 100)}
-	t.Cleanup(func() { c.kill() })
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			c.lines <- sc.Text()
-		}
-		close(c.lines)
-	}()
-	line := c.expect(t, "READY ")
-	c.addr = strings.TrimPrefix(line, "READY ")
-	return c
-}
-
-func (c *child) expect(t *testing.T, prefix string) string {
-	t.Helper()
-	timeout := time.After(30 * time.Second)
-	for {
-		select {
-		case l, ok := <-c.lines:
-			if !ok {
-				t.Fatalf("child exited before printing %q", prefix)
-			}
-			if strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			t.Fatalf("child did not print %q within 30s", prefix)
-		}
-	}
-}
-
-// kill is kill -9: no deferred function, no graceful shutdown, jobs left running.
-func (c *child) kill() {
-	if c.cmd.Process != nil {
-		c.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
-		c.cmd.Wait()                          //nolint:errcheck
-	}
+	return et.StartChild(t, append([]string{"CHILD_DSN=" + dsn, "CHILD_KYT_URL=" + kytURL,
+		"CHILD_CALLBACK_URL=" + callbackURL, "CHILD_CRASH_AT=" + crashAt, "CHILD_KEYSET=" + et.Keyset(t)}, env...)...)
 }
 
 func TestCrashAtEveryStepLosesNothing(t *testing.T) {
@@ -168,7 +113,7 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			defer rcv.Close()
 
 			first := startChild(t, dsn, sim.URL, rcv.URL(), step)
-			c := &openapitest.Client{T: t, Base: "http://" + first.addr, Bearer: et.APIKey}
+			c := &openapitest.Client{T: t, Base: "http://" + first.Addr, Bearer: et.APIKey}
 			e := &et.Enclave{T: t, Client: c}
 			// One withdrawal attempt and one sent transfer, both through the step.
 			attempt := e.CreateOutgoing("BTC", "", "1", "1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH")
@@ -182,16 +127,16 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			screened := e.Screen(transfer)
 			// Its job stops at the step too (at "sent", every delivery does: the lines name callbacks).
 			for seen := map[string]bool{}; !seen[screened] && (step != "sent" || len(seen) < len(ids)+1); {
-				f := strings.Fields(first.expect(t, "CRASH "+step))
+				f := strings.Fields(first.Expect(t, "CRASH "+step))
 				seen[f[len(f)-1]] = true
 			}
-			first.kill()
+			first.Kill()
 			t.Logf("killed at %q", step)
 			// The dead child was River's leader; its lease would lapse 15 s later. Lapse it now:
 			// what is tested is how the pipeline resumes, not River's election. And let the job
 			// it left running become rescuable before the next child starts: River's rescuer
 			// looks once as it starts and then only every 30 s.
-			expireLeadership(t, dsn)
+			et.ExpireLeadership(t, dsn)
 			time.Sleep(crashedJobsRescuable)
 
 			startChild(t, dsn, sim.URL, rcv.URL(), "")
@@ -244,16 +189,16 @@ func TestCrashDuringSyncLosesNothing(t *testing.T) {
 			rcv := et.NewReceiver(et.CallbackSecret)
 			defer rcv.Close()
 			first := startChild(t, dsn, sim.URL, rcv.URL(), step, "CHILD_MONITOR=1")
-			e := &et.Enclave{T: t, Client: &openapitest.Client{T: t, Base: "http://" + first.addr, Bearer: et.APIKey}, Sim: sim}
+			e := &et.Enclave{T: t, Client: &openapitest.Client{T: t, Base: "http://" + first.Addr, Bearer: et.APIKey}, Sim: sim}
 			const addr = "0x00000000000000000000000000000000000000ee"
 			v := e.CreateOutgoing("ETH", "", "1", addr)
 			e.ReportTx(v, et.TxHash("crash-sync-"+step))
 			id := e.Assess(v, "")
 			require.Zero(t, *rcv.Terminal(t, id, 90*time.Second).Data.RiskAssessment.ChainalysisKYT.AlertCount)
 			simPut(t, e, "/_sim/addresses/"+addr, `{"category":"sanctioned entity","cluster":"Designated Later"}`)
-			first.expect(t, "CRASH "+step)
-			first.kill()
-			expireLeadership(t, dsn)
+			first.Expect(t, "CRASH "+step)
+			first.Kill()
+			et.ExpireLeadership(t, dsn)
 			time.Sleep(crashedJobsRescuable)
 
 			startChild(t, dsn, sim.URL, rcv.URL(), "", "CHILD_MONITOR=1")
@@ -282,15 +227,6 @@ func TestCrashDuringSyncLosesNothing(t *testing.T) {
 			require.Equal(t, 1, stored)
 		})
 	}
-}
-
-func expireLeadership(t *testing.T, dsn string) {
-	t.Helper()
-	db, err := sqlx.Open("postgres", dsn)
-	require.NoError(t, err)
-	defer db.Close()
-	_, err = db.Exec(`DELETE FROM river_leader`)
-	require.NoError(t, err)
 }
 
 // TestPreferWaitAcrossProcesses: a request waiting in this process (an enclave that runs no

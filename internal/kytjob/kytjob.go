@@ -298,35 +298,41 @@ type Filter struct {
 	APIType          string
 	Direction        string
 	From, To         *time.Time
-	Limit, Offset    int
+	Page             sqlpage.Request
 }
 
+// assessmentList is GET /v1/risk-assessment/chainalysis-kyt: newest first, each filter served by
+// an index (db/schema/00008_list_indexes.sql).
+var assessmentList = sqlpage.List{Name: "chainalysis-kyt", From: "kyt_results", Columns: resultColumns,
+	Time: "created_at", ID: "request_id", UUIDKey: true}
+
 // List returns one page of assessments, newest first, and how many match in all.
-func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, int, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	oneOf := apperr.OneOf
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("verification_uuid = $%d", id)
 	}
 	if f.Status != "" {
 		if err := oneOf("status", f.Status, webhook.StatusPending, webhook.StatusRegistered, webhook.StatusProcessed, webhook.StatusError); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("status = $%d", strings.ToUpper(f.Status))
 	}
 	if f.APIType != "" {
 		if err := oneOf("apiType", f.APIType, APITypeAttempt, APITypeTransfer); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("api_type = $%d", strings.ToUpper(f.APIType))
 	}
 	if f.Direction != "" {
 		if err := oneOf("direction", f.Direction, Outgoing, Incoming); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("direction = $%d", strings.ToUpper(f.Direction))
 	}
@@ -336,10 +342,9 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, 
 	if f.To != nil {
 		w.Add("created_at <= $%d", *f.To)
 	}
-	var rows []row
-	total, err := sqlpage.Page(ctx, s.api, &rows, "kyt_results", resultColumns, "created_at DESC, request_id", w, f.Limit, f.Offset)
+	rows, p, err := sqlpage.Select(ctx, s.api, assessmentList, w, f.Page, func(r row) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.RequestID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	ids := make([]string, len(rows))
 	for i, r := range rows {
@@ -347,13 +352,13 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.KYTResultData, 
 	}
 	alerts, err := loadAlerts(ctx, s.api, ids)
 	if err != nil {
-		return nil, 0, err
+		return nil, none, err
 	}
 	out := make([]webhook.KYTResultData, len(rows))
 	for i, r := range rows {
 		out[i] = r.data(alerts[r.RequestID])
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 func nullable(s string) *string {

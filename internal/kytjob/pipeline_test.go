@@ -3,10 +3,8 @@ package kytjob_test
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"net/http"
-	"os"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,29 +15,13 @@ import (
 
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
-	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/webhook"
 )
 
-func TestMain(m *testing.M) {
-	if os.Getenv(childEnv) != "" {
-		runChild()
-		return
-	}
-	// The crash tests spend most of their time waiting for River to rescue what a killed
-	// child left running: they wait side by side, not two at a time (go test runs GOMAXPROCS
-	// parallel tests at once unless -parallel says otherwise).
-	flag.Parse()
-	explicit := false
-	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
-	if !explicit {
-		flag.Set("test.parallel", "16") //nolint:errcheck // the flag exists
-	}
-	dbtest.Main(m)
-}
+func TestMain(m *testing.M) { et.Main(m, runChild) }
 
 const wait = 30 * time.Second
 

@@ -134,6 +134,10 @@ func SameTxHash(a, b string) bool {
 	return a == b
 }
 
+// SameAddress reports whether two spellings name one wallet: hexadecimal addresses compare
+// without case (an EIP-55 checksum is only case) and without a 0x, others exactly.
+func SameAddress(a, b string) bool { return SameTxHash(a, b) }
+
 var hexOnly = regexp.MustCompile(`^(0[xX])?[0-9a-fA-F]+$`)
 
 func hexHash(s string) string {

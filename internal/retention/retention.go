@@ -41,7 +41,7 @@ func ParsePeriod(s string) (time.Duration, error) {
 
 // Counts is what a purge deleted, or would delete.
 type Counts struct {
-	Verifications, Assessments, Screenings, Alerts, Callbacks int
+	Verifications, Assessments, Screenings, Alerts, Callbacks, PeerMessages int
 }
 
 func (c *Counts) add(o Counts) {
@@ -50,6 +50,7 @@ func (c *Counts) add(o Counts) {
 	c.Screenings += o.Screenings
 	c.Alerts += o.Alerts
 	c.Callbacks += o.Callbacks
+	c.PeerMessages += o.PeerMessages
 }
 
 // Purger deletes verifications older than its period.
@@ -73,8 +74,10 @@ func NewPurger(db *sqlx.DB, period time.Duration, log *slog.Logger, reg promethe
 }
 
 // due are the verifications v created before $1 that may go: no assessment or screening still
-// open, no callback still pending.
+// open, no callback or message to a counterparty still pending.
 const due = `v.created_at < $1
+	AND NOT EXISTS (SELECT 1 FROM peer_messages m WHERE m.verification_uuid = v.uuid AND m.status = 'PENDING')
+	AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.verification_uuid = v.uuid AND c.status = 'PENDING')
 	AND NOT EXISTS (SELECT 1 FROM kyt_results k WHERE k.verification_uuid = v.uuid AND k.status IN ('PENDING', 'REGISTERED'))
 	AND NOT EXISTS (SELECT 1 FROM screening_results s WHERE s.verification_uuid = v.uuid AND s.status IN ('PENDING', 'REGISTERED'))
 	AND NOT EXISTS (SELECT 1 FROM callbacks c WHERE c.status = 'PENDING' AND c.request_id IN (
@@ -92,16 +95,20 @@ func (p *Purger) Batch(ctx context.Context, n int) (Counts, error) {
 			ORDER BY v.created_at LIMIT $2 FOR UPDATE OF v SKIP LOCKED), -- rows another purge holds are skipped
 		`+requests+`,
 		a AS (DELETE FROM kyt_alerts WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
-		cb AS (DELETE FROM callbacks WHERE request_id IN (SELECT request_id FROM req UNION ALL SELECT request_id FROM scr) RETURNING 1),
+		cb AS (DELETE FROM callbacks WHERE request_id IN (SELECT request_id FROM req UNION ALL SELECT request_id FROM scr)
+			OR verification_uuid IN (SELECT uuid FROM old) RETURNING 1),
+		m AS (DELETE FROM peer_messages WHERE verification_uuid IN (SELECT uuid FROM old) RETURNING 1),
 		k AS (DELETE FROM kyt_results WHERE request_id IN (SELECT request_id FROM req) RETURNING 1),
 		s AS (DELETE FROM screening_results WHERE request_id IN (SELECT request_id FROM scr) RETURNING 1),
 		v AS (DELETE FROM verifications WHERE uuid IN (SELECT uuid FROM old) RETURNING 1)
-		SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM k), (SELECT count(*) FROM s), (SELECT count(*) FROM a), (SELECT count(*) FROM cb)`,
-		time.Now().Add(-p.period), n).Scan(&c.Verifications, &c.Assessments, &c.Screenings, &c.Alerts, &c.Callbacks)
+		SELECT (SELECT count(*) FROM v), (SELECT count(*) FROM k), (SELECT count(*) FROM s), (SELECT count(*) FROM a), (SELECT count(*) FROM cb),
+			(SELECT count(*) FROM m)`,
+		time.Now().Add(-p.period), n).Scan(&c.Verifications, &c.Assessments, &c.Screenings, &c.Alerts, &c.Callbacks, &c.PeerMessages)
 	if err != nil {
 		return c, fmt.Errorf("retention: purge: %w", err)
 	}
-	for table, k := range map[string]int{"verifications": c.Verifications, "kyt_results": c.Assessments, "screening_results": c.Screenings, "kyt_alerts": c.Alerts, "callbacks": c.Callbacks} {
+	for table, k := range map[string]int{"verifications": c.Verifications, "kyt_results": c.Assessments, "screening_results": c.Screenings, "kyt_alerts": c.Alerts, "callbacks": c.Callbacks,
+		"peer_messages": c.PeerMessages} {
 		p.purged.WithLabelValues(table).Add(float64(k))
 	}
 	return c, nil
@@ -132,8 +139,10 @@ func (p *Purger) DryRun(ctx context.Context) (Counts, error) {
 		`+requests+`
 		SELECT (SELECT count(*) FROM old), (SELECT count(*) FROM req), (SELECT count(*) FROM scr),
 			(SELECT count(*) FROM kyt_alerts WHERE request_id IN (SELECT request_id FROM req)),
-			(SELECT count(*) FROM callbacks WHERE request_id IN (SELECT request_id FROM req UNION ALL SELECT request_id FROM scr))`,
-		time.Now().Add(-p.period)).Scan(&c.Verifications, &c.Assessments, &c.Screenings, &c.Alerts, &c.Callbacks)
+			(SELECT count(*) FROM callbacks WHERE request_id IN (SELECT request_id FROM req UNION ALL SELECT request_id FROM scr)
+				OR verification_uuid IN (SELECT uuid FROM old)),
+			(SELECT count(*) FROM peer_messages WHERE verification_uuid IN (SELECT uuid FROM old))`,
+		time.Now().Add(-p.period)).Scan(&c.Verifications, &c.Assessments, &c.Screenings, &c.Alerts, &c.Callbacks, &c.PeerMessages)
 	if err != nil {
 		return c, fmt.Errorf("retention: count: %w", err)
 	}
@@ -164,7 +173,7 @@ func (w *PurgeWorker) Work(ctx context.Context, _ *river.Job[PurgeArgs]) error {
 	c, err := w.P.Run(ctx, 500, 50*time.Millisecond)
 	if c.Verifications > 0 {
 		w.P.log.Info("retention: purged", "verifications", c.Verifications, "assessments", c.Assessments, "screenings", c.Screenings,
-			"alerts", c.Alerts, "callbacks", c.Callbacks, "olderThan", w.P.period.String())
+			"alerts", c.Alerts, "callbacks", c.Callbacks, "peerMessages", c.PeerMessages, "olderThan", w.P.period.String())
 	}
 	return err
 }

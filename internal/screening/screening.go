@@ -201,29 +201,35 @@ type Filter struct {
 	Status           string
 	Risk             string
 	From, To         *time.Time
-	Limit, Offset    int
+	Page             sqlpage.Request
 }
 
+// screeningList is GET /v1/risk-assessment/chainalysis-address-screening: newest first, each
+// filter served by an index (db/schema/00008_list_indexes.sql).
+var screeningList = sqlpage.List{Name: "chainalysis-address-screening", From: "screening_results", Columns: columns,
+	Time: "created_at", ID: "request_id", UUIDKey: true}
+
 // List returns one page of screenings, newest first, and how many match in all.
-func (s *Service) List(ctx context.Context, f Filter) ([]webhook.ScreeningResultData, int, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]webhook.ScreeningResultData, sqlpage.Page, error) {
+	var none sqlpage.Page
 	var w sqlpage.Where
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("verification_uuid = $%d", id)
 	}
 	if f.Status != "" {
 		if err := apperr.OneOf("status", f.Status, assessment.StatusPending, assessment.StatusRegistered,
 			assessment.StatusProcessed, assessment.StatusError); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("status = $%d", strings.ToUpper(f.Status))
 	}
 	if f.Risk != "" {
 		if err := apperr.OneOf("risk", f.Risk, risks...); err != nil {
-			return nil, 0, err
+			return nil, none, err
 		}
 		w.Add("lower(risk) = lower($%d)", f.Risk)
 	}
@@ -233,14 +239,13 @@ func (s *Service) List(ctx context.Context, f Filter) ([]webhook.ScreeningResult
 	if f.To != nil {
 		w.Add("created_at <= $%d", *f.To)
 	}
-	var rows []row
-	total, err := sqlpage.Page(ctx, s.api, &rows, "screening_results", columns, "created_at DESC, request_id", w, f.Limit, f.Offset)
+	rows, p, err := sqlpage.Select(ctx, s.api, screeningList, w, f.Page, func(r row) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.RequestID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	out := make([]webhook.ScreeningResultData, len(rows))
 	for i, r := range rows {
 		out[i] = r.data()
 	}
-	return out, total, nil
+	return out, p, nil
 }

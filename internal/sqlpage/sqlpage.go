@@ -1,13 +1,33 @@
 // Package sqlpage builds the filtered, paginated listings every list route answers: AND-ed
-// conditions with numbered placeholders, a count of all matches, and one page of rows.
+// conditions with numbered placeholders, one page of rows in the list's order, a count that
+// stays cheap however many rows match, and the opaque cursor of the next page.
+//
+// A page costs the same at ten million rows as at ten: it is read from an index in the list's
+// order (newest first, ties by id), starting after the previous page's last row (keyset
+// pagination) rather than after skipping offset rows; and the count stops at ExactUpTo+1 rows,
+// past which the total is the planner's estimate, marked as such.
 package sqlpage
 
 import (
+	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
+)
+
+// Limits of a page request, the same for every list.
+const (
+	// MaxOffset caps offset: skipping rows reads them all, so an offset deep into a large list
+	// is slow; deeper pages are reached by cursor.
+	MaxOffset = 10_000
+	// ExactUpTo is how many matches are counted exactly without being asked (count=exact): a
+	// count of up to ExactUpTo+1 rows, read from an index, costs a few milliseconds.
+	ExactUpTo = 10_000
 )
 
 // Where accumulates AND-ed conditions; each holds one %d for its placeholder number.
@@ -22,23 +42,177 @@ func (w *Where) Add(cond string, arg any) {
 	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
 }
 
-func (w *Where) clause() string {
+func (w Where) clause() string {
 	if len(w.conds) == 0 {
 		return ""
 	}
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// Page counts the rows of table matching w and selects columns of one page of them, in
-// order, into dest (a pointer to a slice). It returns the count of all matches.
-func Page(ctx context.Context, db sqlx.QueryerContext, dest any, table, columns, order string, w Where, limit, offset int) (int, error) {
-	var total int
-	if err := sqlx.GetContext(ctx, db, &total, `SELECT count(*) FROM `+table+w.clause(), w.args...); err != nil {
-		return 0, fmt.Errorf("count %s: %w", table, err)
+// List describes one listing: where its rows come from and its order, newest Time first and
+// ties by ascending ID, which must be unique. An index on (Time DESC, ID), and one on
+// (filter, Time DESC, ID) for each filter, make every page an index range scan.
+type List struct {
+	// Name identifies the list in its cursors, so that a cursor of one list is refused by
+	// another rather than read as a position in it.
+	Name string
+	// From is the table, or join, the rows come from.
+	From string
+	// CountFrom, when set, is what the count reads instead of From: the join's driving table
+	// alone, when the conditions name none of the others and a foreign key gives each row
+	// exactly one partner, so the count is an index-only scan rather than a lookup a row.
+	CountFrom string
+	// Columns are what each row selects.
+	Columns string
+	// Time and ID are the sort key's column expressions.
+	Time, ID string
+	// UUIDKey says ID is a uuid column, so that a cursor's id is checked to be one before it
+	// reaches SQL.
+	UUIDKey bool
+}
+
+// Request is what a caller asked of a page. Cursor and Offset are never both set (the API
+// refuses that); Offset is at most MaxOffset.
+type Request struct {
+	Limit  int
+	Offset int
+	// Cursor is the Next of an earlier page of the same list; empty for the first page.
+	Cursor string
+	// Exact asks for an exact Total however many rows match (count=exact): a scan of them all.
+	Exact bool
+}
+
+// Page frames one page of rows: the total, where the page starts, and how to ask for the
+// next one.
+type Page struct {
+	// Total is how many rows match: exact when Estimated is false.
+	Total int
+	// Estimated says Total is the planner's estimate: more than ExactUpTo rows match and no
+	// exact count was asked for.
+	Estimated bool
+	// Offset is how many matching rows come before this page: the request's offset, or as
+	// counted while following cursors.
+	Offset int
+	// Next is the cursor of the following page; empty on the last one.
+	Next string
+}
+
+// Key is a row's position in its list's order.
+type Key struct {
+	Time time.Time
+	ID   string
+}
+
+// Select reads one page of l, rows matching w, as r asks, into []T; key gives a row's sort
+// key (for the next page's cursor). A cursor that does not decode, or was made for another
+// list, is BAD-REQUEST naming cursor.
+func Select[T any](ctx context.Context, db sqlx.QueryerContext, l List, w Where, r Request, key func(T) Key) ([]T, Page, error) {
+	p := Page{Offset: r.Offset}
+	page := w
+	page.conds, page.args = append([]string(nil), w.conds...), append([]any(nil), w.args...)
+	if r.Cursor != "" {
+		c, err := decodeCursor(r.Cursor, l)
+		if err != nil {
+			return nil, p, err
+		}
+		p.Offset = c.Offset
+		// (Time, ID) after the cursor in (Time DESC, ID) order. Time <= $n stands alone so it
+		// bounds the index range scan; the OR only drops the few rows tied with the cursor.
+		page.args = append(page.args, c.Time, c.ID)
+		t, id := len(page.args)-1, len(page.args)
+		page.conds = append(page.conds, fmt.Sprintf("%[1]s <= $%[3]d AND (%[1]s < $%[3]d OR %[2]s > $%[4]d)", l.Time, l.ID, t, id))
 	}
-	q := fmt.Sprintf(`SELECT %s FROM %s%s ORDER BY %s LIMIT %d OFFSET %d`, columns, table, w.clause(), order, limit, offset)
-	if err := sqlx.SelectContext(ctx, db, dest, q, w.args...); err != nil {
-		return 0, fmt.Errorf("list %s: %w", table, err)
+	q := fmt.Sprintf(`SELECT %s FROM %s%s ORDER BY %s DESC, %s LIMIT %d OFFSET %d`,
+		l.Columns, l.From, page.clause(), l.Time, l.ID, r.Limit+1, r.Offset)
+	rows := []T{} // an empty page is [], not null
+	if err := selectContext(ctx, db, &rows, q, page.args...); err != nil {
+		return nil, p, fmt.Errorf("list %s: %w", l.Name, err)
 	}
-	return total, nil
+	if len(rows) > r.Limit {
+		rows = rows[:r.Limit]
+		k := key(rows[len(rows)-1])
+		p.Next = encodeCursor(cursor{List: l.Name, Time: k.Time, ID: k.ID, Offset: p.Offset + len(rows)})
+	}
+	var err error
+	if p.Total, p.Estimated, err = count(ctx, db, l, w, r.Exact); err != nil {
+		return nil, p, err
+	}
+	return rows, p, nil
+}
+
+// count counts the rows of l matching w: exactly when asked, or when at most ExactUpTo match;
+// otherwise it returns the planner's estimate (never below ExactUpTo+1) and true.
+func count(ctx context.Context, db sqlx.QueryerContext, l List, w Where, exact bool) (int, bool, error) {
+	var n int
+	from := cmp.Or(l.CountFrom, l.From)
+	q := `SELECT count(*) FROM ` + from + w.clause()
+	if !exact {
+		q = fmt.Sprintf(`SELECT count(*) FROM (SELECT 1 FROM %s%s LIMIT %d) m`, from, w.clause(), ExactUpTo+1)
+	}
+	if err := getContext(ctx, db, &n, q, w.args...); err != nil {
+		return 0, false, fmt.Errorf("count %s: %w", l.Name, err)
+	}
+	if exact || n <= ExactUpTo {
+		return n, false, nil
+	}
+	var plan []byte
+	if err := sqlx.GetContext(ctx, db, &plan, `EXPLAIN (FORMAT JSON) SELECT 1 FROM `+from+w.clause(), w.args...); err != nil {
+		return 0, false, fmt.Errorf("estimate %s: %w", l.Name, err)
+	}
+	var explained []struct {
+		Plan struct {
+			Rows float64 `json:"Plan Rows"`
+		}
+	}
+	if err := json.Unmarshal(plan, &explained); err != nil || len(explained) != 1 {
+		return 0, false, fmt.Errorf("estimate %s: read plan: %v", l.Name, err)
+	}
+	return max(int(explained[0].Plan.Rows), ExactUpTo+1), true, nil
+}
+
+// Statement is one SQL statement a list ran, with its arguments.
+type Statement struct {
+	SQL  string
+	Args []any
+}
+
+// Recording collects the statements lists run under a context from Record: the plan test
+// EXPLAINs exactly the SQL the routes run.
+type Recording struct {
+	mu         sync.Mutex
+	statements []Statement
+}
+
+// Statements returns what was recorded so far.
+func (r *Recording) Statements() []Statement {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Statement(nil), r.statements...)
+}
+
+type recordingKey struct{}
+
+// Record returns a context under which every statement Select runs is also appended to the
+// returned Recording.
+func Record(ctx context.Context) (context.Context, *Recording) {
+	r := &Recording{}
+	return context.WithValue(ctx, recordingKey{}, r), r
+}
+
+func record(ctx context.Context, q string, args []any) {
+	if r, ok := ctx.Value(recordingKey{}).(*Recording); ok {
+		r.mu.Lock()
+		r.statements = append(r.statements, Statement{SQL: q, Args: args})
+		r.mu.Unlock()
+	}
+}
+
+func selectContext(ctx context.Context, db sqlx.QueryerContext, dest any, q string, args ...any) error {
+	record(ctx, q, args)
+	return sqlx.SelectContext(ctx, db, dest, q, args...)
+}
+
+func getContext(ctx context.Context, db sqlx.QueryerContext, dest any, q string, args ...any) error {
+	record(ctx, q, args)
+	return sqlx.GetContext(ctx, db, dest, q, args...)
 }

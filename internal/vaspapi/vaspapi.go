@@ -46,6 +46,14 @@ func New(cfg Config) *Client {
 	return &Client{cfg: cfg, post: signedhttp.New(cfg.HTTPClient, cfg.Timeout)}
 }
 
+// Timeout bounds one call; 0 without a client.
+func (c *Client) Timeout() time.Duration {
+	if c == nil {
+		return 0
+	}
+	return c.cfg.Timeout
+}
+
 // VerifiesUsers reports whether a Verify User API is configured.
 func (c *Client) VerifiesUsers() bool { return c != nil && c.cfg.VerifyUserURL != "" }
 

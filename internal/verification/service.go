@@ -188,14 +188,14 @@ func (s *Service) find(ctx context.Context, id, cols string) (Verification, erro
 
 // Filter selects verifications for List. Zero values select everything.
 type Filter struct {
-	Role     Role
-	Result   Result
-	Symbol   string
-	Network  string
-	TxHash   string
-	From, To *time.Time // created_at, inclusive
-	Limit    int
-	Offset   int
+	Role                                 Role
+	Result                               Result
+	Symbol                               string
+	Network                              string
+	TxHash                               string
+	OriginatingVaspID, BeneficiaryVaspID string
+	From, To                             *time.Time // created_at, inclusive
+	Page                                 sqlpage.Request
 	// WithPayload includes the IVMS101 payloads, at most MaxLimitWithPayload a page.
 	WithPayload bool
 }
@@ -209,37 +209,47 @@ const (
 	MaxLimitWithPayload = 20
 )
 
+// verificationList is GET /v1/verifications: newest first, each filter served by an index
+// (db/schema/00008_list_indexes.sql).
+var verificationList = sqlpage.List{Name: "verifications", From: "verifications", Time: "created_at", ID: "uuid", UUIDKey: true}
+
 // List returns one page of verifications, newest first, and how many match in all.
-func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, error) {
+func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.Page, error) {
 	var w sqlpage.Where
 	if f.Role != "" {
 		if f.Role != Originator && f.Role != Beneficiary {
-			return nil, 0, apperr.Bad("role: want ORIGINATOR or BENEFICIARY, got %q", f.Role)
+			return nil, sqlpage.Page{}, apperr.Bad("role: want ORIGINATOR or BENEFICIARY, got %q", f.Role)
 		}
 		w.Add("role = $%d", string(f.Role))
 	}
 	if f.Result != "" {
 		if f.Result != Pending && !f.Result.Terminal() {
-			return nil, 0, apperr.Bad("result: want PENDING, VERIFIED, DENIED, UNKNOWN or ERROR, got %s", validate.Quote(string(f.Result)))
+			return nil, sqlpage.Page{}, apperr.Bad("result: want PENDING, VERIFIED, DENIED, UNKNOWN or ERROR, got %s", validate.Quote(string(f.Result)))
 		}
 		w.Add("result = $%d", string(f.Result))
 	}
 	if f.Symbol != "" {
 		a, ok := s.reg.Asset(f.Symbol)
 		if !ok {
-			return nil, 0, apperr.Bad("symbol: %q is not an asset Chainalysis KYT supports", f.Symbol)
+			return nil, sqlpage.Page{}, apperr.Bad("symbol: %q is not an asset Chainalysis KYT supports", f.Symbol)
 		}
 		w.Add("asset = $%d", a.Symbol)
 	}
 	if f.Network != "" {
 		n, ok := s.reg.Network(f.Network)
 		if !ok {
-			return nil, 0, apperr.Bad("network: %q is not supported", f.Network)
+			return nil, sqlpage.Page{}, apperr.Bad("network: %q is not supported", f.Network)
 		}
 		w.Add("network = $%d", n.Name)
 	}
 	if f.TxHash != "" {
 		w.Add("tx_hash = $%d", f.TxHash)
+	}
+	if f.OriginatingVaspID != "" {
+		w.Add("originating_vasp_id = $%d", f.OriginatingVaspID)
+	}
+	if f.BeneficiaryVaspID != "" {
+		w.Add("beneficiary_vasp_id = $%d", f.BeneficiaryVaspID)
 	}
 	if f.From != nil {
 		w.Add("created_at >= $%d", *f.From)
@@ -247,27 +257,27 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, int, erro
 	if f.To != nil {
 		w.Add("created_at <= $%d", *f.To)
 	}
-	cols := listColumns
+	l := verificationList
+	l.Columns = listColumns
 	if f.WithPayload {
-		if f.Limit > MaxLimitWithPayload {
-			return nil, 0, apperr.Bad("limit: at most %d with include=payload, got %d", MaxLimitWithPayload, f.Limit)
+		if f.Page.Limit > MaxLimitWithPayload {
+			return nil, sqlpage.Page{}, apperr.Bad("limit: at most %d with include=payload, got %d", MaxLimitWithPayload, f.Page.Limit)
 		}
-		cols = columns
+		l.Columns = columns
 	}
-	var rows []row
-	total, err := sqlpage.Page(ctx, s.db, &rows, "verifications", cols, "created_at DESC, uuid", w, f.Limit, f.Offset)
+	rows, p, err := sqlpage.Select(ctx, s.db, l, w, f.Page, func(r row) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.UUID} })
 	if err != nil {
-		return nil, 0, err
+		return nil, p, err
 	}
 	out := make([]Verification, 0, len(rows))
 	for _, r := range rows {
 		v, err := r.verification(s.seal)
 		if err != nil {
-			return nil, 0, err
+			return nil, p, err
 		}
 		out = append(out, v)
 	}
-	return out, total, nil
+	return out, p, nil
 }
 
 // ReportTx records this VASP's own Transaction Result Report on an ORIGINATOR verification.

@@ -1,0 +1,110 @@
+package enclavetest
+
+import (
+	"bufio"
+	"flag"
+	"os"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/jmoiron/sqlx"
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/dbtest"
+)
+
+// ChildEnv, set, makes a test binary run as a child enclave instead of its tests.
+const ChildEnv = "ENCLAVE_TEST_CHILD"
+
+// Main runs a package's tests, or — in a child process started by StartChild — child, which
+// runs an enclave until it is killed. Crash tests spend most of their time waiting for River to
+// rescue what a killed child left running: they wait side by side, not GOMAXPROCS at a time,
+// unless -parallel says otherwise.
+func Main(m *testing.M, child func()) {
+	if os.Getenv(ChildEnv) != "" {
+		child()
+		return
+	}
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "16") //nolint:errcheck // the flag exists
+	}
+	dbtest.Main(m)
+}
+
+// Child is an enclave in a child process (this test binary, re-executed), which a test kills
+// with SIGKILL at a chosen step: nothing in the enclave knows it is being tested; the child
+// stops itself through the same seams any test uses, blocking until it is killed. It prints
+// "READY <addr>" once it serves, and whatever else it says, line by line.
+type Child struct {
+	cmd   *exec.Cmd
+	Addr  string
+	lines chan string
+}
+
+// StartChild starts a child with env added to this process's, and waits until it serves. It
+// is killed when the test ends.
+func StartChild(t testing.TB, env ...string) *Child {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(append(os.Environ(), ChildEnv+"=1"), env...)
+	out, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	cmd.Stderr = os.Stderr
+	require.NoError(t, cmd.Start())
+	c := &Child{cmd: cmd, lines: make(chan string, 100)}
+	t.Cleanup(c.Kill)
+	go func() {
+		sc := bufio.NewScanner(out)
+		for sc.Scan() {
+			c.lines <- sc.Text()
+		}
+		close(c.lines)
+	}()
+	c.Addr = strings.TrimPrefix(c.Expect(t, "READY "), "READY ")
+	return c
+}
+
+// Expect waits for the child's next line that starts with prefix and returns it.
+func (c *Child) Expect(t testing.TB, prefix string) string {
+	t.Helper()
+	timeout := time.After(30 * time.Second)
+	for {
+		select {
+		case l, ok := <-c.lines:
+			if !ok {
+				t.Fatalf("child exited before printing %q", prefix)
+			}
+			if strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			t.Fatalf("child did not print %q within 30s", prefix)
+		}
+	}
+}
+
+// Kill is kill -9: no deferred function, no graceful shutdown, jobs left running.
+func (c *Child) Kill() {
+	if c.cmd.Process != nil {
+		c.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck
+		c.cmd.Wait()                          //nolint:errcheck
+	}
+}
+
+// ExpireLeadership ends the River leadership a killed child held on dsn's database: its lease
+// would lapse 15 s later, and what a crash test checks is how work resumes, not River's
+// election.
+func ExpireLeadership(t testing.TB, dsn string) {
+	t.Helper()
+	db, err := sqlx.Open("postgres", dsn)
+	require.NoError(t, err)
+	defer db.Close()
+	_, err = db.Exec(`DELETE FROM river_leader`)
+	require.NoError(t, err)
+}
