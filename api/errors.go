@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -43,14 +44,29 @@ func status(code string) int {
 	}
 }
 
-// fail answers err. An apperr.Error is shown as it is; anything else is logged with detail
-// and answered INTERNAL-ERROR with the request id, never its text.
+// fail answers err. An apperr.Error is shown as it is; a database that cannot be reached is
+// SERVICE-UNAVAILABLE (see unavailable); a client that went away is logged as such, at info;
+// anything else is logged with detail and answered INTERNAL-ERROR with the request id, never
+// its text.
 func fail(c *gin.Context, log *slog.Logger, err error) {
 	if e, ok := apperr.As(err); ok {
 		abort(c, status(e.Code), errorBody{Code: e.Code, Message: e.Message, Problems: e.Problems})
 		return
 	}
 	id := requestID(c)
+	ctx := c.Request.Context()
+	switch {
+	case clientGone(ctx, err):
+		log.InfoContext(ctx, "client went away before its answer", "requestId", id, "route", c.FullPath())
+		c.Set(ctxGone, true)
+		c.Abort()
+		return
+	case unavailable(err):
+		log.WarnContext(ctx, "database unavailable", "requestId", id, "route", c.FullPath(), "err", err)
+		abort(c, http.StatusServiceUnavailable, errorBody{
+			Code: apperr.Unavailable, Message: "the database is unavailable; try again in " + retryAfterSeconds + " s"})
+		return
+	}
 	log.ErrorContext(c.Request.Context(), "request failed", "requestId", id, "route", c.FullPath(), "err", err)
 	abort(c, http.StatusInternalServerError, errorBody{
 		Code: apperr.Internal, Message: "internal error; quote request id " + id + " to your operator",
@@ -58,8 +74,13 @@ func fail(c *gin.Context, log *slog.Logger, err error) {
 }
 
 // abort answers the error e and keeps it for the request's log line, so an operator sees
-// which code and message a client got without the body being logged.
+// which code and message a client got without the body being logged. Refused before its body
+// was read (403, 404, 413), the request is its connection's last and the body is not read.
 func abort(c *gin.Context, status int, e errorBody) {
+	if status == http.StatusServiceUnavailable {
+		c.Header("Retry-After", retryAfterSeconds)
+	}
+	closeUnread(c)
 	c.Set(ctxError, e)
 	c.AbortWithStatusJSON(status, e)
 }
@@ -79,6 +100,9 @@ func readBody(c *gin.Context) ([]byte, error) {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return nil, apperr.New(apperr.PayloadTooLarge, "request body is larger than %d bytes", tooBig.Limit)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return nil, apperr.Bad("request body arrived too slowly (after %s, at least %d bytes a second)", bodyGrace, paceOf(c))
 	}
 	if err != nil {
 		return nil, apperr.Bad("request body could not be read")

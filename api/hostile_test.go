@@ -69,3 +69,25 @@ func rawVerification(vasp, asset, beneficiaryAddress, extra string) string {
 	return `{` + vasp + `,"assetInfo":{"symbol":"ETH",` + asset + `},"payload":{"ivms101":{"beneficiary":{"accountNumber":[` +
 		beneficiaryAddress + `]}` + extra + `}}}`
 }
+
+// TestHostileVaspIDsNeverReachChainalysis: a VASP id that would move a KYT call to another
+// path ("..", ".", escaped or not, or holding '/', '?', '#', '%') is refused where it enters —
+// the counterparty route's path, a verification's beneficiaryVaspId — and Chainalysis hears
+// nothing.
+func TestHostileVaspIDsNeverReachChainalysis(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{APIOnly: true})
+	for _, id := range []string{"..", ".", "%2e%2e", "%2E.", ".%2e", "%2e", "a%3Fb", "a%23b", "a%25b", "a%20b", strings.Repeat("7", 65)} {
+		r := e.Client.Do("GET", "/v1/counterparties/"+id+"/chainalysis-kyt", nil, nil)
+		require.Equal(t, 400, r.Status, "%s: %s", id, r.Body)
+		require.Contains(t, decodeAs[apiError](t, r.Body).Message, "vaspId", id)
+	}
+	for _, id := range []string{"..", ".", "a/b", "a?b", "a#b", "a%b", "a b"} {
+		body := et.VerificationBody("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")
+		body["beneficiaryVaspId"] = id
+		r := e.Client.Do("POST", "/v1/verifications", mustJSON(t, body), nil)
+		require.Equal(t, 400, r.Status, "%q: %s", id, r.Body)
+		require.Contains(t, decodeAs[apiError](t, r.Body).Message, "beneficiaryVaspId", id)
+	}
+	require.Empty(t, e.Sim.Requests(), "no call reached Chainalysis")
+}

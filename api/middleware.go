@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -31,6 +32,9 @@ const (
 	ctxBody              = "peerBody"
 	ctxError             = "errorBody"
 	ctxDenied            = "deniedBecause"
+	// ctxGone marks a request whose client went away before its answer: logged at info with
+	// nginx's 499, never as a 500.
+	ctxGone = "clientGone"
 )
 
 // withRequestID echoes a sane X-Request-Id or makes one, so a caller can quote it.
@@ -57,6 +61,8 @@ func withLogging(log *slog.Logger) gin.HandlerFunc {
 		st := c.Writer.Status()
 		level := slog.LevelInfo
 		switch {
+		case c.GetBool(ctxGone):
+			st = 499
 		case st >= 500:
 			level = slog.LevelError
 		case st >= 400:
@@ -79,6 +85,19 @@ func withLogging(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
+// withHeaders marks every answer nosniff (a JSON error is never rendered as HTML), and every
+// answer of /v1 and /peer/v1 no-store: they carry personal data (IVMS101) that no cache or
+// proxy on the way may keep.
+func withHeaders() gin.HandlerFunc {
+	return func(c *gin.Context) {
+		c.Header("X-Content-Type-Options", "nosniff")
+		if p := c.Request.URL.Path; strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/peer/v1/") {
+			c.Header("Cache-Control", "no-store")
+		}
+		c.Next()
+	}
+}
+
 // withRecovery turns a panic into a logged INTERNAL-ERROR; a panic is a bug, never an answer.
 func withRecovery(log *slog.Logger) gin.HandlerFunc {
 	return func(c *gin.Context) {
@@ -92,15 +111,21 @@ func withRecovery(log *slog.Logger) gin.HandlerFunc {
 	}
 }
 
-// withBodyLimit caps the body; reading past the cap fails with PAYLOAD-TOO-LARGE.
-func withBodyLimit(n int64) gin.HandlerFunc {
+// withBodyLimit caps the body; reading past the cap fails with PAYLOAD-TOO-LARGE. The body
+// must arrive at rate bytes a second at least (after a short grace; 0: the default), and a
+// request answered before its body was read is its connection's last (see closeUnread).
+func withBodyLimit(n int64, rate int) gin.HandlerFunc {
+	rate = cmp.Or(rate, config.DefaultHTTPMinBodyRate)
 	return func(c *gin.Context) {
+		if c.Request.ContentLength > 0 || c.Request.ContentLength == -1 {
+			c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
+			pace(c, rate)
+		}
 		if c.Request.ContentLength > n {
 			abort(c, http.StatusRequestEntityTooLarge, errorBody{
 				Code: apperr.PayloadTooLarge, Message: fmt.Sprintf("request body is larger than %d bytes", n)})
 			return
 		}
-		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, n)
 		c.Next()
 	}
 }

@@ -51,7 +51,7 @@ func NewHandler(d Deps) *gin.Engine {
 	r.ContextWithFallback = true
 	// Order: request id first so every later log line and error carries it; logging wraps
 	// recovery so a panic is logged as the 500 it becomes; the body cap before any handler reads.
-	r.Use(withRequestID(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes), withStorableQuery())
+	r.Use(withRequestID(), withHeaders(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes, d.Config.HTTPMinBodyRate), withStorableQuery())
 	r.NoRoute(func(c *gin.Context) {
 		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
 	})
@@ -73,12 +73,12 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.POST("/verifications/:verificationUuid/result", handleAnswer(d.Log, d.Exchange))
 	v1.POST("/verifications/tx", handleBody(d.Log, d.Exchange.ReportTx))
 	v1.POST("/verifications/error", handleBody(d.Log, d.Exchange.ReportError))
-	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess[kytjob.Request](d.Log, d.Assessments, d.Waiter))
+	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess[kytjob.Request](d.Log, d.Assessments, d.Waiter, d.Config.HTTPWriteTimeout))
 	v1.GET("/risk-assessment/chainalysis-kyt", handleList(d.Log, assessmentFilter, d.Assessments.List))
 	v1.GET("/risk-assessment/chainalysis-kyt/alerts", handleList(d.Log, alertFilter, d.Assessments.ListAlerts))
 	v1.GET("/risk-assessment/chainalysis-kyt/:requestId", handleByParam(d.Log, "requestId", d.Assessments.Find))
 	v1.GET("/counterparties/:vaspId/chainalysis-kyt", handleByParam(d.Log, "vaspId", d.Assessments.Counterparty))
-	v1.POST("/risk-assessment/chainalysis-address-screening", handleAssess[screening.Request](d.Log, d.Screenings, d.Waiter))
+	v1.POST("/risk-assessment/chainalysis-address-screening", handleAssess[screening.Request](d.Log, d.Screenings, d.Waiter, d.Config.HTTPWriteTimeout))
 	v1.GET("/risk-assessment/chainalysis-address-screening", handleList(d.Log, screeningFilter, d.Screenings.List))
 	v1.GET("/risk-assessment/chainalysis-address-screening/:requestId", handleByParam(d.Log, "requestId", d.Screenings.Find))
 	v1.GET("/callbacks", handleList(d.Log, callbackFilter, d.Callbacks.List))

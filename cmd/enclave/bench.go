@@ -27,8 +27,14 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"With --scale N it measures the list routes instead: it loads N verifications, assessments,\n"+
 		"screenings and callbacks and N/3 alerts (generate_series; skipped when the database holds N\n"+
 		"already), then times each list route with each filter, the first page and pages deep by\n"+
-		"cursor, and the accept path, one request at a time, beside the calibration.",
-		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to\n", stderr)
+		"cursor, and the accept path, one request at a time, beside the calibration.\n\n"+
+		"With --exchange it measures the verification exchange instead: two enclaves in this process,\n"+
+		"each on its own database of that PostgreSQL, over real HTTP through a proxy adding\n"+
+		"--peer-latency to every peer hop, the beneficiary's Verify User API answering after\n"+
+		"--vasp-api-latency; create -> the originator's VERIFICATION_RESULT callback, beside the floor\n"+
+		"(2 x peer latency + VASP latency) and the calibration.",
+		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to (--exchange makes\n"+
+			"                <database>_counterparty beside it for the second enclave)\n", stderr)
 	o := bench.Options{}
 	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long requests are sent and measured")
@@ -46,6 +52,11 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	samples := fs.Int("samples", 50, "with --scale: how many times each request is timed")
 	depth := fs.Int("depth", 1000, "with --scale: how many pages of 20 each list is followed by cursor")
 	dataDir := fs.String("data-dir", "", "keep the throwaway PostgreSQL's cluster here and reuse it (a loaded --scale database survives the run)")
+	exchange := fs.Bool("exchange", false, "measure two enclaves exchanging verifications (create -> VERIFICATION_RESULT) instead of screening")
+	var xo bench.ExchangeOptions
+	fs.DurationVar(&xo.VASPAPILatency, "vasp-api-latency", 0, "with --exchange: how long the beneficiary's Verify User API takes to answer")
+	fs.DurationVar(&xo.PeerLatency, "peer-latency", 0, "with --exchange: added to every request from one enclave to the other")
+	fs.IntVar(&xo.PeerWorkers, "peer-workers", env.PeerWorkers, "with --exchange: messages to the counterparty and Verify User calls at once (ENCLAVE_PEER_WORKERS)")
 	verbose := fs.Bool("v", false, "print the enclave's warnings and the accept latency of each second")
 	cpuprofile := fs.String("cpuprofile", "", "write a CPU profile of the run (the whole process) to this file")
 	if err := parse(fs, args); err != nil {
@@ -64,14 +75,24 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		defer c.Stop() //nolint:errcheck
 		dsn = c.URL("postgres")
 	}
-	db, err := app.OpenDB(ctx, dsn, 2)
-	if err != nil {
-		return err
+	dsns := []string{dsn}
+	if *exchange {
+		theirs, err := counterpartyDatabase(ctx, dsn)
+		if err != nil {
+			return err
+		}
+		dsns = append(dsns, theirs)
 	}
-	_, err = schema.Migrate(ctx, db.DB)
-	db.Close()
-	if err != nil {
-		return err
+	for _, dsn := range dsns {
+		db, err := app.OpenDB(ctx, dsn, 2)
+		if err != nil {
+			return err
+		}
+		_, err = schema.Migrate(ctx, db.DB)
+		db.Close()
+		if err != nil {
+			return err
+		}
 	}
 	o.DSN = dsn
 	if *scale > 0 {
@@ -96,6 +117,21 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 			return err
 		}
 		defer pprof.StopCPUProfile()
+	}
+	if *exchange {
+		xo.DSN, xo.CounterpartyDSN = dsn, dsns[1]
+		xo.Rate, xo.Duration, xo.Warmup, xo.Concurrency, xo.Calibration = o.Rate, o.Duration, o.Warmup, o.Concurrency, o.Calibration
+		xo.CallbackWorkers, xo.PipelineConnections, xo.Log = o.CallbackWorkers, o.PipelineConnections, o.Log
+		res, err := bench.RunExchange(ctx, xo)
+		if err != nil {
+			return err
+		}
+		res.Print(stdout, xo)
+		if res.Lost > 0 {
+			fmt.Fprintf(stdout, "  first lost verifications: %v\n", res.LostIDs)
+			return fmt.Errorf("bench: %d verifications lost", res.Lost)
+		}
+		return nil
 	}
 	res, err := bench.Run(ctx, o)
 	if err != nil {

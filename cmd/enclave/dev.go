@@ -13,33 +13,31 @@ import (
 	"io"
 	"log/slog"
 	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/travelrule/enclave/db/schema"
-	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
-	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/pglocal"
-	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/seal"
 )
 
-// The dev enclave's identities and the story's data.
+// The dev enclaves' identities and the story's data.
 const (
 	devVasp         = "10000000000000000001"
 	devCounterparty = "20000000000000000002"
 	devSanctioned   = "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"
 	devOurWallet    = "0x3d21a92285bf17cbdde5f77531b8b58ac400288a"
 	devTxHash       = "0xe823c9b7895f9c47985c80e4611272f8194403e885c9cc603422cd609d738098"
+	// devTheirWallet is the counterparty's customer's wallet (clean for kytsim); devListed a
+	// person both demo VASPs list as sanctioned.
+	devTheirWallet = "0x8b3a350cf5c34c9194ca85829a2df0ec3153be0a"
+	devListed      = "Mallory Lazarus"
 	// The monitoring story: a transfer to the Address Screening example's clean private wallet,
 	// identified as sanctioned after the transfer was processed.
 	devLaterSanctioned = "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"
@@ -51,61 +49,73 @@ const (
 	devDepositAmount  = "0.0000867"
 )
 
-const devEnv = `  DATABASE_URL             use this PostgreSQL instead of a local one under --data-dir
+const devEnv = `  DATABASE_URL             use this PostgreSQL instead of a local one under --data-dir (the demo
+                           counterparty's database is made beside it, named <database>_counterparty)
   CHAINALYSIS_KYT_API_URL  use this KYT API (with CHAINALYSIS_KYT_API_KEY) instead of kytsim in-process
   CHAINALYSIS_RISK_API_URL use this Address Screening API (with CHAINALYSIS_RISK_API_KEY) instead of kytsim
-  ENCLAVE_CALLBACK_URL     send callbacks there (with ENCLAVE_CALLBACK_SECRET, ENCLAVE_CALLBACK_TOKEN)
-                           instead of to the in-process receiver that prints them
+  ENCLAVE_CALLBACK_URL     send our callbacks there (with ENCLAVE_CALLBACK_SECRET, ENCLAVE_CALLBACK_TOKEN)
+                           instead of to the in-process demo backend that prints them
   ENCLAVE_PEERS_FILE       more counterparty enclaves, beside the demo counterparty dev always has
 `
 
 // devState is what dev keeps beside its data, so that a second start serves the same keys
-// to the data the first one left.
+// to the data the first one left: ours at the top level, the demo counterparty's under
+// "counterparty", and the secret the two share as each other's peer.
 type devState struct {
-	APIKey         string `json:"apiKey"`
-	PeerSecret     string `json:"peerSecret"`
-	CallbackSecret string `json:"callbackSecret"`
-	CallbackToken  string `json:"callbackToken"`
-	// DataKeyset seals the personal data dev stores (ENCLAVE_DATA_KEYSET): kept with the data,
-	// or it could not be read again.
-	DataKeyset string `json:"dataKeyset"`
+	devKeys
+	PeerSecret   string  `json:"peerSecret"`
+	Counterparty devKeys `json:"counterparty"`
 }
 
-func loadDevState(path string) (devState, bool, error) {
-	var st devState
-	b, err := os.ReadFile(path)
-	if err == nil && json.Unmarshal(b, &st) == nil && st.APIKey != "" && st.PeerSecret != "" && st.CallbackSecret != "" && st.DataKeyset != "" {
+// loadDevState reads dev.json, completing and rewriting what it lacks. kept says our API key is
+// the one of the last start.
+func loadDevState(path string) (st devState, kept bool, err error) {
+	if b, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(b, &st) //nolint:errcheck // what does not read is made anew
+	}
+	kept = st.APIKey != "" && st.PeerSecret != "" && st.CallbackSecret != "" && st.DataKeyset != ""
+	if kept && st.Counterparty.complete() {
 		return st, true, nil
 	}
-	ks, err := seal.New()
-	if err != nil {
-		return st, false, err
-	}
 	if st.APIKey == "" || st.PeerSecret == "" || st.CallbackSecret == "" {
-		st = devState{APIKey: randomKey(), PeerSecret: newSecret(), CallbackSecret: newSecret(), CallbackToken: randomKey()}
+		st = devState{devKeys: devKeys{APIKey: randomKey(), CallbackSecret: newSecret(), CallbackToken: randomKey()}, PeerSecret: newSecret(),
+			Counterparty: st.Counterparty}
 	}
-	st.DataKeyset = ks
+	for _, k := range []*devKeys{&st.devKeys, &st.Counterparty} {
+		if k.DataKeyset != "" && k.APIKey != "" {
+			continue
+		}
+		if k.DataKeyset, err = seal.New(); err != nil {
+			return st, false, err
+		}
+		if k.APIKey == "" {
+			k.APIKey, k.CallbackSecret, k.CallbackToken = randomKey(), newSecret(), randomKey()
+		}
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // dev.json itself is 0600
 		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
 	}
-	b, _ = json.MarshalIndent(st, "", "  ")
+	b, _ := json.MarshalIndent(st, "", "  ")
 	if err := os.WriteFile(path, b, 0o600); err != nil {
 		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
 	}
-	return st, false, nil
+	return st, kept, nil
 }
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flags("dev", "Run a complete enclave on this machine with nothing to configure: a local PostgreSQL (kept\n"+
-		"under --data-dir and reused), kytsim as Chainalysis KYT, a demo counterparty enclave, and a\n"+
-		"receiver that verifies and prints every callback. Prints the API key, the counterparty's id and\n"+
-		"secret, and curl commands for the whole story of both roles, ready to paste; --demo runs both\n"+
-		"stories itself and exits 0 once every callback has arrived. Keys are kept in dev.json beside\n"+
-		"the data directory, so the next start serves the same data with the same keys.", devEnv, stderr)
-	listen := fs.String("listen", ":8080", "listen address of the enclave's API")
+	fs := flags("dev", "Run two complete enclaves on this machine with nothing to configure: ours and a demo\n"+
+		"counterparty, each with its own database in one local PostgreSQL (kept under --data-dir and\n"+
+		"reused), its own port, keys and peers file naming the other; kytsim as Chainalysis KYT; and for\n"+
+		"each a demo VASP backend that verifies and prints every callback and answers Verify User from\n"+
+		"a printed customer book. Prints the keys and curl commands for the whole story of both roles,\n"+
+		"ready to paste; --demo runs the stories itself and exits 0 once every callback of both sides\n"+
+		"has arrived. Keys are kept in dev.json beside the data directory, so the next start serves the\n"+
+		"same data with the same keys.", devEnv, stderr)
+	listen := fs.String("listen", ":8080", "listen address of our enclave's API")
+	counterpartyListen := fs.String("counterparty-listen", "127.0.0.1:8081", "listen address of the demo counterparty enclave's API")
 	dataDir := fs.String("data-dir", filepath.Join(".enclave", "pgdata"), "where the local PostgreSQL keeps its data (git-ignored); when\n"+
 		"run as root and the postgres user cannot reach it, dev keeps the data under /var/tmp instead and says where")
-	demo := fs.Bool("demo", false, "run both stories (ORIGINATOR: ATTEMPT, then TRANSFER; BENEFICIARY: the deposit) and exit")
+	demo := fs.Bool("demo", false, "run the stories of both roles and monitoring, and exit")
 	transferDelay := fs.Duration("transfer-delay", kytsim.DefaultOptions("").TransferDelay, "how long kytsim takes to process a transfer, as Chainalysis does")
 	monitorInterval := fs.Duration("monitor-interval", 2*time.Second, "how often alerts raised later are pulled in (ENCLAVE_KYT_MONITOR_INTERVAL; short here so the story shows one)")
 	if err := parse(fs, args); err != nil {
@@ -117,39 +127,52 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		fmt.Fprintf(stdout, time.Now().Format("15:04:05")+" "+format+"\n", a...)
 	}
 
-	// The port first: a second dev finds it taken before touching the database.
+	// The ports first: a second dev finds them taken before touching the database.
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return fmt.Errorf("dev: cannot listen on %s: %v; is another `enclave dev` running? Stop it, or pick another address with --listen", *listen, errors.Unwrap(err))
 	}
 	defer ln.Close()
+	theirLn, err := net.Listen("tcp", *counterpartyListen)
+	if err != nil {
+		return fmt.Errorf("dev: cannot listen on %s for the demo counterparty: %v; is another `enclave dev` running? Stop it, or pick another address with --counterparty-listen",
+			*counterpartyListen, errors.Unwrap(err))
+	}
+	defer theirLn.Close()
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err
 	}
-	st, kept, err := loadDevState(filepath.Join(filepath.Dir(abs), "dev.json"))
+	stateDir := filepath.Dir(abs)
+	st, kept, err := loadDevState(filepath.Join(stateDir, "dev.json"))
 	if err != nil {
 		return err
 	}
 	// Monitoring every 2 s, so an alert raised later shows within the story.
 	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, DataKeyset: st.DataKeyset, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
 		KYTMonitorInterval: *monitorInterval,
-		Workers:            100, CallbackWorkers: 100, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
-		Peers: []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: "http://127.0.0.1:1", Secret: st.PeerSecret}}}
+		Workers:            100, CallbackWorkers: 100, PeerWorkers: 20, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
+	// The demo counterparty: a second enclave like ours, without monitoring (the story's alerts
+	// are ours).
+	their := cfg
+	their.VaspID, their.APIKeys, their.DataKeyset, their.KYTMonitorInterval = devCounterparty, []string{st.Counterparty.APIKey}, st.Counterparty.DataKeyset, 0
+	ourBase, theirBase := "http://"+hostPort(ln.Addr()), "http://"+hostPort(theirLn.Addr())
+	ourPeers, theirPeers := devPeersPaths(stateDir)
+	if cfg.Peers, err = writeDevPeers(ourPeers, []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: theirBase, Secret: st.PeerSecret}}); err != nil {
+		return err
+	}
+	if their.Peers, err = writeDevPeers(theirPeers, []config.Peer{{VaspID: devVasp, Name: "Dev VASP", URL: ourBase, Secret: st.PeerSecret}}); err != nil {
+		return err
+	}
 	if f := strings.TrimSpace(getenv("ENCLAVE_PEERS_FILE")); f != "" {
-		more := config.Load(func(k string) string {
-			if k == "ENCLAVE_PEERS_FILE" {
-				return f
-			}
-			return ""
-		})
-		if err := more.Validate(0); err != nil {
+		more, err := loadPeersFile(f)
+		if err != nil {
 			return err
 		}
-		cfg.Peers = append(cfg.Peers, more.Peers...)
+		cfg.Peers = append(cfg.Peers, more...)
 	}
 
-	// PostgreSQL.
+	// PostgreSQL: one server, a database for each enclave.
 	cfg.DatabaseURL = strings.TrimSpace(getenv("DATABASE_URL"))
 	if cfg.DatabaseURL == "" {
 		dir := abs
@@ -174,16 +197,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	} else {
 		say("PostgreSQL: using DATABASE_URL")
 	}
-	pools, err := app.Open(ctx, cfg.DatabaseURL, cfg.PipelineConnections)
-	if err != nil {
-		return err
-	}
-	defer pools.Close()
-	if _, err := schema.Migrate(ctx, pools.API.DB); err != nil {
+	if their.DatabaseURL, err = counterpartyDatabase(ctx, cfg.DatabaseURL); err != nil {
 		return err
 	}
 
-	// Chainalysis KYT and Address Screening: kytsim serves both, unless real ones are named.
+	// Chainalysis KYT and Address Screening: kytsim serves both enclaves, unless real ones are named.
 	var sim *kytsim.Server
 	kytURL, riskURL := strings.TrimSpace(getenv("CHAINALYSIS_KYT_API_URL")), strings.TrimSpace(getenv("CHAINALYSIS_RISK_API_URL"))
 	if kytURL == "" || riskURL == "" {
@@ -210,63 +228,78 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		cfg.RiskAPIURL, cfg.RiskAPIKey = riskURL, getenv("CHAINALYSIS_RISK_API_KEY")
 		say("Chainalysis Address Screening: %s", riskURL)
 	}
+	their.KYTAPIURL, their.KYTAPIKey, their.RiskAPIURL, their.RiskAPIKey = cfg.KYTAPIURL, cfg.KYTAPIKey, cfg.RiskAPIURL, cfg.RiskAPIKey
 
-	// Callbacks.
-	var rcv *devReceiver
+	// The VASPs' backends: each answers its enclave's Verify User API and receives its callbacks.
+	var printing sync.Mutex
+	cfg.CallbackSecret, cfg.CallbackToken = st.CallbackSecret, st.CallbackToken
+	ourCallbacksHere := true
 	if u := strings.TrimSpace(getenv("ENCLAVE_CALLBACK_URL")); u != "" {
 		cfg.CallbackURL, cfg.CallbackSecret, cfg.CallbackToken = u, getenv("ENCLAVE_CALLBACK_SECRET"), getenv("ENCLAVE_CALLBACK_TOKEN")
-		say("Callbacks: %s", u)
+		ourCallbacksHere = false
+	}
+	ours := newDevBackend("us", cfg.CallbackSecret, cfg.CallbackToken, ourBook, stdout, &printing)
+	defer ours.Close()
+	theirs := newDevBackend("counterparty", st.Counterparty.CallbackSecret, st.Counterparty.CallbackToken, theirBook, stdout, &printing)
+	defer theirs.Close()
+	cfg.VerifyUserURL = ours.VerifyUserURL()
+	their.VerifyUserURL, their.CallbackURL = theirs.VerifyUserURL(), theirs.URL()
+	their.CallbackSecret, their.CallbackToken = st.Counterparty.CallbackSecret, st.Counterparty.CallbackToken
+	if ourCallbacksHere {
+		cfg.CallbackURL = ours.URL()
+		say("VASP backends: in-process, verifying and printing every callback and answering Verify User (ours on %s, the counterparty's on %s)",
+			ours.srv.URL, theirs.srv.URL)
 	} else {
-		cfg.CallbackSecret, cfg.CallbackToken = st.CallbackSecret, st.CallbackToken
-		rcv = newDevReceiver(cfg.CallbackSecret, cfg.CallbackToken, stdout)
-		defer rcv.Close()
-		cfg.CallbackURL = rcv.URL()
-		say("Callbacks: an in-process receiver on %s verifies and prints each one", cfg.CallbackURL)
+		say("Callbacks: %s; VASP backends answering Verify User in-process (ours on %s, the counterparty's on %s)", cfg.CallbackURL, ours.srv.URL, theirs.srv.URL)
 	}
 	if err := cfg.Validate(config.NeedServe); err != nil {
 		return err
 	}
+	if err := their.Validate(config.NeedServe); err != nil {
+		return fmt.Errorf("dev: the demo counterparty: %w", err)
+	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	// Polls from 250 ms (1 s in production): a kytsim transfer is answered as soon as it is
-	// processed, which keeps the story brisk.
-	a, err := app.New(cfg, log, pools, app.Tuning{KYT: kytjob.Config{Poll: retry.Backoff{Base: 250 * time.Millisecond}}})
+	them, err := startDevEnclave(ctx, their, log.With("enclave", "counterparty"), theirLn)
+	if err != nil {
+		return fmt.Errorf("dev: the demo counterparty: %w", err)
+	}
+	defer them.stop()
+	us, err := startDevEnclave(ctx, cfg, log, ln)
 	if err != nil {
 		return err
 	}
-	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
-		return err
-	}
-	defer a.Close() // after River stops: the listener of Prefer: wait
-	defer stopRiver(log, a, cfg.ShutdownTimeout)
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer srv.Close()
+	defer us.stop()
 
-	base := "http://" + hostPort(ln.Addr())
-	keyNote := "new, kept in " + filepath.Join(filepath.Dir(abs), "dev.json")
+	keyNote := "new, kept in " + filepath.Join(stateDir, "dev.json")
 	if kept {
-		keyNote = "the same as last time, from " + filepath.Join(filepath.Dir(abs), "dev.json")
+		keyNote = "the same as last time, from " + filepath.Join(stateDir, "dev.json")
 	}
-	fmt.Fprintf(stdout, "\nenclave dev is serving on %s\n  API key: %s (%s)\n  demo counterparty: VASP id %s, secret %s\n  we are VASP %s\n\n",
-		base, st.APIKey, keyNote, devCounterparty, st.PeerSecret, devVasp)
-	if err := printConsoleLogin(ctx, stdout, pools.API, base); err != nil {
+	fmt.Fprintf(stdout, "\nenclave dev is serving two enclaves, each other's counterparty (peers files %s, %s):\n", ourPeers, theirPeers)
+	fmt.Fprintf(stdout, "  us:           VASP %s on %s, API key: %s (%s)\n", devVasp, us.base, st.APIKey, keyNote)
+	fmt.Fprintf(stdout, "  counterparty: VASP %s on %s, API key: %s\n\n", devCounterparty, them.base, st.Counterparty.APIKey)
+	if err := printConsoleLogin(ctx, stdout, cfg.DatabaseURL, us.base); err != nil {
 		return err
 	}
+	printBooks(stdout)
+	fmt.Fprintln(stdout)
 	if *demo {
-		return runDemo(ctx, stdout, base, st, rcv, sim)
+		return runDemo(ctx, stdout, demoSide{whose: "our", base: us.base, apiKey: st.APIKey, backend: ours, callbacksHere: ourCallbacksHere},
+			demoSide{whose: "the counterparty's", base: them.base, apiKey: st.Counterparty.APIKey, backend: theirs, callbacksHere: true}, sim)
 	}
-	printStory(stdout, base, st, sim)
+	printStory(stdout, us.base, them.base, st, sim)
 	select {
-	case err := <-served:
+	case err := <-us.served:
+		return err
+	case err := <-them.served:
 		return err
 	case <-ctx.Done():
 	}
 	fmt.Fprintln(stdout, "\nstopping…")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	return srv.Shutdown(sctx)
+	them.srv.Shutdown(sctx) //nolint:errcheck // ours says how the shutdown went
+	return us.srv.Shutdown(sctx)
 }
 
 // fallbackDataDir is where dev keeps a cluster whose requested directory the postgres user
@@ -295,62 +328,79 @@ func peerKeyHex(secret string) string {
 	return hex.EncodeToString(b)
 }
 
-// printStory prints both stories as commands to paste one by one into a POSIX shell: each
+// printStory prints the stories as commands to paste one by one into a POSIX shell: each
 // sets the shell variables the next one uses, so nothing needs substituting by hand.
-func printStory(w io.Writer, base string, st devState, sim *kytsim.Server) {
-	inbound := uuid.NewString()
+func printStory(w io.Writer, us, them string, st devState, sim *kytsim.Server) {
 	rerate := "(a real KYT raises it when Chainalysis identifies the address; nothing to do here)"
 	if sim != nil {
 		rerate = fmt.Sprintf(`curl -s -X PUT %s/_sim/addresses/%s -H 'Token: %s' -d '{"category":"sanctioned entity","cluster":"OFAC SDN Demo Designation"}'; echo`,
 			sim.URL, devLaterSanctioned, sim.Token())
 	}
+	grace, ada := theirBook.Customers[0], ourBook.Customers[0]
+	listedFirst, listedLast, _ := strings.Cut(devListed, " ")
+	// verification is the body of a verification from one VASP's customer to the other's.
+	verification := func(to, symbol, network, amount string, from, ben devCustomer) string {
+		asset := `"symbol":"` + symbol + `"`
+		if network != "" {
+			asset += `,"network":"` + network + `"`
+		}
+		persons := ""
+		if ben.First != "" {
+			persons = `"beneficiaryPersons":'"$(who ` + ben.First + " " + ben.Last + `)"',`
+		}
+		return fmt.Sprintf(`'{"beneficiaryVaspId":"%s","requiredBeneficiaryInfo":"ACCOUNT_NUMBER,NATURAL_PERSON_NAME","assetInfo":{%s,"amount":"%s"},`+
+			`"payload":{"ivms101":{"originator":{"originatorPersons":'"$(who %s %s)"',"accountNumber":["%s"]},"beneficiary":{%s"accountNumber":["%s"]}}}}'`,
+			to, asset, amount, from.First, from.Last, from.Wallet, persons, ben.Wallet)
+	}
 	fmt.Fprintf(w, `The whole story, one command at a time (paste into a shell; each sets what the next uses).
 
-0. Set up: where the enclave is, its key, and a function that signs a request as the demo counterparty.
-   ENCLAVE=%[1]s AUTH='Authorization: Bearer %[2]s'
-   field() { sed -E 's/.*"'$1'":"([^"]+)".*/\1/'; }
-   peer() { ID=msg_$(date +%%s%%N) TS=$(date +%%s); SIG=$(printf '%%s' "$ID.$TS.$2" | openssl dgst -sha256 -mac HMAC -macopt hexkey:%[3]s -binary | base64); curl -s $ENCLAVE$1 -H 'X-Vasp-Id: %[4]s' -H "webhook-id: $ID" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$2"; echo; }
+0. Set up: where each enclave is, its VASP backend's key, and two helpers.
+   US=%[1]s AUTH='Authorization: Bearer %[2]s' THEM=%[3]s THEIRS='Authorization: Bearer %[4]s'
+   field() { sed -E 's/.*"'$1'":"([^"]+)".*/\1/'; }; who() { echo '[{"naturalPerson":{"name":[{"nameIdentifier":[{"primaryIdentifier":"'$2'","secondaryIdentifier":"'$1'","nameIdentifierType":"LEGL"}]}]}}]'; }
 
 We send (role ORIGINATOR)
-1. Create a verification: we send 1.5 ETH to a sanctioned address.
-   V=$(curl -s $ENCLAVE/v1/verifications -H "$AUTH" -d '{"beneficiaryVaspId":"%[4]s","assetInfo":{"symbol":"ETH","network":"Ethereum","amount":"1.5"},"payload":{"ivms101":{"originator":{"accountNumber":["%[5]s"]},"beneficiary":{"accountNumber":["%[6]s"]}}}}' | field verificationUuid); echo $V
-2. Screen the withdrawal before sending it (a KYT withdrawal ATTEMPT); its callback is printed here.
-   R=$(curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}' | field requestId); echo $R
-3. Read the assessment (the same data as its callback).
-   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt/$R -H "$AUTH"; echo
-4. Screen the beneficiary's wallet with Address Screening, waiting for the answer in the same call.
-   curl -s -i $ENCLAVE/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$V'"}'; echo
-5. Report the on-chain transaction, then screen the TRANSFER (kytsim processes it after 2 s).
-   curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$V'","txHash":"%[7]s"}'; echo
-   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}'; echo
+1. Send 1.5 ETH to %[5]s, the counterparty's customer: its VASP answers Verify User, and our VERIFICATION_RESULT (VERIFIED, her name returned) is printed here.
+   V=$(curl -s $US/v1/verifications -H "$AUTH" -d %[6]s | field verificationUuid); echo $V
+2. Screen the withdrawal ATTEMPT with KYT (its callback is printed here); read the verification with the beneficiary data returned.
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}'; echo
+   curl -s $US/v1/verifications/$V -H "$AUTH"; echo
+3. Report the on-chain transaction: the counterparty's VASP gets TX_REPORT.
+   curl -s $US/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$V'","txHash":"%[7]s"}'; echo
+4. One DENIED: 0.5 ETH to %[8]s, whom the counterparty lists (BLACKLISTED); Address Screening of the wallet agrees, answering in the call.
+   D=$(curl -s $US/v1/verifications -H "$AUTH" -d %[9]s | field verificationUuid); echo $D
+   curl -s $US/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$D'"}'; echo
 
-We receive (role BENEFICIARY)
-6. The counterparty tells us of a deposit: 0.0000867 BTC to our address %[8]s.
-   IN=%[9]s
-   peer /peer/v1/verifications '{"verificationUuid":"'$IN'","originatingVaspId":"%[4]s","beneficiaryVaspId":"%[10]s","assetInfo":{"symbol":"BTC","amount":"%[11]s"},"payload":{"ivms101":{"originator":{"accountNumber":["1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"]},"beneficiary":{"accountNumber":["%[8]s"]}}}}'
-7. Before its tx report a deposit cannot be screened with KYT (400 UNSUPPORTED-RISK-ASSESSMENT); the originator's wallet can be, with Address Screening.
-   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
-   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$IN'"}'; echo
-8. The counterparty reports its transaction; screen the deposit (a received TRANSFER): its sender is sanctioned.
-   peer /peer/v1/verifications/tx '{"verificationUuid":"'$IN'","txHash":"%[12]s"}'
-   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
+They send (we are BENEFICIARY)
+5. The counterparty's backend sends %[10]s BTC to %[11]s: our VASP answers Verify User, the counterparty's VERIFICATION_RESULT is printed.
+   IN=$(curl -s $THEM/v1/verifications -H "$THEIRS" -d %[12]s | field verificationUuid); echo $IN
+6. Before its tx report a deposit cannot be screened with KYT (400 UNSUPPORTED-RISK-ASSESSMENT).
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
+7. The counterparty reports its transaction (our TX_REPORT); we screen the deposit, a received TRANSFER: its sender is sanctioned.
+   curl -s $THEM/v1/verifications/tx -H "$THEIRS" -d '{"verificationUuid":"'$IN'","txHash":"%[13]s"}'; echo
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
 
 Monitoring (alerts Chainalysis raises later)
-9. Send 0.2 ETH to a clean wallet, report it and screen the TRANSFER: no alert (its callback comes about 2 s later; wait for it).
-   C=$(curl -s $ENCLAVE/v1/verifications -H "$AUTH" -d '{"beneficiaryVaspId":"%[4]s","assetInfo":{"symbol":"ETH","amount":"0.2"},"payload":{"ivms101":{"beneficiary":{"accountNumber":["%[13]s"]}}}}' | field verificationUuid); echo $C
-   curl -s $ENCLAVE/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$C'","txHash":"%[14]s"}'; echo
-   curl -s $ENCLAVE/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$C'"}'; echo
-10. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval (2 s) a CHAINALYSIS_KYT_ALERT with the new alert is printed here. Then list the alerts and the counterparty's risk.
-   %[15]s
-   curl -s "$ENCLAVE/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" -H "$AUTH"; echo
-   curl -s $ENCLAVE/v1/counterparties/%[4]s/chainalysis-kyt -H "$AUTH"; echo
+8. Send 0.2 ETH to a private wallet (UNKNOWN to the counterparty), report it and screen the TRANSFER: no alert (its callback comes about 2 s later).
+   C=$(curl -s $US/v1/verifications -H "$AUTH" -d %[14]s | field verificationUuid); echo $C
+   curl -s $US/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$C'","txHash":"%[15]s"}'; echo
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$C'"}'; echo
+9. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval a CHAINALYSIS_KYT_ALERT is printed. Then list the alerts.
+   %[16]s
+   curl -s "$US/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" -H "$AUTH"; echo
 
-11. Every callback and its delivery.
-   curl -s $ENCLAVE/v1/callbacks -H "$AUTH"; echo
+10. Every callback, and every message between the two enclaves.
+   curl -s $US/v1/callbacks -H "$AUTH"; echo; curl -s $US/v1/peer-messages -H "$AUTH"; echo
+
+Raw peer requests: peer() signs one as the counterparty, e.g. peer /peer/v1/verifications/tx '{...}'.
+   peer() { ID=msg_$(date +%%s%%N) TS=$(date +%%s); SIG=$(printf '%%s' "$ID.$TS.$2" | openssl dgst -sha256 -mac HMAC -macopt hexkey:%[17]s -binary | base64); curl -s $US$1 -H 'X-Vasp-Id: %[18]s' -H "webhook-id: $ID" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$2"; echo; }
 
 Ctrl-C stops everything.
-`, base, st.APIKey, peerKeyHex(st.PeerSecret), devCounterparty, devOurWallet, devSanctioned, devTxHash,
-		devDepositAddress, inbound, devVasp, devDepositAmount, devDepositTx, devLaterSanctioned, devLaterTxHash, rerate)
+`, us, st.APIKey, them, st.Counterparty.APIKey,
+		grace.name(), verification(devCounterparty, "ETH", "Ethereum", "1.5", devOurSender, grace), devTxHash,
+		devListed, verification(devCounterparty, "ETH", "Ethereum", "0.5", devOurSender, devCustomer{listedFirst, listedLast, devSanctioned}),
+		devDepositAmount, ada.name(), verification(devVasp, "BTC", "", devDepositAmount, devTheirSender, ada), devDepositTx,
+		verification(devCounterparty, "ETH", "Ethereum", "0.2", devOurSender, devCustomer{Wallet: devLaterSanctioned}), devLaterTxHash, rerate,
+		peerKeyHex(st.PeerSecret), devCounterparty)
 }
 
 func randomKey() string {

@@ -6,8 +6,7 @@ import (
 	"fmt"
 	"io"
 
-	"github.com/jmoiron/sqlx"
-
+	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/console"
 )
 
@@ -16,7 +15,12 @@ const devOperator = "demo-admin"
 
 // printConsoleLogin makes sure the demo admin operator exists, with a new password each start
 // (printed once here: the hash alone is kept), and prints the console's URL with that login.
-func printConsoleLogin(ctx context.Context, w io.Writer, db *sqlx.DB, base string) error {
+func printConsoleLogin(ctx context.Context, w io.Writer, dsn, base string) error {
+	db, err := app.OpenDB(ctx, dsn, 1)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
 	ops := console.NewOperators(db)
 	password, err := ops.Add(ctx, devOperator, console.Admin, "enclave dev")
 	if errors.Is(err, console.ErrExists) {

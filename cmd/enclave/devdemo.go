@@ -7,63 +7,46 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/webhook"
 )
 
-// demoClient tells the stories of `enclave dev --demo` through the API, as the VASP's backend
-// and as the demo counterparty would.
+// demoSide is one VASP of the demo: its enclave's API, the key its backend calls it with, and
+// its backend. Callbacks reach the backend unless ENCLAVE_CALLBACK_URL sent ours elsewhere.
+type demoSide struct {
+	// whose is printed before what the side receives: "our", "the counterparty's".
+	whose, base, apiKey string
+	backend             *devBackend
+	callbacksHere       bool
+}
+
+// demoClient tells the stories of `enclave dev --demo` through the two enclaves' APIs, as each
+// VASP's backend would.
 type demoClient struct {
-	ctx  context.Context
-	w    io.Writer
-	base string
-	st   devState
-	rcv  *devReceiver
+	ctx      context.Context
+	w        io.Writer
+	us, them demoSide
 }
 
 func (d demoClient) say(format string, a ...any) {
 	fmt.Fprintf(d.w, time.Now().Format("15:04:05")+" demo "+format+"\n", a...)
 }
 
-// post sends body to path, as the VASP's backend or, with peer, signed as the counterparty.
-// It returns the status and the answer.
-func (d demoClient) post(path string, body any, peer bool) (int, []byte, error) {
-	return d.send(path, body, peer, nil)
-}
-
-// postWith posts body as the VASP's backend with extra headers.
-func (d demoClient) postWith(path string, body any, h http.Header) (int, []byte, error) {
-	return d.send(path, body, false, h)
-}
-
-func (d demoClient) send(path string, body any, peer bool, extra http.Header) (int, []byte, error) {
+// post sends body to path on side's enclave, as its VASP's backend, with extra headers. It
+// returns the status and the answer.
+func (d demoClient) post(s demoSide, path string, body any, extra http.Header) (int, []byte, error) {
 	b, _ := json.Marshal(body)
-	req, err := http.NewRequestWithContext(d.ctx, "POST", d.base+path, bytes.NewReader(b))
+	req, err := http.NewRequestWithContext(d.ctx, "POST", s.base+path, bytes.NewReader(b))
 	if err != nil {
 		return 0, nil, err
 	}
 	for k, v := range extra {
 		req.Header[k] = v
 	}
-	if peer {
-		h, err := webhook.Sign(d.st.PeerSecret, "msg_"+uuid.NewString(), time.Now(), b)
-		if err != nil {
-			return 0, nil, err
-		}
-		for k, v := range h {
-			req.Header[k] = v
-		}
-		req.Header.Set("X-Vasp-Id", devCounterparty)
-	} else {
-		req.Header.Set("Authorization", "Bearer "+d.st.APIKey)
-	}
+	req.Header.Set("Authorization", "Bearer "+s.apiKey)
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -75,54 +58,161 @@ func (d demoClient) send(path string, body any, peer bool, extra http.Header) (i
 }
 
 // call posts and wants 200, decoding the answer into out.
-func (d demoClient) call(path string, body any, peer bool, out any) error {
-	st, raw, err := d.post(path, body, peer)
+func (d demoClient) call(s demoSide, path string, body any, out any) error {
+	st, raw, err := d.post(s, path, body, nil)
 	if err != nil {
 		return err
 	}
 	if st != http.StatusOK {
-		return fmt.Errorf("POST %s answered %d: %s", path, st, raw)
+		return fmt.Errorf("demo: POST %s on %s enclave answered %d: %s", path, s.whose, st, raw)
 	}
 	return json.Unmarshal(raw, out)
 }
 
 func (d demoClient) assess(verificationUUID string) (string, error) {
 	var r struct{ RequestID string }
-	err := d.call(kytPath, map[string]string{"verificationUuid": verificationUUID}, false, &r)
+	err := d.call(d.us, kytPath, map[string]string{"verificationUuid": verificationUUID}, &r)
 	return r.RequestID, err
 }
 
-// runDemo tells both stories and returns once every callback has been printed. sim is kytsim,
-// when dev runs it (nil when real Chainalysis APIs were named): the monitoring story changes
-// its world.
-func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *devReceiver, sim *kytsim.Server) error {
-	d := demoClient{ctx: ctx, w: w, base: base, st: st, rcv: rcv}
-	steps := 8
-	if sim != nil && rcv != nil {
-		steps = 10
+// send creates a verification on from's enclave to VASP to: amount of symbol from originator's
+// wallet to beneficiary's, naming both (the beneficiary only when it has a name). It returns
+// its uuid.
+func (d demoClient) send(from demoSide, to, symbol, network, amount string, originator devCustomer, beneficiary devCustomer) (string, error) {
+	asset := map[string]any{"symbol": symbol, "amount": amount}
+	if network != "" {
+		asset["network"] = network
+	}
+	ben := map[string]any{"accountNumber": []string{beneficiary.Wallet}}
+	if beneficiary.First != "" {
+		ben["beneficiaryPersons"] = []any{devPerson(beneficiary.First, beneficiary.Last)}
+	}
+	var v struct{ VerificationUUID string }
+	err := d.call(from, "/v1/verifications", map[string]any{
+		"beneficiaryVaspId": to, "requiredBeneficiaryInfo": "ACCOUNT_NUMBER,NATURAL_PERSON_NAME", "assetInfo": asset,
+		"payload": map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"originatorPersons": []any{devPerson(originator.First, originator.Last)}, "accountNumber": []string{originator.Wallet}},
+			"beneficiary": ben}},
+	}, &v)
+	return v.VerificationUUID, err
+}
+
+// reportTx reports side's transaction of verification id.
+func (d demoClient) reportTx(s demoSide, id, hash string) error {
+	return d.call(s, "/v1/verifications/tx", map[string]string{"verificationUuid": id, "txHash": hash}, &struct{}{})
+}
+
+// The people of the demo's transfers who are not in a book: the originators, customers of
+// the sending VASP's, whose wallets are the story's.
+var (
+	devOurSender   = devCustomer{"Charles", "Babbage", devOurWallet}
+	devTheirSender = devCustomer{"Alan", "Turing", "1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"}
+)
+
+// runDemo tells the stories of both VASPs and returns once every callback of both sides has
+// been printed. sim is kytsim, when dev runs it (nil when real Chainalysis APIs were named):
+// the monitoring story changes its world.
+func runDemo(ctx context.Context, w io.Writer, us, them demoSide, sim *kytsim.Server) error {
+	d := demoClient{ctx: ctx, w: w, us: us, them: them}
+	steps := 7
+	if sim != nil && us.callbacksHere {
+		steps = 9
 	}
 	n := 0
 	step := func(format string, a ...any) {
 		n++
 		d.say(fmt.Sprintf("%d/%d: ", n, steps)+format, a...)
 	}
+	grace := theirBook.Customers[0]
+	ada := ourBook.Customers[0]
+
 	// We send (ORIGINATOR).
-	step("we send 1.5 ETH to the sanctioned address %s: creating the verification", devSanctioned)
-	v, err := d.sendETH("1.5", devSanctioned)
+	step("we send 1.5 ETH to %s, a customer of the counterparty: its enclave asks its VASP (Verify User)", grace.name())
+	v, err := d.send(d.us, devCounterparty, "ETH", "Ethereum", "1.5", devOurSender, grace)
 	if err != nil {
 		return err
 	}
-	step("screening the withdrawal ATTEMPT of verification %s", v.VerificationUUID)
-	id, err := d.assess(v.VerificationUUID)
+	if err := d.waitResult(d.us, v, "VERIFIED"); err != nil {
+		return err
+	}
+	step("verified: screening the withdrawal ATTEMPT of verification %s", v)
+	id, err := d.assess(v)
 	if err != nil {
 		return err
 	}
 	if err := d.waitTerminal(kytPath, id); err != nil {
 		return err
 	}
-	step("screening the beneficiary's wallet with Address Screening, waiting for the answer (Prefer: wait=10)")
-	code, raw, err := d.postWith("/v1/risk-assessment/chainalysis-address-screening", map[string]string{"verificationUuid": v.VerificationUUID},
-		http.Header{"Prefer": {"wait=10"}})
+	step("reporting txHash %s: the counterparty's VASP gets TX_REPORT", devTxHash)
+	if err := d.reportTx(d.us, v, devTxHash); err != nil {
+		return err
+	}
+	if err := d.waitCallback(d.them, webhook.TypeTxReport, v); err != nil {
+		return err
+	}
+	step("one DENIED: 0.5 ETH to %s at %s, whom the counterparty lists; Address Screening of the wallet, waiting for the answer (Prefer: wait=10)",
+		devListed, devSanctioned)
+	first, last, _ := strings.Cut(devListed, " ")
+	denied, err := d.send(d.us, devCounterparty, "ETH", "Ethereum", "0.5", devOurSender, devCustomer{first, last, devSanctioned})
+	if err != nil {
+		return err
+	}
+	if err := d.waitResult(d.us, denied, "DENIED"); err != nil {
+		return err
+	}
+	if err := d.screen(denied); err != nil {
+		return err
+	}
+
+	// They send (we are BENEFICIARY).
+	step("the counterparty sends us %s BTC for %s at %s: our VASP answers Verify User, the counterparty gets VERIFICATION_RESULT",
+		devDepositAmount, ada.name(), devDepositAddress)
+	in, err := d.send(d.them, devVasp, "BTC", "", devDepositAmount, devTheirSender, ada)
+	if err != nil {
+		return err
+	}
+	if err := d.waitCallback(d.them, webhook.TypeVerificationResult, in); err != nil {
+		return err
+	}
+	code, raw, err := d.post(d.us, kytPath, map[string]string{"verificationUuid": in}, nil)
+	if err != nil {
+		return err
+	}
+	if code != http.StatusBadRequest {
+		return fmt.Errorf("demo: a deposit screened before its tx report answered %d, not 400: %s", code, raw)
+	}
+	d.say("       screening it with KYT before its tx report answered %d %s", code, raw)
+	step("the counterparty reports its transaction %s: TX_REPORT reaches our VASP", devDepositTx)
+	if err := d.reportTx(d.them, in, devDepositTx); err != nil {
+		return err
+	}
+	if err := d.waitCallback(d.us, webhook.TypeTxReport, in); err != nil {
+		return err
+	}
+	step("screening the deposit (a received TRANSFER)")
+	if id, err = d.assess(in); err != nil {
+		return err
+	}
+	if err := d.waitTerminal(kytPath, id); err != nil {
+		return err
+	}
+	if steps > 7 {
+		if err := d.monitoring(step, sim); err != nil {
+			return err
+		}
+	}
+	if !us.callbacksHere {
+		d.say("done: every callback of the counterparty received; ours went to ENCLAVE_CALLBACK_URL, and our API shows what each told")
+		return nil
+	}
+	d.say("done: every callback of both sides received")
+	return nil
+}
+
+// screen asks Address Screening about a verification's beneficiary wallet, waiting for the
+// answer in the call, then for its callback.
+func (d demoClient) screen(id string) error {
+	code, raw, err := d.post(d.us, screeningPath, map[string]string{"verificationUuid": id}, http.Header{"Prefer": {"wait=10"}})
 	if err != nil {
 		return err
 	}
@@ -136,91 +226,34 @@ func runDemo(ctx context.Context, w io.Writer, base string, st devState, rcv *de
 	if a := screened.RiskAssessment.ChainalysisAddressScreening; a.Final() {
 		d.say("       answered at once: %s, risk %s (%s)", a.Status, deref(a.Risk), deref(a.RiskReason))
 	}
-	if err := d.waitTerminal(screeningPath, screened.RequestID); err != nil {
-		return err
-	}
-	step("reporting txHash %s, then screening the TRANSFER", devTxHash)
-	if err := d.call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devTxHash}, false, &struct{}{}); err != nil {
-		return err
-	}
-	if id, err = d.assess(v.VerificationUUID); err != nil {
-		return err
-	}
-	if err := d.waitTerminal(kytPath, id); err != nil {
-		return err
-	}
-
-	// We receive (BENEFICIARY).
-	in := uuid.NewString()
-	step("the counterparty %s tells us of a deposit of %s BTC to our address %s (verification %s)",
-		devCounterparty, devDepositAmount, devDepositAddress, in)
-	if err := d.call("/peer/v1/verifications", map[string]any{
-		"verificationUuid": in, "originatingVaspId": devCounterparty, "beneficiaryVaspId": devVasp,
-		"assetInfo": map[string]any{"symbol": "BTC", "amount": devDepositAmount},
-		"payload": map[string]any{"ivms101": map[string]any{
-			"originator":  map[string]any{"accountNumber": []string{"1MRcUDjinYQ3sMkN29ifMwY3oo7aZuuriH"}},
-			"beneficiary": map[string]any{"accountNumber": []string{devDepositAddress}}}},
-	}, true, &struct{}{}); err != nil {
-		return err
-	}
-	step("screening it with KYT before its tx report")
-	code, raw, err = d.post(kytPath, map[string]string{"verificationUuid": in}, false)
-	if err != nil {
-		return err
-	}
-	if code != http.StatusBadRequest {
-		return fmt.Errorf("demo: a deposit screened before its tx report answered %d, not 400: %s", code, raw)
-	}
-	d.say("       answered %d %s", code, raw)
-	step("the counterparty reports its transaction %s", devDepositTx)
-	if err := d.call("/peer/v1/verifications/tx", map[string]string{"verificationUuid": in, "txHash": devDepositTx}, true, &struct{}{}); err != nil {
-		return err
-	}
-	step("screening the deposit (a received TRANSFER)")
-	if id, err = d.assess(in); err != nil {
-		return err
-	}
-	if err := d.waitTerminal(kytPath, id); err != nil {
-		return err
-	}
-	if steps > 8 {
-		if err := d.monitoring(step, sim); err != nil {
-			return err
-		}
-	}
-	d.say("done: every callback received")
-	return nil
+	return d.waitTerminal(screeningPath, screened.RequestID)
 }
 
-// sendETH creates the verification of amount ETH from our wallet to beneficiary.
-func (d demoClient) sendETH(amount, beneficiary string) (v struct{ VerificationUUID string }, err error) {
-	err = d.call("/v1/verifications", map[string]any{
-		"beneficiaryVaspId": devCounterparty,
-		"assetInfo":         map[string]any{"symbol": "ETH", "network": "Ethereum", "amount": amount},
-		"payload": map[string]any{"ivms101": map[string]any{
-			"originator":  map[string]any{"accountNumber": []string{devOurWallet}},
-			"beneficiary": map[string]any{"accountNumber": []string{beneficiary}}}},
-	}, false, &v)
-	return v, err
-}
-
-// monitoring tells the story of an alert raised later: a transfer to a clean wallet, processed
-// without alerts; then Chainalysis identifies the wallet as sanctioned, and the monitoring sync
-// brings the new alert in as a CHAINALYSIS_KYT_ALERT.
+// monitoring tells the story of an alert raised later: a transfer to a private wallet (the
+// counterparty answers UNKNOWN), processed without alerts; then Chainalysis identifies the
+// wallet as sanctioned, and the monitoring sync brings the new alert in as a
+// CHAINALYSIS_KYT_ALERT.
 func (d demoClient) monitoring(step func(string, ...any), sim *kytsim.Server) error {
-	step("we send 0.2 ETH to the clean private wallet %s, report txHash %s and screen the TRANSFER", devLaterSanctioned, devLaterTxHash)
-	v, err := d.sendETH("0.2", devLaterSanctioned)
+	step("we send 0.2 ETH to the private wallet %s (UNKNOWN to the counterparty), report txHash %s and screen the TRANSFER",
+		devLaterSanctioned, devLaterTxHash)
+	v, err := d.send(d.us, devCounterparty, "ETH", "Ethereum", "0.2", devOurSender, devCustomer{Wallet: devLaterSanctioned})
 	if err != nil {
 		return err
 	}
-	if err := d.call("/v1/verifications/tx", map[string]string{"verificationUuid": v.VerificationUUID, "txHash": devLaterTxHash}, false, &struct{}{}); err != nil {
+	if err := d.waitResult(d.us, v, "UNKNOWN"); err != nil {
 		return err
 	}
-	id, err := d.assess(v.VerificationUUID)
+	if err := d.reportTx(d.us, v, devLaterTxHash); err != nil {
+		return err
+	}
+	id, err := d.assess(v)
 	if err != nil {
 		return err
 	}
 	if err := d.waitTerminal(kytPath, id); err != nil {
+		return err
+	}
+	if err := d.waitCallback(d.them, webhook.TypeTxReport, v); err != nil {
 		return err
 	}
 	step("Chainalysis identifies %s as sanctioned (kytsim: PUT /_sim/addresses/…); the monitoring sync pulls the new alert in", devLaterSanctioned)
@@ -235,17 +268,8 @@ func (d demoClient) monitoring(step func(string, ...any), sim *kytsim.Server) er
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("demo: kytsim refused the re-rating: %d", resp.StatusCode)
 	}
-	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
-	defer cancel()
 	d.say("       waiting for the CHAINALYSIS_KYT_ALERT of %s…", id)
-	for !d.rcv.alerted(id) {
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("demo: no CHAINALYSIS_KYT_ALERT for %s within a minute", id)
-		case <-time.After(100 * time.Millisecond):
-		}
-	}
-	return nil
+	return d.until("the CHAINALYSIS_KYT_ALERT of "+id, func() bool { return d.us.backend.alerted(id) })
 }
 
 // The two assessment routes the demo waits on.
@@ -254,148 +278,84 @@ const (
 	screeningPath = "/v1/risk-assessment/chainalysis-address-screening"
 )
 
-// waitTerminal waits for an assessment's terminal callback (or, when callbacks go elsewhere,
-// for the assessment to be terminal), at most a minute, saying what it waits for.
-func (d demoClient) waitTerminal(path, requestID string) error {
+// until polls done every 100 ms for at most a minute.
+func (d demoClient) until(what string, done func() bool) error {
 	ctx, cancel := context.WithTimeout(d.ctx, time.Minute)
 	defer cancel()
-	d.say("       requestId %s: waiting for Chainalysis and the callback…", requestID)
-	for {
-		if d.rcv != nil && d.rcv.terminal(requestID) {
-			return nil
-		}
-		if d.rcv == nil {
-			req, _ := http.NewRequestWithContext(ctx, "GET", d.base+path+"/"+requestID, nil)
-			req.Header.Set("Authorization", "Bearer "+d.st.APIKey)
-			if resp, err := http.DefaultClient.Do(req); err == nil {
-				var r struct { // either assessment: both carry their status here
-					RiskAssessment map[string]json.RawMessage `json:"riskAssessment"`
-				}
-				json.NewDecoder(resp.Body).Decode(&r) //nolint:errcheck
-				resp.Body.Close()
-				for _, a := range r.RiskAssessment {
-					var s struct{ Status string }
-					if json.Unmarshal(a, &s) == nil && (s.Status == webhook.StatusProcessed || s.Status == webhook.StatusError) {
-						d.say("       %s is %s", requestID, s.Status)
-						return nil
-					}
-				}
-			}
-		}
+	for !done() {
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("demo: assessment %s did not finish within a minute", requestID)
+			return fmt.Errorf("demo: no %s within a minute", what)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+	return nil
 }
 
-// devReceiver stands in for the VASP's backend: it checks each callback's signature and bearer
-// token and prints it for a person to read.
-type devReceiver struct {
-	srv           *httptest.Server
-	secret, token string
-	out           io.Writer
-
-	mu     sync.Mutex
-	done   map[string]bool
-	alerts map[string]bool // requestIds a CHAINALYSIS_KYT_ALERT arrived for
-}
-
-func (r *devReceiver) alerted(requestID string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.alerts[requestID]
-}
-
-func newDevReceiver(secret, token string, out io.Writer) *devReceiver {
-	r := &devReceiver{secret: secret, token: token, out: out, done: map[string]bool{}, alerts: map[string]bool{}}
-	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
-	return r
-}
-
-func (r *devReceiver) URL() string { return r.srv.URL + "/callbacks" }
-func (r *devReceiver) Close()      { r.srv.Close() }
-
-func (r *devReceiver) terminal(requestID string) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.done[requestID]
-}
-
-func (r *devReceiver) serve(w http.ResponseWriter, req *http.Request) {
-	cb, err := webhook.Parse(r.secret, req)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	now := time.Now().Format("15:04:05.000")
-	if err != nil || req.Header.Get("Authorization") != "Bearer "+r.token {
-		fmt.Fprintf(r.out, "\n%s ✗ callback refused: %v\n", now, err)
-		w.WriteHeader(http.StatusUnauthorized)
-		return
-	}
-	if cb.CallbackType == webhook.TypeAddressScreeningResult {
-		r.printScreening(now, cb)
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	d, err := cb.KYTResult()
+// get reads path on side's enclave into out; false when it did not answer 200.
+func (d demoClient) get(s demoSide, path string, out any) bool {
+	req, _ := http.NewRequestWithContext(d.ctx, "GET", s.base+path, nil)
+	req.Header.Set("Authorization", "Bearer "+s.apiKey)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		fmt.Fprintf(r.out, "\n%s ✗ callback %s: %v\n", now, cb.CallbackType, err)
-		w.WriteHeader(http.StatusBadRequest)
-		return
+		return false
 	}
-	k := d.RiskAssessment.ChainalysisKYT
-	fmt.Fprintf(r.out, "\n── %s callback %s (webhook-id %s, signature verified) ──\n", now, cb.CallbackType, cb.ID)
-	fmt.Fprintf(r.out, "  verification %s  request %s\n", d.VerificationUUID, k.RequestID)
-	fmt.Fprintf(r.out, "  %s %s: %s %s on %s, address %s\n", k.APIType, k.Direction, k.Amount, k.Asset, k.Network, k.OutputAddress)
-	if k.TransferRef != nil {
-		fmt.Fprintf(r.out, "  transferRef %s\n", *k.TransferRef)
-	}
-	switch {
-	case k.Error != nil:
-		fmt.Fprintf(r.out, "  status %s: %s %s\n", k.Status, k.Error.Code, k.Error.Message)
-	case k.AlertCount != nil:
-		fmt.Fprintf(r.out, "  status %s, %d alert(s); the transfer is worth $%s (usdPrice)\n", k.Status, *k.AlertCount, deref(k.USDPrice))
-	default:
-		fmt.Fprintf(r.out, "  status %s\n", k.Status)
-	}
-	if cb.CallbackType == webhook.TypeKYTAlert {
-		fmt.Fprintf(r.out, "  raised later by Chainalysis's monitoring; only the new alert(s):\n")
-		r.alerts[k.RequestID] = true
-	}
-	for _, a := range d.RiskAssessment.ChainalysisKYTAlerts {
-		fmt.Fprintf(r.out, "    %-6s %s: %s ($%s, %s, %s)\n", a.AlertLevel, deref(a.EntityCategory), deref(a.ServiceName), a.AlertAmount, a.ExposureType, a.Source)
-	}
-	if k.Final() {
-		r.done[k.RequestID] = true
-	}
-	w.WriteHeader(http.StatusNoContent)
+	defer resp.Body.Close()
+	return resp.StatusCode == http.StatusOK && json.NewDecoder(resp.Body).Decode(out) == nil
 }
 
-// printScreening prints a CHAINALYSIS_ADDRESS_SCREENING_RESULT. Must hold r.mu.
-func (r *devReceiver) printScreening(now string, cb webhook.Callback) {
-	d, err := cb.AddressScreeningResult()
-	if err != nil {
-		fmt.Fprintf(r.out, "\n%s ✗ callback %s: %v\n", now, cb.CallbackType, err)
-		return
-	}
-	a := d.RiskAssessment.ChainalysisAddressScreening
-	fmt.Fprintf(r.out, "\n── %s callback %s (webhook-id %s, signature verified) ──\n", now, cb.CallbackType, cb.ID)
-	fmt.Fprintf(r.out, "  verification %s  request %s\n", d.VerificationUUID, a.RequestID)
-	fmt.Fprintf(r.out, "  address %s (counterparty %s)\n", a.Address, a.CounterpartyVaspID)
-	if a.Error != nil {
-		fmt.Fprintf(r.out, "  status %s: %s %s\n", a.Status, a.Error.Code, a.Error.Message)
-	} else {
-		fmt.Fprintf(r.out, "  status %s, risk %s: %s\n  cluster %s\n", a.Status, deref(a.Risk), deref(a.RiskReason), a.Cluster)
-	}
-	if a.Final() {
-		r.done[a.RequestID] = true
-	}
+// waitCallback waits for side's callback of type typ about verification id (or, when its
+// callbacks go elsewhere, for the verification to show what the callback tells).
+func (d demoClient) waitCallback(s demoSide, typ, id string) error {
+	d.say("       waiting for %s %s…", s.whose, typ)
+	return d.until(s.whose+" "+typ+" of "+id, func() bool {
+		if s.callbacksHere {
+			return s.backend.got(typ, id)
+		}
+		var v struct {
+			Result string  `json:"result"`
+			TxHash *string `json:"txHash"`
+		}
+		if !d.get(s, "/v1/verifications/"+id, &v) {
+			return false
+		}
+		return (typ == webhook.TypeVerificationResult && v.Result != "PENDING") || (typ == webhook.TypeTxReport && v.TxHash != nil)
+	})
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return "-"
+// waitResult waits for side's VERIFICATION_RESULT of id and checks it is want.
+func (d demoClient) waitResult(s demoSide, id, want string) error {
+	if err := d.waitCallback(s, webhook.TypeVerificationResult, id); err != nil {
+		return err
 	}
-	return *s
+	var v struct{ Result string }
+	if !d.get(s, "/v1/verifications/"+id, &v) || v.Result != want {
+		return fmt.Errorf("demo: verification %s is %q, not %s", id, v.Result, want)
+	}
+	return nil
+}
+
+// waitTerminal waits for one of our assessments' terminal callback (or, when callbacks go
+// elsewhere, for the assessment to be terminal), saying what it waits for.
+func (d demoClient) waitTerminal(path, requestID string) error {
+	d.say("       requestId %s: waiting for Chainalysis and the callback…", requestID)
+	return d.until("terminal state of assessment "+requestID, func() bool {
+		if d.us.callbacksHere {
+			return d.us.backend.terminal(requestID)
+		}
+		var r struct { // either assessment: both carry their status here
+			RiskAssessment map[string]json.RawMessage `json:"riskAssessment"`
+		}
+		if !d.get(d.us, path+"/"+requestID, &r) {
+			return false
+		}
+		for _, a := range r.RiskAssessment {
+			var s struct{ Status string }
+			if json.Unmarshal(a, &s) == nil && (s.Status == webhook.StatusProcessed || s.Status == webhook.StatusError) {
+				d.say("       %s is %s", requestID, s.Status)
+				return true
+			}
+		}
+		return false
+	})
 }

@@ -49,13 +49,13 @@ func commands() []command {
 	return []command{
 		{"serve", "serve the HTTP API and work the assessment pipeline", runServe},
 		{"migrate", "apply the enclave's and River's database migrations (safe to repeat)", runMigrate},
-		{"dev", "run a complete enclave locally (PostgreSQL, kytsim, a callback printer) with nothing to configure", runDev},
+		{"dev", "run two enclaves locally, each other's counterparty (PostgreSQL, kytsim, demo VASP backends), with nothing to configure", runDev},
 		{"keyset", "make (new) or rotate the keyset that encrypts personal data at rest", runKeyset},
 		{"rekey", "seal every stored payload under the keyset's primary key (online, in batches)", runRekey},
 		{"operator", "add, list or disable the operators of the console (/console)", runOperator},
 		{"purge", "delete verifications older than ENCLAVE_RETENTION with all about them (--dry-run counts)", runPurge},
 		{"kytsim", "serve a stateful Chainalysis KYT sandbox for tests, demos and staging", runKYTSim},
-		{"bench", "measure accept latency, end-to-end throughput and losses on this machine", runBench},
+		{"bench", "measure accept latency, end-to-end throughput and losses on this machine (--exchange: two enclaves)", runBench},
 		{"version", "print the version", runVersion},
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -216,9 +217,16 @@ func waitReady(t *testing.T, base string, done <-chan error) {
 
 func errHelp() error { return flag.ErrHelp }
 
+// devArgs runs dev --demo briskly, both enclaves on free ports.
+func devArgs(dataDir string) []string {
+	return []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--counterparty-listen", "127.0.0.1:0", "--transfer-delay", "100ms",
+		"--monitor-interval", "200ms", "--data-dir", dataDir}
+}
+
 // TestDevDemo proves the README's run command: `enclave dev --demo` starts its own PostgreSQL,
-// kytsim and callback printer, tells the story of both roles and exits 0 once every callback
-// arrived; a second run reuses the cluster and the keys it left behind.
+// kytsim, two enclaves that are each other's counterparty and a demo VASP backend for each,
+// tells the story of both roles and exits 0 once every callback of both sides arrived; a
+// second run reuses the cluster, both databases and the keys it left behind.
 func TestDevDemo(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -228,18 +236,36 @@ func TestDevDemo(t *testing.T) {
 	var out et.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", filepath.Join(dir, "pgdata")},
-		envOf(nil), &out, &out)
+	err := run(ctx, devArgs(filepath.Join(dir, "pgdata")), envOf(nil), &out, &out)
 	require.NoError(t, err, "%s", out.String())
 	s := out.String()
-	require.Equal(t, 6, strings.Count(s, "signature verified"), s)
+	require.NotContains(t, s, "✗", "every callback and Verify User call verifies")
+	// Every callback and Verify User question of each side (delivered at least once).
+	for what, n := range map[string]int{
+		"[us] callback VERIFICATION_RESULT": 3, "[us] callback TX_REPORT": 1, "[us] callback CHAINALYSIS_KYT_RESULT": 3,
+		"[us] callback CHAINALYSIS_KYT_ALERT": 1, "[us] callback CHAINALYSIS_ADDRESS_SCREENING_RESULT": 1, "[us] Verify User asked": 1,
+		"[counterparty] callback VERIFICATION_RESULT": 1, "[counterparty] callback TX_REPORT": 2, "[counterparty] Verify User asked": 3,
+	} {
+		require.GreaterOrEqual(t, strings.Count(s, what), n, "%s\n%s", what, s)
+	}
+	require.NotContains(t, s, "callback ERROR_REPORT", "no side cancels")
+	require.NotContains(t, s, "callback VERIFICATION_REQUEST", "both VASPs answer Verify User")
+	// We send: VERIFIED with the beneficiary's name, then DENIED and UNKNOWN from the counterparty's book.
+	require.Contains(t, s, "the book: a known wallet and its customer's name → VERIFIED OK")
+	require.Contains(t, s, "the beneficiary VASP returned: Grace Hopper, "+devTheirWallet)
+	require.Contains(t, s, "the book: a listed person → DENIED BLACKLISTED")
+	require.Contains(t, s, ": DENIED BLACKLISTED: a person of this transfer is listed")
+	require.Contains(t, s, ": UNKNOWN UNKNOWN-ADDRESS")
+	require.Contains(t, s, "the originator sent it, txHash "+devTxHash)
+	// They send: our backend answers, the counterparty learns it, its tx report reaches us.
+	require.Contains(t, s, "the beneficiary VASP returned: Ada Lovelace, "+devDepositAddress)
+	require.Contains(t, s, "the originator sent it, txHash "+devDepositTx)
 	require.Contains(t, s, "callback CHAINALYSIS_KYT_ALERT")
 	require.Contains(t, s, "SEVERE sanctioned entity: OFAC SDN Demo Designation 2026-11-23 ($364.03, DIRECT, MONITORING)")
-	require.Contains(t, s, "callback CHAINALYSIS_ADDRESS_SCREENING_RESULT")
 	require.Contains(t, s, "answered at once: PROCESSED, risk Severe (Identified as Sanctioned Entity)")
 	require.Contains(t, s, "status PROCESSED, risk Severe: Identified as Sanctioned Entity")
 	require.Contains(t, s, "ATTEMPT OUTGOING: 1.5 ETH on ETHEREUM")
-	require.Contains(t, s, "TRANSFER OUTGOING: 1.5 ETH on ETHEREUM")
+	require.Contains(t, s, "TRANSFER OUTGOING: 0.2 ETH on ETHEREUM")
 	require.Contains(t, s, "TRANSFER INCOMING: 0.0000867 BTC on BITCOIN")
 	require.Contains(t, s, "SEVERE sanctioned entity: OFAC SDN Fujing Zheng")
 	require.Contains(t, s, `answered 400 {"code":"UNSUPPORTED-RISK-ASSESSMENT"`)
@@ -248,13 +274,61 @@ func TestDevDemo(t *testing.T) {
 	key := regexp.MustCompile(`API key: (\S+) \(new`).FindStringSubmatch(s)
 	require.NotNil(t, key, s)
 	require.Regexp(t, `console: http://127\.0\.0\.1:\d+/console/  log in as demo-admin, password \S{20,} \(admin`, s)
+	peers, err := loadPeersFile(filepath.Join(dir, "counterparty-peers.json"))
+	require.NoError(t, err, "the counterparty's peers file is one serve reads")
+	require.Equal(t, devVasp, peers[0].VaspID)
 
 	out = et.SyncBuffer{}
-	require.NoError(t, run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", filepath.Join(dir, "pgdata")},
-		envOf(nil), &out, &out), "%s", out.String())
+	require.NoError(t, run(ctx, devArgs(filepath.Join(dir, "pgdata")), envOf(nil), &out, &out), "%s", out.String())
 	require.Contains(t, out.String(), "demo done")
 	require.Contains(t, out.String(), "API key: "+key[1]+" (the same as last time", "the key is kept with the data")
 	require.Contains(t, out.String(), "log in as demo-admin, password ", "a working login at every start")
+}
+
+// TestDevBook: each rule of the printed customer book, as the demo VASP backend answers
+// Verify User.
+func TestDevBook(t *testing.T) {
+	t.Parallel()
+	question := func(originator, beneficiary, wallet string) verifyUserQuestion {
+		var q verifyUserQuestion
+		b, _ := json.Marshal(map[string]any{"ivms101": map[string]any{
+			"originator":  map[string]any{"originatorPersons": persons(originator)},
+			"beneficiary": map[string]any{"beneficiaryPersons": persons(beneficiary), "accountNumber": []string{wallet}}}})
+		require.NoError(t, json.Unmarshal(b, &q))
+		return q
+	}
+	for name, c := range map[string]struct {
+		q              verifyUserQuestion
+		result, reason string
+	}{
+		"KnownWalletAndName":   {question("Charles Babbage", "grace  HOPPER", strings.ToUpper(devTheirWallet)), "VERIFIED", "OK"},
+		"AnotherName":          {question("Charles Babbage", "Grace Hooper", devTheirWallet), "DENIED", "MISMATCHED-NAME"},
+		"NoName":               {question("Charles Babbage", "", devTheirWallet), "DENIED", "LACK-OF-INFORMATION"},
+		"ForeignWallet":        {question("Charles Babbage", "Grace Hopper", devLaterSanctioned), "UNKNOWN", "UNKNOWN-ADDRESS"},
+		"ListedBeneficiary":    {question("Charles Babbage", devListed, devTheirWallet), "DENIED", "BLACKLISTED"},
+		"ListedOriginator":     {question(devListed, "Grace Hopper", devTheirWallet), "DENIED", "BLACKLISTED"},
+		"ListedForeignAddress": {question("Charles Babbage", devListed, devSanctioned), "DENIED", "BLACKLISTED"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			a, _ := theirBook.answer(c.q)
+			require.Equal(t, c.result, a.Result)
+			require.Equal(t, c.reason, a.Reason)
+			if a.Result == "VERIFIED" {
+				b, _ := json.Marshal(a)
+				require.Contains(t, string(b), `"primaryIdentifier":"Hopper"`, "the customer's name is returned")
+				require.Contains(t, string(b), `"accountNumber":["`+strings.ToUpper(devTheirWallet)+`"]`, "the wallet as asked")
+			}
+		})
+	}
+}
+
+// persons is the IVMS101 persons of a full name, none for "".
+func persons(name string) []any {
+	if name == "" {
+		return nil
+	}
+	first, last, _ := strings.Cut(strings.Join(strings.Fields(name), " "), " ")
+	return []any{devPerson(first, last)}
 }
 
 // TestDevFromADirectoryPostgresCannotEnter: a clone in root's home (mode 0700) or in a
@@ -270,7 +344,7 @@ func TestDevFromADirectoryPostgresCannotEnter(t *testing.T) {
 	var out et.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	err := run(ctx, []string{"dev", "--demo", "--listen", "127.0.0.1:0", "--transfer-delay", "100ms", "--monitor-interval", "200ms", "--data-dir", requested}, envOf(nil), &out, &out)
+	err := run(ctx, devArgs(requested), envOf(nil), &out, &out)
 	require.NoError(t, err, "%s", out.String())
 	require.Contains(t, out.String(), "demo done")
 	if os.Geteuid() == 0 {

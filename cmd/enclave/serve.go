@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -16,6 +15,7 @@ import (
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/httpserver"
 )
 
 const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
@@ -46,6 +46,12 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_CALLBACK_WORKERS  callback deliveries made at once, on a lane of their own (default 1000)
   ENCLAVE_PIPELINE_CONNECTIONS  database connections the workers share (default 8; the API has 20 of its own)
   ENCLAVE_SHUTDOWN_TIMEOUT  how long a graceful shutdown may take (default 20s)
+  ENCLAVE_HTTP_MAX_CONNS    connections held at once; one more is answered 503 and closed
+                            (default: half the open-file limit, at most 10000)
+  ENCLAVE_HTTP_MAX_CONNS_PER_CLIENT  connections from one IP address (default: half of the above)
+  ENCLAVE_HTTP_READ_TIMEOUT  reading one request, headers (5s at most) and body (default 30s)
+  ENCLAVE_HTTP_WRITE_TIMEOUT answering one request; Prefer: wait adds its wait (default 30s)
+  ENCLAVE_HTTP_MIN_BODY_RATE slowest a body may arrive after 5 s, bytes/s (default 16384)
 `
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -82,7 +88,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	// The port before the workers: a second serve on a taken port stops here, having started
 	// nothing.
-	ln, err := net.Listen("tcp", cfg.ListenAddr)
+	ln, err := httpserver.Listen(cfg.ListenAddr, cfg, log)
 	if err != nil {
 		return fmt.Errorf("listen on %s (ENCLAVE_LISTEN_ADDR): %w", cfg.ListenAddr, err)
 	}
@@ -94,16 +100,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	defer a.Close() // after River stops: the listener of Prefer: wait
 	defer stopRiver(log, a, cfg.ShutdownTimeout)
-	srv := &http.Server{
-		Handler:           a.Handler,
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
-	}
-	log.Info("enclave serving", "addr", ln.Addr().String(), "version", versionString(), "config", cfg)
+	srv := httpserver.New(a.Handler, log, cfg)
+	log.Info("enclave serving", "addr", ln.Addr().String(), "version", versionString(), "config", cfg,
+		"maxConns", httpserver.MaxConns(cfg), "maxConnsPerClient", httpserver.MaxConnsPerClient(cfg))
 	if cfg.PeersFile != "" && len(cfg.Peers) == 0 {
 		log.Warn("ENCLAVE_PEERS_FILE lists no peers: every request on /peer/v1 will be refused", "file", cfg.PeersFile)
 	}

@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"sort"
@@ -228,7 +227,7 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		}
 	}
 	deadline := time.Now().Add(o.Drain)
-	for time.Now().Before(deadline) && rcv.terminalCount() < len(acc) {
+	for time.Now().Before(deadline) && rcv.count() < len(acc) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	got := rcv.snapshot()
@@ -345,32 +344,14 @@ func startEnclave(ctx context.Context, o Options, secret string) (_ *enclave, er
 		KYTAPIURL: e.sim.URL, KYTAPIKey: kytKey, CallbackURL: e.rcv.srv.URL, CallbackSecret: secret,
 		KYTMaxAge: time.Hour, KYTPollMaxInterval: time.Second, Workers: o.Workers, CallbackWorkers: o.CallbackWorkers,
 		PipelineConnections: o.PipelineConnections, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
-	if e.pools, err = app.Open(ctx, o.DSN, o.PipelineConnections); err != nil {
-		return nil, err
-	}
-	e.stops = append(e.stops, func() { e.pools.Close() })
-	log := slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	a, err := app.New(cfg, log, e.pools, app.Tuning{})
+	cfg.DatabaseURL = o.DSN
+	srv := httptest.NewUnstartedServer(nil)
+	r, err := serveEnclave(ctx, cfg, slog.New(slog.NewTextHandler(o.Log, &slog.HandlerOptions{Level: slog.LevelWarn})), srv)
 	if err != nil {
 		return nil, err
 	}
-	e.stops = append(e.stops, a.Close)
-	if err := a.River.Start(ctx); err != nil {
-		return nil, err
-	}
-	e.stops = append(e.stops, func() {
-		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		a.River.StopAndCancel(sctx) //nolint:errcheck
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck
-	e.stops = append(e.stops, func() { srv.Close() })
-	e.base = "http://" + ln.Addr().String()
+	e.stops = append(e.stops, r.stop)
+	e.pools, e.base = r.pools, srv.URL
 	conns := max(o.Concurrency*2, 2)
 	e.hc = &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: conns, MaxConnsPerHost: conns}}
 	return e, nil
@@ -549,11 +530,7 @@ type receiver struct {
 	srv     *httptest.Server
 	secret  string
 	latency time.Duration
-
-	mu      sync.Mutex
-	done    map[string]delivery
-	seenIDs map[string]int
-	badSigs int
+	arrivals
 }
 
 type delivery struct {
@@ -561,8 +538,37 @@ type delivery struct {
 	status string
 }
 
+// arrivals notes, for a bench's backend, the first arrival of what each measured item waits
+// for, redeliveries of a callback (by webhook-id) and requests that did not verify.
+type arrivals struct {
+	mu      sync.Mutex
+	done    map[string]delivery
+	seenIDs map[string]int
+	badSigs int
+}
+
+// arrived notes callback webhookID, which (when key is not empty) is what item key waits for.
+func (a *arrivals) arrived(webhookID, key string, d delivery) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.done == nil {
+		a.done, a.seenIDs = map[string]delivery{}, map[string]int{}
+	}
+	a.seenIDs[webhookID]++
+	if _, dup := a.done[key]; key != "" && !dup {
+		a.done[key] = d
+	}
+}
+
+// refused notes a request that did not verify.
+func (a *arrivals) refused() {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.badSigs++
+}
+
 func newReceiver(secret string, latency time.Duration) *receiver {
-	r := &receiver{secret: secret, latency: latency, done: map[string]delivery{}, seenIDs: map[string]int{}}
+	r := &receiver{secret: secret, latency: latency}
 	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
 	return r
 }
@@ -582,51 +588,47 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 	if err == nil {
 		d, err = cb.KYTResult()
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	if err != nil {
-		r.badSigs++
+		r.refused()
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	r.seenIDs[cb.ID]++
-	k := d.RiskAssessment.ChainalysisKYT
-	if k.Final() {
-		if _, dup := r.done[k.RequestID]; !dup {
-			r.done[k.RequestID] = delivery{at: now, status: k.Status}
-		}
+	if k := d.RiskAssessment.ChainalysisKYT; k.Final() {
+		r.arrived(cb.ID, k.RequestID, delivery{at: now, status: k.Status})
+	} else {
+		r.arrived(cb.ID, "", delivery{})
 	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (r *receiver) terminalCount() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.done)
+func (a *arrivals) count() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return len(a.done)
 }
 
-func (r *receiver) snapshot() map[string]delivery {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make(map[string]delivery, len(r.done))
-	for k, v := range r.done {
+func (a *arrivals) snapshot() map[string]delivery {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	out := make(map[string]delivery, len(a.done))
+	for k, v := range a.done {
 		out[k] = v
 	}
 	return out
 }
 
-func (r *receiver) duplicates() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+func (a *arrivals) duplicates() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	n := 0
-	for _, c := range r.seenIDs {
+	for _, c := range a.seenIDs {
 		n += c - 1
 	}
 	return n
 }
 
-func (r *receiver) badSignatures() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.badSigs
+func (a *arrivals) badSignatures() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.badSigs
 }

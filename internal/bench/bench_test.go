@@ -34,3 +34,26 @@ func TestSmallRunLosesNothing(t *testing.T) {
 	res.Print(&out, bench.Options{Rate: 40, Duration: time.Second, Concurrency: 8, Workers: 10, PipelineConnections: 4, TransferShare: 0.5})
 	require.Contains(t, out.String(), "lost:        0")
 }
+
+// TestExchangeLosesNothing runs the exchange bench briefly: two enclaves, each on its own
+// database, every verification created comes back VERIFIED as one signed VERIFICATION_RESULT.
+// (Latency is reported by `enclave bench --exchange`, never asserted.)
+func TestExchangeLosesNothing(t *testing.T) {
+	t.Parallel()
+	o := bench.ExchangeOptions{DSN: dbtest.URL(t), CounterpartyDSN: dbtest.URL(t), Rate: 20, Duration: time.Second, Calibration: -1,
+		Concurrency: 8, PeerWorkers: 10, CallbackWorkers: 10, PipelineConnections: 4, PeerLatency: 5 * time.Millisecond, VASPAPILatency: 5 * time.Millisecond,
+		Drain: time.Minute}
+	res, err := bench.RunExchange(context.Background(), o)
+	require.NoError(t, err)
+	require.Equal(t, 20, res.Offered)
+	require.Equal(t, 20, res.Accepted)
+	require.Zero(t, res.Lost, "lost: %v", res.LostIDs)
+	require.Equal(t, 20, res.Completed)
+	require.Equal(t, 20, res.Verified)
+	require.Zero(t, res.Duplicates)
+	require.Zero(t, res.SignatureFailures)
+	var out strings.Builder
+	res.Print(&out, o)
+	require.Contains(t, out.String(), "floor 15.0ms")
+	require.Contains(t, out.String(), "lost:        0")
+}

@@ -272,10 +272,26 @@ func storable(v reflect.Value) {
 	}
 }
 
+// newRequest builds a call of path (its ids already escaped with url.PathEscape, so none holds
+// '/', '?', '#' or '%'). A segment that is empty, "." or ".." is refused before anything is
+// sent: a server or proxy would resolve it, and the call, with the Token, would reach another
+// endpoint (an id from outside — a VASP id, an address, an externalId — is never trusted to
+// have been checked upstream).
 func (c *Client) newRequest(ctx context.Context, method, path string, in any) (*http.Request, error) {
 	u := *c.base
 	path, u.RawQuery, _ = strings.Cut(path, "?")
-	u.Path = c.base.Path + path
+	for _, seg := range strings.Split(strings.TrimPrefix(path, "/"), "/") {
+		if seg == "" || seg == "." || seg == ".." {
+			return nil, errors.New(`an id of the request path is empty, "." or "..": refused before sending`)
+		}
+	}
+	// Path is the decoded form and RawPath the escaped one, which must decode to it: else
+	// EscapedPath escapes Path again and an id with an escaped byte arrives double-escaped.
+	decoded, err := url.PathUnescape(path)
+	if err != nil {
+		return nil, fmt.Errorf("request path: %w", err)
+	}
+	u.Path = c.base.Path + decoded
 	u.RawPath = c.base.EscapedPath() + path
 	var body io.Reader
 	if in != nil {

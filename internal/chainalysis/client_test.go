@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -322,4 +324,75 @@ func TestAnswersAreStorable(t *testing.T) {
 	require.Equal(t, "ab", a.AlertIdentifier)
 	require.Equal(t, "S", *a.Service)
 	require.Equal(t, "Flagged", a.AlertStatus)
+}
+
+// TestHostileIDsCannotChangeThePath: whatever a VASP id, an address or an externalId holds, the
+// call goes to its own endpoint with the id as one path segment, or — for "", "." and "..",
+// which a server would resolve — is refused, permanently, before anything is sent.
+func TestHostileIDsCannotChangeThePath(t *testing.T) {
+	t.Parallel()
+	var paths atomic.Value
+	paths.Store([]string(nil))
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		paths.Store(append(paths.Load().([]string), r.URL.EscapedPath()))
+		mu.Unlock()
+		w.Write([]byte(`{"externalId":"e","userId":"u","address":"a","status":"COMPLETE"}`))
+	}))
+	defer srv.Close()
+	c := newClient(t, srv.URL+"/api/kyt", nil)
+	ctx := context.Background()
+	calls := map[string]struct {
+		call   func(id string) error
+		prefix string // the path before the id; suffix after it
+		suffix string
+	}{
+		"RegisterTransfer": {func(id string) error {
+			_, err := c.RegisterTransfer(ctx, id, chainalysis.RegisterTransferRequest{})
+			return err
+		}, "/api/kyt/v2/users/", "/transfers"},
+		"RegisterAttempt": {func(id string) error {
+			_, err := c.RegisterAttempt(ctx, id, chainalysis.RegisterAttemptRequest{})
+			return err
+		}, "/api/kyt/v2/users/", "/withdrawal-attempts"},
+		"TransferSummary": {func(id string) error { _, err := c.TransferSummary(ctx, id); return err }, "/api/kyt/v2/transfers/", ""},
+		"TransferAlerts":  {func(id string) error { _, err := c.TransferAlerts(ctx, id); return err }, "/api/kyt/v2/transfers/", "/alerts"},
+		"AttemptSummary":  {func(id string) error { _, err := c.AttemptSummary(ctx, id); return err }, "/api/kyt/v2/withdrawal-attempts/", ""},
+		"AttemptAlerts":   {func(id string) error { _, err := c.AttemptAlerts(ctx, id); return err }, "/api/kyt/v2/withdrawal-attempts/", "/alerts"},
+		"User":            {func(id string) error { _, err := c.User(ctx, id); return err }, "/api/kyt/v1/users/", ""},
+		"Entity":          {func(id string) error { _, err := c.Entity(ctx, id); return err }, "/api/kyt/v2/entities/", ""},
+	}
+	for name, call := range calls {
+		for _, id := range []string{"..", ".", ""} {
+			err := call.call(id)
+			require.Error(t, err, "%s(%q)", name, id)
+			require.False(t, chainalysis.IsTransient(err), "%s(%q): refused for good, not retried for a day", name, id)
+		}
+		for _, id := range []string{"../../v1/alerts", "a/b", "a?b=1", "a#frag", "%2e%2e", "%2F", "a b", ".../x", "./x"} {
+			before := len(paths.Load().([]string))
+			require.NoError(t, call.call(id), "%s(%q)", name, id)
+			got := paths.Load().([]string)
+			require.Len(t, got, before+1)
+			p := got[len(got)-1]
+			require.True(t, strings.HasPrefix(p, call.prefix) && strings.HasSuffix(p, call.suffix), "%s(%q) went to %s", name, id, p)
+			seg := strings.TrimSuffix(strings.TrimPrefix(p, call.prefix), call.suffix)
+			require.NotContains(t, seg, "/", "%s(%q): one segment", name, id)
+			un, err := url.PathUnescape(seg)
+			require.NoError(t, err)
+			require.Equal(t, id, un, "%s: the id arrives as it was", name)
+		}
+	}
+	require.Empty(t, slicesFilter(paths.Load().([]string), func(p string) bool {
+		return strings.Contains(p, "/./") || strings.Contains(p, "/../") || strings.HasSuffix(p, "/.") || strings.HasSuffix(p, "/..") || strings.Contains(p, "//")
+	}), "no dot or empty segment was ever sent")
+}
+
+func slicesFilter(s []string, keep func(string) bool) (out []string) {
+	for _, v := range s {
+		if keep(v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

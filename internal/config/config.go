@@ -17,6 +17,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
+	"github.com/travelrule/enclave/internal/validate"
 )
 
 // Defaults of the optional variables.
@@ -39,6 +40,16 @@ const (
 	DefaultVerificationTimeout = 15 * time.Minute
 	// DefaultPeerWorkers is the messages to counterparties in flight.
 	DefaultPeerWorkers = 100
+	// DefaultHTTPReadTimeout bounds reading one request, headers and body: 1 MiB (the body
+	// cap) arrives in it at 35 KiB/s.
+	DefaultHTTPReadTimeout = 30 * time.Second
+	// DefaultHTTPWriteTimeout bounds answering one request once it is read; a request with
+	// Prefer: wait gets its wait on top.
+	DefaultHTTPWriteTimeout = 30 * time.Second
+	// DefaultHTTPMinBodyRate is the slowest a request body may arrive, in bytes per second
+	// after a grace of a few seconds: a body trickled a byte at a time is cut off within
+	// seconds, a 1 MiB body from a slow client still arrives.
+	DefaultHTTPMinBodyRate = 16 << 10
 )
 
 // Peer is a counterparty enclave allowed to call the peer routes.
@@ -142,6 +153,26 @@ type Config struct {
 	// PeerWorkers is how many messages to counterparties, and questions to the VASP's API, this
 	// process has in flight (ENCLAVE_PEER_WORKERS), default 100: a lane of their own.
 	PeerWorkers int
+	// HTTPMaxConns bounds the connections serve holds open at once (ENCLAVE_HTTP_MAX_CONNS);
+	// one more is answered 503 and closed at once. Default 0: half the process's open-file
+	// limit, at most 10,000 (httpserver.MaxConns), so that connections can never take the file
+	// descriptors the database pools, Chainalysis and callbacks need.
+	HTTPMaxConns int
+	// HTTPMaxConnsPerClient bounds the connections from one IP address
+	// (ENCLAVE_HTTP_MAX_CONNS_PER_CLIENT), so that one client cannot take them all. Default 0:
+	// half of HTTPMaxConns.
+	HTTPMaxConnsPerClient int
+	// HTTPReadTimeout bounds reading one request, headers and body (ENCLAVE_HTTP_READ_TIMEOUT),
+	// default 30s; headers alone have 5s.
+	HTTPReadTimeout time.Duration
+	// HTTPWriteTimeout bounds answering one request once it is read
+	// (ENCLAVE_HTTP_WRITE_TIMEOUT), default 30s; a request with Prefer: wait gets its wait on top,
+	// so its answer is never cut off.
+	HTTPWriteTimeout time.Duration
+	// HTTPMinBodyRate is the slowest, in bytes per second, a request body may arrive after its
+	// first 5 seconds (ENCLAVE_HTTP_MIN_BODY_RATE), default 16384: a trickled body is cut off
+	// in seconds, not at HTTPReadTimeout.
+	HTTPMinBodyRate int
 
 	problems []string
 }
@@ -174,11 +205,17 @@ func Load(lookup func(string) string) Config {
 		VASPAPITimeout:      DefaultVASPAPITimeout,
 		VerificationTimeout: DefaultVerificationTimeout,
 		PeerWorkers:         DefaultPeerWorkers,
+		HTTPReadTimeout:     DefaultHTTPReadTimeout,
+		HTTPWriteTimeout:    DefaultHTTPWriteTimeout,
+		HTTPMinBodyRate:     DefaultHTTPMinBodyRate,
 	}
 	for _, k := range strings.Split(lookup("ENCLAVE_API_KEYS"), ",") {
 		if k = strings.TrimSpace(k); k != "" {
 			c.APIKeys = append(c.APIKeys, k)
 		}
+	}
+	if c.VaspID != "" && !validate.VASPID(c.VaspID) {
+		c.problem("ENCLAVE_VASP_ID: must be %s, got %s", validate.VASPIDRule, validate.Quote(c.VaspID))
 	}
 	c.duration(lookup, "ENCLAVE_SHUTDOWN_TIMEOUT", &c.ShutdownTimeout)
 	c.duration(lookup, "ENCLAVE_KYT_MAX_AGE", &c.KYTMaxAge)
@@ -201,6 +238,11 @@ func Load(lookup func(string) string) Config {
 	c.count(lookup, "ENCLAVE_CALLBACK_WORKERS", 10000, &c.CallbackWorkers)
 	c.count(lookup, "ENCLAVE_PIPELINE_CONNECTIONS", 1000, &c.PipelineConnections)
 	c.count(lookup, "ENCLAVE_PEER_WORKERS", 10000, &c.PeerWorkers)
+	c.count(lookup, "ENCLAVE_HTTP_MAX_CONNS", 1<<20, &c.HTTPMaxConns)
+	c.count(lookup, "ENCLAVE_HTTP_MAX_CONNS_PER_CLIENT", 1<<20, &c.HTTPMaxConnsPerClient)
+	c.duration(lookup, "ENCLAVE_HTTP_READ_TIMEOUT", &c.HTTPReadTimeout)
+	c.duration(lookup, "ENCLAVE_HTTP_WRITE_TIMEOUT", &c.HTTPWriteTimeout)
+	c.count(lookup, "ENCLAVE_HTTP_MIN_BODY_RATE", 1<<30, &c.HTTPMinBodyRate)
 	c.duration(lookup, "ENCLAVE_VASP_API_TIMEOUT", &c.VASPAPITimeout)
 	c.duration(lookup, "ENCLAVE_VERIFICATION_TIMEOUT", &c.VerificationTimeout)
 	if v := strings.TrimSpace(lookup("ENCLAVE_CALLBACK_ON_REGISTERED")); v != "" {
@@ -351,6 +393,11 @@ func (c Config) LogValue() slog.Value {
 		slog.String("vaspApiTimeout", c.VASPAPITimeout.String()),
 		slog.String("verificationTimeout", c.VerificationTimeout.String()),
 		slog.Int("peerWorkers", c.PeerWorkers),
+		slog.Int("httpMaxConns", c.HTTPMaxConns),
+		slog.Int("httpMaxConnsPerClient", c.HTTPMaxConnsPerClient),
+		slog.String("httpReadTimeout", c.HTTPReadTimeout.String()),
+		slog.String("httpWriteTimeout", c.HTTPWriteTimeout.String()),
+		slog.Int("httpMinBodyRate", c.HTTPMinBodyRate),
 	)
 }
 
@@ -394,8 +441,9 @@ func (c *Config) loadPeers() {
 		switch {
 		case p.VaspID == "":
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId is required", i)
-		case strings.IndexFunc(p.VaspID, func(r rune) bool { return r <= ' ' || r > '~' }) >= 0:
-			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q must be printable ASCII without spaces (it is sent as the X-Vasp-Id header)", i, p.VaspID)
+		case !validate.VASPID(p.VaspID):
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %s must be printable ASCII without spaces, '/', '?', '#' or '%%', "+
+				`at most 64 characters, not "." or ".." (it is sent as the X-Vasp-Id header and becomes a URL path segment)`, i, validate.Quote(p.VaspID))
 		case seen[p.VaspID]:
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is listed twice", i, p.VaspID)
 		case c.VaspID != "" && p.VaspID == c.VaspID:

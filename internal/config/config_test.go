@@ -160,6 +160,10 @@ func TestPeersFileIsReadStrictly(t *testing.T) {
 		{`{"peers":[{"VASPID":"7","secret":"` + goodSecret + `"}]}`, "peers[0].VASPID: unknown field"},
 		{`{"peers":[{"vaspId":"7 8","secret":"` + goodSecret + `"}]}`, "peers[0].vaspId \"7 8\" must be printable ASCII without spaces"},
 		{`{"peers":[{"vaspId":"1","secret":"` + goodSecret + `"}]}`, "is our own VASP id"},
+		{`{"peers":[{"vaspId":"..","secret":"` + goodSecret + `"}]}`, `peers[0].vaspId ".." must be printable ASCII`},
+		{`{"peers":[{"vaspId":".","secret":"` + goodSecret + `"}]}`, `peers[0].vaspId "." must be printable ASCII`},
+		{`{"peers":[{"vaspId":"a/b","secret":"` + goodSecret + `"}]}`, `peers[0].vaspId "a/b" must be printable ASCII`},
+		{`{"peers":[{"vaspId":"a?b","secret":"` + goodSecret + `"}]}`, `peers[0].vaspId "a?b" must be printable ASCII`},
 		{`{"peers":[{"vaspId":"7","url":"not a url","secret":"` + goodSecret + `"}]}`, "peers[0].url"},
 		{`{"peers":[{"vaspId":7,"secret":"` + goodSecret + `"}]}`, "must be strings"},
 		{`[]`, "not a JSON object"},
@@ -169,6 +173,9 @@ func TestPeersFileIsReadStrictly(t *testing.T) {
 		err := Load(env(map[string]string{"ENCLAVE_PEERS_FILE": p, "ENCLAVE_VASP_ID": "1"})).Validate(0)
 		require.ErrorContains(t, err, c.want, c.file)
 		require.NotContains(t, err.Error(), goodSecret)
+	}
+	for _, id := range []string{"..", ".", "a/b", "a%2F", "a#b", strings.Repeat("7", 65)} {
+		require.ErrorContains(t, Load(env(map[string]string{"ENCLAVE_VASP_ID": id})).Validate(0), "ENCLAVE_VASP_ID: must be a VASP id", id)
 	}
 	p := filepath.Join(dir, "empty.json")
 	require.NoError(t, os.WriteFile(p, []byte(`{"peers":[]}`), 0o600))

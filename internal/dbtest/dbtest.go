@@ -103,6 +103,30 @@ func New(t testing.TB) *sqlx.DB {
 	return db
 }
 
+// OwnServer starts a PostgreSQL server of t's alone, from the installed binaries, with the
+// schema migrated in its database "postgres", and returns it and that database's DSN; it is
+// stopped when t ends. It is for a test that stops or crashes its server (pglocal's Crash and
+// Resume), which the server every other test shares must never be.
+func OwnServer(t testing.TB, o pglocal.Options) (*pglocal.Cluster, string) {
+	t.Helper()
+	ctx := context.Background()
+	pg, err := pglocal.Start(ctx, o)
+	if err != nil {
+		t.Fatalf("test database server: %v", err)
+	}
+	t.Cleanup(func() { pg.Stop() }) //nolint:errcheck
+	dsn := pg.URL("postgres")
+	db, err := sql.Open("postgres", dsn)
+	if err != nil {
+		t.Fatalf("test database: %v", err)
+	}
+	defer db.Close()
+	if _, err := schema.Migrate(ctx, db); err != nil {
+		t.Fatalf("migrate the test database: %v", err)
+	}
+	return pg, dsn
+}
+
 func (s *server) start() {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()

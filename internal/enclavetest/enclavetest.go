@@ -1,6 +1,7 @@
 // Package enclavetest starts a whole enclave for tests: a fresh migrated PostgreSQL database,
-// the enclave wired exactly as serve wires it (internal/app) with River working, kytsim over
-// real HTTP as Chainalysis, and a real HTTP receiver that verifies every callback's signature.
+// the enclave wired exactly as serve wires it (internal/app) and served as serve serves it
+// (internal/httpserver) with River working, kytsim over real HTTP as Chainalysis, and a real
+// HTTP receiver that verifies every callback's signature.
 package enclavetest
 
 import (
@@ -25,6 +26,7 @@ import (
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/dbtest"
+	"github.com/travelrule/enclave/internal/httpserver"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/openapitest"
 	"github.com/travelrule/enclave/internal/seal"
@@ -162,7 +164,9 @@ func Start(t testing.TB, o Options) *Enclave {
 	if srv == nil {
 		srv = httptest.NewUnstartedServer(nil)
 	}
-	srv.Config.Handler = a.Handler
+	// Served as serve serves it: its timeouts and its bounds on connections.
+	srv.Config = httpserver.New(a.Handler, log, e.Config)
+	srv.Listener = httpserver.Limit(srv.Listener, e.Config, log)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL

@@ -11,6 +11,7 @@ import (
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/sqlpage"
+	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/webhook"
 )
 
@@ -145,9 +146,10 @@ type CounterpartyRisk struct {
 // highest level of its alerts not dismissed, and its exposure. NOT-FOUND when KYT has no such
 // user; SERVICE-UNAVAILABLE when Chainalysis does not answer.
 func (s *Service) Counterparty(ctx context.Context, vaspID string) (CounterpartyRisk, error) {
-	vaspID = strings.TrimSpace(vaspID)
-	if vaspID == "" || len(vaspID) > 255 {
-		return CounterpartyRisk{}, apperr.Bad("vaspId: want 1 to 255 characters")
+	// It becomes a path segment of the KYT URL: "..", "/" or "?" must not move the call.
+	if !validate.VASPID(vaspID) {
+		return CounterpartyRisk{}, &apperr.Error{Code: apperr.BadRequest, Message: "vaspId: must be " + validate.VASPIDRule + ", got " + validate.Quote(vaspID),
+			Problems: []apperr.Problem{{Field: "vaspId", Rule: "vaspid"}}}
 	}
 	if s.kyt == nil {
 		return CounterpartyRisk{}, apperr.New(apperr.UnsupportedRiskAssessment, "Chainalysis KYT is not configured: the enclave has no CHAINALYSIS_KYT_API_KEY")

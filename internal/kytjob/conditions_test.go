@@ -11,9 +11,9 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/pglocal"
@@ -129,15 +129,7 @@ func TestDatabaseOutageIsQuietAndSurvived(t *testing.T) {
 	ctx := context.Background()
 	// A durable server of its own: this test crashes it, and an ephemeral one would lose the
 	// commits of its last moments.
-	pg, err := pglocal.Start(ctx, pglocal.Options{})
-	require.NoError(t, err)
-	t.Cleanup(func() { pg.Stop() }) //nolint:errcheck
-	dsn := pg.URL("postgres")
-	db, err := app.OpenDB(ctx, dsn, 2)
-	require.NoError(t, err)
-	_, err = schema.Migrate(ctx, db.DB)
-	require.NoError(t, err)
-	db.Close()
+	pg, dsn := dbtest.OwnServer(t, pglocal.Options{})
 
 	e := et.Start(t, et.Options{DSN: dsn, Sim: kytsim.Options{TransferDelay: 2 * time.Second}})
 	v := e.CreateOutgoing("ETH", "", "1", "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1")

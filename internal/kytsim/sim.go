@@ -76,6 +76,7 @@ type Faults struct {
 // Request is one API request the sandbox received, for tests to assert the exact call made.
 type Request struct {
 	Method string
+	// Path is as it came over the wire, escaped: an id holding '/' shows as one %2F segment.
 	Path   string
 	Body   string
 	Status int
@@ -239,7 +240,8 @@ func (s *Sim) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p, ok := strings.CutPrefix(r.URL.Path, prefix); ok && strings.HasPrefix(p, "/") {
 			r2 := r.Clone(r.Context())
 			r2.URL.Path = p
-			r2.URL.RawPath = ""
+			// An escaped '/' inside an id stays inside it: the routes read the escaped path.
+			r2.URL.RawPath = strings.TrimPrefix(r.URL.RawPath, prefix)
 			r = r2
 			break
 		}
@@ -298,7 +300,7 @@ func (s *Sim) endpoint(h handler, errBody func(int, string) map[string]any) http
 		if len(s.requests) >= 100000 {
 			s.requests = s.requests[1:]
 		}
-		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Body: string(body), Status: status})
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.EscapedPath(), Body: string(body), Status: status})
 		s.mu.Unlock()
 	}
 }

@@ -88,6 +88,10 @@ func Decimal(s string) bool { return decimalRe.MatchString(s) }
 // PositiveDecimal reports whether s is a plain decimal string greater than zero.
 func PositiveDecimal(s string) bool { return Decimal(s) && strings.Trim(s, "0.") != "" }
 
+// VASPIDRule says what VASPID accepts, for messages about a VASP id checked outside a struct
+// (a path parameter, the peers file).
+const VASPIDRule = `a VASP id: 1 to 64 printable ASCII characters without spaces, '/', '?', '#' or '%', and not "." or ".."`
+
 // VASPID reports whether s can be a VASP id: it becomes a URL path segment
 // (/v1/counterparties/{vaspId}) and an HTTP header (X-Vasp-Id), so it is 1 to 64 printable
 // ASCII characters without space, '/', '?', '#' or '%', and not "." or "..".
@@ -158,7 +162,7 @@ func explain(fe validator.FieldError) string {
 	case "required", "required_if", "required_unless", "required_with", "required_without":
 		return "required"
 	case "vaspid":
-		return "must be a VASP id: 1 to 64 printable ASCII characters without spaces, '/', '?', '#' or '%'" + got(fe)
+		return "must be " + VASPIDRule + got(fe)
 	case "decimal":
 		return `must be a positive decimal such as "1.25"` + got(fe)
 	case "decimal0":
