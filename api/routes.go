@@ -41,6 +41,9 @@ type Deps struct {
 	Ready func(context.Context) error
 	// Metrics is the registry /metrics exposes.
 	Metrics *prometheus.Registry
+	// Console is the operator console (internal/console), served under /console with its own
+	// login and session cookie; nil serves none.
+	Console http.Handler
 }
 
 // NewHandler returns the enclave's whole HTTP API. Every route is listed here, with its
@@ -99,5 +102,12 @@ func NewHandler(d Deps) *gin.Engine {
 	peer.POST("/verifications/error", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveError)))
 	peer.POST("/verifications/account", handlePeerAnswerOf(d.Log, peerCheck(d.Checks.AnswerAccount)))
 	peer.POST("/verifications/tx/inquiry", handlePeerAnswerOf(d.Log, peerCheck(d.Checks.AnswerTxInquiry)))
+
+	// The operator console: its own login, session cookie and role per route
+	// (internal/console/routes.go lists them); HTML, never the JSON error envelope.
+	if d.Console != nil {
+		r.Any("/console", gin.WrapH(d.Console))
+		r.Any("/console/*path", gin.WrapH(d.Console))
+	}
 	return r
 }

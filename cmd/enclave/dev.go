@@ -278,6 +278,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fmt.Fprintf(stdout, "\nenclave dev is serving two enclaves, each other's counterparty (peers files %s, %s):\n", ourPeers, theirPeers)
 	fmt.Fprintf(stdout, "  us:           VASP %s on %s, API key: %s (%s)\n", devVasp, us.base, st.APIKey, keyNote)
 	fmt.Fprintf(stdout, "  counterparty: VASP %s on %s, API key: %s\n\n", devCounterparty, them.base, st.Counterparty.APIKey)
+	if err := printConsoleLogin(ctx, stdout, cfg.DatabaseURL, us.base); err != nil {
+		return err
+	}
 	printBooks(stdout)
 	fmt.Fprintln(stdout)
 	if *demo {

@@ -52,6 +52,7 @@ func commands() []command {
 		{"dev", "run two enclaves locally, each other's counterparty (PostgreSQL, kytsim, demo VASP backends), with nothing to configure", runDev},
 		{"keyset", "make (new) or rotate the keyset that encrypts personal data at rest", runKeyset},
 		{"rekey", "seal every stored payload under the keyset's primary key (online, in batches)", runRekey},
+		{"operator", "add, list or disable the operators of the console (/console)", runOperator},
 		{"purge", "delete verifications older than ENCLAVE_RETENTION with all about them (--dry-run counts)", runPurge},
 		{"kytsim", "serve a stateful Chainalysis KYT sandbox for tests, demos and staging", runKYTSim},
 		{"bench", "measure accept latency, end-to-end throughput and losses on this machine (--exchange: two enclaves)", runBench},

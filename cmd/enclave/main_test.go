@@ -273,6 +273,7 @@ func TestDevDemo(t *testing.T) {
 	require.Contains(t, s, "demo done")
 	key := regexp.MustCompile(`API key: (\S+) \(new`).FindStringSubmatch(s)
 	require.NotNil(t, key, s)
+	require.Regexp(t, `console: http://127\.0\.0\.1:\d+/console/  log in as demo-admin, password \S{20,} \(admin`, s)
 	peers, err := loadPeersFile(filepath.Join(dir, "counterparty-peers.json"))
 	require.NoError(t, err, "the counterparty's peers file is one serve reads")
 	require.Equal(t, devVasp, peers[0].VaspID)
@@ -281,6 +282,7 @@ func TestDevDemo(t *testing.T) {
 	require.NoError(t, run(ctx, devArgs(filepath.Join(dir, "pgdata")), envOf(nil), &out, &out), "%s", out.String())
 	require.Contains(t, out.String(), "demo done")
 	require.Contains(t, out.String(), "API key: "+key[1]+" (the same as last time", "the key is kept with the data")
+	require.Contains(t, out.String(), "log in as demo-admin, password ", "a working login at every start")
 }
 
 // TestDevBook: each rule of the printed customer book, as the demo VASP backend answers
@@ -400,4 +402,32 @@ func TestPurgeCommand(t *testing.T) {
 	require.Contains(t, out.String(), "would delete 0 verifications")
 	require.NoError(t, run(context.Background(), []string{"purge"}, envOf(env), &out, &errb), "%s", errb.String())
 	require.Contains(t, out.String(), "purge: older than 43800h0m0s, deleted 0 verifications")
+}
+
+func TestOperatorCommand(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	env := envOf(map[string]string{"DATABASE_URL": dbtest.URL(t)})
+	var out, errb bytes.Buffer
+	require.NoError(t, run(ctx, []string{"operator", "add", "Alice", "--role", "analyst"}, env, &out, &errb), "%s", errb.String())
+	m := regexp.MustCompile(`password \(shown this once\): (\S+)`).FindStringSubmatch(out.String())
+	require.Len(t, m, 2, out.String())
+	require.GreaterOrEqual(t, len(m[1]), 20, "a long generated password")
+	require.Contains(t, out.String(), "operator alice added with role analyst")
+	require.NoError(t, run(ctx, []string{"operator", "add", "--role", "viewer", "bob"}, env, &out, &errb), "flags before the name too")
+
+	err := run(ctx, []string{"operator", "add", "alice", "--role", "analyst"}, env, &out, &errb)
+	require.ErrorContains(t, err, "exists")
+	var u usageError
+	require.ErrorAs(t, run(ctx, []string{"operator", "add", "carol", "--role", "root"}, env, &out, &errb), &u)
+	require.ErrorAs(t, run(ctx, []string{"operator", "add", "--role", "admin"}, env, &out, &errb), &u, "NAME is required")
+	require.ErrorAs(t, run(ctx, []string{"operator", "remove", "alice"}, env, &out, &errb), &u)
+
+	require.NoError(t, run(ctx, []string{"operator", "disable", "alice"}, env, &out, &errb))
+	require.ErrorContains(t, run(ctx, []string{"operator", "disable", "nobody"}, env, &out, &errb), "no operator")
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"operator", "list"}, env, &out, &errb))
+	require.Regexp(t, `alice\s+analyst\s+disabled`, out.String())
+	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
+	require.NotContains(t, out.String(), m[1], "the password is never shown again")
 }

@@ -122,9 +122,12 @@ func Check(ctx context.Context, db *sql.DB) error {
 	if current < target {
 		return fmt.Errorf("%w (enclave schema at version %d of %d)", ErrNotMigrated, current, target)
 	}
-	// A migration numbered below the newest applied one, and missing (see provider).
-	if pending, err := p.HasPending(ctx); err != nil || pending {
-		return fmt.Errorf("%w (enclave schema: a migration below version %d is missing)", ErrNotMigrated, current)
+	// A migration numbered below the current version (merged from a branch after a later one
+	// was applied) is pending too.
+	if pending, err := p.HasPending(ctx); err != nil {
+		return fmt.Errorf("%w (enclave schema: %v)", ErrNotMigrated, err)
+	} else if pending {
+		return fmt.Errorf("%w (enclave schema: a migration below version %d is not applied)", ErrNotMigrated, current)
 	}
 	m, err := rivermigrate.New(riverdatabasesql.New(db), nil)
 	if err != nil {
@@ -141,9 +144,9 @@ func Check(ctx context.Context, db *sql.DB) error {
 }
 
 func provider(db *sql.DB) (*goose.Provider, error) {
-	// Out of order: migrations are numbered on branches that merge in any order (00010 may be
-	// applied before 00008 exists), so a missing lower version is applied, not refused.
 	p, err := goose.NewProvider(goose.DialectPostgres, db, migrations, goose.WithDisableGlobalRegistry(true),
+		// Branches number their migrations apart and leave gaps (00009 before 00008 lands): a
+		// database migrated with the later one still takes the earlier when it arrives.
 		goose.WithAllowOutofOrder(true))
 	if err != nil {
 		return nil, fmt.Errorf("load migrations: %w", err)

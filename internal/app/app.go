@@ -30,6 +30,7 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/logthrottle"
@@ -78,11 +79,16 @@ type App struct {
 	Directory *exchange.Directory
 	// Waiter serves Prefer: wait; Close stops its listener.
 	Waiter *assessment.Waiter
+	// Console is the operator console, mounted under /console; Close stops its session cleanup.
+	Console *console.Console
 }
 
 // Close releases what the App holds beyond its pools and River client: the listener of
-// Prefer: wait.
-func (a *App) Close() { a.Waiter.Close() }
+// Prefer: wait and the console's session cleanup.
+func (a *App) Close() {
+	a.Waiter.Close()
+	a.Console.Close()
+}
 
 // New wires the enclave on its two pools. The River client is not started.
 func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, error) {
@@ -239,8 +245,13 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return conn, nil
 	}, log)
 
+	cons, err := console.New(console.Deps{Log: log, DB: db, Verifications: verifs, Assessments: assessments, Screenings: screenings,
+		Callbacks: callbacks, Exchange: xchg, Peers: cfg.Peers})
+	if err != nil {
+		return nil, err
+	}
 	handler := api.NewHandler(api.Deps{
-		Log: log, Config: cfg, Metrics: metrics, Waiter: waiter,
+		Log: log, Config: cfg, Metrics: metrics, Waiter: waiter, Console: cons,
 		Verifications: verifs, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg,
 		Directory: dir, Checks: checks,
 		Ready: func(ctx context.Context) error {
@@ -252,7 +263,8 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 			return schema.Check(ctx, db.DB)
 		},
 	})
-	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Directory: dir, Waiter: waiter}, nil
+	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
+		Directory: dir, Console: cons}, nil
 }
 
 // atLeast drops records below min.

@@ -37,8 +37,23 @@ var alertItemColumns = func() string {
 type AlertFilter struct {
 	Level, Source, AlertStatus  string
 	RequestID, VerificationUUID string
-	From, To                    *time.Time
-	Page                        sqlpage.Request
+	// AlertID selects one alert: the console's alert page.
+	AlertID string
+	// Direction is OUTGOING or INCOMING, the assessment's.
+	Direction string
+	From, To  *time.Time
+	Page      sqlpage.Request
+	// ByID narrows the alerts by their id with conditions another package writes over a table
+	// of its own: the console keeps its triage state apart from kyt_alerts, and filters its
+	// queue by it without this package knowing that table.
+	ByID []IDCondition
+}
+
+// IDCondition is a condition on an alert's id: SQL follows "a.alert_id " and holds one %d,
+// the placeholder of Arg — such as "IN (SELECT alert_id FROM t WHERE status = ANY($%d))".
+type IDCondition struct {
+	SQL string
+	Arg any
 }
 
 // alertList is GET /v1/risk-assessment/chainalysis-kyt/alerts: newest first, each filter served
@@ -86,6 +101,18 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, s
 			w.Add(c.col+" = $%d", id)
 		}
 	}
+	if f.AlertID != "" {
+		w.Add("a.alert_id = $%d", f.AlertID)
+	}
+	if f.Direction != "" {
+		if err := apperr.OneOf("direction", f.Direction, Outgoing, Incoming); err != nil {
+			return nil, none, err
+		}
+		w.Add("k.direction = $%d", strings.ToUpper(f.Direction))
+	}
+	for _, c := range f.ByID {
+		w.Add("a.alert_id "+c.SQL, c.Arg)
+	}
 	if f.From != nil {
 		w.Add("a.created_at >= $%d", *f.From)
 	}
@@ -93,7 +120,7 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, s
 		w.Add("a.created_at <= $%d", *f.To)
 	}
 	l := alertList
-	if f.VerificationUUID == "" {
+	if f.VerificationUUID == "" && f.Direction == "" {
 		l.CountFrom = "kyt_alerts a" // every alert has its assessment (foreign key)
 	}
 	rows, p, err := sqlpage.Select(ctx, s.api, l, w, f.Page, func(r alertItemRow) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.AlertID} })

@@ -1,0 +1,382 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/travelrule/enclave/internal/console"
+	"github.com/travelrule/enclave/internal/dbtest"
+	et "github.com/travelrule/enclave/internal/enclavetest"
+)
+
+func TestMain(m *testing.M) { dbtest.Main(m) }
+
+// sanctioned is an address kytsim knows as OFAC-listed: assessing a transfer to it raises a
+// SEVERE alert.
+const sanctioned = "0x53b6936513e738f44FB50d2b9476730C0Ab3Bfc1"
+
+// Personal data of the verification below: the console shows it only once revealed.
+const (
+	personName  = "Quartermaine"
+	personFirst = "Zebulon"
+	personID    = "NID-7788-XYZ"
+)
+
+const wait = 20 * time.Second
+
+type bundle struct {
+	e                     *et.Enclave
+	passwords             map[string]string
+	verification, alertID string
+	requestID             string
+}
+
+// setup starts an enclave with three operators (admin, analyst, viewer) and, unless empty,
+// one verification to a sanctioned address whose assessment raised a SEVERE alert.
+func setup(t *testing.T, empty bool) *bundle {
+	t.Helper()
+	b := &bundle{e: et.Start(t, et.Options{}), passwords: map[string]string{}}
+	ops := console.NewOperators(b.e.DB)
+	for _, r := range []console.Role{console.Admin, console.Analyst, console.Viewer} {
+		p, err := ops.Add(context.Background(), string(r), r, "test")
+		require.NoError(t, err)
+		b.passwords[string(r)] = p
+	}
+	if empty {
+		return b
+	}
+	b.verification, b.requestID = AlertingVerification(t, b.e)
+	require.NoError(t, b.e.DB.Get(&b.alertID, `SELECT alert_id FROM kyt_alerts WHERE request_id = $1`, b.requestID))
+	return b
+}
+
+// AlertingVerification creates a verification whose payload names a person, to the sanctioned
+// address, and assesses it; it returns once the assessment is PROCESSED with its alert.
+func AlertingVerification(t testing.TB, e *et.Enclave) (verificationUUID, requestID string) {
+	body := et.VerificationBody("ETH", "Ethereum", "1.5", sanctioned)
+	ivms := body["payload"].(map[string]any)["ivms101"].(map[string]any)
+	ivms["originator"].(map[string]any)["originatorPersons"] = []any{map[string]any{"naturalPerson": map[string]any{
+		"name":                   map[string]any{"nameIdentifier": []any{map[string]any{"primaryIdentifier": personName, "secondaryIdentifier": personFirst}}},
+		"nationalIdentification": map[string]any{"nationalIdentifier": personID},
+	}}}
+	raw, _ := json.Marshal(body)
+	r := e.Client.Do("POST", "/v1/verifications", raw, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var out struct{ VerificationUUID string }
+	require.NoError(t, json.Unmarshal(r.Body, &out))
+	requestID = e.Assess(out.VerificationUUID, "")
+	e.Receiver.Terminal(t, requestID, wait)
+	return out.VerificationUUID, requestID
+}
+
+// browser is an HTTP client with a cookie jar that does not follow redirects, so each answer
+// is seen as sent.
+type browser struct {
+	t    *testing.T
+	base string
+	c    *http.Client
+}
+
+func (b *bundle) browser(t *testing.T) *browser {
+	jar, _ := cookiejar.New(nil)
+	return &browser{t: t, base: b.e.URL, c: &http.Client{Jar: jar, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+type answer struct {
+	status int
+	header http.Header
+	body   string
+}
+
+func (br *browser) do(method, path string, form url.Values, header ...string) answer {
+	br.t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, br.base+path, body)
+	require.NoError(br.t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	res, err := br.c.Do(req)
+	require.NoError(br.t, err)
+	defer res.Body.Close()
+	b, _ := io.ReadAll(res.Body)
+	return answer{res.StatusCode, res.Header, string(b)}
+}
+
+func (br *browser) get(path string) answer { return br.do("GET", path, nil) }
+
+func (br *browser) post(path string, form url.Values) answer { return br.do("POST", path, form) }
+
+func (br *browser) login(name, password string) answer {
+	br.t.Helper()
+	return br.post("/console/login", url.Values{"name": {name}, "password": {password}, "next": {"/console/alerts"}})
+}
+
+func (b *bundle) as(t *testing.T, role string) *browser {
+	t.Helper()
+	br := b.browser(t)
+	a := br.login(role, b.passwords[role])
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	return br
+}
+
+func TestLoginLogoutAndSessions(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	br := b.browser(t)
+
+	a := br.get("/console/alerts?level=SEVERE")
+	require.Equal(t, http.StatusSeeOther, a.status, "no session: sent to log in")
+	require.Equal(t, "/console/login?next="+url.QueryEscape("/console/alerts?level=SEVERE"), a.header.Get("Location"))
+
+	a = br.get("/console/login")
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, `<label for="password">Password</label>`)
+	csp := a.header.Get("Content-Security-Policy")
+	require.Contains(t, csp, "frame-ancestors 'none'")
+	require.Contains(t, csp, "script-src 'self'")
+	require.NotContains(t, csp, "unsafe-inline")
+	require.Equal(t, "nosniff", a.header.Get("X-Content-Type-Options"))
+	require.NotContains(t, a.body, "<script>", "no inline script")
+
+	a = br.login("admin", "wrong password")
+	require.Equal(t, http.StatusUnauthorized, a.status)
+	require.Contains(t, a.body, "Wrong name or password")
+	a = br.login("nobody", "whatever")
+	require.Equal(t, http.StatusUnauthorized, a.status, "an unknown name answers as a wrong password")
+
+	a = br.login("admin", b.passwords["admin"])
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, "/console/alerts", a.header.Get("Location"))
+	cookie := a.header.Get("Set-Cookie")
+	require.Contains(t, cookie, "enclave_console=")
+	require.Contains(t, cookie, "HttpOnly")
+	require.Contains(t, cookie, "SameSite=Strict")
+	require.Contains(t, cookie, "Path=/console")
+	require.NotContains(t, cookie, "Secure", "plain HTTP on a loopback address: no Secure flag")
+
+	a = br.get("/console/alerts")
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, "No alert matches these filters", "the empty queue says so")
+	require.Contains(t, a.body, "admin")
+
+	// A session that expired (idle or absolute) sends the browser to log in again.
+	_, err := b.e.DB.Exec(`UPDATE console_sessions SET expiry = now() - interval '1 second'`)
+	require.NoError(t, err)
+	require.Equal(t, http.StatusSeeOther, br.get("/console/alerts").status)
+	require.Equal(t, http.StatusSeeOther, br.login("admin", b.passwords["admin"]).status)
+	require.Equal(t, 200, br.get("/console/alerts").status)
+
+	a = br.post("/console/logout", url.Values{})
+	require.Equal(t, http.StatusSeeOther, a.status)
+	require.Equal(t, http.StatusSeeOther, br.get("/console/alerts").status, "logged out")
+	var n int
+	require.NoError(t, b.e.DB.Get(&n, `SELECT count(*) FROM console_sessions WHERE expiry > now()`))
+	require.Zero(t, n, "logout destroys the session server-side")
+
+	// A disabled operator's session ends at its next request.
+	v := b.as(t, "viewer")
+	require.Equal(t, 200, v.get("/console/alerts").status)
+	require.NoError(t, console.NewOperators(b.e.DB).Disable(context.Background(), "viewer", "test"))
+	require.Equal(t, http.StatusSeeOther, v.get("/console/alerts").status)
+	require.Equal(t, http.StatusUnauthorized, b.browser(t).login("viewer", b.passwords["viewer"]).status)
+
+	audit := b.as(t, "admin").get("/console/audit")
+	for _, s := range []string{"login failed", "logout", "operator disabled", "nobody"} {
+		require.Contains(t, audit.body, s)
+	}
+}
+
+func TestLoginIsRateLimited(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	br := b.browser(t)
+	for range 5 {
+		require.Equal(t, http.StatusUnauthorized, br.login("analyst", "guess").status)
+	}
+	a := br.login("analyst", b.passwords["analyst"])
+	require.Equal(t, http.StatusTooManyRequests, a.status, "the sixth attempt in a row is refused, right password or not")
+	require.Contains(t, a.body, "Too many login attempts")
+	require.Equal(t, "60", a.header.Get("Retry-After"))
+}
+
+func TestCrossOriginPostIsRefused(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	br := b.as(t, "admin")
+	a := br.do("POST", "/console/logout", url.Values{}, "Sec-Fetch-Site", "cross-site")
+	require.Equal(t, http.StatusForbidden, a.status)
+	a = br.do("POST", "/console/login", url.Values{"name": {"admin"}, "password": {b.passwords["admin"]}}, "Origin", "https://evil.example")
+	require.Equal(t, http.StatusForbidden, a.status)
+	require.Equal(t, 200, br.get("/console/alerts").status, "still logged in")
+}
+
+func TestTriageAnAlert(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	an := b.as(t, "analyst")
+
+	q := an.get("/console/alerts")
+	require.Equal(t, 200, q.status)
+	require.Contains(t, q.body, b.alertID)
+	require.Contains(t, q.body, "SEVERE")
+	require.Contains(t, q.body, "sanctioned entity")
+	require.Contains(t, q.body, "Unreviewed")
+	require.NotContains(t, q.body, personName)
+	require.Contains(t, an.get("/console/alerts?level=LOW").body, "No alert matches", "a filter in the URL")
+	require.Contains(t, an.get("/console/alerts?level=LOW").body, `<option value="LOW" selected>`, "kept in the form")
+
+	page := "/console/alerts/" + b.alertID
+	a := an.get(page)
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, b.requestID, "its assessment")
+	require.Contains(t, a.body, b.verification, "its verification")
+	require.Contains(t, a.body, "Assign to me")
+
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/assign", url.Values{}).status)
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/status", url.Values{"status": {"In Review"}}).status)
+	a = an.post(page+"/status", url.Values{"status": {"Flagged"}})
+	require.Equal(t, http.StatusConflict, a.status, "Flagged needs a note")
+	require.Contains(t, a.body, "Flagged needs a note")
+	a = an.post(page+"/status", url.Values{"status": {"Unreviewed"}, "note": {"back"}})
+	require.Equal(t, http.StatusSeeOther, a.status)
+	require.Equal(t, http.StatusConflict, an.post(page+"/status", url.Values{"status": {"Dismissed"}, "note": {"x"}}).status,
+		"an Unreviewed alert is taken into review before it is closed")
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/status", url.Values{"status": {"In Review"}}).status)
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/status", url.Values{"status": {"Flagged"}, "note": {"Lazarus: file a SAR"}}).status)
+
+	a = an.get(page)
+	require.Contains(t, a.body, "Lazarus: file a SAR")
+	require.Contains(t, a.body, "In Review → Flagged")
+	require.Contains(t, a.body, "nobody → analyst")
+	require.Contains(t, an.get("/console/alerts").body, "No alert matches", "a Flagged alert leaves the open queue")
+	require.Contains(t, an.get("/console/alerts?status=Flagged").body, b.alertID)
+	require.Contains(t, an.get("/console/alerts?status=any&assignee=analyst").body, b.alertID)
+
+	audit := an.get("/console/audit?subject=" + b.alertID).body
+	require.Contains(t, audit, "In Review → Flagged")
+	require.NotContains(t, audit, "Lazarus", "a note's words stay with the alert, out of the audit log")
+
+	csv := an.get("/console/alerts.csv?status=any")
+	require.Equal(t, 200, csv.status)
+	require.Equal(t, "text/csv; charset=utf-8", csv.header.Get("Content-Type"))
+	require.Contains(t, csv.body, b.alertID+",")
+	require.Contains(t, csv.body, ",Flagged,analyst,")
+	require.NotContains(t, csv.body, personName)
+
+	// A viewer reads but cannot triage.
+	v := b.as(t, "viewer")
+	a = v.get(page)
+	require.Equal(t, 200, a.status)
+	require.NotContains(t, a.body, "Assign to me")
+	require.Equal(t, http.StatusForbidden, v.post(page+"/assign", url.Values{}).status)
+	require.Equal(t, http.StatusForbidden, v.post(page+"/status", url.Values{"status": {"In Review"}}).status)
+
+	require.Equal(t, http.StatusNotFound, an.get("/console/alerts/no-such-alert").status)
+	require.Equal(t, http.StatusNotFound, an.post("/console/alerts/no-such-alert/assign", url.Values{}).status)
+}
+
+func TestRevealIsAuditedAndForAnalysts(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	page := "/console/verifications/" + b.verification
+
+	v := b.as(t, "viewer")
+	a := v.get(page)
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, "Masked")
+	require.NotContains(t, a.body, personName)
+	require.NotContains(t, a.body, "Reveal IVMS101")
+	require.Equal(t, http.StatusForbidden, v.post(page+"/reveal", url.Values{}).status)
+	require.NotContains(t, v.get("/console/verifications").body, personName)
+	require.NotContains(t, v.get("/console/verifications.csv").body, personName)
+
+	an := b.as(t, "analyst")
+	require.Contains(t, an.get(page).body, "Reveal IVMS101")
+	a = an.post(page+"/reveal", url.Values{})
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, personName)
+	require.Contains(t, a.body, personID)
+	require.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	require.NotContains(t, an.get(page).body, personName, "masked again on the next visit")
+
+	audit := an.get("/console/audit?action=" + url.QueryEscape(console.ActionReveal)).body
+	require.Contains(t, audit, b.verification)
+	require.Contains(t, audit, "analyst")
+	require.NotContains(t, audit, personName)
+	require.NotContains(t, b.e.Logs.String(), personName, "nothing personal in the logs")
+}
+
+func TestRedeliverAFailedCallback(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	b.e.Receiver.Respond(func(int, *http.Request) int { return 500 })
+	v := b.e.CreateOutgoing("ETH", "Ethereum", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
+	req := b.e.Assess(v, "")
+	var id string
+	require.Eventually(t, func() bool {
+		return b.e.DB.Get(&id, `SELECT id FROM callbacks WHERE request_id = $1 AND status = 'FAILED'`, req) == nil
+	}, wait, 20*time.Millisecond, "the callback fails after its schedule")
+	b.e.Receiver.Respond(nil)
+
+	ad := b.as(t, "admin")
+	a := ad.get("/console/callbacks?status=FAILED")
+	require.Contains(t, a.body, "/console/callbacks/"+id+"/redeliver")
+	require.Contains(t, a.body, "500")
+	an := b.as(t, "analyst")
+	require.NotContains(t, an.get("/console/callbacks?status=FAILED").body, "/redeliver", "no redeliver form for an analyst")
+	require.Equal(t, http.StatusForbidden, an.post("/console/callbacks/"+id+"/redeliver", url.Values{}).status)
+
+	a = ad.post("/console/callbacks/"+id+"/redeliver", url.Values{})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Eventually(t, func() bool {
+		var st string
+		return b.e.DB.Get(&st, `SELECT status FROM callbacks WHERE id = $1`, id) == nil && st == "DELIVERED"
+	}, wait, 20*time.Millisecond)
+	require.Contains(t, ad.get("/console/callbacks?status=DELIVERED").body, "DELIVERED")
+	require.Contains(t, ad.get("/console/audit?action=redeliver").body, id)
+	require.Equal(t, http.StatusBadRequest, ad.post("/console/callbacks/"+id+"/redeliver", url.Values{}).status, "only a FAILED one")
+	a = ad.post("/console/callbacks/redeliver-failed", url.Values{})
+	require.Equal(t, http.StatusSeeOther, a.status)
+	require.Equal(t, "/console/callbacks?redelivered=0", a.header.Get("Location"))
+}
+
+// TestEveryPage renders each page empty and with rows, for each role that may see it.
+func TestEveryPage(t *testing.T) {
+	t.Parallel()
+	for _, empty := range []bool{true, false} {
+		b := setup(t, empty)
+		ad := b.as(t, "admin")
+		pages := []string{"/console/alerts", "/console/alerts?status=any", "/console/verifications", "/console/assessments",
+			"/console/screenings", "/console/callbacks", "/console/peer-messages", "/console/counterparties", "/console/audit",
+			"/console/operators", "/console/alerts.csv", "/console/verifications.csv", "/console/callbacks.csv", "/console/audit.csv"}
+		if !empty {
+			pages = append(pages, "/console/alerts/"+b.alertID, "/console/verifications/"+b.verification, "/console/assessments/"+b.requestID)
+		}
+		for _, p := range pages {
+			a := ad.get(p)
+			require.Equal(t, 200, a.status, "%s: %s", p, a.body)
+			require.NotContains(t, a.body, personName, p)
+		}
+		require.Equal(t, http.StatusForbidden, b.as(t, "analyst").get("/console/operators").status)
+		require.Contains(t, ad.get("/console/counterparties").body, "Their VASP")
+		require.NotContains(t, ad.get("/console/counterparties").body, "whsec_", "no secret")
+		require.Equal(t, http.StatusSeeOther, ad.get("/console").status)
+		require.Equal(t, http.StatusNotFound, ad.get("/console/nowhere").status)
+	}
+}
