@@ -228,6 +228,9 @@ func devArgs(dataDir string) []string {
 // tells the story of both roles and exits 0 once every callback of both sides arrived; a
 // second run reuses the cluster, both databases and the keys it left behind.
 func TestDevDemo(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs dev: two enclaves and a PostgreSQL of their own, a slow test left out by -short")
+	}
 	t.Parallel()
 	dir := t.TempDir()
 	// PostgreSQL runs as the postgres user when we are root: here it can reach the dir.
@@ -335,6 +338,9 @@ func persons(name string) []any {
 // mktemp -d directory. As root, PostgreSQL runs as the postgres user, which cannot enter it:
 // dev keeps the data elsewhere, says where, and leaves nothing behind in the clone but its keys.
 func TestDevFromADirectoryPostgresCannotEnter(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs dev: two enclaves and a PostgreSQL of their own, a slow test left out by -short")
+	}
 	t.Parallel()
 	clone := t.TempDir() // mode 0700, as mktemp -d makes it
 	requested := filepath.Join(clone, ".enclave", "pgdata")

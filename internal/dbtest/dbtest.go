@@ -109,6 +109,9 @@ func New(t testing.TB) *sqlx.DB {
 // Resume), which the server every other test shares must never be.
 func OwnServer(t testing.TB, o pglocal.Options) (*pglocal.Cluster, string) {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("a PostgreSQL server of its own, stopped mid-test: a slow test, left out by -short")
+	}
 	ctx := context.Background()
 	pg, err := pglocal.Start(ctx, o)
 	if err != nil {

@@ -51,6 +51,7 @@ type Child struct {
 // is killed when the test ends.
 func StartChild(t testing.TB, env ...string) *Child {
 	t.Helper()
+	Slow(t, "an enclave in a child process")
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(append(os.Environ(), ChildEnv+"=1"), env...)
 	out, err := cmd.StdoutPipe()

@@ -192,6 +192,7 @@ func Start(t testing.TB, o Options) *Enclave {
 // one's options (which is 0 for ours, 1 for theirs).
 func StartPair(t testing.TB, edit func(which int, o *Options)) (ours, theirs *Enclave) {
 	t.Helper()
+	Slow(t, "two enclaves")
 	srvs := [2]*httptest.Server{httptest.NewUnstartedServer(nil), httptest.NewUnstartedServer(nil)}
 	ids := [2]string{OurVasp, TheirVasp}
 	names := [2]string{"Our VASP", "Their VASP"}
@@ -213,6 +214,15 @@ func StartPair(t testing.TB, edit func(which int, o *Options)) (ours, theirs *En
 		out[i] = Start(t, o)
 	}
 	return out[0], out[1]
+}
+
+// Slow leaves a test out of `go test -short`, the inner loop: tests of two enclaves, of a
+// killed process, of a stopped database or of a browser. CI runs them all.
+func Slow(t testing.TB, what string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip(what + ": a slow test, left out by -short")
+	}
 }
 
 // StartWorkers starts River; it is stopped when the test ends.

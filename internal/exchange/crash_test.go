@@ -91,9 +91,7 @@ func runChild() {
 // result with exactly one VERIFICATION_RESULT, and the tx report one TX_REPORT (delivered at
 // least once: a redelivery has the same webhook-id).
 func TestCrashAtEveryStepLosesNothing(t *testing.T) {
-	if testing.Short() {
-		t.Skip("kills and restarts enclaves: a slow test")
-	}
+	et.Slow(t, "kills and restarts enclaves")
 	t.Parallel()
 	for _, c := range []struct {
 		originatorCrashes bool
