@@ -28,7 +28,6 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/ids"
-	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/outbox"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
@@ -170,28 +169,16 @@ type Record struct {
 	ID        string  `json:"id" db:"id"`
 	RequestID *string `json:"requestId" db:"request_id"`
 	// VerificationUUID names the verification of an exchange callback.
-	VerificationUUID *string         `json:"verificationUuid" db:"verification_uuid"`
-	AttachResult     bool            `json:"-" db:"attach_result"`
-	CallbackType     string          `json:"callbackType" db:"callback_type"`
-	Status           string          `json:"status" db:"status"`
-	Attempts         int             `json:"attempts" db:"attempts"`
-	LastStatusCode   *int            `json:"lastStatusCode" db:"last_status_code"`
-	LastError        *string         `json:"lastError" db:"last_error"`
-	CreatedAt        jsontime.Time   `json:"createdAt" db:"-"`
-	DeliveredAt      *jsontime.Time  `json:"deliveredAt" db:"-"`
-	Payload          json.RawMessage `json:"payload" db:"payload"`
-	Created          time.Time       `json:"-" db:"created_at"`
-	Delivered        sql.NullTime    `json:"-" db:"delivered_at"`
+	VerificationUUID *string `json:"verificationUuid" db:"verification_uuid"`
+	AttachResult     bool    `json:"-" db:"attach_result"`
+	CallbackType     string  `json:"callbackType" db:"callback_type"`
+	outbox.Delivery
+	Payload json.RawMessage `json:"payload" db:"payload"`
 }
 
-func (r *Record) fill() {
-	r.CreatedAt = jsontime.Time{Time: r.Created}
-	if r.Delivered.Valid {
-		r.DeliveredAt = &jsontime.Time{Time: r.Delivered.Time}
-	}
-}
+func (r *Record) fill() { r.Fill() }
 
-const recordColumns = `id, request_id, verification_uuid, attach_result, callback_type, status, attempts, last_status_code, last_error, created_at, delivered_at, payload`
+const recordColumns = `id, request_id, verification_uuid, attach_result, callback_type, ` + outbox.Columns + `, payload`
 
 // Filter selects callbacks for List.
 type Filter struct {
