@@ -334,7 +334,7 @@ func (s *Service) ReportError(ctx context.Context, m ErrorMessage) error {
 	}
 	id := ids.Canonical(m.VerificationUUID)
 	_, err := s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
-		if _, err := s.peer("verificationUuid", counterparty(v)); err != nil {
+		if _, err := s.peer("verificationUuid", v.CounterpartyVaspID()); err != nil {
 			return err
 		}
 		r := m.ErrorReport
@@ -367,7 +367,7 @@ func (s *Service) reportError(ctx context.Context, tx *sqlx.Tx, v verification.V
 	if _, err := s.verifs.SetErrorReport(ctx, tx, v, r); err != nil {
 		return err
 	}
-	return s.enqueue(ctx, tx, v.UUID, counterparty(v), KindErrorReport)
+	return s.enqueue(ctx, tx, v.UUID, v.CounterpartyVaspID(), KindErrorReport)
 }
 
 // ReceiveError records the error report the counterparty sender sent, ends the wait for a
@@ -378,7 +378,7 @@ func (s *Service) ReceiveError(ctx context.Context, sender string, m ErrorMessag
 	}
 	id := ids.Canonical(m.VerificationUUID)
 	_, err := s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
-		if counterparty(v) != sender {
+		if v.CounterpartyVaspID() != sender {
 			return verification.NotFound(v.UUID)
 		}
 		r := m.ErrorReport
@@ -423,9 +423,6 @@ func reasonLabel(r string) string {
 	}
 	return "OTHER"
 }
-
-// counterparty is the other VASP of v.
-func counterparty(v verification.Verification) string { return v.CounterpartyVaspID() }
 
 // resultBeneficiary opens the beneficiary IVMS101 of a verification's result, for the
 // VERIFICATION_RESULT callback being delivered.

@@ -14,6 +14,7 @@ import (
 	"github.com/riverqueue/river"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/outbox"
@@ -206,18 +207,9 @@ func (w *SendWorker) Work(ctx context.Context, j *river.Job[SendArgs]) error {
 	}
 	if waiting {
 		// In order: the counterparty must have the verification before its result or reports.
-		return river.JobSnooze(s.cfg.Retry.Delay(min(m.Attempts+snoozes(j), 6)))
+		return river.JobSnooze(s.cfg.Retry.Delay(min(m.Attempts+assessment.Snoozes(j.Metadata), 6)))
 	}
 	return s.send(ctx, m, j.Args.Redelivered)
-}
-
-// snoozes counts how often a job has been snoozed.
-func snoozes(j *river.Job[SendArgs]) int {
-	var md struct {
-		Snoozes int `json:"snoozes"`
-	}
-	json.Unmarshal(j.Metadata, &md) //nolint:errcheck // none yet
-	return md.Snoozes
 }
 
 // send makes one attempt and records it: delivered; retried later (a snooze); or FAILED, for
