@@ -21,6 +21,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/openapitest"
@@ -436,4 +437,35 @@ func TestOperatorCommand(t *testing.T) {
 	require.Regexp(t, `alice\s+analyst\s+disabled`, out.String())
 	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
 	require.NotContains(t, out.String(), m[1], "the password is never shown again")
+}
+
+// TestOpenDBNeverShowsThePassword: whatever is wrong with DATABASE_URL, the error every command
+// opening the database prints (app.OpenDB) names it and never carries the password. It lives
+// here, not in internal/app, so that the suite links one test binary of the whole enclave less
+// (about 7 CPU-s a run).
+func TestOpenDBNeverShowsThePassword(t *testing.T) {
+	t.Parallel()
+	const pw = "Pg-S3cret-Zq8v"
+	for _, dsn := range []string{
+		"postgres://enclave:" + pw + "@127.0.0.1:notaport/enclave",
+		"postgres://enclave:" + pw + "%zz@127.0.0.1:5432/enclave",
+		"postgres://enclave:Pg/S3cret-Zq8v@127.0.0.1:5432/enclave",
+		"postgres://enclave:" + pw + "@127.0.0.1:1/enclave?sslmode=disable&connect_timeout=2",
+		"host=127.0.0.1 port=1 user=enclave password=" + pw + " dbname=enclave sslmode=disable connect_timeout=2",
+		"host=127.0.0.1 port=notaport password=" + pw,
+	} {
+		_, err := app.OpenDB(context.Background(), dsn, 1)
+		if err == nil {
+			t.Fatalf("OpenDB(%q) succeeded", dsn)
+		}
+		msg := err.Error()
+		if !strings.Contains(msg, "DATABASE_URL") {
+			t.Errorf("the error does not name DATABASE_URL: %s", msg)
+		}
+		for _, secret := range []string{pw, "Pg/S3cret-Zq8v", "S3cret"} {
+			if strings.Contains(msg, secret) {
+				t.Errorf("the error carries the password: %s", msg)
+			}
+		}
+	}
 }
