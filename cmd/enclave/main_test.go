@@ -437,3 +437,20 @@ func TestOperatorCommand(t *testing.T) {
 	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
 	require.NotContains(t, out.String(), m[1], "the password is never shown again")
 }
+
+// TestUnknownVariableWarnsOrStops: a misspelled variable in the process's environment is named
+// with the nearest known one on stderr; under ENCLAVE_STRICT_ENV=1 nothing starts. (Not
+// parallel: it sets the process's environment, which is what the check reads.)
+func TestUnknownVariableWarnsOrStops(t *testing.T) {
+	t.Setenv("CHAINALYSIS_KYT_URL", "http://127.0.0.1:9/kyt")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"version"}, envOf(nil), &out, &errb))
+	require.Contains(t, errb.String(), "CHAINALYSIS_KYT_URL is not a variable the enclave reads (did you mean CHAINALYSIS_KYT_API_URL?)")
+	require.Contains(t, out.String(), "enclave ")
+
+	t.Setenv("ENCLAVE_STRICT_ENV", "1")
+	out.Reset()
+	err := run(context.Background(), []string{"version"}, envOf(nil), &out, &errb)
+	require.ErrorContains(t, err, "did you mean CHAINALYSIS_KYT_API_URL?")
+	require.Empty(t, out.String(), "nothing ran")
+}
