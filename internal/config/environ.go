@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 )
@@ -97,4 +98,22 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
+}
+
+// ExposedFiles describes each file of the configuration that holds a secret (the data keyset
+// of ENCLAVE_DATA_KEYSET_FILE, the peers' secrets of ENCLAVE_PEERS_FILE) and that every user of
+// the machine may read, so that serve can warn: such a file should be mode 0600 (or 0640 for a
+// group the enclave's user shares). A file that cannot be stat'ed is left to Load's problems.
+func (c Config) ExposedFiles() []string {
+	var exposed []string
+	for _, f := range []struct{ name, path string }{{"ENCLAVE_DATA_KEYSET_FILE", c.DataKeysetFile}, {"ENCLAVE_PEERS_FILE", c.PeersFile}} {
+		if f.path == "" {
+			continue
+		}
+		if fi, err := os.Stat(f.path); err == nil && fi.Mode().Perm()&0o004 != 0 {
+			exposed = append(exposed, fmt.Sprintf("%s %s is readable by every user of this machine (mode %04o); it holds secrets: chmod 600 it",
+				f.name, f.path, fi.Mode().Perm()))
+		}
+	}
+	return exposed
 }

@@ -2,6 +2,7 @@ package config
 
 import (
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -80,4 +81,23 @@ func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	for _, m := range regexp.MustCompile(`\b(?:ENCLAVE|CHAINALYSIS)_[A-Z0-9_]*[A-Z0-9]\b`).FindAllString(string(readme), -1) {
 		require.True(t, known[m] || notVariables[m], "README.md names %s, which the enclave does not read", m)
 	}
+}
+
+func TestSecretFilesReadableByOthersAreNamed(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	keyset, peers := filepath.Join(dir, "keyset.json"), filepath.Join(dir, "peers.json")
+	require.NoError(t, os.WriteFile(keyset, []byte("{}"), 0o600))
+	require.NoError(t, os.WriteFile(peers, []byte(`{"peers":[]}`), 0o600))
+	c := Config{DataKeysetFile: keyset, PeersFile: peers}
+	require.Empty(t, c.ExposedFiles(), "0600 is how they should be")
+	require.NoError(t, os.Chmod(peers, 0o640))
+	require.Empty(t, c.ExposedFiles(), "a group the enclave's user shares may read them")
+
+	require.NoError(t, os.Chmod(keyset, 0o644))
+	require.NoError(t, os.Chmod(peers, 0o604))
+	got := c.ExposedFiles()
+	require.Len(t, got, 2)
+	require.Contains(t, got[0], "ENCLAVE_DATA_KEYSET_FILE "+keyset+" is readable by every user of this machine (mode 0644)")
+	require.Contains(t, got[1], "ENCLAVE_PEERS_FILE "+peers+" is readable by every user of this machine (mode 0604)")
 }
