@@ -148,6 +148,7 @@ func TestMigrateServeAndShutDown(t *testing.T) {
 	peers := filepath.Join(t.TempDir(), "peers.json")
 	peerSecret := secret("peer-secret-never-logged-0123456")
 	require.NoError(t, os.WriteFile(peers, []byte(fmt.Sprintf(`{"peers":[{"vaspId":"222","name":"Peer","url":"http://127.0.0.1:1","secret":%q}]}`, peerSecret)), 0o600))
+	require.NoError(t, os.Chmod(peers, 0o644)) // as a careless copy leaves it: serve warns
 	addr := freeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": dsn, "ENCLAVE_VASP_ID": "111", "ENCLAVE_API_KEYS": "api-key-never-logged, second-key-never-logged",
@@ -188,6 +189,7 @@ func TestMigrateServeAndShutDown(t *testing.T) {
 	all := out.String() + logs.String()
 	require.Contains(t, all, "enclave serving")
 	require.Contains(t, all, "stopped")
+	require.Contains(t, all, "ENCLAVE_PEERS_FILE "+peers+" is readable by every user of this machine (mode 0644)")
 	for _, s := range secrets {
 		require.NotContains(t, all, s, "a secret reached the output")
 	}
@@ -391,6 +393,37 @@ func TestKeysetAndRekeyCommands(t *testing.T) {
 	require.Error(t, run(context.Background(), []string{"keyset", "rotate"}, envOf(nil), &out, &errb), "nothing to rotate")
 	require.Error(t, run(context.Background(), []string{"keyset", "spin"}, envOf(nil), &out, &errb))
 
+	// --out writes a new file only its owner reads, and never replaces one.
+	dir := t.TempDir()
+	kf := filepath.Join(dir, "keyset.json")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"keyset", "new", "--out", kf}, envOf(nil), &out, &errb))
+	require.Empty(t, out.String())
+	fi, err := os.Stat(kf)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	b, err := os.ReadFile(kf)
+	require.NoError(t, err)
+	_, err = seal.Load(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	require.ErrorContains(t, run(context.Background(), []string{"keyset", "new", "--out", kf}, envOf(nil), &out, &errb), "never overwritten")
+	rf := filepath.Join(dir, "keyset2.json")
+	require.NoError(t, run(context.Background(), []string{"keyset", "rotate", "--out", rf}, envOf(map[string]string{"ENCLAVE_DATA_KEYSET_FILE": kf}), &out, &errb))
+	fi, err = os.Stat(rf)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	// stdout redirected to a file (`> keyset.json`): the file is made 0600 too.
+	sf, err := os.OpenFile(filepath.Join(dir, "redirected.json"), os.O_WRONLY|os.O_CREATE, 0o644)
+	require.NoError(t, err)
+	require.NoError(t, sf.Chmod(0o644))
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"keyset", "new"}, envOf(nil), sf, &errb))
+	require.NoError(t, sf.Close())
+	fi, err = os.Stat(sf.Name())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.Contains(t, errb.String(), "mode 0600")
+
 	out.Reset()
 	env := map[string]string{"DATABASE_URL": dbtest.URL(t), "ENCLAVE_DATA_KEYSET": first}
 	require.NoError(t, run(context.Background(), []string{"rekey"}, envOf(env), &out, &errb), "%s", errb.String())
@@ -436,4 +469,21 @@ func TestOperatorCommand(t *testing.T) {
 	require.Regexp(t, `alice\s+analyst\s+disabled`, out.String())
 	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
 	require.NotContains(t, out.String(), m[1], "the password is never shown again")
+}
+
+// TestUnknownVariableWarnsOrStops: a misspelled variable in the process's environment is named
+// with the nearest known one on stderr; under ENCLAVE_STRICT_ENV=1 nothing starts. (Not
+// parallel: it sets the process's environment, which is what the check reads.)
+func TestUnknownVariableWarnsOrStops(t *testing.T) {
+	t.Setenv("CHAINALYSIS_KYT_URL", "http://127.0.0.1:9/kyt")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"version"}, envOf(nil), &out, &errb))
+	require.Contains(t, errb.String(), "CHAINALYSIS_KYT_URL is not a variable the enclave reads (did you mean CHAINALYSIS_KYT_API_URL?)")
+	require.Contains(t, out.String(), "enclave ")
+
+	t.Setenv("ENCLAVE_STRICT_ENV", "1")
+	out.Reset()
+	err := run(context.Background(), []string{"version"}, envOf(nil), &out, &errb)
+	require.ErrorContains(t, err, "did you mean CHAINALYSIS_KYT_API_URL?")
+	require.Empty(t, out.String(), "nothing ran")
 }
