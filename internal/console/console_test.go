@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -379,4 +380,60 @@ func TestEveryPage(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, ad.get("/console").status)
 		require.Equal(t, http.StatusNotFound, ad.get("/console/nowhere").status)
 	}
+}
+
+// TestOperatorsManagedByAdmins: an admin adds an operator (the password shown once, on that
+// answer only), changes a role and disables one, each in the audit log; nobody else can, an
+// admin cannot lock themselves out, and the last admin stays one.
+func TestOperatorsManagedByAdmins(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	ad := b.as(t, "admin")
+
+	a := ad.post("/console/operators", url.Values{"name": {"Dana"}, "role": {"analyst"}})
+	require.Equal(t, 200, a.status, a.body)
+	m := regexp.MustCompile(`id="new-password">([^<]+)<`).FindStringSubmatch(a.body)
+	require.Len(t, m, 2, "the password is shown once")
+	require.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	require.NotContains(t, ad.get("/console/operators").body, m[1], "and never again")
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators", url.Values{"name": {"dana"}, "role": {"viewer"}}).status, "a name taken")
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators", url.Values{"name": {"Not a name!"}, "role": {"viewer"}}).status)
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators", url.Values{"name": {"eve"}, "role": {"root"}}).status)
+
+	dana := b.browser(t)
+	require.Equal(t, http.StatusSeeOther, dana.login("dana", m[1]).status, "the new operator logs in")
+	require.Equal(t, http.StatusForbidden, dana.get("/console/operators").status)
+
+	a = ad.post("/console/operators/dana/role", url.Values{"role": {"viewer"}})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Contains(t, ad.get(a.header.Get("Location")).body, "Role changed")
+	require.Equal(t, http.StatusForbidden, dana.post("/console/alerts/x/assign", url.Values{}).status, "a viewer from the next request on")
+	require.Equal(t, http.StatusSeeOther, ad.post("/console/operators/dana/disable", url.Values{}).status)
+	require.Equal(t, http.StatusSeeOther, dana.get("/console/alerts").status, "a disabled operator's session ends")
+	require.Equal(t, http.StatusNotFound, ad.post("/console/operators/nobody/disable", url.Values{}).status)
+
+	a = ad.post("/console/operators/dana/password", url.Values{})
+	require.Equal(t, 200, a.status)
+	m = regexp.MustCompile(`id="new-password">([^<]+)<`).FindStringSubmatch(a.body)
+	require.Len(t, m, 2)
+	require.Equal(t, http.StatusSeeOther, b.browser(t).login("dana", m[1]).status, "enabled again with a new password")
+
+	// Nobody else manages operators; an admin cannot lock themselves out.
+	for _, role := range []string{"analyst", "viewer"} {
+		br := b.as(t, role)
+		require.Equal(t, http.StatusForbidden, br.post("/console/operators", url.Values{"name": {"mallory"}, "role": {"admin"}}).status)
+		require.Equal(t, http.StatusForbidden, br.post("/console/operators/"+role+"/role", url.Values{"role": {"admin"}}).status)
+		require.Equal(t, http.StatusForbidden, br.post("/console/operators/admin/disable", url.Values{}).status)
+	}
+	a = ad.post("/console/operators/admin/disable", url.Values{})
+	require.Equal(t, http.StatusConflict, a.status)
+	require.Contains(t, a.body, "you cannot disable yourself")
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators/admin/role", url.Values{"role": {"viewer"}}).status)
+	require.ErrorIs(t, console.NewOperators(b.e.DB).SetRole(context.Background(), "admin", console.Viewer, "test"), console.ErrLastAdmin)
+
+	audit := ad.get("/console/audit?subject=dana").body
+	for _, s := range []string{"operator added", "role analyst", "role changed", "analyst → viewer", "operator disabled", "password reset"} {
+		require.Contains(t, audit, s)
+	}
+	require.NotContains(t, audit, m[1], "no password in the audit log")
 }
