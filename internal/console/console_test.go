@@ -6,14 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
@@ -354,7 +357,83 @@ func TestRedeliverAFailedCallback(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, ad.post("/console/callbacks/"+id+"/redeliver", url.Values{}).status, "only a FAILED one")
 	a = ad.post("/console/callbacks/redeliver-failed", url.Values{})
 	require.Equal(t, http.StatusSeeOther, a.status)
-	require.Equal(t, "/console/callbacks?redelivered=0", a.header.Get("Location"))
+	require.Equal(t, "/console/callbacks?redelivered=0&status=FAILED", a.header.Get("Location"))
+}
+
+// TestRedeliverFailedPeerMessages: tx reports a counterparty refused are FAILED on the peer
+// messages page; an admin redelivers one, then every FAILED one of a filter, each audited,
+// and each is DELIVERED once the counterparty takes them.
+func TestRedeliverFailedPeerMessages(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only answered
+		if refuse.Load() && r.URL.Path == "/peer/v1/verifications/tx" {
+			http.Error(w, `{"code":"BAD-REQUEST","message":"not today"}`, http.StatusBadRequest) // a 4xx: FAILED at once
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true}`) //nolint:errcheck // retried if lost
+	}))
+	t.Cleanup(peer.Close)
+	e := et.Start(t, et.Options{Config: func(c *config.Config) { c.Peers[0].URL = peer.URL }})
+	ops := console.NewOperators(e.DB)
+	b := &bundle{e: e, passwords: map[string]string{}}
+	for _, r := range []console.Role{console.Admin, console.Analyst} {
+		p, err := ops.Add(context.Background(), string(r), r, "test")
+		require.NoError(t, err)
+		b.passwords[string(r)] = p
+	}
+	var vs []string
+	for i := range 3 {
+		vs = append(vs, e.CreateOutgoing("ETH", "Ethereum", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"))
+		e.ReportTx(vs[i], et.TxHash(vs[i]))
+	}
+	failed := func() int {
+		var n int
+		require.NoError(t, e.DB.Get(&n, `SELECT count(*) FROM peer_messages WHERE status = 'FAILED'`))
+		return n
+	}
+	require.Eventually(t, func() bool { return failed() == 3 }, wait, 20*time.Millisecond, "the counterparty refuses them")
+	var first string
+	require.NoError(t, e.DB.Get(&first, `SELECT id FROM peer_messages WHERE verification_uuid = $1 AND kind = 'TX_REPORT'`, vs[0]))
+
+	ad := b.as(t, "admin")
+	a := ad.get("/console/peer-messages?status=FAILED")
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, "/console/peer-messages/"+first+"/redeliver")
+	require.Contains(t, a.body, "not today", "the counterparty's answer")
+	require.Contains(t, a.body, "Redeliver every FAILED one in this filter (3)")
+	an := b.as(t, "analyst")
+	require.NotContains(t, an.get("/console/peer-messages?status=FAILED").body, "redeliver")
+	require.Equal(t, http.StatusForbidden, an.post("/console/peer-messages/"+first+"/redeliver", url.Values{}).status)
+	require.Equal(t, http.StatusForbidden, an.post("/console/peer-messages/redeliver-failed", url.Values{}).status)
+
+	refuse.Store(false)
+	require.Equal(t, http.StatusSeeOther, ad.post("/console/peer-messages/"+first+"/redeliver", url.Values{}).status)
+	require.Eventually(t, func() bool { return failed() == 2 }, wait, 20*time.Millisecond)
+
+	// Every FAILED one of a filter: only the one about vs[1].
+	a = ad.post("/console/peer-messages/redeliver-failed", url.Values{"verification": {vs[1]}})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, "/console/peer-messages?redelivered=1&status=FAILED&verification="+vs[1], a.header.Get("Location"))
+	require.Eventually(t, func() bool { return failed() == 1 }, wait, 20*time.Millisecond, "the one of the filter only")
+	a = ad.post("/console/peer-messages/redeliver-failed", url.Values{"kind": {"TX_REPORT"}})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Contains(t, a.header.Get("Location"), "redelivered=1")
+	require.Eventually(t, func() bool {
+		var n int
+		return e.DB.Get(&n, `SELECT count(*) FROM peer_messages WHERE status = 'DELIVERED'`) == nil && n == 6
+	}, wait, 20*time.Millisecond)
+	require.Contains(t, ad.get("/console/peer-messages?status=DELIVERED").body, "DELIVERED")
+
+	audit := ad.get("/console/audit?action=redeliver").body
+	require.Contains(t, audit, first)
+	require.Contains(t, audit, "peer message (every FAILED one)")
+	var n int
+	require.NoError(t, e.DB.Get(&n, `SELECT count(*) FROM console_audit WHERE action = 'redeliver'`))
+	require.Equal(t, 3, n, "each redelivery audited")
 }
 
 // TestEveryPage renders each page empty and with rows, for each role that may see it.
