@@ -462,10 +462,11 @@ func manyRows(t *testing.T, b *bundle) {
 		INSERT INTO console_alert_triage (alert_id, status, assignee) SELECT 'alert-' || i, 'Flagged', 'analyst'
 			FROM generate_series(1, $2) i WHERE i % 3 <> 0;
 		INSERT INTO callbacks SELECT (jsonb_populate_record(c, jsonb_build_object('id', gen_random_uuid(), 'terminal', false,
-			'created_at', c.created_at - i * interval '1 minute', 'status', 'FAILED', 'last_status_code', 500))).*
+			'created_at', c.created_at - i * interval '1 minute', 'status', 'FAILED', 'last_status_code', 500, 'delivered_at', null))).*
 			FROM callbacks c, generate_series(1, $2) i WHERE c.request_id = $3 AND c.terminal;
 		INSERT INTO peer_messages SELECT (jsonb_populate_record(m, jsonb_build_object('id', gen_random_uuid(), 'seq', m.seq + i,
-			'created_at', m.created_at - i * interval '1 minute', 'status', 'FAILED', 'last_error', 'connection refused'))).*
+			'created_at', m.created_at - i * interval '1 minute', 'status', 'FAILED', 'last_status_code', null, 'last_error', 'connection refused',
+			'delivered_at', null))).*
 			FROM peer_messages m, generate_series(1, $2) i WHERE m.verification_uuid = $1 AND m.seq = 1;
 		INSERT INTO screening_results (request_id, verification_uuid, counterparty_vasp_id, address, status, risk, created_at)
 			SELECT gen_random_uuid(), $1, 'their-vasp', '0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1', 'PROCESSED',
@@ -523,6 +524,7 @@ func TestEveryPage(t *testing.T) {
 		require.Contains(t, got["/console/peer-messages"], "1–1 of 1")
 		require.Contains(t, got["/console/overview"], `<span class="n">1</span> <span class="label">SEVERE</span>`)
 		require.Contains(t, got["/console/counterparties"], "Last seen")
+		require.Contains(t, got["/console/verifications/"+b.verification], `VERIFICATION</a>`, "its message to the counterparty")
 
 		manyRows(t, b)
 		got = check(t, ad)
