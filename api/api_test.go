@@ -483,6 +483,19 @@ func TestPeerRefusals(t *testing.T) {
 	require.Equal(t, 400, r.Status)
 	require.Contains(t, decodeAs[apiError](t, r.Body).Message, "originatingVaspId")
 
+	// Signed bodies have one reading: a key twice, or in another case, is refused naming it.
+	for name, c := range map[string]struct{ path, body, field string }{
+		"DuplicateKey": {"/peer/v1/verifications/tx", `{"verificationUuid":"` + m["verificationUuid"].(string) + `","txHash":"ab","txHash":"cd"}`, "txHash: the key appears twice"},
+		"CaseOfAField": {"/peer/v1/verifications/error", `{"VERIFICATIONUUID":"` + m["verificationUuid"].(string) + `","result":"ERROR","reason":"UNDEFINED-ERROR"}`,
+			"VERIFICATIONUUID: keys are matched exactly"},
+		"CaseInThePayload": {"/peer/v1/verifications", strings.Replace(string(mustJSON(t, m)), `"accountNumber"`, `"accountNumber":["x"],"ACCOUNTNUMBER"`, 1),
+			"payload.ivms101.beneficiary.accountNumber and payload.ivms101.beneficiary.ACCOUNTNUMBER: keys that differ only in case"},
+	} {
+		r = b.peer(t, c.path, []byte(c.body), theirVasp, peerSecret, time.Now())
+		require.Equal(t, 400, r.Status, "%s: %s", name, r.Body)
+		require.Contains(t, decodeAs[apiError](t, r.Body).Message, c.field, name)
+	}
+
 	// A peer cannot report a tx on a verification it did not start.
 	ours := b.create(t, verificationBody("ETH", "", "1"))
 	r = b.peer(t, "/peer/v1/verifications/tx", []byte(fmt.Sprintf(`{"verificationUuid":%q,"txHash":"ab"}`, ours)), theirVasp, peerSecret, time.Now())

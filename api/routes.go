@@ -57,10 +57,12 @@ func NewHandler(d Deps) *gin.Engine {
 	// recovery so a panic is logged as the 500 it becomes; the body cap before any handler reads.
 	r.Use(withRequestID(), withHeaders(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes, d.Config.HTTPMinBodyRate), withStorableQuery())
 	r.NoRoute(func(c *gin.Context) {
-		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound,
+			Message: apperr.New(apperr.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path).Message})
 	})
 	r.NoMethod(func(c *gin.Context) {
-		abort(c, http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+		abort(c, http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed,
+			Message: apperr.New(apperr.MethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path).Message})
 	})
 
 	// Operations: no authentication, no personal data.
@@ -95,7 +97,11 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.GET("/vasps/self", handleSelf(d.Directory))
 
 	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
-	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))
+	var seen func(context.Context, string) error
+	if d.Directory != nil {
+		seen = d.Directory.Seen
+	}
+	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer, seen))
 	peer.POST("/verifications", handlePeer(d.Log, d.Exchange.Receive))
 	peer.POST("/verifications/tx", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveTx)))
 	peer.POST("/verifications/result", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveResult)))

@@ -471,6 +471,14 @@ func TestOperatorCommand(t *testing.T) {
 	require.Regexp(t, `alice\s+analyst\s+disabled`, out.String())
 	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
 	require.NotContains(t, out.String(), m[1], "the password is never shown again")
+
+	require.NoError(t, run(ctx, []string{"operator", "role", "bob", "--role", "admin"}, env, &out, &errb))
+	require.ErrorAs(t, run(ctx, []string{"operator", "role", "bob"}, env, &out, &errb), &u, "--role is required")
+	require.ErrorContains(t, run(ctx, []string{"operator", "role", "bob", "--role", "viewer"}, env, &out, &errb), "last enabled admin")
+	require.ErrorContains(t, run(ctx, []string{"operator", "disable", "bob"}, env, &out, &errb), "last enabled admin")
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"operator", "list"}, env, &out, &errb))
+	require.Regexp(t, `bob\s+admin\s+active`, out.String())
 }
 
 // TestUnknownVariableWarnsOrStops: a misspelled variable in the process's environment is named
