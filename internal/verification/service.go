@@ -7,10 +7,12 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
+	"github.com/lib/pq"
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/ids"
@@ -243,7 +245,14 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 		w.Add("network = $%d", n.Name)
 	}
 	if f.TxHash != "" {
-		w.Add("tx_hash = $%d", f.TxHash)
+		// As the tx report compares (network.SameTxHash): a hexadecimal hash in any case, with
+		// or without 0x, however it was reported; others exactly. The lower(tx_hash) index
+		// serves it (db/schema/00011_tx_hash_lower.sql).
+		if h := network.HexTxHash(strings.TrimSpace(f.TxHash)); h != "" {
+			w.Add("lower(tx_hash) = ANY($%d)", pq.StringArray{h, "0x" + h})
+		} else {
+			w.Add("tx_hash = $%d", f.TxHash)
+		}
 	}
 	if f.OriginatingVaspID != "" {
 		w.Add("originating_vasp_id = $%d", f.OriginatingVaspID)
