@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -287,6 +288,12 @@ func TestListVerifications(t *testing.T) {
 	require.Equal(t, []string{btc}, ids(list("?symbol=btc")))
 	require.Equal(t, []string{usdt}, ids(list("?network=Tron")))
 	require.Equal(t, []string{btc}, ids(list("?txHash=abc123"+strings.Repeat("0", 58))))
+	// txHash compares as the tx report does: hexadecimal in any case, with or without 0x.
+	b.reportTx(t, eth, "0x6B0F"+strings.Repeat("A", 60), nil)
+	require.Equal(t, []string{eth}, ids(list("?txHash=6b0f"+strings.Repeat("a", 60))))
+	require.Equal(t, []string{eth}, ids(list("?txHash=0X6b0F"+strings.Repeat("a", 60))))
+	require.Equal(t, []string{btc}, ids(list("?txHash=0xABC123"+strings.Repeat("0", 58))))
+	require.Empty(t, ids(list("?txHash=6b0f"+strings.Repeat("a", 59))))
 	require.Equal(t, 3, list("?role=originator").Total)
 	require.Equal(t, 0, list("?role=BENEFICIARY").Total)
 	require.Equal(t, 3, list("?fromDate="+time.Now().UTC().Format(time.DateOnly)).Total)
@@ -517,6 +524,34 @@ func TestEnvelopeForUnknownRoutesMethodsAndLargeBodies(t *testing.T) {
 	require.Equal(t, "METHOD-NOT-ALLOWED", decodeAs[apiError](t, r.Body).Code)
 
 	b.client.Unchecked = false
+
+	// Every GET of /v1 takes the query parameters openapi.yaml documents for it, and refuses
+	// any other naming it (a misspelt filter would otherwise list every row).
+	id := uuid.NewString()
+	for op, params := range openapitest.QueryParameters(t) {
+		method, path, _ := strings.Cut(op, " ")
+		if method != "GET" || !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		path = strings.NewReplacer("{verificationUuid}", id, "{requestId}", id, "{vaspId}", theirVasp).Replace(path)
+		if len(params) > 0 {
+			q := url.Values{}
+			for _, p := range params {
+				q.Set(p, "") // an empty value is no filter
+			}
+			r := b.client.Do("GET", path+"?"+q.Encode(), nil, nil)
+			require.Equal(t, 200, r.Status, "%s takes %v: %s", op, params, r.Body)
+		}
+		r := b.client.Do("GET", path+"?txhash=0xab&Limit=1", nil, nil)
+		require.Equal(t, 400, r.Status, "%s: %s", op, r.Body)
+		e := decodeAs[apiError](t, r.Body)
+		require.Equal(t, "BAD-REQUEST", e.Code)
+		require.Contains(t, e.Message, "Limit: not a query parameter of this route", op)
+		require.Contains(t, e.Message, "txhash: not a query parameter of this route", op)
+	}
+	r = b.client.Do("GET", "/v1/verifications?txhash=0xab", nil, nil)
+	require.Contains(t, decodeAs[apiError](t, r.Body).Message, "txhash: not a query parameter of this route (did you mean txHash?)")
+
 	big := []byte(`{"beneficiaryVaspId":"` + strings.Repeat("x", api.MaxBodyBytes) + `"}`)
 	r = b.client.Do("POST", "/v1/verifications", big, nil)
 	require.Equal(t, 413, r.Status)
