@@ -98,7 +98,11 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.GET("/vasps/self", takes(), handleSelf(d.Directory))
 
 	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
-	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))
+	var seen func(context.Context, string) error
+	if d.Directory != nil {
+		seen = d.Directory.Seen
+	}
+	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer, seen))
 	peer.POST("/verifications", handlePeer(d.Log, d.Exchange.Receive))
 	peer.POST("/verifications/tx", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveTx)))
 	peer.POST("/verifications/result", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveResult)))

@@ -487,3 +487,53 @@ func TestUnknownVariableWarnsOrStops(t *testing.T) {
 	require.ErrorContains(t, err, "did you mean CHAINALYSIS_KYT_API_URL?")
 	require.Empty(t, out.String(), "nothing ran")
 }
+
+// databaseWithAVerification returns the DSN of a database that holds a verifications table
+// with one row, as a VASP's real database does, and a function counting its tables.
+func databaseWithAVerification(t *testing.T) (dsn string, tables func() int) {
+	dsn = emptyDatabase(t)
+	db, err := sql.Open("postgres", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Exec(`CREATE TABLE verifications (uuid uuid PRIMARY KEY); INSERT INTO verifications VALUES (gen_random_uuid())`)
+	require.NoError(t, err)
+	return dsn, func() int {
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n))
+		return n
+	}
+}
+
+// TestBenchRefusesADatabaseHoldingVerifications: given a database explicitly, the bench looks
+// before it writes; one with verifications is refused without --force, and left untouched.
+func TestBenchRefusesADatabaseHoldingVerifications(t *testing.T) {
+	t.Parallel()
+	dsn, tables := databaseWithAVerification(t)
+	for _, args := range [][]string{
+		{"bench", "--database-url", dsn, "--duration", "1s", "--calibration", "-1s"},
+		{"bench", "--exchange", "--database-url", dsn, "--duration", "1s", "--calibration", "-1s"},
+		{"bench", "--scale", "10", "--database-url", dsn},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, envOf(nil), &out, &errb)
+		require.ErrorContains(t, err, "holds verifications already", "%v", args)
+		require.ErrorContains(t, err, "--force")
+		require.Equal(t, 1, tables(), "nothing was migrated into it")
+	}
+	err := run(context.Background(), []string{"bench", "--force"}, envOf(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "--force goes with --database-url")
+}
+
+// TestBenchIgnoresDATABASE_URL: DATABASE_URL is likely the enclave's own database; the bench
+// starts a PostgreSQL of its own instead and leaves it alone.
+func TestBenchIgnoresDATABASE_URL(t *testing.T) {
+	et.Slow(t, "starts a PostgreSQL of its own and runs a short bench")
+	t.Parallel()
+	dsn, tables := databaseWithAVerification(t)
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"bench", "--rate", "5", "--duration", "1s", "--warmup", "0s", "--calibration", "-1s"},
+		envOf(map[string]string{"DATABASE_URL": dsn}), &out, &errb)
+	require.NoError(t, err, "%s\n%s", out.String(), errb.String())
+	require.Contains(t, out.String(), "starting a throwaway PostgreSQL")
+	require.Equal(t, 1, tables(), "DATABASE_URL's database was not touched")
+}

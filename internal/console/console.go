@@ -48,6 +48,8 @@ type Deps struct {
 	Screenings    *screening.Service
 	Callbacks     *callback.Service
 	Exchange      *exchange.Service
+	// Directory tells each counterparty's health, as GET /v1/vasps does.
+	Directory *exchange.Directory
 	// Peers are the counterparties of the peers file; their secrets are never shown.
 	Peers []config.Peer
 }

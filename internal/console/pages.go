@@ -6,6 +6,7 @@ import (
 	"strconv"
 
 	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
@@ -102,21 +103,20 @@ func (c *Console) handleScreenings(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "screenings", v)
 }
 
-// CounterpartyRow is a counterparty of the peers file, without its secret.
-type CounterpartyRow struct{ VaspID, Name, URL string }
-
-// CounterpartiesView is the peers file.
+// CounterpartiesView is the peers file with each counterparty's health, read through the
+// same function as GET /v1/vasps (exchange.Directory.Health), never a secret.
 type CounterpartiesView struct {
 	Frame
-	Rows []CounterpartyRow
+	Rows []exchange.Health
 }
 
 func (c *Console) handleCounterparties(w http.ResponseWriter, r *http.Request) {
-	v := CounterpartiesView{Frame: frame(r, "Counterparties", "counterparties")}
-	for _, p := range c.d.Peers {
-		v.Rows = append(v.Rows, CounterpartyRow{VaspID: p.VaspID, Name: p.Name, URL: p.URL})
+	rows, err := c.d.Directory.Health(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
 	}
-	c.render(w, r, http.StatusOK, "counterparties", v)
+	c.render(w, r, http.StatusOK, "counterparties", CounterpartiesView{Frame: frame(r, "Counterparties", "counterparties"), Rows: rows})
 }
 
 // AuditView is the audit log.

@@ -186,8 +186,8 @@ func (t *Triages) noteIn(ctx context.Context, tx *sqlx.Tx, alertID, note, operat
 }
 
 // conditions narrow kytjob's alert listing by triage status ("open" for Unreviewed and In
-// Review, "" for any) and assignee, over this package's own table.
-func conditions(status, assignee string) ([]kytjob.IDCondition, error) {
+// Review, "" for any), assignee and the lack of one, over this package's own table.
+func conditions(status, assignee string, unassigned bool) ([]kytjob.IDCondition, error) {
 	var out []kytjob.IDCondition
 	switch {
 	case status == "":
@@ -202,6 +202,11 @@ func conditions(status, assignee string) ([]kytjob.IDCondition, error) {
 	}
 	if assignee != "" {
 		out = append(out, kytjob.IDCondition{SQL: "IN (SELECT alert_id FROM console_alert_triage WHERE assignee = $%d)", Arg: assignee})
+	}
+	if unassigned {
+		// An alert without a triage row has no assignee either. The argument only fills the
+		// placeholder every condition has.
+		out = append(out, kytjob.IDCondition{SQL: "NOT IN (SELECT alert_id FROM console_alert_triage WHERE assignee IS NOT NULL AND $%d)", Arg: true})
 	}
 	return out, nil
 }
