@@ -247,7 +247,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 	if f.TxHash != "" {
 		// As the tx report compares (network.SameTxHash): a hexadecimal hash in any case, with
 		// or without 0x, however it was reported; others exactly. The lower(tx_hash) index
-		// serves it (db/schema/00011_tx_hash_lower.sql).
+		// serves it (db/schema/00012_tx_hash_lower.sql).
 		if h := network.HexTxHash(strings.TrimSpace(f.TxHash)); h != "" {
 			w.Add("lower(tx_hash) = ANY($%d)", pq.StringArray{h, "0x" + h})
 		} else {
