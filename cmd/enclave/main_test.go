@@ -11,11 +11,13 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -469,6 +471,14 @@ func TestOperatorCommand(t *testing.T) {
 	require.Regexp(t, `alice\s+analyst\s+disabled`, out.String())
 	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
 	require.NotContains(t, out.String(), m[1], "the password is never shown again")
+
+	require.NoError(t, run(ctx, []string{"operator", "role", "bob", "--role", "admin"}, env, &out, &errb))
+	require.ErrorAs(t, run(ctx, []string{"operator", "role", "bob"}, env, &out, &errb), &u, "--role is required")
+	require.ErrorContains(t, run(ctx, []string{"operator", "role", "bob", "--role", "viewer"}, env, &out, &errb), "last enabled admin")
+	require.ErrorContains(t, run(ctx, []string{"operator", "disable", "bob"}, env, &out, &errb), "last enabled admin")
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"operator", "list"}, env, &out, &errb))
+	require.Regexp(t, `bob\s+admin\s+active`, out.String())
 }
 
 // TestUnknownVariableWarnsOrStops: a misspelled variable in the process's environment is named
@@ -536,4 +546,33 @@ func TestBenchIgnoresDATABASE_URL(t *testing.T) {
 	require.NoError(t, err, "%s\n%s", out.String(), errb.String())
 	require.Contains(t, out.String(), "starting a throwaway PostgreSQL")
 	require.Equal(t, 1, tables(), "DATABASE_URL's database was not touched")
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	status := http.StatusServiceUnavailable
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, "/readyz", r.URL.Path)
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	env := envOf(map[string]string{"ENCLAVE_LISTEN_ADDR": srv.Listener.Addr().String()})
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"healthcheck"}, env, &out, &errb)
+	require.ErrorContains(t, err, "not ready: 503")
+	require.Equal(t, 1, exitCode(err))
+	mu.Lock()
+	status = http.StatusOK
+	mu.Unlock()
+	require.NoError(t, run(context.Background(), []string{"healthcheck"}, env, &out, &errb))
+	require.Contains(t, out.String(), "ready")
+	require.Error(t, run(context.Background(), []string{"healthcheck", "--url", "http://" + freeAddr(t) + "/readyz"}, env, &out, &errb), "nothing listens")
+
+	require.Equal(t, "http://127.0.0.1:8080/readyz", readyzURL(""))
+	require.Equal(t, "http://127.0.0.1:9000/readyz", readyzURL(":9000"))
+	require.Equal(t, "http://127.0.0.1:9000/readyz", readyzURL("0.0.0.0:9000"))
+	require.Equal(t, "http://[::1]:9000/readyz", readyzURL("[::1]:9000"))
 }

@@ -6,13 +6,17 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
@@ -353,7 +357,83 @@ func TestRedeliverAFailedCallback(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, ad.post("/console/callbacks/"+id+"/redeliver", url.Values{}).status, "only a FAILED one")
 	a = ad.post("/console/callbacks/redeliver-failed", url.Values{})
 	require.Equal(t, http.StatusSeeOther, a.status)
-	require.Equal(t, "/console/callbacks?redelivered=0", a.header.Get("Location"))
+	require.Equal(t, "/console/callbacks?redelivered=0&status=FAILED", a.header.Get("Location"))
+}
+
+// TestRedeliverFailedPeerMessages: tx reports a counterparty refused are FAILED on the peer
+// messages page; an admin redelivers one, then every FAILED one of a filter, each audited,
+// and each is DELIVERED once the counterparty takes them.
+func TestRedeliverFailedPeerMessages(t *testing.T) {
+	t.Parallel()
+	var refuse atomic.Bool
+	refuse.Store(true)
+	peer := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // only answered
+		if refuse.Load() && r.URL.Path == "/peer/v1/verifications/tx" {
+			http.Error(w, `{"code":"BAD-REQUEST","message":"not today"}`, http.StatusBadRequest) // a 4xx: FAILED at once
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"result":true}`) //nolint:errcheck // retried if lost
+	}))
+	t.Cleanup(peer.Close)
+	e := et.Start(t, et.Options{Config: func(c *config.Config) { c.Peers[0].URL = peer.URL }})
+	ops := console.NewOperators(e.DB)
+	b := &bundle{e: e, passwords: map[string]string{}}
+	for _, r := range []console.Role{console.Admin, console.Analyst} {
+		p, err := ops.Add(context.Background(), string(r), r, "test")
+		require.NoError(t, err)
+		b.passwords[string(r)] = p
+	}
+	var vs []string
+	for i := range 3 {
+		vs = append(vs, e.CreateOutgoing("ETH", "Ethereum", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"))
+		e.ReportTx(vs[i], et.TxHash(vs[i]))
+	}
+	failed := func() int {
+		var n int
+		require.NoError(t, e.DB.Get(&n, `SELECT count(*) FROM peer_messages WHERE status = 'FAILED'`))
+		return n
+	}
+	require.Eventually(t, func() bool { return failed() == 3 }, wait, 20*time.Millisecond, "the counterparty refuses them")
+	var first string
+	require.NoError(t, e.DB.Get(&first, `SELECT id FROM peer_messages WHERE verification_uuid = $1 AND kind = 'TX_REPORT'`, vs[0]))
+
+	ad := b.as(t, "admin")
+	a := ad.get("/console/peer-messages?status=FAILED")
+	require.Equal(t, 200, a.status)
+	require.Contains(t, a.body, "/console/peer-messages/"+first+"/redeliver")
+	require.Contains(t, a.body, "not today", "the counterparty's answer")
+	require.Contains(t, a.body, "Redeliver every FAILED one in this filter (3)")
+	an := b.as(t, "analyst")
+	require.NotContains(t, an.get("/console/peer-messages?status=FAILED").body, "redeliver")
+	require.Equal(t, http.StatusForbidden, an.post("/console/peer-messages/"+first+"/redeliver", url.Values{}).status)
+	require.Equal(t, http.StatusForbidden, an.post("/console/peer-messages/redeliver-failed", url.Values{}).status)
+
+	refuse.Store(false)
+	require.Equal(t, http.StatusSeeOther, ad.post("/console/peer-messages/"+first+"/redeliver", url.Values{}).status)
+	require.Eventually(t, func() bool { return failed() == 2 }, wait, 20*time.Millisecond)
+
+	// Every FAILED one of a filter: only the one about vs[1].
+	a = ad.post("/console/peer-messages/redeliver-failed", url.Values{"verification": {vs[1]}})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Equal(t, "/console/peer-messages?redelivered=1&status=FAILED&verification="+vs[1], a.header.Get("Location"))
+	require.Eventually(t, func() bool { return failed() == 1 }, wait, 20*time.Millisecond, "the one of the filter only")
+	a = ad.post("/console/peer-messages/redeliver-failed", url.Values{"kind": {"TX_REPORT"}})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Contains(t, a.header.Get("Location"), "redelivered=1")
+	require.Eventually(t, func() bool {
+		var n int
+		return e.DB.Get(&n, `SELECT count(*) FROM peer_messages WHERE status = 'DELIVERED'`) == nil && n == 6
+	}, wait, 20*time.Millisecond)
+	require.Contains(t, ad.get("/console/peer-messages?status=DELIVERED").body, "DELIVERED")
+
+	audit := ad.get("/console/audit?action=redeliver").body
+	require.Contains(t, audit, first)
+	require.Contains(t, audit, "peer message (every FAILED one)")
+	var n int
+	require.NoError(t, e.DB.Get(&n, `SELECT count(*) FROM console_audit WHERE action = 'redeliver'`))
+	require.Equal(t, 3, n, "each redelivery audited")
 }
 
 // TestEveryPage renders each page empty and with rows, for each role that may see it.
@@ -379,4 +459,60 @@ func TestEveryPage(t *testing.T) {
 		require.Equal(t, http.StatusSeeOther, ad.get("/console").status)
 		require.Equal(t, http.StatusNotFound, ad.get("/console/nowhere").status)
 	}
+}
+
+// TestOperatorsManagedByAdmins: an admin adds an operator (the password shown once, on that
+// answer only), changes a role and disables one, each in the audit log; nobody else can, an
+// admin cannot lock themselves out, and the last admin stays one.
+func TestOperatorsManagedByAdmins(t *testing.T) {
+	t.Parallel()
+	b := setup(t, true)
+	ad := b.as(t, "admin")
+
+	a := ad.post("/console/operators", url.Values{"name": {"Dana"}, "role": {"analyst"}})
+	require.Equal(t, 200, a.status, a.body)
+	m := regexp.MustCompile(`id="new-password">([^<]+)<`).FindStringSubmatch(a.body)
+	require.Len(t, m, 2, "the password is shown once")
+	require.Equal(t, "no-store", a.header.Get("Cache-Control"))
+	require.NotContains(t, ad.get("/console/operators").body, m[1], "and never again")
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators", url.Values{"name": {"dana"}, "role": {"viewer"}}).status, "a name taken")
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators", url.Values{"name": {"Not a name!"}, "role": {"viewer"}}).status)
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators", url.Values{"name": {"eve"}, "role": {"root"}}).status)
+
+	dana := b.browser(t)
+	require.Equal(t, http.StatusSeeOther, dana.login("dana", m[1]).status, "the new operator logs in")
+	require.Equal(t, http.StatusForbidden, dana.get("/console/operators").status)
+
+	a = ad.post("/console/operators/dana/role", url.Values{"role": {"viewer"}})
+	require.Equal(t, http.StatusSeeOther, a.status, a.body)
+	require.Contains(t, ad.get(a.header.Get("Location")).body, "Role changed")
+	require.Equal(t, http.StatusForbidden, dana.post("/console/alerts/x/assign", url.Values{}).status, "a viewer from the next request on")
+	require.Equal(t, http.StatusSeeOther, ad.post("/console/operators/dana/disable", url.Values{}).status)
+	require.Equal(t, http.StatusSeeOther, dana.get("/console/alerts").status, "a disabled operator's session ends")
+	require.Equal(t, http.StatusNotFound, ad.post("/console/operators/nobody/disable", url.Values{}).status)
+
+	a = ad.post("/console/operators/dana/password", url.Values{})
+	require.Equal(t, 200, a.status)
+	m = regexp.MustCompile(`id="new-password">([^<]+)<`).FindStringSubmatch(a.body)
+	require.Len(t, m, 2)
+	require.Equal(t, http.StatusSeeOther, b.browser(t).login("dana", m[1]).status, "enabled again with a new password")
+
+	// Nobody else manages operators; an admin cannot lock themselves out.
+	for _, role := range []string{"analyst", "viewer"} {
+		br := b.as(t, role)
+		require.Equal(t, http.StatusForbidden, br.post("/console/operators", url.Values{"name": {"mallory"}, "role": {"admin"}}).status)
+		require.Equal(t, http.StatusForbidden, br.post("/console/operators/"+role+"/role", url.Values{"role": {"admin"}}).status)
+		require.Equal(t, http.StatusForbidden, br.post("/console/operators/admin/disable", url.Values{}).status)
+	}
+	a = ad.post("/console/operators/admin/disable", url.Values{})
+	require.Equal(t, http.StatusConflict, a.status)
+	require.Contains(t, a.body, "you cannot disable yourself")
+	require.Equal(t, http.StatusConflict, ad.post("/console/operators/admin/role", url.Values{"role": {"viewer"}}).status)
+	require.ErrorIs(t, console.NewOperators(b.e.DB).SetRole(context.Background(), "admin", console.Viewer, "test"), console.ErrLastAdmin)
+
+	audit := ad.get("/console/audit?subject=dana").body
+	for _, s := range []string{"operator added", "role analyst", "role changed", "analyst → viewer", "operator disabled", "password reset"} {
+		require.Contains(t, audit, s)
+	}
+	require.NotContains(t, audit, m[1], "no password in the audit log")
 }

@@ -48,7 +48,12 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /console/counterparties", c.need(Viewer, c.handleCounterparties))
 	mux.Handle("GET /console/audit", c.need(Viewer, c.handleAudit))
 	mux.Handle("GET /console/audit.csv", c.need(Viewer, c.handleAuditCSV))
+	// Operators: admins only, through the functions `enclave operator` uses; each change audited.
 	mux.Handle("GET /console/operators", c.need(Admin, c.handleOperators))
+	mux.Handle("POST /console/operators", c.need(Admin, c.handleAddOperator))
+	mux.Handle("POST /console/operators/{name}/role", c.need(Admin, c.handleSetRole))
+	mux.Handle("POST /console/operators/{name}/disable", c.need(Admin, c.handleDisableOperator))
+	mux.Handle("POST /console/operators/{name}/password", c.need(Admin, c.handleResetPassword))
 
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) { c.fail(w, r, notFound("page "+r.URL.Path)) })
 
