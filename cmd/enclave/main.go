@@ -50,6 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve the HTTP API and work the assessment pipeline", runServe},
+		{"healthcheck", "exit 0 when the local enclave's /readyz answers 200 (the container's HEALTHCHECK)", runHealthcheck},
 		{"migrate", "apply the enclave's and River's database migrations (safe to repeat)", runMigrate},
 		{"dev", "run two enclaves locally, each other's counterparty (PostgreSQL, kytsim, demo VASP backends), with nothing to configure", runDev},
 		{"keyset", "make (new) or rotate the keyset that encrypts personal data at rest", runKeyset},
