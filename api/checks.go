@@ -6,6 +6,8 @@ import (
 	"net/http"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/travelrule/enclave/internal/strictjson"
 )
 
 // handleAnswerOf answers a POST whose JSON body (of type T) one call takes, with what the call
@@ -34,7 +36,7 @@ func handlePeerAnswerOf[T, R any](log *slog.Logger, do func(ctx context.Context,
 	return func(c *gin.Context) {
 		body := c.MustGet(ctxBody).([]byte)
 		var m T
-		if err := decodeJSON(body, &m); err != nil {
+		if err := decodePeer(body, &m); err != nil {
 			fail(c, log, err)
 			return
 		}
@@ -45,6 +47,17 @@ func handlePeerAnswerOf[T, R any](log *slog.Logger, do func(ctx context.Context,
 		}
 		c.JSON(http.StatusOK, out)
 	}
+}
+
+// decodePeer decodes a signed peer body into v as decodeJSON does, and strictly: a key twice
+// in one object, two keys differing only in case, or a key differing only in case from a
+// field of v is BAD-REQUEST naming it (internal/strictjson), so the signed bytes have one
+// reading. Every peer route decodes through it.
+func decodePeer(body []byte, v any) error {
+	if err := decodeJSON(body, v); err != nil {
+		return err
+	}
+	return strictjson.Check(body, v)
 }
 
 // peerCheck adapts a synchronous check answered to a peer, which does not need the raw body.

@@ -2,6 +2,7 @@ package api
 
 import (
 	"cmp"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
@@ -158,8 +159,10 @@ func requireAPIKey(keys []string) gin.HandlerFunc {
 
 // requirePeerSignature admits requests from a counterparty enclave listed in the peers file:
 // X-Vasp-Id names it, and the Standard Webhooks signature over the body must verify with its
-// secret and be at most five minutes old. The verified body is kept for the handler.
-func requirePeerSignature(log *slog.Logger, peers func(string) (config.Peer, bool)) gin.HandlerFunc {
+// secret and be at most five minutes old. The verified body is kept for the handler. A message
+// the handler took (2xx) is a sighting of the counterparty, given to seen (its lastSeenAt in
+// GET /v1/vasps); seen may be nil.
+func requirePeerSignature(log *slog.Logger, peers func(string) (config.Peer, bool), seen func(context.Context, string) error) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		sender := c.GetHeader(headerVaspID)
 		peer, known := peers(sender)
@@ -179,5 +182,10 @@ func requirePeerSignature(log *slog.Logger, peers func(string) (config.Peer, boo
 		c.Set(ctxPeer, peer.VaspID)
 		c.Set(ctxBody, body)
 		c.Next()
+		if st := c.Writer.Status(); seen != nil && st >= 200 && st < 300 {
+			if err := seen(c.Request.Context(), peer.VaspID); err != nil {
+				log.WarnContext(c.Request.Context(), "peer: record a sighting", "counterparty", peer.VaspID, "err", err) // answered all the same
+			}
+		}
 	}
 }

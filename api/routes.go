@@ -57,10 +57,12 @@ func NewHandler(d Deps) *gin.Engine {
 	// recovery so a panic is logged as the 500 it becomes; the body cap before any handler reads.
 	r.Use(withRequestID(), withHeaders(), withLogging(d.Log), withRecovery(d.Log), withBodyLimit(MaxBodyBytes, d.Config.HTTPMinBodyRate), withStorableQuery())
 	r.NoRoute(func(c *gin.Context) {
-		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound, Message: "no route " + c.Request.Method + " " + c.Request.URL.Path})
+		abort(c, http.StatusNotFound, errorBody{Code: apperr.NotFound,
+			Message: apperr.New(apperr.NotFound, "no route %s %s", c.Request.Method, c.Request.URL.Path).Message})
 	})
 	r.NoMethod(func(c *gin.Context) {
-		abort(c, http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed, Message: "method " + c.Request.Method + " is not allowed on " + c.Request.URL.Path})
+		abort(c, http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed,
+			Message: apperr.New(apperr.MethodNotAllowed, "method %s is not allowed on %s", c.Request.Method, c.Request.URL.Path).Message})
 	})
 
 	// Operations: no authentication, no personal data.
@@ -69,33 +71,38 @@ func NewHandler(d Deps) *gin.Engine {
 	r.GET("/metrics", gin.WrapH(promhttp.HandlerFor(d.Metrics, promhttp.HandlerOpts{})))
 	r.GET("/openapi.yaml", handleOpenAPI())
 
-	// The VASP's own backend: Authorization: Bearer <ENCLAVE_API_KEYS entry>.
+	// The VASP's own backend: Authorization: Bearer <ENCLAVE_API_KEYS entry>. Each GET names
+	// the query parameters it takes (takes, listQuery); any other is 400 naming it.
 	v1 := r.Group("/v1", requireAPIKey(d.Config.APIKeys))
 	v1.POST("/verifications", handleCreateVerification(d.Log, d.Exchange))
-	v1.GET("/verifications", handleListVerifications(d.Log, d.Verifications))
-	v1.GET("/verifications/:verificationUuid", handleGetVerification(d.Log, d.Verifications))
+	v1.GET("/verifications", listQuery("role", "result", "symbol", "network", "txHash", "originatingVaspId", "beneficiaryVaspId", "include", "fromDate", "toDate"), handleListVerifications(d.Log, d.Verifications))
+	v1.GET("/verifications/:verificationUuid", takes(), handleGetVerification(d.Log, d.Verifications))
 	v1.POST("/verifications/:verificationUuid/result", handleAnswer(d.Log, d.Exchange))
 	v1.POST("/verifications/tx", handleBody(d.Log, d.Exchange.ReportTx))
 	v1.POST("/verifications/error", handleBody(d.Log, d.Exchange.ReportError))
 	v1.POST("/verifications/account", handleAnswerOf(d.Log, d.Checks.CheckAccount))
 	v1.POST("/verifications/tx/inquiry", handleAnswerOf(d.Log, d.Checks.InquireTx))
 	v1.POST("/risk-assessment/chainalysis-kyt", handleAssess[kytjob.Request](d.Log, d.Assessments, d.Waiter, d.Config.HTTPWriteTimeout))
-	v1.GET("/risk-assessment/chainalysis-kyt", handleList(d.Log, assessmentFilter, d.Assessments.List))
-	v1.GET("/risk-assessment/chainalysis-kyt/alerts", handleList(d.Log, alertFilter, d.Assessments.ListAlerts))
-	v1.GET("/risk-assessment/chainalysis-kyt/:requestId", handleByParam(d.Log, "requestId", d.Assessments.Find))
-	v1.GET("/counterparties/:vaspId/chainalysis-kyt", handleByParam(d.Log, "vaspId", d.Assessments.Counterparty))
+	v1.GET("/risk-assessment/chainalysis-kyt", listQuery("verificationUuid", "status", "apiType", "direction", "fromDate", "toDate"), handleList(d.Log, assessmentFilter, d.Assessments.List))
+	v1.GET("/risk-assessment/chainalysis-kyt/alerts", listQuery("level", "source", "alertStatus", "requestId", "verificationUuid", "fromDate", "toDate"), handleList(d.Log, alertFilter, d.Assessments.ListAlerts))
+	v1.GET("/risk-assessment/chainalysis-kyt/:requestId", takes(), handleByParam(d.Log, "requestId", d.Assessments.Find))
+	v1.GET("/counterparties/:vaspId/chainalysis-kyt", takes(), handleByParam(d.Log, "vaspId", d.Assessments.Counterparty))
 	v1.POST("/risk-assessment/chainalysis-address-screening", handleAssess[screening.Request](d.Log, d.Screenings, d.Waiter, d.Config.HTTPWriteTimeout))
-	v1.GET("/risk-assessment/chainalysis-address-screening", handleList(d.Log, screeningFilter, d.Screenings.List))
-	v1.GET("/risk-assessment/chainalysis-address-screening/:requestId", handleByParam(d.Log, "requestId", d.Screenings.Find))
-	v1.GET("/callbacks", handleList(d.Log, callbackFilter, d.Callbacks.List))
+	v1.GET("/risk-assessment/chainalysis-address-screening", listQuery("verificationUuid", "status", "risk", "fromDate", "toDate"), handleList(d.Log, screeningFilter, d.Screenings.List))
+	v1.GET("/risk-assessment/chainalysis-address-screening/:requestId", takes(), handleByParam(d.Log, "requestId", d.Screenings.Find))
+	v1.GET("/callbacks", listQuery("status", "requestId", "verificationUuid"), handleList(d.Log, callbackFilter, d.Callbacks.List))
 	v1.POST("/callbacks/:id/redeliver", handleByParam(d.Log, "id", d.Callbacks.Redeliver))
-	v1.GET("/peer-messages", handleList(d.Log, peerMessageFilter, d.Exchange.ListMessages))
+	v1.GET("/peer-messages", listQuery("status", "kind", "verificationUuid"), handleList(d.Log, peerMessageFilter, d.Exchange.ListMessages))
 	v1.POST("/peer-messages/:id/redeliver", handleByParam(d.Log, "id", d.Exchange.Redeliver))
-	v1.GET("/vasps", handleListVASPs(d.Log, d.Directory))
-	v1.GET("/vasps/self", handleSelf(d.Directory))
+	v1.GET("/vasps", takes(), handleListVASPs(d.Log, d.Directory))
+	v1.GET("/vasps/self", takes(), handleSelf(d.Directory))
 
 	// Counterparty enclaves: X-Vasp-Id plus a Standard Webhooks signature with that peer's secret.
-	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer))
+	var seen func(context.Context, string) error
+	if d.Directory != nil {
+		seen = d.Directory.Seen
+	}
+	peer := r.Group("/peer/v1", requirePeerSignature(d.Log, d.Config.Peer, seen))
 	peer.POST("/verifications", handlePeer(d.Log, d.Exchange.Receive))
 	peer.POST("/verifications/tx", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveTx)))
 	peer.POST("/verifications/result", handlePeer(d.Log, withoutBody(d.Exchange.ReceiveResult)))

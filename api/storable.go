@@ -178,7 +178,7 @@ func withStorableQuery() gin.HandlerFunc {
 			for _, v := range vs {
 				if strings.ContainsRune(v, 0) || !utf8.ValidString(v) || !utf8.ValidString(name) {
 					abort(c, http.StatusBadRequest, errorBody{Code: apperr.BadRequest,
-						Message: fmt.Sprintf("%q: a query parameter must be UTF-8 text without NUL characters", strings.ToValidUTF8(name, "?"))})
+						Message: apperr.Quote(strings.ToValidUTF8(name, "?")) + ": a query parameter must be UTF-8 text without NUL characters"})
 					return
 				}
 			}

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"time"
+
+	"github.com/jmoiron/sqlx"
 
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
@@ -22,8 +26,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"(durable single-row INSERTs/s of its PostgreSQL at the same concurrency, measured first) and\n"+
 		"each throughput also as a ratio of it; accept throughput and latency; screening (accept to\n"+
 		"terminal state) and delivery (accept to callback) throughput and latency; Chainalysis calls per\n"+
-		"assessment and lost assessments. Uses DATABASE_URL (a database it may fill) or else starts a\n"+
-		"throwaway durable PostgreSQL from the installed server binaries.\n\n"+
+		"assessment and lost assessments. It starts a throwaway durable PostgreSQL from the installed\n"+
+		"server binaries, unless --database-url names a database it may fill: DATABASE_URL is never\n"+
+		"used (it is likely the enclave's own), and a database that already holds verifications is\n"+
+		"refused unless --force.\n\n"+
 		"With --scale N it measures the list routes instead: it loads N verifications, assessments,\n"+
 		"screenings and callbacks and N/3 alerts (generate_series; skipped when the database holds N\n"+
 		"already), then times each list route with each filter, the first page and pages deep by\n"+
@@ -33,8 +39,8 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		"--peer-latency to every peer hop, the beneficiary's Verify User API answering after\n"+
 		"--vasp-api-latency; create -> the originator's VERIFICATION_RESULT callback, beside the floor\n"+
 		"(2 x peer latency + VASP latency) and the calibration.",
-		"  DATABASE_URL  optional: a PostgreSQL database the bench may write to (--exchange makes\n"+
-			"                <database>_counterparty beside it for the second enclave)\n", stderr)
+		"  ENCLAVE_WORKERS, ENCLAVE_CALLBACK_WORKERS, ENCLAVE_PIPELINE_CONNECTIONS, ENCLAVE_PEER_WORKERS\n"+
+			"                the defaults of the flags of the same names (DATABASE_URL is ignored: see --database-url)\n", stderr)
 	o := bench.Options{}
 	fs.IntVar(&o.Rate, "rate", 500, "assessments requested per second")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long requests are sent and measured")
@@ -51,6 +57,9 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	scale := fs.Int("scale", 0, "load this many rows of every listed table and time the list routes (0: measure the accept pipeline)")
 	samples := fs.Int("samples", 50, "with --scale: how many times each request is timed")
 	depth := fs.Int("depth", 1000, "with --scale: how many pages of 20 each list is followed by cursor")
+	databaseURL := fs.String("database-url", "", "benchmark in this PostgreSQL database instead of a throwaway server's; the bench fills it\n"+
+		"with fake verifications sealed with a throwaway key (--exchange makes <database>_counterparty beside it)")
+	force := fs.Bool("force", false, "with --database-url: use the database even if it already holds verifications")
 	dataDir := fs.String("data-dir", "", "keep the throwaway PostgreSQL's cluster here and reuse it (a loaded --scale database survives the run)")
 	exchange := fs.Bool("exchange", false, "measure two enclaves exchanging verifications (create -> VERIFICATION_RESULT) instead of screening")
 	var xo bench.ExchangeOptions
@@ -65,7 +74,10 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 	if *verbose {
 		o.Log = stderr
 	}
-	dsn := env.DatabaseURL
+	dsn := *databaseURL // never DATABASE_URL: the bench writes fake rows into what it is given
+	if *force && dsn == "" {
+		return usageError{"bench: --force goes with --database-url"}
+	}
 	if dsn == "" {
 		fmt.Fprintln(stdout, "starting a throwaway PostgreSQL…")
 		c, err := pglocal.Start(ctx, pglocal.Options{DataDir: *dataDir})
@@ -74,6 +86,17 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		}
 		defer c.Stop() //nolint:errcheck
 		dsn = c.URL("postgres")
+	}
+	if *databaseURL != "" && !*force { // before anything is made beside it
+		db, err := app.OpenDB(ctx, dsn, 1)
+		if err != nil {
+			return err
+		}
+		err = refuseIfHolding(ctx, db, dsn)
+		db.Close()
+		if err != nil {
+			return err
+		}
 	}
 	dsns := []string{dsn}
 	if *exchange {
@@ -87,6 +110,12 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		db, err := app.OpenDB(ctx, dsn, 2)
 		if err != nil {
 			return err
+		}
+		if *databaseURL != "" && !*force {
+			if err := refuseIfHolding(ctx, db, dsn); err != nil {
+				db.Close()
+				return err
+			}
 		}
 		_, err = schema.Migrate(ctx, db.DB)
 		db.Close()
@@ -146,4 +175,43 @@ func runBench(ctx context.Context, args []string, getenv func(string) string, st
 		return fmt.Errorf("bench: %d assessments lost", res.Lost)
 	}
 	return nil
+}
+
+// refuseIfHolding refuses a database that holds verifications: the bench would add thousands
+// of fake ones, sealed with a throwaway key that no enclave holds.
+func refuseIfHolding(ctx context.Context, db *sqlx.DB, dsn string) error {
+	n, err := verificationsIn(ctx, db)
+	if err != nil {
+		return err
+	}
+	if n > 0 {
+		return fmt.Errorf("bench: the database %s holds verifications already; the bench would add thousands of fake ones "+
+			"sealed with a throwaway key. Give it an empty database, or pass --force if this one is for benchmarking", dbName(dsn))
+	}
+	return nil
+}
+
+// verificationsIn tells whether a database holds verifications: it has the enclave's table
+// and at least one row in it.
+func verificationsIn(ctx context.Context, db *sqlx.DB) (int, error) {
+	var table *string
+	if err := db.GetContext(ctx, &table, `SELECT to_regclass('verifications')::text`); err != nil {
+		return 0, fmt.Errorf("bench: look at the database: %w", err)
+	}
+	if table == nil {
+		return 0, nil
+	}
+	var n int
+	if err := db.GetContext(ctx, &n, `SELECT count(*) FROM (SELECT 1 FROM verifications LIMIT 1) v`); err != nil {
+		return 0, fmt.Errorf("bench: look at the database: %w", err)
+	}
+	return n, nil
+}
+
+// dbName names a database of a DSN without its credentials.
+func dbName(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Host != "" {
+		return strings.TrimPrefix(u.Path, "/") + " on " + u.Host
+	}
+	return "of --database-url"
 }

@@ -12,6 +12,8 @@ import (
 	"os"
 	"runtime/debug"
 	"strings"
+
+	"github.com/travelrule/enclave/internal/config"
 )
 
 func main() {
@@ -48,6 +50,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "serve the HTTP API and work the assessment pipeline", runServe},
+		{"healthcheck", "exit 0 when the local enclave's /readyz answers 200 (the container's HEALTHCHECK)", runHealthcheck},
 		{"migrate", "apply the enclave's and River's database migrations (safe to repeat)", runMigrate},
 		{"dev", "run two enclaves locally, each other's counterparty (PostgreSQL, kytsim, demo VASP backends), with nothing to configure", runDev},
 		{"keyset", "make (new) or rotate the keyset that encrypts personal data at rest", runKeyset},
@@ -71,10 +74,28 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
+			if err := checkEnviron(os.Environ(), stderr); err != nil {
+				return err
+			}
 			return c.run(ctx, args[1:], getenv, stdout, stderr)
 		}
 	}
 	return usageError{fmt.Sprintf("unknown subcommand %q; run `enclave --help`", args[0])}
+}
+
+// checkEnviron warns on stderr about each ENCLAVE_* or CHAINALYSIS_* variable of the process's
+// environment that the enclave does not read, naming the nearest known one, or fails under
+// ENCLAVE_STRICT_ENV=1: a misspelled variable is otherwise silently ignored. The names are the
+// process's own (a test's getenv holds values, not a list of names).
+func checkEnviron(environ []string, stderr io.Writer) error {
+	warnings, err := config.CheckEnviron(environ)
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintf(stderr, "enclave: warning: %s; it is ignored (ENCLAVE_STRICT_ENV=1 makes this an error)\n", w)
+	}
+	return nil
 }
 
 func usage() string {

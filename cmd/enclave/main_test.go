@@ -11,11 +11,15 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -149,6 +153,7 @@ func TestMigrateServeAndShutDown(t *testing.T) {
 	peers := filepath.Join(t.TempDir(), "peers.json")
 	peerSecret := secret("peer-secret-never-logged-0123456")
 	require.NoError(t, os.WriteFile(peers, []byte(fmt.Sprintf(`{"peers":[{"vaspId":"222","name":"Peer","url":"http://127.0.0.1:1","secret":%q}]}`, peerSecret)), 0o600))
+	require.NoError(t, os.Chmod(peers, 0o644)) // as a careless copy leaves it: serve warns
 	addr := freeAddr(t)
 	env := map[string]string{
 		"DATABASE_URL": dsn, "ENCLAVE_VASP_ID": "111", "ENCLAVE_API_KEYS": "api-key-never-logged, second-key-never-logged",
@@ -189,6 +194,7 @@ func TestMigrateServeAndShutDown(t *testing.T) {
 	all := out.String() + logs.String()
 	require.Contains(t, all, "enclave serving")
 	require.Contains(t, all, "stopped")
+	require.Contains(t, all, "ENCLAVE_PEERS_FILE "+peers+" is readable by every user of this machine (mode 0644)")
 	for _, s := range secrets {
 		require.NotContains(t, all, s, "a secret reached the output")
 	}
@@ -392,6 +398,37 @@ func TestKeysetAndRekeyCommands(t *testing.T) {
 	require.Error(t, run(context.Background(), []string{"keyset", "rotate"}, envOf(nil), &out, &errb), "nothing to rotate")
 	require.Error(t, run(context.Background(), []string{"keyset", "spin"}, envOf(nil), &out, &errb))
 
+	// --out writes a new file only its owner reads, and never replaces one.
+	dir := t.TempDir()
+	kf := filepath.Join(dir, "keyset.json")
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"keyset", "new", "--out", kf}, envOf(nil), &out, &errb))
+	require.Empty(t, out.String())
+	fi, err := os.Stat(kf)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	b, err := os.ReadFile(kf)
+	require.NoError(t, err)
+	_, err = seal.Load(strings.TrimSpace(string(b)))
+	require.NoError(t, err)
+	require.ErrorContains(t, run(context.Background(), []string{"keyset", "new", "--out", kf}, envOf(nil), &out, &errb), "never overwritten")
+	rf := filepath.Join(dir, "keyset2.json")
+	require.NoError(t, run(context.Background(), []string{"keyset", "rotate", "--out", rf}, envOf(map[string]string{"ENCLAVE_DATA_KEYSET_FILE": kf}), &out, &errb))
+	fi, err = os.Stat(rf)
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	// stdout redirected to a file (`> keyset.json`): the file is made 0600 too.
+	sf, err := os.OpenFile(filepath.Join(dir, "redirected.json"), os.O_WRONLY|os.O_CREATE, 0o644)
+	require.NoError(t, err)
+	require.NoError(t, sf.Chmod(0o644))
+	errb.Reset()
+	require.NoError(t, run(context.Background(), []string{"keyset", "new"}, envOf(nil), sf, &errb))
+	require.NoError(t, sf.Close())
+	fi, err = os.Stat(sf.Name())
+	require.NoError(t, err)
+	require.Equal(t, os.FileMode(0o600), fi.Mode().Perm())
+	require.Contains(t, errb.String(), "mode 0600")
+
 	out.Reset()
 	env := map[string]string{"DATABASE_URL": dbtest.URL(t), "ENCLAVE_DATA_KEYSET": first}
 	require.NoError(t, run(context.Background(), []string{"rekey"}, envOf(env), &out, &errb), "%s", errb.String())
@@ -437,6 +474,244 @@ func TestOperatorCommand(t *testing.T) {
 	require.Regexp(t, `alice\s+analyst\s+disabled`, out.String())
 	require.Regexp(t, `bob\s+viewer\s+active\s+.*never`, out.String())
 	require.NotContains(t, out.String(), m[1], "the password is never shown again")
+
+	require.NoError(t, run(ctx, []string{"operator", "role", "bob", "--role", "admin"}, env, &out, &errb))
+	require.ErrorAs(t, run(ctx, []string{"operator", "role", "bob"}, env, &out, &errb), &u, "--role is required")
+	require.ErrorContains(t, run(ctx, []string{"operator", "role", "bob", "--role", "viewer"}, env, &out, &errb), "last enabled admin")
+	require.ErrorContains(t, run(ctx, []string{"operator", "disable", "bob"}, env, &out, &errb), "last enabled admin")
+	out.Reset()
+	require.NoError(t, run(ctx, []string{"operator", "list"}, env, &out, &errb))
+	require.Regexp(t, `bob\s+admin\s+active`, out.String())
+}
+
+// TestUnknownVariableWarnsOrStops: a misspelled variable in the process's environment is named
+// with the nearest known one on stderr; under ENCLAVE_STRICT_ENV=1 nothing starts. (Not
+// parallel: it sets the process's environment, which is what the check reads.)
+func TestUnknownVariableWarnsOrStops(t *testing.T) {
+	t.Setenv("CHAINALYSIS_KYT_URL", "http://127.0.0.1:9/kyt")
+	var out, errb bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"version"}, envOf(nil), &out, &errb))
+	require.Contains(t, errb.String(), "CHAINALYSIS_KYT_URL is not a variable the enclave reads (did you mean CHAINALYSIS_KYT_API_URL?)")
+	require.Contains(t, out.String(), "enclave ")
+
+	t.Setenv("ENCLAVE_STRICT_ENV", "1")
+	out.Reset()
+	err := run(context.Background(), []string{"version"}, envOf(nil), &out, &errb)
+	require.ErrorContains(t, err, "did you mean CHAINALYSIS_KYT_API_URL?")
+	require.Empty(t, out.String(), "nothing ran")
+}
+
+// databaseWithAVerification returns the DSN of a database that holds a verifications table
+// with one row, as a VASP's real database does, and a function counting its tables.
+func databaseWithAVerification(t *testing.T) (dsn string, tables func() int) {
+	dsn = emptyDatabase(t)
+	db, err := sql.Open("postgres", dsn)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	_, err = db.Exec(`CREATE TABLE verifications (uuid uuid PRIMARY KEY); INSERT INTO verifications VALUES (gen_random_uuid())`)
+	require.NoError(t, err)
+	return dsn, func() int {
+		var n int
+		require.NoError(t, db.QueryRow(`SELECT count(*) FROM pg_tables WHERE schemaname = 'public'`).Scan(&n))
+		return n
+	}
+}
+
+// TestBenchRefusesADatabaseHoldingVerifications: given a database explicitly, the bench looks
+// before it writes; one with verifications is refused without --force, and left untouched.
+func TestBenchRefusesADatabaseHoldingVerifications(t *testing.T) {
+	t.Parallel()
+	dsn, tables := databaseWithAVerification(t)
+	for _, args := range [][]string{
+		{"bench", "--database-url", dsn, "--duration", "1s", "--calibration", "-1s"},
+		{"bench", "--exchange", "--database-url", dsn, "--duration", "1s", "--calibration", "-1s"},
+		{"bench", "--scale", "10", "--database-url", dsn},
+	} {
+		var out, errb bytes.Buffer
+		err := run(context.Background(), args, envOf(nil), &out, &errb)
+		require.ErrorContains(t, err, "holds verifications already", "%v", args)
+		require.ErrorContains(t, err, "--force")
+		require.Equal(t, 1, tables(), "nothing was migrated into it")
+	}
+	err := run(context.Background(), []string{"bench", "--force"}, envOf(nil), &bytes.Buffer{}, &bytes.Buffer{})
+	require.ErrorContains(t, err, "--force goes with --database-url")
+}
+
+// TestBenchIgnoresDATABASE_URL: DATABASE_URL is likely the enclave's own database; the bench
+// starts a PostgreSQL of its own instead and leaves it alone.
+func TestBenchIgnoresDATABASE_URL(t *testing.T) {
+	et.Slow(t, "starts a PostgreSQL of its own and runs a short bench")
+	t.Parallel()
+	dsn, tables := databaseWithAVerification(t)
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"bench", "--rate", "5", "--duration", "1s", "--warmup", "0s", "--calibration", "-1s"},
+		envOf(map[string]string{"DATABASE_URL": dsn}), &out, &errb)
+	require.NoError(t, err, "%s\n%s", out.String(), errb.String())
+	require.Contains(t, out.String(), "starting a throwaway PostgreSQL")
+	require.Equal(t, 1, tables(), "DATABASE_URL's database was not touched")
+}
+
+func TestHealthcheck(t *testing.T) {
+	t.Parallel()
+	status := http.StatusServiceUnavailable
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		require.Equal(t, "/readyz", r.URL.Path)
+		w.WriteHeader(status)
+	}))
+	defer srv.Close()
+	env := envOf(map[string]string{"ENCLAVE_LISTEN_ADDR": srv.Listener.Addr().String()})
+	var out, errb bytes.Buffer
+	err := run(context.Background(), []string{"healthcheck"}, env, &out, &errb)
+	require.ErrorContains(t, err, "not ready: 503")
+	require.Equal(t, 1, exitCode(err))
+	mu.Lock()
+	status = http.StatusOK
+	mu.Unlock()
+	require.NoError(t, run(context.Background(), []string{"healthcheck"}, env, &out, &errb))
+	require.Contains(t, out.String(), "ready")
+	require.Error(t, run(context.Background(), []string{"healthcheck", "--url", "http://" + freeAddr(t) + "/readyz"}, env, &out, &errb), "nothing listens")
+
+	require.Equal(t, "http://127.0.0.1:8080/readyz", readyzURL(""))
+	require.Equal(t, "http://127.0.0.1:9000/readyz", readyzURL(":9000"))
+	require.Equal(t, "http://127.0.0.1:9000/readyz", readyzURL("0.0.0.0:9000"))
+	require.Equal(t, "http://[::1]:9000/readyz", readyzURL("[::1]:9000"))
+}
+
+// TestDevStory pastes the story `enclave dev` prints into bash, one command after another as a
+// person would, without pausing between them: each step that must wait (the result before the
+// next step reads it, the transfer processed before the wallet is re-rated, the counterparty
+// UP or DOWN) waits by itself. The counterparty is UP, the account check VERIFIED, the alert
+// raised later arrives through monitoring, and the counterparty stopped with SIGUSR1 shows DOWN,
+// then UP again.
+func TestDevStory(t *testing.T) {
+	et.Slow(t, "runs dev and the whole printed story through bash and curl")
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out et.SyncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--listen", "127.0.0.1:0", "--counterparty-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
+			envOf(nil), &out, &out)
+	}()
+	for !strings.Contains(out.String(), "stops everything, PostgreSQL included.") {
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("no story printed:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	printed := out.String()
+	var script []string
+	for _, l := range strings.Split(printed[strings.Index(printed, "The stories, one command at a time"):], "\n") {
+		if strings.HasPrefix(l, "   ") && !strings.HasPrefix(l, "    ") {
+			script = append(script, strings.TrimSpace(l))
+		}
+	}
+	require.Greater(t, len(script), 20, printed)
+	sh := exec.CommandContext(ctx, "bash", "-c", strings.Join(script, "\n"))
+	story, err := sh.CombinedOutput()
+	require.NoError(t, err, "%s", story)
+	s := string(story)
+	require.Contains(t, s, `"vaspId":"`+devCounterparty+`"`)
+	require.Contains(t, s, `"accountVerificationResult":"VERIFIED"`)
+	require.Contains(t, s, `"accountVerificationResult":"ERROR","reason":"REQUEST-TIMEOUT"`, "the account check while the counterparty is stopped")
+	require.Contains(t, s, `"result":"DENIED","reason":"BLACKLISTED"`)
+	require.Contains(t, s, `"code":"UNSUPPORTED-RISK-ASSESSMENT"`)
+	require.Contains(t, s, `"source":"MONITORING"`, "the alert came later, through monitoring")
+	require.Equal(t, 2, strings.Count(s, `"health":"UP"`), "UP first, and UP again at the end:\n%s", s)
+	require.Contains(t, s, `"health":"DOWN"`)
+	logs := out.String()
+	require.Contains(t, logs, "[us] callback CHAINALYSIS_KYT_ALERT")
+	require.Contains(t, logs, "[counterparty] Verify Account asked")
+	require.NotContains(t, logs, "✗")
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("dev did not stop within a minute of its context ending")
+	}
+}
+
+// TestDevStopsWhenKilled: `go run ./cmd/enclave dev &` then `kill $!` sends SIGTERM to the go
+// command, which does not pass it on; dev notices its go run is gone and stops, PostgreSQL
+// included. The binary itself stops everything on SIGINT, and its PostgreSQL keeps the port of
+// the first start (dev.json), so DATABASE_URL does not change.
+func TestDevStopsWhenKilled(t *testing.T) {
+	et.Slow(t, "runs dev through go run and as a binary, and kills them")
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	args := []string{"dev", "--listen", "127.0.0.1:0", "--counterparty-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")}
+	urlRE := regexp.MustCompile(`DATABASE_URL=(postgres://\S+@127\.0\.0\.1:(\d+)/\S+)`)
+	pidRE := regexp.MustCompile(`SIGUSR1 to dev, process (\d+)`)
+
+	// start runs cmd and waits for its story; it returns dev's DATABASE_URL port and pid.
+	start := func(cmd *exec.Cmd) (out *et.SyncBuffer, port string, pid int) {
+		out = &et.SyncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck // gone already when the test passed
+		deadline := time.Now().Add(3 * time.Minute)
+		for !strings.Contains(out.String(), "stops everything, PostgreSQL included.") {
+			require.True(t, time.Now().Before(deadline), "no story printed:\n%s", out.String())
+			time.Sleep(100 * time.Millisecond)
+		}
+		m := urlRE.FindStringSubmatch(out.String())
+		require.NotNil(t, m, out.String())
+		p := pidRE.FindStringSubmatch(out.String())
+		require.NotNil(t, p, out.String())
+		fmt.Sscan(p[1], &pid) //nolint:errcheck // matched digits
+		return out, m[2], pid
+	}
+	// stopped waits until nothing listens on PostgreSQL's port and dev's process is gone.
+	stopped := func(out *et.SyncBuffer, port string, pid int) {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			_, alive := os.Stat(fmt.Sprintf("/proc/%d", pid))
+			if err != nil && alive != nil {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "dev (process %d) or its PostgreSQL (port %s) still runs a minute after the kill:\n%s", pid, port, out.String())
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	goRun := exec.Command("go", append([]string{"run", "./cmd/enclave"}, args...)...)
+	goRun.Dir = "../.."
+	out, port, pid := start(goRun)
+	require.NotEqual(t, goRun.Process.Pid, pid, "dev runs as go run's child")
+	require.NoError(t, goRun.Process.Signal(syscall.SIGTERM)) // kill $!
+	goRun.Wait()                                              //nolint:errcheck // killed
+	stopped(out, port, pid)
+	require.Contains(t, out.String(), "is gone")
+	require.Contains(t, out.String(), "PostgreSQL: stopping")
+
+	bin := filepath.Join(t.TempDir(), "enclave")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/enclave")
+	build.Dir = "../.."
+	b, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	again := exec.Command(bin, args...)
+	out, port2, pid := start(again)
+	require.Equal(t, port, port2, "the same DATABASE_URL at every start")
+	require.NoError(t, again.Process.Signal(os.Interrupt))
+	require.NoError(t, again.Wait(), "%s", out.String())
+	stopped(out, port2, pid)
 }
 
 // TestOpenDBNeverShowsThePassword: whatever is wrong with DATABASE_URL, the error every command

@@ -15,19 +15,21 @@ import (
 
 const operatorEnv = "  DATABASE_URL   PostgreSQL DSN (required)\n"
 
-// runOperator manages the console's operators: add, list, disable.
+// runOperator manages the console's operators: add, list, role, disable — the same functions
+// the console's operators page calls.
 func runOperator(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	const summary = "Manage the operators of the console (/console).\n\n" +
 		"  enclave operator add NAME --role viewer|analyst|admin   add one; its password is printed once\n" +
 		"  enclave operator list                                  list them\n" +
+		"  enclave operator role NAME --role viewer|analyst|admin give one another role\n" +
 		"  enclave operator disable NAME                          stop one logging in; ends their sessions\n\n" +
 		"A viewer reads every page; an analyst also triages alerts and reveals IVMS101 payloads (audited);\n" +
-		"an admin also redelivers callbacks and peer messages."
+		"an admin also redelivers callbacks and peer messages and manages operators (also in the console)."
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fs := flags("operator", summary, operatorEnv, stderr)
 		fs.Usage()
 		if len(args) == 0 {
-			return usageError{"operator: want add, list or disable"}
+			return usageError{"operator: want add, list, role or disable"}
 		}
 		return nil
 	}
@@ -40,11 +42,11 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 	fs := flags("operator "+verb, summary, operatorEnv, stderr)
 	var role *string
 	switch verb {
-	case "add":
+	case "add", "role":
 		role = fs.String("role", "", "viewer, analyst or admin (required)")
 	case "list", "disable":
 	default:
-		return usageError{fmt.Sprintf("operator: unknown action %q; want add, list or disable", verb)}
+		return usageError{fmt.Sprintf("operator: unknown action %q; want add, list, role or disable", verb)}
 	}
 	if err := fs.Parse(rest); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -66,10 +68,10 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 		return usageError{fmt.Sprintf("unexpected argument %q", name)}
 	}
 	var r console.Role
-	if verb == "add" {
+	if role != nil {
 		var err error
 		if r, err = console.ParseRole(*role); err != nil {
-			return usageError{"operator add: --" + err.Error()}
+			return usageError{"operator " + verb + ": --" + err.Error()}
 		}
 	}
 
@@ -109,6 +111,11 @@ func runOperator(ctx context.Context, args []string, getenv func(string) string,
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", o.Name, o.Role, state, o.CreatedAt.UTC().Format("2006-01-02 15:04 UTC"), last)
 		}
 		return tw.Flush()
+	case "role":
+		if err := ops.SetRole(ctx, strings.ToLower(name), r, "cli"); err != nil {
+			return fmt.Errorf("operator role: %w", err)
+		}
+		fmt.Fprintf(stdout, "operator %s is now %s, from their next request.\n", strings.ToLower(name), r)
 	case "disable":
 		if err := ops.Disable(ctx, strings.ToLower(name), "cli"); err != nil {
 			return fmt.Errorf("operator disable: %w", err)

@@ -2,8 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
+	"os"
 	"strings"
 	"time"
 
@@ -12,6 +15,7 @@ import (
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
@@ -22,14 +26,23 @@ const keysetEnv = `  ENCLAVE_DATA_KEYSET       the keyset (JSON), for rotate
   ENCLAVE_DATA_KEYSET_FILE  or a file holding it
 `
 
+// rekeyEnv is what rekey reads: the keyset whose primary key seals, never "for rotate".
+const rekeyEnv = `  DATABASE_URL              PostgreSQL DSN (required)
+  ENCLAVE_DATA_KEYSET       the keyset (JSON) whose primary key every payload is sealed under
+  ENCLAVE_DATA_KEYSET_FILE  or a file holding it (one is required)
+`
+
 func runKeyset(_ context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flags("keyset", "Make or rotate the Tink keyset that encrypts personal data at rest (ENCLAVE_DATA_KEYSET).\n\n"+
-		"  enclave keyset new      prints a fresh keyset of one AES-256-GCM key\n"+
-		"  enclave keyset rotate   prints the keyset of ENCLAVE_DATA_KEYSET(_FILE) with a new primary key;\n"+
-		"                          data sealed with the older keys still opens. Deploy it, then run\n"+
-		"                          `enclave rekey` to seal every row under the new key.\n\n"+
-		"The keyset is a secret: store it as you store database passwords (a secret manager, a file\n"+
-		"only the enclave can read). Without it the personal data in the database cannot be read.", keysetEnv, stderr)
+		"  enclave keyset new --out keyset.json     writes a fresh keyset of one AES-256-GCM key\n"+
+		"  enclave keyset rotate --out keyset2.json writes the keyset of ENCLAVE_DATA_KEYSET(_FILE) with a\n"+
+		"                          new primary key; data sealed with the older keys still opens. Deploy\n"+
+		"                          it, then run `enclave rekey` to seal every row under the new key.\n\n"+
+		"--out writes a new file of mode 0600 (it never overwrites one). Without --out the keyset goes to\n"+
+		"stdout; when stdout is a file (`> keyset.json`) it is made 0600 too. The keyset is a secret:\n"+
+		"store it as you store database passwords (a secret manager, a file only the enclave can read).\n"+
+		"Without it the personal data in the database cannot be read.", keysetEnv, stderr)
+	outFile := fs.String("out", "", "write the keyset to this new file, mode 0600, instead of stdout")
 	if len(args) == 0 || strings.HasPrefix(args[0], "-") {
 		if err := parse(fs, args); err != nil {
 			return err
@@ -40,15 +53,14 @@ func runKeyset(_ context.Context, args []string, getenv func(string) string, std
 	if err := parse(fs, args[1:]); err != nil {
 		return err
 	}
+	var ks, done string
 	switch verb {
 	case "new":
-		ks, err := seal.New()
+		k, err := seal.New()
 		if err != nil {
 			return err
 		}
-		fmt.Fprintln(stdout, ks)
-		fmt.Fprintln(stderr, "keyset: a new keyset is on stdout; keep it secret (e.g. `enclave keyset new > keyset.json`, then ENCLAVE_DATA_KEYSET_FILE=keyset.json)")
-		return nil
+		ks, done = k, "a new keyset"
 	case "rotate":
 		cfg := config.Load(getenv)
 		if err := cfg.Validate(0); err != nil {
@@ -57,23 +69,61 @@ func runKeyset(_ context.Context, args []string, getenv func(string) string, std
 		if cfg.DataKeyset == "" {
 			return usageError{"keyset rotate: set ENCLAVE_DATA_KEYSET or ENCLAVE_DATA_KEYSET_FILE to the keyset to rotate"}
 		}
-		ks, id, err := seal.Rotate(cfg.DataKeyset)
+		k, id, err := seal.Rotate(cfg.DataKeyset)
 		if err != nil {
 			return fmt.Errorf("keyset rotate: %w", err)
 		}
-		fmt.Fprintln(stdout, ks)
-		fmt.Fprintf(stderr, "keyset: the rotated keyset is on stdout, with new primary key %d; deploy it, then run `enclave rekey`\n", id)
-		return nil
+		ks, done = k, fmt.Sprintf("the rotated keyset, with new primary key %d (deploy it, then run `enclave rekey`),", id)
 	default:
 		return usageError{fmt.Sprintf("keyset: unknown %q; say `new` or `rotate`", verb)}
 	}
+	if *outFile != "" {
+		if err := writeSecretFile(*outFile, ks+"\n"); err != nil {
+			return fmt.Errorf("keyset %s: %w", verb, err)
+		}
+		fmt.Fprintf(stderr, "keyset: %s is in %s (mode 0600); keep it secret, e.g. ENCLAVE_DATA_KEYSET_FILE=%s\n", done, *outFile, *outFile)
+		return nil
+	}
+	fmt.Fprintln(stdout, ks)
+	if f, ok := stdout.(*os.File); ok {
+		if fi, err := f.Stat(); err == nil && fi.Mode().IsRegular() {
+			if err := f.Chmod(0o600); err == nil {
+				fmt.Fprintf(stderr, "keyset: %s is on stdout, a file now of mode 0600; keep it so, and secret\n", done)
+				return nil
+			}
+		}
+	}
+	fmt.Fprintf(stderr, "keyset: %s is on stdout; keep it secret: a file holding it must be mode 0600 "+
+		"(`--out keyset.json` writes one so), then ENCLAVE_DATA_KEYSET_FILE=keyset.json\n", done)
+	return nil
+}
+
+// writeSecretFile writes a new file readable by its owner only. It never replaces a file: a
+// keyset written over the only copy of the one in use would leave the data unreadable.
+func writeSecretFile(path, content string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s exists; it is never overwritten (it may be the keyset in use): choose another name", path)
+		}
+		return err
+	}
+	if err := f.Chmod(0o600); err != nil { // whatever the umask or the directory's ACL made it
+		f.Close()
+		return err
+	}
+	if _, err := f.WriteString(content); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 func runRekey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flags("rekey", "Seal every verification's payload under the keyset's primary key: rows written before payloads\n"+
-		"were encrypted, and rows sealed with an older key after `enclave keyset rotate`. Online, in small\n"+
+	fs := flags("rekey", "Seal every verification's payload, then every console note on an alert, under the keyset's primary\n"+
+		"key: rows written before they were encrypted, and rows sealed with an older key after `enclave keyset rotate`. Online, in small\n"+
 		"batches (one short transaction each), safe to interrupt and to run from several processes at once.",
-		"  DATABASE_URL              PostgreSQL DSN (required)\n"+keysetEnv, stderr)
+		rekeyEnv, stderr)
 	batch := fs.Int("batch", 200, "rows sealed per transaction")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -114,6 +164,28 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 				return nil
 			}
 			fmt.Fprintf(stdout, "rekey: done: %d sealed now; every payload is under key %d\n", total, s.Primary())
+			return rekeyNotes(ctx, db, s, *batch, stdout)
+		}
+	}
+}
+
+// rekeyNotes seals the console's notes on alerts (an analyst's words, which may name a person)
+// under the primary key, as the payloads before them.
+func rekeyNotes(ctx context.Context, db *sqlx.DB, s *seal.Sealer, batch int, stdout io.Writer) error {
+	notes := console.NewTriages(db, s)
+	total := 0
+	for {
+		n, left, err := notes.Rekey(ctx, batch)
+		if err != nil {
+			return err
+		}
+		total += n
+		if n == 0 {
+			if left > 0 {
+				fmt.Fprintf(stdout, "rekey: %d notes are being sealed by another process; run again to check\n", left)
+				return nil
+			}
+			fmt.Fprintf(stdout, "rekey: done: %d console notes sealed now; every note is under key %d\n", total, s.Primary())
 			return nil
 		}
 	}

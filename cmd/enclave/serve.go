@@ -103,6 +103,9 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	srv := httpserver.New(a.Handler, log, cfg)
 	log.Info("enclave serving", "addr", ln.Addr().String(), "version", versionString(), "config", cfg,
 		"maxConns", httpserver.MaxConns(cfg), "maxConnsPerClient", httpserver.MaxConnsPerClient(cfg))
+	for _, w := range cfg.ExposedFiles() {
+		log.Warn(w)
+	}
 	if cfg.PeersFile != "" && len(cfg.Peers) == 0 {
 		log.Warn("ENCLAVE_PEERS_FILE lists no peers: every request on /peer/v1 will be refused", "file", cfg.PeersFile)
 	}

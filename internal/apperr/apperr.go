@@ -7,7 +7,10 @@ package apperr
 import (
 	"errors"
 	"fmt"
+	"reflect"
+	"strconv"
 	"strings"
+	"unicode/utf8"
 )
 
 // Codes, verbatim from the VerifyVASP API where it defines them.
@@ -51,9 +54,64 @@ type Problem struct {
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
-// New returns an Error with a formatted message.
+// New returns an Error with a formatted message. Every string, byte slice or error among args
+// is cut to MaxQuoted bytes as it is formatted (see Clip): a message is shown to the caller and
+// logged, and a bad value it quotes is often the caller's own, of any size.
 func New(code, format string, args ...any) *Error {
+	for i, a := range args {
+		switch a := a.(type) {
+		case Clip:
+		case string:
+			args[i] = Clip(a)
+		case []byte:
+			args[i] = Clip(string(a))
+		case error:
+			args[i] = Clip(a.Error())
+		case fmt.Stringer:
+			args[i] = Clip(a.String())
+		default:
+			if v := reflect.ValueOf(a); v.Kind() == reflect.String { // a named string type (Role, Result)
+				args[i] = Clip(v.String())
+			}
+		}
+	}
 	return &Error{Code: code, Message: fmt.Sprintf(format, args...)}
+}
+
+// MaxQuoted is how many bytes of a value a message quotes: enough to recognise it, never
+// enough to turn an error answer (or the log line that records it) into a copy of a huge body.
+const MaxQuoted = 200
+
+// Clip is a value as a message may quote it: formatted with %q it is Quote(s), with %s or %v
+// s itself, in both cases cut to MaxQuoted bytes with its length said when cut.
+type Clip string
+
+// Format writes c cut to MaxQuoted bytes, quoted for %q.
+func (c Clip) Format(f fmt.State, verb rune) {
+	s, cut := cutAt(string(c))
+	if verb == 'q' {
+		s = strconv.Quote(s)
+	}
+	if cut {
+		s += fmt.Sprintf("… (%d bytes)", len(c))
+	}
+	f.Write([]byte(s)) //nolint:errcheck // fmt's buffer does not fail
+}
+
+// Quote quotes s as Go does (%q), cut to MaxQuoted bytes at a character boundary, saying how
+// long it was when cut: a message stays short whatever a caller sends.
+func Quote(s string) string { return fmt.Sprintf("%q", Clip(s)) }
+
+// cutAt returns s cut to MaxQuoted bytes at a character boundary, and whether it was cut.
+func cutAt(s string) (string, bool) {
+	if len(s) <= MaxQuoted {
+		return s, false
+	}
+	cut := MaxQuoted
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut], true
 }
 
 // Bad is shorthand for a BAD-REQUEST naming what is wrong.

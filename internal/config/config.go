@@ -371,7 +371,7 @@ func (c Config) Validate(need Requirement) error {
 		}
 		if c.DataKeyset == "" && c.DataKeysetFile == "" {
 			problems = append(problems, "ENCLAVE_DATA_KEYSET or ENCLAVE_DATA_KEYSET_FILE: required (the Tink keyset that encrypts personal data at rest; "+
-				"make one with `enclave keyset new > keyset.json` and keep it secret)")
+				"make one with `enclave keyset new --out keyset.json` and keep it secret)")
 		}
 	}
 	if len(problems) == 0 {

@@ -26,9 +26,14 @@ type AlertRow struct {
 	Assignee                                                     string
 }
 
-// AlertFilters are the queue's filters, kept in the URL.
+// AlertFilters are the queue's filters and order, kept in the URL.
 type AlertFilters struct {
 	Level, Status, Source, Direction, Assignee, Verification string
+	Category, Service                                        string
+	// Unassigned keeps the alerts nobody took (?unassigned=1).
+	Unassigned bool
+	// Order is "" for the queue's order, most severe then oldest first, or "newest".
+	Order string
 }
 
 // AlertsView is the alerts queue.
@@ -36,6 +41,7 @@ type AlertsView struct {
 	Frame
 	F                                     AlertFilters
 	Levels, Statuses, Sources, Directions []Option
+	Orders                                []Option
 	Rows                                  []AlertRow
 	Pager                                 Pager
 	CSV                                   string
@@ -43,7 +49,8 @@ type AlertsView struct {
 
 func alertFilters(q url.Values) AlertFilters {
 	f := AlertFilters{Level: q.Get("level"), Status: q.Get("status"), Source: q.Get("source"), Direction: q.Get("direction"),
-		Assignee: q.Get("assignee"), Verification: q.Get("verification")}
+		Assignee: q.Get("assignee"), Verification: q.Get("verification"), Category: q.Get("category"), Service: q.Get("service"),
+		Unassigned: q.Get("unassigned") != "", Order: q.Get("order")}
 	if !q.Has("status") {
 		f.Status = "open" // the default: alerts waiting on an analyst
 	}
@@ -55,12 +62,15 @@ func (f AlertFilters) kyt(page sqlpage.Request) (kytjob.AlertFilter, error) {
 	if status == "any" {
 		status = ""
 	}
-	conds, err := conditions(status, f.Assignee)
+	conds, err := conditions(status, f.Assignee, f.Unassigned)
 	if err != nil {
 		return kytjob.AlertFilter{}, badRequest(err)
 	}
+	if f.Order != "" && f.Order != "newest" {
+		return kytjob.AlertFilter{}, badRequest(errors.New("order: want newest, or none for most severe then oldest first"))
+	}
 	return kytjob.AlertFilter{Level: f.Level, Source: f.Source, Direction: f.Direction, VerificationUUID: f.Verification,
-		ByID: conds, Page: page}, nil
+		Category: f.Category, Service: f.Service, BySeverity: f.Order == "", ByID: conds, Page: page}, nil
 }
 
 // listAlerts returns a page of alerts with their triage.
@@ -123,6 +133,7 @@ func (c *Console) handleAlerts(w http.ResponseWriter, r *http.Request) {
 		Statuses:   statuses,
 		Sources:    options(f.Source, "", "Any", webhook.SourceAssessment, "Assessment", webhook.SourceMonitoring, "Monitoring"),
 		Directions: options(f.Direction, "", "Any", kytjob.Outgoing, "Outgoing", kytjob.Incoming, "Incoming"),
+		Orders:     options(f.Order, "", "Most severe, then oldest", "newest", "Newest first"),
 		Pager:      pager("/console/alerts", q, pg, total.Total, len(rows)),
 		CSV:        csvURL("/console/alerts", q),
 	})

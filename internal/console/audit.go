@@ -22,6 +22,7 @@ const (
 	ActionOperatorAdded    = "operator added"
 	ActionOperatorDisabled = "operator disabled"
 	ActionPasswordReset    = "password reset"
+	ActionRoleChanged      = "role changed"
 )
 
 // Entry is one line of the audit log: who did what to which id. Detail never holds personal

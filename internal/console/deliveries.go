@@ -11,12 +11,14 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
+	"github.com/travelrule/enclave/internal/outbox"
 	"github.com/travelrule/enclave/internal/sqlpage"
 )
 
 // DeliveryRow is a callback or a message to a counterparty as the deliveries pages show it.
 type DeliveryRow struct {
 	ID, Kind, Status, Subject, SubjectLink, Counterparty string
+	CounterpartyName                                     string
 	Attempts                                             int
 	Last                                                 string // the last status code or error
 	Created                                              time.Time
@@ -52,32 +54,74 @@ func callbackRow(cb callback.Record) DeliveryRow {
 // DeliveriesView is the list of callbacks or of peer messages.
 type DeliveriesView struct {
 	Frame
-	What, Base      string
-	Status          string
-	Statuses        []Option
-	Rows            []DeliveryRow
-	Pager           Pager
-	CSV             string
-	Redelivered     int
-	RedeliverFailed string
+	What, Base                 string
+	Status, Kind, Verification string
+	Statuses, Kinds            []Option
+	Rows                       []DeliveryRow
+	Pager                      Pager
+	CSV                        string
+	Redelivered, Left          int
+	RedeliverFailed            string
+	// Failed is how many FAILED ones the filter (status aside) matches: what the bulk
+	// redelivery would start, MaxBulk at a time.
+	Failed, MaxBulk int
 }
 
 func deliveryStatuses(cur string) []Option {
 	return options(cur, "", "Any", "PENDING", "Pending", "DELIVERED", "Delivered", "FAILED", "Failed")
 }
 
+// MaxBulkRedeliver bounds one "redeliver every FAILED one": each is a transaction and an audit
+// entry, so a click never holds a request for long; the page says how many are left.
+const MaxBulkRedeliver = 500
+
+// deliveryFilters reads the filters both lists take, kept in the URL and in the bulk form.
+func deliveryFilters(q url.Values) (status, kind, verification string) {
+	return q.Get("status"), q.Get("kind"), q.Get("verification")
+}
+
+func (c *Console) callbackFilter(q url.Values, page sqlpage.Request) callback.Filter {
+	status, _, verification := deliveryFilters(q)
+	return callback.Filter{Status: status, VerificationUUID: verification, Page: page}
+}
+
+func (c *Console) messageFilter(q url.Values, page sqlpage.Request) exchange.Filter {
+	status, kind, verification := deliveryFilters(q)
+	return exchange.Filter{Status: status, Kind: kind, VerificationUUID: verification, Page: page}
+}
+
+func (c *Console) deliveriesView(r *http.Request, title, what string, total, shown int) DeliveriesView {
+	q := r.URL.Query()
+	pg, _ := pageOf(q)
+	base := "/console/" + what
+	status, kind, verification := deliveryFilters(q)
+	v := DeliveriesView{Frame: frame(r, title, what), What: what, Base: base, Status: status, Kind: kind, Verification: verification,
+		Statuses: deliveryStatuses(status), Pager: pager(base, q, pg, total, shown), RedeliverFailed: base + "/redeliver-failed",
+		MaxBulk: MaxBulkRedeliver}
+	v.Redelivered, _ = strconv.Atoi(q.Get("redelivered"))
+	v.Left, _ = strconv.Atoi(q.Get("left"))
+	return v
+}
+
 func (c *Console) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	pg, off := pageOf(q)
-	list, total, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: q.Get("status"), Page: sqlpage.Request{Limit: PageSize, Offset: off}})
+	_, off := pageOf(q)
+	list, total, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: PageSize, Offset: off}))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	v := DeliveriesView{Frame: frame(r, "Callbacks", "callbacks"), What: "callbacks", Base: "/console/callbacks", Status: q.Get("status"),
-		Statuses: deliveryStatuses(q.Get("status")), Pager: pager("/console/callbacks", q, pg, total.Total, len(list)),
-		CSV: csvURL("/console/callbacks", q), RedeliverFailed: "/console/callbacks/redeliver-failed"}
-	v.Redelivered, _ = strconv.Atoi(q.Get("redelivered"))
+	v := c.deliveriesView(r, "Callbacks", "callbacks", total.Total, len(list))
+	v.CSV = csvURL("/console/callbacks", q)
+	if v.CanAdmin {
+		q.Set("status", callback.StatusFailed)
+		_, failed, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: 1}))
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		v.Failed = failed.Total
+	}
 	for _, cb := range list {
 		v.Rows = append(v.Rows, callbackRow(cb))
 	}
@@ -85,13 +129,13 @@ func (c *Console) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 }
 
 func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
-	status := r.URL.Query().Get("status")
+	q := r.URL.Query()
 	startCSV(w, "callbacks.csv")
 	cw := csv.NewWriter(w)
 	cw.Write([]string{"id", "created_at", "callback_type", "status", "attempts", "last", "subject", "delivered_at"}) //nolint:errcheck // csv.Writer keeps the first error
 	page := sqlpage.Request{Limit: 1000}
 	for n := 0; n < csvRows; n += 1000 {
-		list, p, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: status, Page: page})
+		list, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, page))
 		if err != nil {
 			c.log.ErrorContext(r.Context(), "console: callbacks export", "err", err)
 			return
@@ -111,34 +155,46 @@ func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+func (c *Console) messageRow(m exchange.Record) DeliveryRow {
+	d := DeliveryRow{ID: m.ID, Kind: m.Kind, Status: m.Status, Attempts: m.Attempts, Last: last(m.LastStatusCode, m.LastError),
+		Created: m.Created, Subject: m.VerificationUUID, SubjectLink: "/console/verifications/" + m.VerificationUUID,
+		Counterparty: m.PeerVaspID, CounterpartyName: c.peerName(m.PeerVaspID)}
+	if m.Delivered.Valid {
+		d.Delivered = &m.Delivered.Time
+	}
+	if m.NextAttemptAt != nil {
+		d.NextAttempt = &m.NextAttemptAt.Time
+	}
+	return d
+}
+
 func (c *Console) handlePeerMessages(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	pg, off := pageOf(q)
-	list, total, err := c.d.Exchange.ListMessages(r.Context(), exchange.Filter{Status: q.Get("status"), Page: sqlpage.Request{Limit: PageSize, Offset: off}})
+	_, off := pageOf(q)
+	list, total, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: PageSize, Offset: off}))
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	v := DeliveriesView{Frame: frame(r, "Peer messages", "peer-messages"), What: "peer-messages", Base: "/console/peer-messages", Status: q.Get("status"),
-		Statuses: deliveryStatuses(q.Get("status")), Pager: pager("/console/peer-messages", q, pg, total.Total, len(list)),
-		RedeliverFailed: "/console/peer-messages/redeliver-failed"}
-	v.Redelivered, _ = strconv.Atoi(q.Get("redelivered"))
+	v := c.deliveriesView(r, "Peer messages", "peer-messages", total.Total, len(list))
+	v.Kinds = options(v.Kind, "", "Any", exchange.KindVerification, "Verification", exchange.KindResult, "Result",
+		exchange.KindTxReport, "Tx report", exchange.KindErrorReport, "Error report")
+	if v.CanAdmin {
+		q.Set("status", exchange.StatusFailed)
+		_, failed, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: 1}))
+		if err != nil {
+			c.fail(w, r, err)
+			return
+		}
+		v.Failed = failed.Total
+	}
 	for _, m := range list {
-		d := DeliveryRow{ID: m.ID, Kind: m.Kind, Status: m.Status, Attempts: m.Attempts, Last: last(m.LastStatusCode, m.LastError),
-			Created: m.Created, Subject: m.VerificationUUID, SubjectLink: "/console/verifications/" + m.VerificationUUID,
-			Counterparty: m.PeerVaspID}
-		if m.Delivered.Valid {
-			d.Delivered = &m.Delivered.Time
-		}
-		if m.NextAttemptAt != nil {
-			d.NextAttempt = &m.NextAttemptAt.Time
-		}
-		v.Rows = append(v.Rows, d)
+		v.Rows = append(v.Rows, c.messageRow(m))
 	}
 	c.render(w, r, http.StatusOK, "deliveries", v)
 }
 
-// redelivered audits one redelivery and sends the browser back to the list.
+// redeliverOne audits one redelivery and sends the browser back to the list it came from.
 func (c *Console) redeliverOne(w http.ResponseWriter, r *http.Request, what, back string, redeliver func(id string) error) {
 	id := r.PathValue("id")
 	if err := redeliver(id); err != nil {
@@ -152,32 +208,47 @@ func (c *Console) redeliverOne(w http.ResponseWriter, r *http.Request, what, bac
 	http.Redirect(w, r, back+"?redelivered=1", http.StatusSeeOther)
 }
 
-// redeliverFailed redelivers every FAILED one, a page of a thousand at a time, auditing each.
-func (c *Console) redeliverFailed(w http.ResponseWriter, r *http.Request, what, back string, failed func() ([]string, error), redeliver func(id string) error) {
+// redeliverFailed redelivers the FAILED ones the posted filter matches, at most
+// MaxBulkRedeliver (failed lists them, oldest last), auditing each, and sends the browser back
+// to the list with the filter, how many were redelivered and how many FAILED ones are left.
+// One that cannot be redelivered (its verification ended meanwhile) is logged and skipped.
+func (c *Console) redeliverFailed(w http.ResponseWriter, r *http.Request, what, back string,
+	failed func(q url.Values, limit int) ([]string, int, error), redeliver func(id string) error) {
+	q := url.Values{}
+	for _, k := range []string{"kind", "verification"} {
+		if v := r.PostFormValue(k); v != "" {
+			q.Set(k, v)
+		}
+	}
+	q.Set("status", outbox.Failed)
+	ids, _, err := failed(q, MaxBulkRedeliver)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
 	n := 0
 	me, ip := current(r.Context()).Name, clientIP(r)
-	for {
-		ids, err := failed()
-		if err != nil {
+	for _, id := range ids {
+		if err := redeliver(id); err != nil {
+			c.log.WarnContext(r.Context(), "console: redeliver", "what", what, "id", id, "err", err)
+			continue
+		}
+		n++
+		if err := c.audit.Record(r.Context(), Entry{Operator: me, Action: ActionRedeliver, Subject: id, Detail: what + " (every FAILED one)", IP: ip}); err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		for _, id := range ids {
-			if err := redeliver(id); err != nil {
-				c.log.WarnContext(r.Context(), "console: redeliver", "what", what, "id", id, "err", err)
-				continue
-			}
-			n++
-			if err := c.audit.Record(r.Context(), Entry{Operator: me, Action: ActionRedeliver, Subject: id, Detail: what, IP: ip}); err != nil {
-				c.fail(w, r, err)
-				return
-			}
-		}
-		if len(ids) < 1000 || n == 0 {
-			break
-		}
 	}
-	http.Redirect(w, r, back+"?"+url.Values{"redelivered": {strconv.Itoa(n)}}.Encode(), http.StatusSeeOther)
+	_, left, err := failed(q, 1)
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	q.Set("redelivered", strconv.Itoa(n))
+	if left > 0 {
+		q.Set("left", strconv.Itoa(left))
+	}
+	http.Redirect(w, r, back+"?"+q.Encode(), http.StatusSeeOther)
 }
 
 func (c *Console) handleRedeliverCallback(w http.ResponseWriter, r *http.Request) {
@@ -189,23 +260,23 @@ func (c *Console) handleRedeliverMessage(w http.ResponseWriter, r *http.Request)
 }
 
 func (c *Console) handleRedeliverFailedCallbacks(w http.ResponseWriter, r *http.Request) {
-	c.redeliverFailed(w, r, "callback", "/console/callbacks", func() ([]string, error) {
-		list, _, err := c.d.Callbacks.List(r.Context(), callback.Filter{Status: callback.StatusFailed, Page: sqlpage.Request{Limit: 1000}})
+	c.redeliverFailed(w, r, "callback", "/console/callbacks", func(q url.Values, limit int) ([]string, int, error) {
+		list, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: limit}))
 		ids := make([]string, len(list))
 		for i, x := range list {
 			ids[i] = x.ID
 		}
-		return ids, err
+		return ids, p.Total, err
 	}, func(id string) error { _, err := c.d.Callbacks.Redeliver(r.Context(), id); return err })
 }
 
 func (c *Console) handleRedeliverFailedMessages(w http.ResponseWriter, r *http.Request) {
-	c.redeliverFailed(w, r, "peer message", "/console/peer-messages", func() ([]string, error) {
-		list, _, err := c.d.Exchange.ListMessages(r.Context(), exchange.Filter{Status: exchange.StatusFailed, Page: sqlpage.Request{Limit: 1000}})
+	c.redeliverFailed(w, r, "peer message", "/console/peer-messages", func(q url.Values, limit int) ([]string, int, error) {
+		list, p, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: limit}))
 		ids := make([]string, len(list))
 		for i, x := range list {
 			ids[i] = x.ID
 		}
-		return ids, err
+		return ids, p.Total, err
 	}, func(id string) error { _, err := c.d.Exchange.Redeliver(r.Context(), id); return err })
 }

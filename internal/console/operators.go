@@ -73,6 +73,10 @@ var ErrExists = errors.New("an operator of that name exists")
 // ErrNoOperator is returned for a name no operator has.
 var ErrNoOperator = errors.New("no operator of that name")
 
+// ErrLastAdmin is returned by SetRole and Disable for a change that would leave no enabled
+// admin: nobody could then manage operators from the console.
+var ErrLastAdmin = errors.New("it is the last enabled admin; make another operator admin first")
+
 // Add creates an operator with a generated password, returned once and stored only as a
 // bcrypt hash. by names who added it, for the audit log ("cli" from the command line).
 func (o *Operators) Add(ctx context.Context, name string, role Role, by string) (password string, err error) {
@@ -174,17 +178,80 @@ func (o *Operators) Disable(ctx context.Context, name, by string) error {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	res, err := tx.ExecContext(ctx, `UPDATE console_operators SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1`, name)
+	var was struct {
+		Role     Role         `db:"role"`
+		Disabled sql.NullTime `db:"disabled_at"`
+	}
+	err = tx.GetContext(ctx, &was, `SELECT role, disabled_at FROM console_operators WHERE name = $1 FOR UPDATE`, name)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %s", ErrNoOperator, name)
+	}
 	if err != nil {
+		return fmt.Errorf("find operator %s: %w", name, err)
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE console_operators SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1`, name); err != nil {
 		return fmt.Errorf("disable operator %s: %w", name, err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
-		return fmt.Errorf("%w: %s", ErrNoOperator, name)
+	if was.Role == Admin && !was.Disabled.Valid {
+		if err := o.adminLeft(ctx, tx, name); err != nil {
+			return err
+		}
 	}
 	if err := o.audit.recordIn(ctx, tx, Entry{Operator: by, Action: ActionOperatorDisabled, Subject: name}); err != nil {
 		return err
 	}
 	return tx.Commit()
+}
+
+// SetRole gives an operator another role, from their next request on.
+func (o *Operators) SetRole(ctx context.Context, name string, role Role, by string) error {
+	if rank[role] == 0 {
+		return fmt.Errorf("role: want viewer, analyst or admin, got %q", role)
+	}
+	tx, err := o.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var was Role
+	var disabled sql.NullTime
+	err = tx.QueryRowxContext(ctx, `SELECT role, disabled_at FROM console_operators WHERE name = $1 FOR UPDATE`, name).Scan(&was, &disabled)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%w: %s", ErrNoOperator, name)
+	}
+	if err != nil {
+		return fmt.Errorf("find operator %s: %w", name, err)
+	}
+	if was == role {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE console_operators SET role = $2 WHERE name = $1`, name, string(role)); err != nil {
+		return fmt.Errorf("set role of %s: %w", name, err)
+	}
+	if was == Admin && !disabled.Valid {
+		if err := o.adminLeft(ctx, tx, name); err != nil {
+			return err
+		}
+	}
+	if err := o.audit.recordIn(ctx, tx, Entry{Operator: by, Action: ActionRoleChanged, Subject: name, Detail: string(was) + " → " + string(role)}); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// adminLeft refuses, with ErrLastAdmin, a change to name, an enabled admin until then, in tx
+// that leaves no enabled admin.
+// The admins' rows are locked, so two admins demoting each other at once cannot both succeed.
+func (o *Operators) adminLeft(ctx context.Context, tx *sqlx.Tx, name string) error {
+	var admins []string
+	if err := tx.SelectContext(ctx, &admins, `SELECT name FROM console_operators WHERE role = 'admin' AND disabled_at IS NULL
+		ORDER BY name FOR UPDATE`); err != nil {
+		return fmt.Errorf("count admins: %w", err)
+	}
+	if len(admins) == 0 {
+		return fmt.Errorf("%s: %w", name, ErrLastAdmin)
+	}
+	return nil
 }
 
 // dummyHash is compared against when no operator has the name, so that a login for an unknown

@@ -2,10 +2,13 @@ package console
 
 import (
 	"encoding/csv"
+	"errors"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
@@ -58,7 +61,7 @@ func (c *Console) handleAssessment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := AssessmentView{Frame: frame(r, "KYT assessment", "assessments"), VerificationUUID: data.VerificationUUID, A: data.RiskAssessment.ChainalysisKYT}
-	if v.Alerts, _, err = c.listAlerts(r, kytjob.AlertFilter{RequestID: v.A.RequestID, Page: sqlpage.Request{Limit: 200}}); err != nil {
+	if v.Alerts, _, err = c.listAlerts(r, kytjob.AlertFilter{RequestID: v.A.RequestID, BySeverity: true, Page: sqlpage.Request{Limit: 200}}); err != nil {
 		c.fail(w, r, err)
 		return
 	}
@@ -102,21 +105,20 @@ func (c *Console) handleScreenings(w http.ResponseWriter, r *http.Request) {
 	c.render(w, r, http.StatusOK, "screenings", v)
 }
 
-// CounterpartyRow is a counterparty of the peers file, without its secret.
-type CounterpartyRow struct{ VaspID, Name, URL string }
-
-// CounterpartiesView is the peers file.
+// CounterpartiesView is the peers file with each counterparty's health, read through the
+// same function as GET /v1/vasps (exchange.Directory.Health), never a secret.
 type CounterpartiesView struct {
 	Frame
-	Rows []CounterpartyRow
+	Rows []exchange.Health
 }
 
 func (c *Console) handleCounterparties(w http.ResponseWriter, r *http.Request) {
-	v := CounterpartiesView{Frame: frame(r, "Counterparties", "counterparties")}
-	for _, p := range c.d.Peers {
-		v.Rows = append(v.Rows, CounterpartyRow{VaspID: p.VaspID, Name: p.Name, URL: p.URL})
+	rows, err := c.d.Directory.Health(r.Context())
+	if err != nil {
+		c.fail(w, r, err)
+		return
 	}
-	c.render(w, r, http.StatusOK, "counterparties", v)
+	c.render(w, r, http.StatusOK, "counterparties", CounterpartiesView{Frame: frame(r, "Counterparties", "counterparties"), Rows: rows})
 }
 
 // AuditView is the audit log.
@@ -146,7 +148,7 @@ func (c *Console) handleAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	actions := []string{"", "Any"}
 	for _, a := range []string{ActionLogin, ActionLoginFailed, ActionLogout, ActionReveal, ActionAssign, ActionStatus, ActionNote,
-		ActionRedeliver, ActionOperatorAdded, ActionOperatorDisabled, ActionPasswordReset} {
+		ActionRedeliver, ActionOperatorAdded, ActionOperatorDisabled, ActionRoleChanged, ActionPasswordReset} {
 		actions = append(actions, a, a)
 	}
 	c.render(w, r, http.StatusOK, "audit", AuditView{Frame: frame(r, "Audit log", "audit"), Operator: f.Operator, Action: f.Action,
@@ -176,18 +178,116 @@ func (c *Console) handleAuditCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// OperatorsView lists the operators (admins only); they are added and disabled with
-// `enclave operator`.
+// OperatorsView lists the operators for an admin, who adds, disables and changes the role of
+// them here with the functions `enclave operator` uses, each change audited.
 type OperatorsView struct {
 	Frame
-	Rows []Operator
+	Rows  []Operator
+	Roles []Role
+	// Created and Password are the operator just added, or just given a new password: the
+	// password is shown this once, on the answer to the POST, and kept only as a hash.
+	Created, Password string
+	// Done says what the last change did.
+	Done string
 }
 
 func (c *Console) handleOperators(w http.ResponseWriter, r *http.Request) {
+	c.showOperators(w, r, http.StatusOK, OperatorsView{Done: doneMessage(r.URL.Query().Get("done"))})
+}
+
+func (c *Console) showOperators(w http.ResponseWriter, r *http.Request, status int, v OperatorsView) {
 	ops, err := c.operators.List(r.Context())
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	c.render(w, r, http.StatusOK, "operators", OperatorsView{Frame: frame(r, "Operators", "operators"), Rows: ops})
+	problem := v.Error
+	v.Frame, v.Rows, v.Roles = frame(r, "Operators", "operators"), ops, []Role{Viewer, Analyst, Admin}
+	v.Error = problem
+	c.render(w, r, status, "operators", v)
+}
+
+// doneMessage is what a change's redirect says it did; only these words, never the query's.
+func doneMessage(done string) string {
+	switch done {
+	case "disabled":
+		return "Disabled: they cannot log in, and their sessions end at their next request."
+	case "role":
+		return "Role changed: it applies from their next request."
+	}
+	return ""
+}
+
+// operatorChanged answers a change of an operator: back to the list, or the list with the
+// reason a refused change was refused.
+func (c *Console) operatorChanged(w http.ResponseWriter, r *http.Request, err error, done string) {
+	var msg string
+	switch {
+	case err == nil:
+		http.Redirect(w, r, "/console/operators?done="+done, http.StatusSeeOther)
+		return
+	case errors.Is(err, ErrNoOperator):
+		c.fail(w, r, notFound("Operator "+r.PathValue("name")))
+		return
+	case errors.Is(err, ErrLastAdmin), errors.Is(err, ErrExists), errors.Is(err, errNotYourself), errors.Is(err, errOperatorInput):
+		msg = err.Error()
+	default:
+		c.fail(w, r, err)
+		return
+	}
+	c.showOperators(w, r, http.StatusConflict, OperatorsView{Frame: Frame{Error: msg}})
+}
+
+var (
+	errNotYourself   = errors.New("you cannot disable yourself or change your own role: ask another admin")
+	errOperatorInput = errors.New("name: want 1 to 63 lower-case letters, digits, '.', '_' or '-'; role: viewer, analyst or admin")
+)
+
+func (c *Console) handleAddOperator(w http.ResponseWriter, r *http.Request) {
+	name := strings.ToLower(strings.TrimSpace(r.PostFormValue("name")))
+	role, err := ParseRole(r.PostFormValue("role"))
+	if err != nil || !nameRe.MatchString(name) {
+		c.operatorChanged(w, r, errOperatorInput, "")
+		return
+	}
+	password, err := c.operators.Add(r.Context(), name, role, current(r.Context()).Name)
+	if err != nil {
+		c.operatorChanged(w, r, err, "")
+		return
+	}
+	// Answered here, not redirected: the password is never at a URL, and never cached (no-store).
+	c.showOperators(w, r, http.StatusOK, OperatorsView{Created: name, Password: password})
+}
+
+func (c *Console) handleResetPassword(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	password, err := c.operators.ResetPassword(r.Context(), name, current(r.Context()).Name)
+	if err != nil {
+		c.operatorChanged(w, r, err, "")
+		return
+	}
+	c.showOperators(w, r, http.StatusOK, OperatorsView{Created: name, Password: password})
+}
+
+func (c *Console) handleDisableOperator(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	if name == current(r.Context()).Name {
+		c.operatorChanged(w, r, errNotYourself, "")
+		return
+	}
+	c.operatorChanged(w, r, c.operators.Disable(r.Context(), name, current(r.Context()).Name), "disabled")
+}
+
+func (c *Console) handleSetRole(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	role, err := ParseRole(r.PostFormValue("role"))
+	if err != nil {
+		c.operatorChanged(w, r, errOperatorInput, "")
+		return
+	}
+	if name == current(r.Context()).Name {
+		c.operatorChanged(w, r, errNotYourself, "")
+		return
+	}
+	c.operatorChanged(w, r, c.operators.SetRole(r.Context(), name, role, current(r.Context()).Name), "role")
 }

@@ -137,6 +137,9 @@ func ago(t time.Time) string {
 		return ""
 	}
 	d := time.Since(t)
+	if d < -time.Minute { // a next attempt
+		return "in " + strings.TrimSuffix(ago(time.Now().Add(-d)), " ago")
+	}
 	switch {
 	case d < time.Minute:
 		return "just now"

@@ -17,6 +17,8 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /console", redirect("/console/alerts"))
 	mux.HandleFunc("GET /console/{$}", redirect("/console/alerts"))
 
+	mux.Handle("GET /console/overview", c.need(Viewer, c.handleOverview))
+
 	// Alerts: the landing page. Viewers read; analysts triage.
 	mux.Handle("GET /console/alerts", c.need(Viewer, c.handleAlerts))
 	mux.Handle("GET /console/alerts.csv", c.need(Viewer, c.handleAlertsCSV))
@@ -48,7 +50,12 @@ func (c *Console) routes() http.Handler {
 	mux.Handle("GET /console/counterparties", c.need(Viewer, c.handleCounterparties))
 	mux.Handle("GET /console/audit", c.need(Viewer, c.handleAudit))
 	mux.Handle("GET /console/audit.csv", c.need(Viewer, c.handleAuditCSV))
+	// Operators: admins only, through the functions `enclave operator` uses; each change audited.
 	mux.Handle("GET /console/operators", c.need(Admin, c.handleOperators))
+	mux.Handle("POST /console/operators", c.need(Admin, c.handleAddOperator))
+	mux.Handle("POST /console/operators/{name}/role", c.need(Admin, c.handleSetRole))
+	mux.Handle("POST /console/operators/{name}/disable", c.need(Admin, c.handleDisableOperator))
+	mux.Handle("POST /console/operators/{name}/password", c.need(Admin, c.handleResetPassword))
 
 	mux.HandleFunc("/console/", func(w http.ResponseWriter, r *http.Request) { c.fail(w, r, notFound("page "+r.URL.Path)) })
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/strictjson"
 	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/vaspapi"
 	"github.com/travelrule/enclave/internal/verification"
@@ -71,8 +72,8 @@ func (r AccountResult) check() error {
 // readAccountResult reads a counterparty enclave's answer to an account check: one it may give.
 func readAccountResult(body []byte) (AccountResult, error) {
 	var r AccountResult
-	if err := json.Unmarshal(body, &r); err != nil {
-		return r, apperr.Bad("the body is not a JSON object {accountVerificationResult, reason, message}")
+	if err := strictjson.Unmarshal(body, &r); err != nil {
+		return r, badAnswer(err, "the body is not a JSON object {accountVerificationResult, reason, message}")
 	}
 	if err := validate.Struct(r); err != nil {
 		return r, err

@@ -10,6 +10,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/vaspapi"
 )
@@ -86,4 +87,13 @@ func (c *Checks) ask(ctx context.Context, p Peer, path string, body any) (signed
 // withVASPBound bounds a call of this VASP's API made while a counterparty waits.
 func (c *Checks) withVASPBound(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(ctx, c.vaspTimeout)
+}
+
+// badAnswer explains why a counterparty's answer could not be read: strictjson's own words when
+// it refused the keys (a key twice, keys differing only in case), else what was expected.
+func badAnswer(err error, expected string) error {
+	if e, ok := apperr.As(err); ok {
+		return e
+	}
+	return apperr.Bad("%s", expected)
 }

@@ -4,6 +4,8 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -70,4 +72,14 @@ func FuzzReadTxStatus(f *testing.F) {
 			t.Fatalf("accepted vout %d", *st.Vout)
 		}
 	})
+}
+
+// TestAnswersAreReadStrictly: a counterparty's answer with a key twice or in another case is
+// refused naming it, as signed peer bodies are (internal/strictjson).
+func TestAnswersAreReadStrictly(t *testing.T) {
+	t.Parallel()
+	_, err := readAccountResult([]byte(`{"accountVerificationResult":"DENIED","accountVerificationResult":"VERIFIED","reason":"OK"}`))
+	require.ErrorContains(t, err, "accountVerificationResult: the key appears twice")
+	_, err = readTxStatus([]byte(`{"verificationUuid":"6a1f0a52-3f35-4cf2-9d6b-6f3f6c0d2a10","TransactionStatus":"CONFIRMED"}`), "6a1f0a52-3f35-4cf2-9d6b-6f3f6c0d2a10")
+	require.ErrorContains(t, err, "TransactionStatus: keys are matched exactly; this one differs from transactionStatus only in case")
 }

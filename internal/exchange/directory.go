@@ -82,8 +82,23 @@ type Counterparty struct {
 	VaspName string `json:"vaspName"`
 	// Health is UP when the latest probe, recent enough, got a 2xx from its /healthz.
 	Health string `json:"health"`
-	// LastSeenAt is when it last answered a probe; null if it never has.
+	// LastSeenAt is when it was last seen alive: it answered a probe, acknowledged a message we
+	// sent, or sent us one (Seen); null if it never was.
 	LastSeenAt *jsontime.Time `json:"lastSeenAt"`
+}
+
+// Health is a counterparty with what the console shows of its probes besides: GET /v1/vasps
+// and the console's counterparties page read the same rows through Health, so they never
+// disagree.
+type Health struct {
+	Counterparty
+	// URL is its enclave's base URL from the peers file ("" when it only calls us).
+	URL string
+	// ProbedAt is when it was last probed, nil if never; Problem what that probe got when it
+	// was not a 2xx; Since when its probes' verdict last changed.
+	ProbedAt *time.Time
+	Problem  string
+	Since    *time.Time
 }
 
 // stale is how old the latest probe may be for its UP to stand: were the probes to stop (no
@@ -95,23 +110,43 @@ func (d *Directory) stale() time.Duration {
 // List returns every counterparty of the peers file, in its order, with its health. One
 // without a url in the peers file can call us but is never probed or sent to: DOWN.
 func (d *Directory) List(ctx context.Context) ([]Counterparty, error) {
+	hs, err := d.Health(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Counterparty, len(hs))
+	for i, h := range hs {
+		out[i] = h.Counterparty
+	}
+	return out, nil
+}
+
+// Health returns every counterparty of the peers file, in its order, as List does, with the
+// detail of its probes.
+func (d *Directory) Health(ctx context.Context) ([]Health, error) {
 	var rows []struct {
-		VaspID   string       `db:"vasp_id"`
-		Up       bool         `db:"up"`
-		LastSeen sql.NullTime `db:"last_seen_at"`
+		VaspID    string         `db:"vasp_id"`
+		Up        bool           `db:"up"`
+		LastSeen  sql.NullTime   `db:"last_seen_at"`
+		CheckedAt sql.NullTime   `db:"checked_at"`
+		LastError sql.NullString `db:"last_error"`
+		ChangedAt sql.NullTime   `db:"changed_at"`
 	}
 	ids := make([]string, len(d.cfg.Peers))
 	for i, p := range d.cfg.Peers {
 		ids[i] = p.VaspID
 	}
-	// The database's clock judges staleness, so every replica answers the same.
-	if err := d.api.SelectContext(ctx, &rows, `SELECT vasp_id, up AND checked_at > now() - $2 * interval '1 millisecond' AS up,
-		last_seen_at FROM counterparty_health WHERE vasp_id = ANY($1)`, ids, d.stale().Milliseconds()); err != nil {
+	// The database's clock judges staleness, so every replica answers the same. A counterparty
+	// only seen through the exchange (Seen) was never probed: checked_at is null, and it is DOWN.
+	if err := d.api.SelectContext(ctx, &rows, `SELECT vasp_id,
+		coalesce(up AND checked_at > now() - $2 * interval '1 millisecond', false) AS up,
+		last_seen_at, checked_at, last_error, changed_at FROM counterparty_health WHERE vasp_id = ANY($1)`,
+		ids, d.stale().Milliseconds()); err != nil {
 		return nil, fmt.Errorf("read counterparty health: %w", err)
 	}
-	out := make([]Counterparty, len(d.cfg.Peers))
+	out := make([]Health, len(d.cfg.Peers))
 	for i, p := range d.cfg.Peers {
-		out[i] = Counterparty{VaspID: p.VaspID, VaspName: p.Name, Health: HealthDown}
+		out[i] = Health{Counterparty: Counterparty{VaspID: p.VaspID, VaspName: p.Name, Health: HealthDown}, URL: p.URL}
 		for _, r := range rows {
 			if r.VaspID != p.VaspID {
 				continue
@@ -122,9 +157,31 @@ func (d *Directory) List(ctx context.Context) ([]Counterparty, error) {
 			if r.LastSeen.Valid {
 				out[i].LastSeenAt = &jsontime.Time{Time: r.LastSeen.Time}
 			}
+			if r.CheckedAt.Valid {
+				out[i].ProbedAt, out[i].Since = &r.CheckedAt.Time, &r.ChangedAt.Time
+				out[i].Problem = r.LastError.String
+			}
 		}
 	}
 	return out, nil
+}
+
+// Seen records that the counterparty vaspID was just seen alive through the exchange: a message
+// it sent us passed its signature check, or it acknowledged one we sent (its lastSeenAt). Its
+// health stays the probes' to tell: it calling us says nothing of whether we can reach it.
+func (d *Directory) Seen(ctx context.Context, vaspID string) error { return seen(ctx, d.api, vaspID) }
+
+// seen writes a sighting of vaspID: the one place lastSeenAt moves besides a probe. At most one
+// write a second a counterparty, so a busy lane does not queue on its row.
+func seen(ctx context.Context, db sqlx.ExecerContext, vaspID string) error {
+	if _, err := db.ExecContext(ctx, `WITH u AS (UPDATE counterparty_health SET last_seen_at = now()
+			WHERE vasp_id = $1 AND (last_seen_at IS NULL OR last_seen_at < now() - interval '1 second') RETURNING 1)
+		INSERT INTO counterparty_health (vasp_id, up, last_seen_at, changed_at)
+		SELECT $1, false, now(), now() WHERE NOT EXISTS (SELECT 1 FROM counterparty_health WHERE vasp_id = $1)
+		ON CONFLICT (vasp_id) DO NOTHING`, vaspID); err != nil {
+		return fmt.Errorf("record that %s was seen: %w", vaspID, err)
+	}
+	return nil
 }
 
 // Probe asks every counterparty with a url for its /healthz, at once, and records what each

@@ -141,3 +141,25 @@ func TestDirectoryHealth(t *testing.T) {
 	unauth.Bearer = ""
 	require.Equal(t, 403, unauth.Do("GET", "/v1/vasps", nil, nil).Status)
 }
+
+// TestExchangeIsASighting: with the probe off, a message delivered to the counterparty and
+// one received from it each move its lastSeenAt; its health stays the probes' to tell (DOWN).
+func TestExchangeIsASighting(t *testing.T) {
+	t.Parallel()
+	e := enclavetest.Start(t, enclavetest.Options{}) // ENCLAVE_PEER_PROBE_INTERVAL=0: no probe
+	require.Nil(t, vasps(t, e)[0].LastSeenAt, "never seen")
+
+	id := e.CreateOutgoing("ETH", "Ethereum", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
+	require.Eventually(t, func() bool {
+		var st string
+		return e.DB.Get(&st, `SELECT status FROM peer_messages WHERE verification_uuid = $1`, id) == nil && st == exchange.StatusDelivered
+	}, 20*time.Second, 20*time.Millisecond)
+	v := vasps(t, e)[0]
+	require.NotNil(t, v.LastSeenAt, "it acknowledged our message")
+	require.Equal(t, exchange.HealthDown, v.Health, "never probed")
+
+	_, err := e.DB.Exec(`UPDATE counterparty_health SET last_seen_at = NULL`)
+	require.NoError(t, err)
+	e.ReceiveIncoming("5a0e4c4e-7a54-4bb4-9d8c-1d8d3c0f6b21", "ETH", "Ethereum", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1")
+	require.NotNil(t, vasps(t, e)[0].LastSeenAt, "it sent us a message")
+}

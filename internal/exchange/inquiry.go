@@ -2,10 +2,10 @@ package exchange
 
 import (
 	"context"
-	"encoding/json"
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/ids"
+	"github.com/travelrule/enclave/internal/strictjson"
 	"github.com/travelrule/enclave/internal/validate"
 	"github.com/travelrule/enclave/internal/vaspapi"
 	"github.com/travelrule/enclave/internal/verification"
@@ -80,8 +80,8 @@ func (c *Checks) askTx(ctx context.Context, p Peer, id string) (TxStatus, error)
 // readTxStatus reads a counterparty enclave's answer to a tx inquiry about verification id.
 func readTxStatus(body []byte, id string) (TxStatus, error) {
 	var st TxStatus
-	if err := json.Unmarshal(body, &st); err != nil {
-		return st, apperr.Bad("the body is not a JSON object {verificationUuid, transactionStatus, txHash, vout}")
+	if err := strictjson.Unmarshal(body, &st); err != nil {
+		return st, badAnswer(err, "the body is not a JSON object {verificationUuid, transactionStatus, txHash, vout}")
 	}
 	if err := validate.Struct(st); err != nil {
 		return st, err

@@ -242,6 +242,9 @@ func (s *Service) send(ctx context.Context, m Record, redelivered time.Time) err
 			return fmt.Errorf("record delivery of message %s: %w", m.ID, err)
 		}
 		s.sent.WithLabelValues(m.Kind, "delivered").Inc()
+		if err := seen(ctx, s.work, m.PeerVaspID); err != nil {
+			s.log.WarnContext(ctx, "exchange: record a sighting", "counterparty", m.PeerVaspID, "err", err) // delivered all the same
+		}
 		return nil
 	}
 	problem := describe(err, a)

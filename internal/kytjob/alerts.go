@@ -41,8 +41,14 @@ type AlertFilter struct {
 	AlertID string
 	// Direction is OUTGOING or INCOMING, the assessment's.
 	Direction string
-	From, To  *time.Time
-	Page      sqlpage.Request
+	// Category selects the alerts of one entity category, in any case ("sanctioned entity");
+	// Service those whose service name contains it, in any case.
+	Category, Service string
+	// BySeverity orders the alerts most severe first, then oldest first: a work queue (the
+	// console's), rather than the API's newest first.
+	BySeverity bool
+	From, To   *time.Time
+	Page       sqlpage.Request
 	// ByID narrows the alerts by their id with conditions another package writes over a table
 	// of its own: the console keeps its triage state apart from kyt_alerts, and filters its
 	// queue by it without this package knowing that table.
@@ -61,8 +67,21 @@ type IDCondition struct {
 var alertList = sqlpage.List{Name: "chainalysis-kyt/alerts", From: "kyt_alerts a JOIN kyt_results k ON k.request_id = a.request_id",
 	Columns: alertItemColumns, Time: "a.created_at", ID: "a.alert_id"}
 
+// severityRank ranks an alert's level, SEVERE first: the expression of the index
+// kyt_alerts_severity_idx (db/schema/00011_console_queue.sql), which must stay the same text.
+const severityRank = `CASE alert_level WHEN 'SEVERE' THEN 0 WHEN 'HIGH' THEN 1 WHEN 'MEDIUM' THEN 2 WHEN 'LOW' THEN 3 ELSE 4 END`
+
+// severityList is alertList in the order of a work queue: most severe, then oldest, first.
+var severityList = func() sqlpage.List {
+	l := alertList
+	rank := strings.Replace(severityRank, "alert_level", "a.alert_level", 1)
+	l.Name, l.Rank, l.Columns = "chainalysis-kyt/alerts by severity", rank, alertList.Columns+", "+rank+" AS level_rank"
+	return l
+}()
+
 // alertItemRow is a row of alertList.
 type alertItemRow struct {
+	Rank int `db:"level_rank"` // severityList's only
 	alertRow
 	VerificationUUID   string `db:"verification_uuid"`
 	CounterpartyVaspID string `db:"counterparty_vasp_id"`
@@ -110,6 +129,12 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, s
 		}
 		w.Add("k.direction = $%d", strings.ToUpper(f.Direction))
 	}
+	if f.Category != "" {
+		w.Add("lower(a.entity_category) = lower($%d)", strings.TrimSpace(f.Category))
+	}
+	if f.Service != "" {
+		w.Add(`a.service_name ILIKE '%%' || $%d || '%%'`, likeEscaper.Replace(strings.TrimSpace(f.Service)))
+	}
 	for _, c := range f.ByID {
 		w.Add("a.alert_id "+c.SQL, c.Arg)
 	}
@@ -120,10 +145,15 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, s
 		w.Add("a.created_at <= $%d", *f.To)
 	}
 	l := alertList
+	if f.BySeverity {
+		l = severityList
+	}
 	if f.VerificationUUID == "" && f.Direction == "" {
 		l.CountFrom = "kyt_alerts a" // every alert has its assessment (foreign key)
 	}
-	rows, p, err := sqlpage.Select(ctx, s.api, l, w, f.Page, func(r alertItemRow) sqlpage.Key { return sqlpage.Key{Time: r.CreatedAt, ID: r.AlertID} })
+	rows, p, err := sqlpage.Select(ctx, s.api, l, w, f.Page, func(r alertItemRow) sqlpage.Key {
+		return sqlpage.Key{Rank: r.Rank, Time: r.CreatedAt, ID: r.AlertID}
+	})
 	if err != nil {
 		return nil, p, err
 	}
@@ -134,6 +164,9 @@ func (s *Service) ListAlerts(ctx context.Context, f AlertFilter) ([]AlertItem, s
 	}
 	return out, p, nil
 }
+
+// likeEscaper makes text match itself in a LIKE pattern (backslash is LIKE's escape).
+var likeEscaper = strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`)
 
 // CounterpartyRisk is the counterparty VASP's KYT user, as Chainalysis answers it: the
 // counterparty's VASP id is the userId every assessment registers under.

@@ -19,6 +19,8 @@ import (
 // those, which is well defined.
 type cursor struct {
 	List string `json:"l"`
+	// Rank is the row's rank, in a list that has one (List.Rank).
+	Rank int `json:"r,omitempty"`
 	// Time is the row's sort time in microseconds since 1970, PostgreSQL's precision.
 	Time   time.Time `json:"-"`
 	Micros int64     `json:"t"`

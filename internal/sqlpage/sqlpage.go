@@ -69,6 +69,25 @@ type List struct {
 	// UUIDKey says ID is a uuid column, so that a cursor's id is checked to be one before it
 	// reaches SQL.
 	UUIDKey bool
+	// Rank, when set, is an integer expression the list sorts by first, smallest first, and
+	// then by the oldest Time, ties by ascending ID: a work queue's order (the console's alerts,
+	// most severe and oldest first) rather than a log's. An index on (Rank, Time, ID), the
+	// expression written exactly as here, makes every page an index range scan.
+	Rank string
+}
+
+// order is l's ORDER BY, and the condition that selects the rows after the cursor c, whose
+// placeholders are numbered from n: the cursor's rank (when l has one), time and id.
+func (l List) order(n int) (by, after string) {
+	if l.Rank != "" {
+		// A row comparison, which an index on (Rank, Time, ID) serves as one range.
+		return fmt.Sprintf("%s, %s, %s", l.Rank, l.Time, l.ID),
+			fmt.Sprintf("(%s, %s, %s) > ($%d, $%d, $%d)", l.Rank, l.Time, l.ID, n, n+1, n+2)
+	}
+	// (Time, ID) after the cursor in (Time DESC, ID) order. Time <= $n stands alone so it
+	// bounds the index range scan; the OR only drops the few rows tied with the cursor.
+	return fmt.Sprintf("%s DESC, %s", l.Time, l.ID),
+		fmt.Sprintf("%[1]s <= $%[3]d AND (%[1]s < $%[3]d OR %[2]s > $%[4]d)", l.Time, l.ID, n, n+1)
 }
 
 // Request is what a caller asked of a page. Cursor and Offset are never both set (the API
@@ -95,10 +114,26 @@ type Page struct {
 	Offset int
 	// Next is the cursor of the following page; empty on the last one.
 	Next string
+	// after is the cursor that continues after the first n rows of the page (Cut).
+	after func(n int) string
 }
 
-// Key is a row's position in its list's order.
+// Cut returns p for its first n rows only, when a caller stops the page there (the API does,
+// to bound an answer's bytes): Next continues with row n+1. Cut with n at least the page's
+// length returns p as it is.
+func (p Page) Cut(n int) Page {
+	if p.after == nil || n < 1 {
+		return p
+	}
+	if next := p.after(n); next != "" {
+		p.Next = next
+	}
+	return p
+}
+
+// Key is a row's position in its list's order; Rank only for a list with one.
 type Key struct {
+	Rank int
 	Time time.Time
 	ID   string
 }
@@ -116,22 +151,38 @@ func Select[T any](ctx context.Context, db sqlx.QueryerContext, l List, w Where,
 			return nil, p, err
 		}
 		p.Offset = c.Offset
-		// (Time, ID) after the cursor in (Time DESC, ID) order. Time <= $n stands alone so it
-		// bounds the index range scan; the OR only drops the few rows tied with the cursor.
+		if l.Rank != "" {
+			page.args = append(page.args, c.Rank)
+		}
 		page.args = append(page.args, c.Time, c.ID)
-		t, id := len(page.args)-1, len(page.args)
-		page.conds = append(page.conds, fmt.Sprintf("%[1]s <= $%[3]d AND (%[1]s < $%[3]d OR %[2]s > $%[4]d)", l.Time, l.ID, t, id))
+		first := len(page.args) - 1
+		if l.Rank != "" {
+			first--
+		}
+		_, after := l.order(first)
+		page.conds = append(page.conds, after)
 	}
-	q := fmt.Sprintf(`SELECT %s FROM %s%s ORDER BY %s DESC, %s LIMIT %d OFFSET %d`,
-		l.Columns, l.From, page.clause(), l.Time, l.ID, r.Limit+1, r.Offset)
+	by, _ := l.order(0)
+	q := fmt.Sprintf(`SELECT %s FROM %s%s ORDER BY %s LIMIT %d OFFSET %d`,
+		l.Columns, l.From, page.clause(), by, r.Limit+1, r.Offset)
 	rows := []T{} // an empty page is [], not null
 	if err := selectContext(ctx, db, &rows, q, page.args...); err != nil {
 		return nil, p, fmt.Errorf("list %s: %w", l.Name, err)
 	}
+	offset := p.Offset
+	after := func(n int) string {
+		k := key(rows[n-1])
+		return encodeCursor(cursor{List: l.Name, Rank: k.Rank, Time: k.Time, ID: k.ID, Offset: offset + n})
+	}
 	if len(rows) > r.Limit {
 		rows = rows[:r.Limit]
-		k := key(rows[len(rows)-1])
-		p.Next = encodeCursor(cursor{List: l.Name, Time: k.Time, ID: k.ID, Offset: p.Offset + len(rows)})
+		p.Next = after(len(rows))
+	}
+	p.after = func(n int) string {
+		if n >= len(rows) {
+			return ""
+		}
+		return after(n)
 	}
 	var err error
 	if p.Total, p.Estimated, err = count(ctx, db, l, w, r.Exact); err != nil {

@@ -22,10 +22,8 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/go-playground/validator/v10"
 
@@ -33,9 +31,8 @@ import (
 	"github.com/travelrule/enclave/internal/ids"
 )
 
-// MaxQuoted is how many bytes of a bad value a message quotes: enough to recognise it, never
-// enough to turn an error answer (or the log line that records it) into a copy of a huge body.
-const MaxQuoted = 200
+// MaxQuoted is how many bytes of a bad value a message quotes (apperr.MaxQuoted).
+const MaxQuoted = apperr.MaxQuoted
 
 // engine is the one validator: built with every custom tag before first use and never changed
 // after, so sharing it is safe (validator.Validate is safe for concurrent use and caches each
@@ -229,13 +226,4 @@ func got(fe validator.FieldError) string {
 
 // Quote quotes s as Go does (%q), cut to MaxQuoted bytes at a character boundary, saying how
 // long it was when cut: a message stays short whatever a caller sends.
-func Quote(s string) string {
-	if len(s) <= MaxQuoted {
-		return strconv.Quote(s)
-	}
-	cut := MaxQuoted
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return fmt.Sprintf("%s… (%d bytes)", strconv.Quote(s[:cut]), len(s))
-}
+func Quote(s string) string { return apperr.Quote(s) }
