@@ -470,8 +470,52 @@ func TestReceiverFaultsAndRedelivery(t *testing.T) {
 	for _, d := range deliveries {
 		require.Equal(t, failed.ID, d.ID, "every delivery of one callback has its id")
 	}
+	// A DELIVERED callback is replayed when asked (the receiver lost it): a new attempt with
+	// the same webhook-id and body, the redelivery counted on the record and logged.
 	r = e.Client.Do("POST", "/v1/callbacks/"+failed.ID+"/redeliver", nil, nil)
-	require.Equal(t, 400, r.Status, "only FAILED callbacks are redelivered")
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body), `"redeliveries":2`)
+	got = e.Receiver.Wait(t, wait, "the replay", func(r []et.Received) bool { return len(e.Receiver.For(id2)) == 5 })
+	replay := e.Receiver.For(id2)
+	require.Equal(t, failed.ID, replay[4].ID, "the same webhook-id")
+	require.Equal(t, replay[3].Body, replay[4].Body, "the same frozen payload")
+	require.Contains(t, e.Logs.String(), "callback redelivered")
+	require.Eventually(t, func() bool {
+		var st string
+		e.DB.Get(&st, `SELECT status FROM callbacks WHERE id = $1`, failed.ID)
+		return st == "DELIVERED"
+	}, wait, 10*time.Millisecond)
+	// One being delivered is not started twice.
+	_, err := e.DB.Exec(`UPDATE callbacks SET status = 'PENDING' WHERE id = $1`, failed.ID)
+	require.NoError(t, err)
+	r = e.Client.Do("POST", "/v1/callbacks/"+failed.ID+"/redeliver", nil, nil)
+	require.Equal(t, 400, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body), "is PENDING; a FAILED or DELIVERED one can be redelivered")
+	_, err = e.DB.Exec(`UPDATE callbacks SET status = 'DELIVERED' WHERE id = $1`, failed.ID)
+	require.NoError(t, err)
+
+	// In bulk, by the list's filters: bounded by max, audited in the log.
+	r = e.Client.Do("POST", "/v1/callbacks/redeliver", []byte(`{"status":"delivered","max":1}`), nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var bulk struct {
+		Redelivered int
+		More        bool
+		Callbacks   []struct{ ID, PreviousStatus string }
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &bulk))
+	require.Equal(t, 1, bulk.Redelivered)
+	require.True(t, bulk.More, "two were DELIVERED, max was 1")
+	require.Equal(t, failed.ID, bulk.Callbacks[0].ID, "newest first")
+	require.Equal(t, "DELIVERED", bulk.Callbacks[0].PreviousStatus)
+	e.Receiver.Wait(t, wait, "the bulk replay", func([]et.Received) bool { return len(e.Receiver.For(id2)) == 6 })
+	require.Contains(t, e.Logs.String(), "callbacks redelivered by filter")
+	require.Contains(t, e.Logs.String(), failed.ID+":DELIVERED")
+	for body, field := range map[string]string{`{}`: "a filter is required", `{"status":"FAILED","max":0}`: "max:",
+		`{"status":"FAILED","max":1001}`: "max:", `{"status":"SOMETIMES"}`: "status:", `{"requestId":"x"}`: "requestId:"} {
+		r = e.Client.Do("POST", "/v1/callbacks/redeliver", []byte(body), nil)
+		require.Equal(t, 400, r.Status, body)
+		require.Contains(t, string(r.Body), field, body)
+	}
 	r = e.Client.Do("POST", "/v1/callbacks/"+uuid.NewString()+"/redeliver", nil, nil)
 	require.Equal(t, 404, r.Status)
 	r = e.Client.Do("GET", "/v1/callbacks?status=SOMETIMES", nil, nil)
