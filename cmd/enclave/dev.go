@@ -65,6 +65,18 @@ type devState struct {
 	devKeys
 	PeerSecret   string  `json:"peerSecret"`
 	Counterparty devKeys `json:"counterparty"`
+	// PostgresPort is the local PostgreSQL's port, kept so that its DATABASE_URL stays the same
+	// from one start to the next (0 until the first start picks a free one).
+	PostgresPort int `json:"postgresPort,omitempty"`
+}
+
+// saveDevState writes dev.json, readable by its owner only: it holds keys.
+func saveDevState(path string, st devState) error {
+	b, _ := json.MarshalIndent(st, "", "  ")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return fmt.Errorf("dev: keep keys in %s: %w", path, err)
+	}
+	return nil
 }
 
 // loadDevState reads dev.json, completing and rewriting what it lacks. kept says our API key is
@@ -95,11 +107,7 @@ func loadDevState(path string) (st devState, kept bool, err error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil { // dev.json itself is 0600
 		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
 	}
-	b, _ := json.MarshalIndent(st, "", "  ")
-	if err := os.WriteFile(path, b, 0o600); err != nil {
-		return st, false, fmt.Errorf("dev: keep keys in %s: %w", path, err)
-	}
-	return st, kept, nil
+	return st, kept, saveDevState(path, st)
 }
 
 func runDev(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -107,15 +115,19 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 		"counterparty, each with its own database in one local PostgreSQL (kept under --data-dir and\n"+
 		"reused), its own port, keys and peers file naming the other; kytsim as Chainalysis KYT; and for\n"+
 		"each a demo VASP backend that verifies and prints every callback and answers Verify User from\n"+
-		"a printed customer book. Prints the keys and curl commands for the whole story of both roles,\n"+
-		"ready to paste; --demo runs the stories itself and exits 0 once every callback of both sides\n"+
-		"has arrived. Keys are kept in dev.json beside the data directory, so the next start serves the\n"+
-		"same data with the same keys.", devEnv, stderr)
+		"a printed customer book. Prints the keys and the curl commands of three stories (we send, they\n"+
+		"send, monitoring), framed by the directory (the counterparty UP, stopped and DOWN), ready to\n"+
+		"paste one at a time; --demo runs them itself and exits 0 once every callback of both sides has\n"+
+		"arrived. Keys, and the local PostgreSQL's port, are kept in dev.json beside the data directory,\n"+
+		"so the next start serves the same data with the same keys at the same DATABASE_URL.\n\n"+
+		"SIGINT or SIGTERM stops everything, PostgreSQL included, whether sent to this process or to\n"+
+		"the `go run` that started it (which does not pass SIGTERM on: dev notices it is gone).\n"+
+		"SIGUSR1 stops the demo counterparty's API, and starts it again.", devEnv, stderr)
 	listen := fs.String("listen", ":8080", "listen address of our enclave's API")
 	counterpartyListen := fs.String("counterparty-listen", "127.0.0.1:8081", "listen address of the demo counterparty enclave's API")
 	dataDir := fs.String("data-dir", filepath.Join(".enclave", "pgdata"), "where the local PostgreSQL keeps its data (git-ignored); when\n"+
 		"run as root and the postgres user cannot reach it, dev keeps the data under /var/tmp instead and says where")
-	demo := fs.Bool("demo", false, "run the stories of both roles and monitoring, and exit")
+	demo := fs.Bool("demo", false, "run the three stories (we send, they send, monitoring) and the directory's, and exit")
 	transferDelay := fs.Duration("transfer-delay", kytsim.DefaultOptions("").TransferDelay, "how long kytsim takes to process a transfer, as Chainalysis does")
 	monitorInterval := fs.Duration("monitor-interval", 2*time.Second, "how often alerts raised later are pulled in (ENCLAVE_KYT_MONITOR_INTERVAL; short here so the story shows one)")
 	if err := parse(fs, args); err != nil {
@@ -126,6 +138,7 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	say := func(format string, a ...any) {
 		fmt.Fprintf(stdout, time.Now().Format("15:04:05")+" "+format+"\n", a...)
 	}
+	ctx = stopWithGoRun(ctx, func() { say("dev: `go run`, which started this process, is gone (killed?); stopping") })
 
 	// The ports first: a second dev finds them taken before touching the database.
 	ln, err := net.Listen("tcp", *listen)
@@ -151,7 +164,9 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	// Monitoring every 2 s, so an alert raised later shows within the story.
 	cfg := config.Config{VaspID: devVasp, APIKeys: []string{st.APIKey}, DataKeyset: st.DataKeyset, KYTMaxAge: time.Hour, KYTPollMaxInterval: 2 * time.Second,
 		KYTMonitorInterval: *monitorInterval,
-		Workers:            100, CallbackWorkers: 100, PeerWorkers: 20, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second}
+		Workers:            100, CallbackWorkers: 100, PeerWorkers: 20, PipelineConnections: 4, ChainalysisTimeout: 10 * time.Second, ShutdownTimeout: 10 * time.Second,
+		// Each counterparty probed every 2 s, so the story shows it DOWN and UP within seconds.
+		PeerProbeInterval: 2 * time.Second}
 	// The demo counterparty: a second enclave like ours, without monitoring (the story's alerts
 	// are ours).
 	their := cfg
@@ -181,10 +196,32 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 			say("PostgreSQL: %v;", strings.TrimPrefix(err.Error(), "pglocal: "))
 			say("  so its data is kept in %s instead (reused next time; --data-dir chooses another place)", dir)
 		}
-		say("PostgreSQL: starting a local server with data in %s…", dir)
-		c, err := pglocal.Start(ctx, pglocal.Options{DataDir: dir, OnStale: func(string) {
+		if st.PostgresPort == 0 {
+			if st.PostgresPort, err = freeLocalPort(); err != nil {
+				return err
+			}
+			if err := saveDevState(filepath.Join(stateDir, "dev.json"), st); err != nil {
+				return err
+			}
+		}
+		say("PostgreSQL: starting a local server with data in %s on port %d (kept in dev.json)…", dir, st.PostgresPort)
+		opts := pglocal.Options{DataDir: dir, Port: st.PostgresPort, OnStale: func(string) {
 			say("PostgreSQL: a server an earlier dev left running there is stopped first")
-		}})
+		}}
+		c, err := pglocal.Start(ctx, opts)
+		if err != nil && !portFree(st.PostgresPort) {
+			// Another program took the port: move, and keep the new one.
+			old := st.PostgresPort
+			if st.PostgresPort, err = freeLocalPort(); err != nil {
+				return err
+			}
+			if err := saveDevState(filepath.Join(stateDir, "dev.json"), st); err != nil {
+				return err
+			}
+			say("PostgreSQL: port %d is taken by another program; using %d from now on (kept in dev.json)", old, st.PostgresPort)
+			opts.Port = st.PostgresPort
+			c, err = pglocal.Start(ctx, opts)
+		}
 		if err != nil {
 			return fmt.Errorf("dev: %w", err)
 		}
@@ -242,8 +279,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	defer ours.Close()
 	theirs := newDevBackend("counterparty", st.Counterparty.CallbackSecret, st.Counterparty.CallbackToken, theirBook, stdout, &printing)
 	defer theirs.Close()
-	cfg.VerifyUserURL = ours.VerifyUserURL()
-	their.VerifyUserURL, their.CallbackURL = theirs.VerifyUserURL(), theirs.URL()
+	cfg.VerifyUserURL, cfg.VerifyAccountURL = ours.VerifyUserURL(), ours.VerifyAccountURL()
+	their.VerifyUserURL, their.VerifyAccountURL, their.CallbackURL = theirs.VerifyUserURL(), theirs.VerifyAccountURL(), theirs.URL()
 	their.CallbackSecret, their.CallbackToken = st.Counterparty.CallbackSecret, st.Counterparty.CallbackToken
 	if ourCallbacksHere {
 		cfg.CallbackURL = ours.URL()
@@ -285,21 +322,86 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fmt.Fprintln(stdout)
 	if *demo {
 		return runDemo(ctx, stdout, demoSide{whose: "our", base: us.base, apiKey: st.APIKey, backend: ours, callbacksHere: ourCallbacksHere},
-			demoSide{whose: "the counterparty's", base: them.base, apiKey: st.Counterparty.APIKey, backend: theirs, callbacksHere: true}, sim)
+			demoSide{whose: "the counterparty's", base: them.base, apiKey: st.Counterparty.APIKey, backend: theirs, callbacksHere: true}, sim, them)
 	}
+	toggle := make(chan os.Signal, 1) // before the story names the signal
+	signal.Notify(toggle, syscall.SIGUSR1)
+	defer signal.Stop(toggle)
 	printStory(stdout, us.base, them.base, st, sim)
-	select {
-	case err := <-us.served:
-		return err
-	case err := <-them.served:
-		return err
-	case <-ctx.Done():
+	for {
+		select {
+		case err := <-us.served:
+			return err
+		case err := <-them.served:
+			return err
+		case <-toggle:
+			if them.pause() {
+				say("dev: the demo counterparty's API is stopped (SIGUSR1); its workers go on. SIGUSR1 again starts it")
+			} else if err := them.resume(); err != nil {
+				say("%v", err)
+			} else {
+				say("dev: the demo counterparty's API serves again on %s (SIGUSR1)", them.base)
+			}
+			continue
+		case <-ctx.Done():
+		}
+		break
 	}
 	fmt.Fprintln(stdout, "\nstopping…")
 	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 	defer cancel()
-	them.srv.Shutdown(sctx) //nolint:errcheck // ours says how the shutdown went
-	return us.srv.Shutdown(sctx)
+	them.shutdown(sctx) //nolint:errcheck // ours says how the shutdown went
+	return us.shutdown(sctx)
+}
+
+// stopWithGoRun returns a context that also ends when the `go run` that started this process
+// goes away. `go run` does not pass SIGTERM on to its child: `kill $!` after
+// `go run ./cmd/enclave dev &` ends the go command only, and would leave dev and its PostgreSQL
+// running. A process started any other way is left alone.
+func stopWithGoRun(ctx context.Context, said func()) context.Context {
+	parent := os.Getppid()
+	comm, err := os.ReadFile(fmt.Sprintf("/proc/%d/comm", parent))
+	if err != nil || strings.TrimSpace(string(comm)) != "go" {
+		return ctx
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(250 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				if os.Getppid() != parent {
+					said()
+					cancel()
+					return
+				}
+			}
+		}
+	}()
+	return ctx
+}
+
+// freeLocalPort picks a TCP port free on the loopback address.
+func freeLocalPort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("dev: find a free port for PostgreSQL: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// portFree tells whether port can be listened on, on the loopback address.
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
 }
 
 // fallbackDataDir is where dev keeps a cluster whose requested directory the postgres user
@@ -352,55 +454,77 @@ func printStory(w io.Writer, us, them string, st devState, sim *kytsim.Server) {
 			`"payload":{"ivms101":{"originator":{"originatorPersons":'"$(who %s %s)"',"accountNumber":["%s"]},"beneficiary":{%s"accountNumber":["%s"]}}}}'`,
 			to, asset, amount, from.First, from.Last, from.Wallet, persons, ben.Wallet)
 	}
-	fmt.Fprintf(w, `The whole story, one command at a time (paste into a shell; each sets what the next uses).
+	account := func(c devCustomer) string {
+		return fmt.Sprintf(`'{"beneficiaryVaspId":"%s","symbol":"ETH","network":"Ethereum","payload":{"ivms101":{"beneficiary":{"beneficiaryPersons":'"$(who %s %s)"',"accountNumber":["%s"]}}}}'`,
+			devCounterparty, c.First, c.Last, c.Wallet)
+	}
+	fmt.Fprintf(w, `The stories, one command at a time (paste into a shell; each sets what the next uses, and waits where it must).
 
-0. Set up: where each enclave is, its VASP backend's key, and two helpers.
+0. Set up: where each enclave is, each VASP backend's key, and three helpers (waitfor polls a GET, 30 s at most, until its answer holds a text, and prints it).
    US=%[1]s AUTH='Authorization: Bearer %[2]s' THEM=%[3]s THEIRS='Authorization: Bearer %[4]s'
    field() { sed -E 's/.*"'$1'":"([^"]+)".*/\1/'; }; who() { echo '[{"naturalPerson":{"name":[{"nameIdentifier":[{"primaryIdentifier":"'$2'","secondaryIdentifier":"'$1'","nameIdentifierType":"LEGL"}]}]}}]'; }
+   waitfor() { for i in $(seq 30); do curl -s "$1" -H "${3:-$AUTH}" | grep -q "$2" && break; sleep 1; done; curl -s "$1" -H "${3:-$AUTH}"; echo; }
+
+Before sending
+1. The counterparties we can send to: the demo counterparty shows UP once probed (every 2 s): waits for it.
+   waitfor $US/v1/vasps '"health":"UP"'
+2. Does the counterparty's VASP know %[5]s's wallet and name? Its Verify Account API answers VERIFIED, in the same call.
+   curl -s $US/v1/verifications/account -H "$AUTH" -d %[19]s; echo
 
 We send (role ORIGINATOR)
-1. Send 1.5 ETH to %[5]s, the counterparty's customer: its VASP answers Verify User, and our VERIFICATION_RESULT (VERIFIED, her name returned) is printed here.
+3. Send 1.5 ETH to %[5]s: the counterparty's VASP answers Verify User. Waits for the result (VERIFIED, her name returned); our VERIFICATION_RESULT is printed here.
    V=$(curl -s $US/v1/verifications -H "$AUTH" -d %[6]s | field verificationUuid); echo $V
-2. Screen the withdrawal ATTEMPT with KYT (its callback is printed here); read the verification with the beneficiary data returned.
-   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$V'"}'; echo
-   curl -s $US/v1/verifications/$V -H "$AUTH"; echo
-3. Report the on-chain transaction: the counterparty's VASP gets TX_REPORT.
+   waitfor $US/v1/verifications/$V '"result":"VERIFIED"'
+4. Screen the withdrawal ATTEMPT with KYT, the answer in the call (Prefer: wait=10); its callback is printed here too.
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$V'"}'; echo
+5. Report the on-chain transaction: the counterparty's VASP gets TX_REPORT, printed here a moment later.
    curl -s $US/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$V'","txHash":"%[7]s"}'; echo
-4. One DENIED: 0.5 ETH to %[8]s, whom the counterparty lists (BLACKLISTED); Address Screening of the wallet agrees, answering in the call.
+6. One DENIED: 0.5 ETH to %[8]s, whom the counterparty lists (BLACKLISTED): waits for the result; then Address Screening of the wallet agrees, in the call.
    D=$(curl -s $US/v1/verifications -H "$AUTH" -d %[9]s | field verificationUuid); echo $D
+   waitfor $US/v1/verifications/$D '"result":"DENIED"'
    curl -s $US/v1/risk-assessment/chainalysis-address-screening -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$D'"}'; echo
 
 They send (we are BENEFICIARY)
-5. The counterparty's backend sends %[10]s BTC to %[11]s: our VASP answers Verify User, the counterparty's VERIFICATION_RESULT is printed.
+7. The counterparty's backend sends %[10]s BTC to %[11]s: our VASP answers Verify User (printed here); waits for the result, then the counterparty's VERIFICATION_RESULT is printed.
    IN=$(curl -s $THEM/v1/verifications -H "$THEIRS" -d %[12]s | field verificationUuid); echo $IN
-6. Before its tx report a deposit cannot be screened with KYT (400 UNSUPPORTED-RISK-ASSESSMENT).
+   waitfor $US/v1/verifications/$IN '"result":"VERIFIED"'
+8. Before its tx report a deposit cannot be screened with KYT (400 UNSUPPORTED-RISK-ASSESSMENT).
    curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
-7. The counterparty reports its transaction (our TX_REPORT); we screen the deposit, a received TRANSFER: its sender is sanctioned.
+9. The counterparty reports its transaction: waits until it reaches us (our TX_REPORT), then screens the deposit, a received TRANSFER (kytsim takes 2 s): its sender is sanctioned, a SEVERE alert.
    curl -s $THEM/v1/verifications/tx -H "$THEIRS" -d '{"verificationUuid":"'$IN'","txHash":"%[13]s"}'; echo
-   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$IN'"}'; echo
+   waitfor $US/v1/verifications/$IN '"txHash":"'
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$IN'"}'; echo
 
 Monitoring (alerts Chainalysis raises later)
-8. Send 0.2 ETH to a private wallet (UNKNOWN to the counterparty), report it and screen the TRANSFER: no alert (its callback comes about 2 s later).
+10. Send 0.2 ETH to a private wallet (UNKNOWN to the counterparty), report it and screen the TRANSFER, waiting (Prefer: wait=10, about 2 s) until it is PROCESSED without alerts: re-rate the wallet only after that, or the transfer is simply screened SEVERE and no alert comes later.
    C=$(curl -s $US/v1/verifications -H "$AUTH" -d %[14]s | field verificationUuid); echo $C
+   waitfor $US/v1/verifications/$C '"result":"UNKNOWN"'
    curl -s $US/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$C'","txHash":"%[15]s"}'; echo
-   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -d '{"verificationUuid":"'$C'"}'; echo
-9. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval a CHAINALYSIS_KYT_ALERT is printed. Then list the alerts.
+   curl -s $US/v1/risk-assessment/chainalysis-kyt -H "$AUTH" -H 'Prefer: wait=10' -d '{"verificationUuid":"'$C'"}'; echo
+11. Chainalysis identifies that wallet as sanctioned (with kytsim: re-rate it); within --monitor-interval (2 s) a CHAINALYSIS_KYT_ALERT is printed here. Waits for the alert in the list.
    %[16]s
-   curl -s "$US/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" -H "$AUTH"; echo
+   waitfor "$US/v1/risk-assessment/chainalysis-kyt/alerts?source=MONITORING" '"alertLevel"'
 
-10. Every callback, and every message between the two enclaves.
+12. Every callback, and every message between the two enclaves.
    curl -s $US/v1/callbacks -H "$AUTH"; echo; curl -s $US/v1/peer-messages -H "$AUTH"; echo
+
+The counterparty goes away
+13. Stop the demo counterparty's API (SIGUSR1 to dev, process %[20]d; its workers and ours go on): waits until it shows DOWN (a few seconds); an account check now answers ERROR / REQUEST-TIMEOUT.
+   kill -USR1 %[20]d; waitfor $US/v1/vasps '"health":"DOWN"'
+   curl -s $US/v1/verifications/account -H "$AUTH" -d %[19]s; echo
+14. Start it again (SIGUSR1 once more): waits until it shows UP.
+   kill -USR1 %[20]d; waitfor $US/v1/vasps '"health":"UP"'
 
 Raw peer requests: peer() signs one as the counterparty, e.g. peer /peer/v1/verifications/tx '{...}'.
    peer() { ID=msg_$(date +%%s%%N) TS=$(date +%%s); SIG=$(printf '%%s' "$ID.$TS.$2" | openssl dgst -sha256 -mac HMAC -macopt hexkey:%[17]s -binary | base64); curl -s $US$1 -H 'X-Vasp-Id: %[18]s' -H "webhook-id: $ID" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$2"; echo; }
 
-Ctrl-C stops everything.
+Ctrl-C here (or kill %[20]d) stops everything, PostgreSQL included.
 `, us, st.APIKey, them, st.Counterparty.APIKey,
 		grace.name(), verification(devCounterparty, "ETH", "Ethereum", "1.5", devOurSender, grace), devTxHash,
 		devListed, verification(devCounterparty, "ETH", "Ethereum", "0.5", devOurSender, devCustomer{listedFirst, listedLast, devSanctioned}),
 		devDepositAmount, ada.name(), verification(devVasp, "BTC", "", devDepositAmount, devTheirSender, ada), devDepositTx,
 		verification(devCounterparty, "ETH", "Ethereum", "0.2", devOurSender, devCustomer{Wallet: devLaterSanctioned}), devLaterTxHash, rerate,
-		peerKeyHex(st.PeerSecret), devCounterparty)
+		peerKeyHex(st.PeerSecret), devCounterparty, account(grace), os.Getpid())
 }
 
 func randomKey() string {

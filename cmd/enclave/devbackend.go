@@ -41,7 +41,10 @@ func newDevBackend(side, secret, token string, book devBook, out io.Writer, mu *
 
 func (b *devBackend) URL() string           { return b.srv.URL + "/callbacks" }
 func (b *devBackend) VerifyUserURL() string { return b.srv.URL + "/verify-user" }
-func (b *devBackend) Close()                { b.srv.Close() }
+
+// VerifyAccountURL is the backend's Verify Account API (ENCLAVE_VERIFY_ACCOUNT_URL).
+func (b *devBackend) VerifyAccountURL() string { return b.srv.URL + "/verify-account" }
+func (b *devBackend) Close()                   { b.srv.Close() }
 
 func (b *devBackend) terminal(requestID string) bool {
 	b.mu.Lock()
@@ -80,8 +83,12 @@ func (b *devBackend) serve(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(http.StatusUnauthorized)
 		return
 	}
-	if req.URL.Path == "/verify-user" {
+	switch req.URL.Path {
+	case "/verify-user":
 		b.verifyUser(w, req, body)
+		return
+	case "/verify-account":
+		b.verifyAccount(w, req, body)
 		return
 	}
 	cb, err := webhook.ParseBody(b.secret, req.Header, body)
@@ -121,6 +128,30 @@ func (b *devBackend) verifyUser(w http.ResponseWriter, req *http.Request, body [
 	fmt.Fprintf(b.out, "  the book: %s → %s %s\n", why, a.Result, a.Reason)
 	w.Header().Set("Content-Type", "application/json")
 	json.NewEncoder(w).Encode(a) //nolint:errcheck // the enclave retries what it does not get
+}
+
+// verifyAccount answers the enclave's Verify Account question (does this VASP know the wallet,
+// and the name when one is given?) from the book. Must hold b.mu.
+func (b *devBackend) verifyAccount(w http.ResponseWriter, req *http.Request, body []byte) {
+	var q struct {
+		Symbol  string `json:"symbol"`
+		IVMS101 struct {
+			Beneficiary struct {
+				Persons       []ivmsPerson `json:"beneficiaryPersons"`
+				AccountNumber []string     `json:"accountNumber"`
+			} `json:"beneficiary"`
+		} `json:"ivms101"`
+	}
+	if err := json.Unmarshal(body, &q); err != nil {
+		http.Error(w, `{"code":"BAD-REQUEST"}`, http.StatusBadRequest)
+		return
+	}
+	a, why := b.book.account(q.IVMS101.Beneficiary.AccountNumber, q.IVMS101.Beneficiary.Persons)
+	b.header("Verify Account asked", req.Header.Get(webhook.HeaderID))
+	fmt.Fprintf(b.out, "  %s wallet %s\n", q.Symbol, strings.Join(q.IVMS101.Beneficiary.AccountNumber, ", "))
+	fmt.Fprintf(b.out, "  the book: %s → %s %s\n", why, a.Result, a.Reason)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(map[string]string{"accountVerificationResult": a.Result, "reason": a.Reason, "message": a.Message}) //nolint:errcheck
 }
 
 // printExchange prints a callback of the verification exchange. Must hold b.mu.

@@ -112,11 +112,11 @@ var (
 // runDemo tells the stories of both VASPs and returns once every callback of both sides has
 // been printed. sim is kytsim, when dev runs it (nil when real Chainalysis APIs were named):
 // the monitoring story changes its world.
-func runDemo(ctx context.Context, w io.Writer, us, them demoSide, sim *kytsim.Server) error {
+func runDemo(ctx context.Context, w io.Writer, us, them demoSide, sim *kytsim.Server, counterparty *devEnclave) error {
 	d := demoClient{ctx: ctx, w: w, us: us, them: them}
-	steps := 7
+	steps := 10
 	if sim != nil && us.callbacksHere {
-		steps = 9
+		steps = 12
 	}
 	n := 0
 	step := func(format string, a ...any) {
@@ -125,6 +125,16 @@ func runDemo(ctx context.Context, w io.Writer, us, them demoSide, sim *kytsim.Se
 	}
 	grace := theirBook.Customers[0]
 	ada := ourBook.Customers[0]
+
+	// Before sending: who can we send to, and does the beneficiary VASP know the wallet?
+	step("the counterparties we can send to (GET /v1/vasps): waiting for the demo counterparty to show UP (probed every 2 s)")
+	if err := d.waitHealth("UP"); err != nil {
+		return err
+	}
+	step("checking the account before sending (POST /v1/verifications/account): %s's wallet and name", grace.name())
+	if err := d.checkAccount(grace, "VERIFIED"); err != nil {
+		return err
+	}
 
 	// We send (ORIGINATOR).
 	step("we send 1.5 ETH to %s, a customer of the counterparty: its enclave asks its VASP (Verify User)", grace.name())
@@ -201,11 +211,66 @@ func runDemo(ctx context.Context, w io.Writer, us, them demoSide, sim *kytsim.Se
 			return err
 		}
 	}
+	step("stopping the counterparty's API (as `kill -USR1` does): GET /v1/vasps shows it DOWN, an account check answers ERROR; then starting it again")
+	counterparty.pause()
+	if err := d.waitHealth("DOWN"); err != nil {
+		return err
+	}
+	if err := d.checkAccount(grace, "ERROR"); err != nil {
+		return err
+	}
+	if err := counterparty.resume(); err != nil {
+		return err
+	}
+	if err := d.waitHealth("UP"); err != nil {
+		return err
+	}
 	if !us.callbacksHere {
 		d.say("done: every callback of the counterparty received; ours went to ENCLAVE_CALLBACK_URL, and our API shows what each told")
 		return nil
 	}
 	d.say("done: every callback of both sides received")
+	return nil
+}
+
+// waitHealth waits for GET /v1/vasps on our enclave to show the demo counterparty's health as
+// want.
+func (d demoClient) waitHealth(want string) error {
+	var last string
+	err := d.until("the demo counterparty "+want+" in GET /v1/vasps", func() bool {
+		var r struct {
+			Vasps []struct{ VaspID, Health string }
+		}
+		if !d.get(d.us, "/v1/vasps", &r) {
+			return false
+		}
+		for _, v := range r.Vasps {
+			if v.VaspID == devCounterparty {
+				last = v.Health
+			}
+		}
+		return last == want
+	})
+	if err == nil {
+		d.say("       GET /v1/vasps: the demo counterparty %s is %s", devCounterparty, want)
+	}
+	return err
+}
+
+// checkAccount asks the counterparty's VASP, through both enclaves, whether it knows c's wallet
+// and name, and wants the answer want.
+func (d demoClient) checkAccount(c devCustomer, want string) error {
+	body := map[string]any{"beneficiaryVaspId": devCounterparty, "symbol": "ETH", "network": "Ethereum",
+		"payload": map[string]any{"ivms101": map[string]any{"beneficiary": map[string]any{
+			"beneficiaryPersons": []any{devPerson(c.First, c.Last)}, "accountNumber": []string{c.Wallet}}}}}
+	var r struct{ AccountVerificationResult, Reason, Message string }
+	if err := d.call(d.us, "/v1/verifications/account", body, &r); err != nil {
+		return err
+	}
+	d.say("       account check: %s %s %s", r.AccountVerificationResult, r.Reason, r.Message)
+	if r.AccountVerificationResult != want {
+		return fmt.Errorf("demo: the account check answered %s, not %s", r.AccountVerificationResult, want)
+	}
 	return nil
 }
 

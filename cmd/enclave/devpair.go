@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -24,12 +25,17 @@ import (
 )
 
 // devEnclave is one of the two enclaves dev runs, wired as serve wires it, on its own database
-// and port.
+// and port. Its API can be stopped and started again while its workers run on (pause, resume):
+// dev's story stops the demo counterparty to show it DOWN.
 type devEnclave struct {
 	base   string
-	srv    *http.Server
-	served chan error
+	addr   string // where its API listens, to listen there again on resume
+	h      http.Handler
+	served chan error // an end of serving that nobody asked for
 	stop   func()
+
+	mu  sync.Mutex
+	srv *http.Server // nil while paused
 }
 
 // startDevEnclave migrates cfg's database, starts the enclave's workers and serves its API on ln.
@@ -55,16 +61,66 @@ func startDevEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, l
 		pools.Close()
 		return nil, err
 	}
-	e := &devEnclave{base: "http://" + hostPort(ln.Addr()), srv: &http.Server{Handler: a.Handler, ReadHeaderTimeout: 5 * time.Second},
-		served: make(chan error, 1)}
-	go func() { e.served <- e.srv.Serve(ln) }()
+	e := &devEnclave{base: "http://" + hostPort(ln.Addr()), addr: ln.Addr().String(), h: a.Handler, served: make(chan error, 1)}
+	e.serve(ln)
 	e.stop = func() {
-		e.srv.Close()
+		e.mu.Lock()
+		if e.srv != nil {
+			e.srv.Close()
+		}
+		e.mu.Unlock()
 		stopRiver(log, a, cfg.ShutdownTimeout)
 		a.Close() // after River stops: the listener of Prefer: wait
 		pools.Close()
 	}
 	return e, nil
+}
+
+// serve serves the API on ln. Must not hold e.mu.
+func (e *devEnclave) serve(ln net.Listener) {
+	srv := &http.Server{Handler: e.h, ReadHeaderTimeout: 5 * time.Second}
+	e.mu.Lock()
+	e.srv = srv
+	e.mu.Unlock()
+	go func() {
+		if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			e.served <- err
+		}
+	}()
+}
+
+// pause stops the API, closing its listener and connections, as if the enclave were gone; its
+// workers go on. It reports whether the API was serving.
+func (e *devEnclave) pause() bool {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.srv == nil {
+		return false
+	}
+	e.srv.Close() //nolint:errcheck // closing is all that is wanted
+	e.srv = nil
+	return true
+}
+
+// resume serves the API again on the address it had.
+func (e *devEnclave) resume() error {
+	ln, err := net.Listen("tcp", e.addr)
+	if err != nil {
+		return fmt.Errorf("dev: listen on %s again: %w", e.addr, err)
+	}
+	e.serve(ln)
+	return nil
+}
+
+// shutdown stops the API gracefully, letting requests in flight finish.
+func (e *devEnclave) shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	srv := e.srv
+	e.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	return srv.Shutdown(ctx)
 }
 
 // devKeys are one dev enclave's own secrets.

@@ -14,10 +14,12 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -575,4 +577,138 @@ func TestHealthcheck(t *testing.T) {
 	require.Equal(t, "http://127.0.0.1:9000/readyz", readyzURL(":9000"))
 	require.Equal(t, "http://127.0.0.1:9000/readyz", readyzURL("0.0.0.0:9000"))
 	require.Equal(t, "http://[::1]:9000/readyz", readyzURL("[::1]:9000"))
+}
+
+// TestDevStory pastes the story `enclave dev` prints into bash, one command after another as a
+// person would, without pausing between them: each step that must wait (the result before the
+// next step reads it, the transfer processed before the wallet is re-rated, the counterparty
+// UP or DOWN) waits by itself. The counterparty is UP, the account check VERIFIED, the alert
+// raised later arrives through monitoring, and the counterparty stopped with SIGUSR1 shows DOWN,
+// then UP again.
+func TestDevStory(t *testing.T) {
+	et.Slow(t, "runs dev and the whole printed story through bash and curl")
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	var out et.SyncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"dev", "--listen", "127.0.0.1:0", "--counterparty-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")},
+			envOf(nil), &out, &out)
+	}()
+	for !strings.Contains(out.String(), "stops everything, PostgreSQL included.") {
+		select {
+		case err := <-done:
+			t.Fatalf("dev exited: %v\n%s", err, out.String())
+		case <-ctx.Done():
+			t.Fatalf("no story printed:\n%s", out.String())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	printed := out.String()
+	var script []string
+	for _, l := range strings.Split(printed[strings.Index(printed, "The stories, one command at a time"):], "\n") {
+		if strings.HasPrefix(l, "   ") && !strings.HasPrefix(l, "    ") {
+			script = append(script, strings.TrimSpace(l))
+		}
+	}
+	require.Greater(t, len(script), 20, printed)
+	sh := exec.CommandContext(ctx, "bash", "-c", strings.Join(script, "\n"))
+	story, err := sh.CombinedOutput()
+	require.NoError(t, err, "%s", story)
+	s := string(story)
+	require.Contains(t, s, `"vaspId":"`+devCounterparty+`"`)
+	require.Contains(t, s, `"accountVerificationResult":"VERIFIED"`)
+	require.Contains(t, s, `"accountVerificationResult":"ERROR","reason":"REQUEST-TIMEOUT"`, "the account check while the counterparty is stopped")
+	require.Contains(t, s, `"result":"DENIED","reason":"BLACKLISTED"`)
+	require.Contains(t, s, `"code":"UNSUPPORTED-RISK-ASSESSMENT"`)
+	require.Contains(t, s, `"source":"MONITORING"`, "the alert came later, through monitoring")
+	require.Equal(t, 2, strings.Count(s, `"health":"UP"`), "UP first, and UP again at the end:\n%s", s)
+	require.Contains(t, s, `"health":"DOWN"`)
+	logs := out.String()
+	require.Contains(t, logs, "[us] callback CHAINALYSIS_KYT_ALERT")
+	require.Contains(t, logs, "[counterparty] Verify Account asked")
+	require.NotContains(t, logs, "✗")
+
+	cancel()
+	select {
+	case <-done:
+	case <-time.After(time.Minute):
+		t.Fatal("dev did not stop within a minute of its context ending")
+	}
+}
+
+// TestDevStopsWhenKilled: `go run ./cmd/enclave dev &` then `kill $!` sends SIGTERM to the go
+// command, which does not pass it on; dev notices its go run is gone and stops, PostgreSQL
+// included. The binary itself stops everything on SIGINT, and its PostgreSQL keeps the port of
+// the first start (dev.json), so DATABASE_URL does not change.
+func TestDevStopsWhenKilled(t *testing.T) {
+	et.Slow(t, "runs dev through go run and as a binary, and kills them")
+	t.Parallel()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	args := []string{"dev", "--listen", "127.0.0.1:0", "--counterparty-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")}
+	urlRE := regexp.MustCompile(`DATABASE_URL=(postgres://\S+@127\.0\.0\.1:(\d+)/\S+)`)
+	pidRE := regexp.MustCompile(`SIGUSR1 to dev, process (\d+)`)
+
+	// start runs cmd and waits for its story; it returns dev's DATABASE_URL port and pid.
+	start := func(cmd *exec.Cmd) (out *et.SyncBuffer, port string, pid int) {
+		out = &et.SyncBuffer{}
+		cmd.Stdout, cmd.Stderr = out, out
+		require.NoError(t, cmd.Start())
+		t.Cleanup(func() { cmd.Process.Kill() }) //nolint:errcheck // gone already when the test passed
+		deadline := time.Now().Add(3 * time.Minute)
+		for !strings.Contains(out.String(), "stops everything, PostgreSQL included.") {
+			require.True(t, time.Now().Before(deadline), "no story printed:\n%s", out.String())
+			time.Sleep(100 * time.Millisecond)
+		}
+		m := urlRE.FindStringSubmatch(out.String())
+		require.NotNil(t, m, out.String())
+		p := pidRE.FindStringSubmatch(out.String())
+		require.NotNil(t, p, out.String())
+		fmt.Sscan(p[1], &pid) //nolint:errcheck // matched digits
+		return out, m[2], pid
+	}
+	// stopped waits until nothing listens on PostgreSQL's port and dev's process is gone.
+	stopped := func(out *et.SyncBuffer, port string, pid int) {
+		deadline := time.Now().Add(time.Minute)
+		for {
+			c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, time.Second)
+			if err == nil {
+				c.Close()
+			}
+			_, alive := os.Stat(fmt.Sprintf("/proc/%d", pid))
+			if err != nil && alive != nil {
+				return
+			}
+			require.True(t, time.Now().Before(deadline), "dev (process %d) or its PostgreSQL (port %s) still runs a minute after the kill:\n%s", pid, port, out.String())
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+
+	goRun := exec.Command("go", append([]string{"run", "./cmd/enclave"}, args...)...)
+	goRun.Dir = "../.."
+	out, port, pid := start(goRun)
+	require.NotEqual(t, goRun.Process.Pid, pid, "dev runs as go run's child")
+	require.NoError(t, goRun.Process.Signal(syscall.SIGTERM)) // kill $!
+	goRun.Wait()                                              //nolint:errcheck // killed
+	stopped(out, port, pid)
+	require.Contains(t, out.String(), "is gone")
+	require.Contains(t, out.String(), "PostgreSQL: stopping")
+
+	bin := filepath.Join(t.TempDir(), "enclave")
+	build := exec.Command("go", "build", "-o", bin, "./cmd/enclave")
+	build.Dir = "../.."
+	b, err := build.CombinedOutput()
+	require.NoError(t, err, "%s", b)
+	again := exec.Command(bin, args...)
+	out, port2, pid := start(again)
+	require.Equal(t, port, port2, "the same DATABASE_URL at every start")
+	require.NoError(t, again.Process.Signal(os.Interrupt))
+	require.NoError(t, again.Wait(), "%s", out.String())
+	stopped(out, port2, pid)
 }
