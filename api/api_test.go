@@ -1,12 +1,14 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -37,6 +39,7 @@ var peerSecret = "whsec_" + base64.StdEncoding.EncodeToString([]byte("peer-secre
 type bundle struct {
 	client *openapitest.Client
 	logs   *et.SyncBuffer
+	e      *et.Enclave
 }
 
 // setup starts the enclave's API as serve wires it, on a fresh database, with no workers: what
@@ -46,7 +49,7 @@ func setup(t *testing.T) bundle {
 	e := et.Start(t, et.Options{APIOnly: true, JSONLogs: true, Config: func(c *config.Config) { c.APIKeys = []string{"other-key", apiKey} }})
 	c := *e.Client
 	c.Bearer = apiKey
-	return bundle{client: &c, logs: e.Logs}
+	return bundle{client: &c, logs: e.Logs, e: e}
 }
 
 // verificationBody is a valid POST /v1/verifications body with the given asset fields, its
@@ -287,6 +290,12 @@ func TestListVerifications(t *testing.T) {
 	require.Equal(t, []string{btc}, ids(list("?symbol=btc")))
 	require.Equal(t, []string{usdt}, ids(list("?network=Tron")))
 	require.Equal(t, []string{btc}, ids(list("?txHash=abc123"+strings.Repeat("0", 58))))
+	// txHash compares as the tx report does: hexadecimal in any case, with or without 0x.
+	b.reportTx(t, eth, "0x6B0F"+strings.Repeat("A", 60), nil)
+	require.Equal(t, []string{eth}, ids(list("?txHash=6b0f"+strings.Repeat("a", 60))))
+	require.Equal(t, []string{eth}, ids(list("?txHash=0X6b0F"+strings.Repeat("a", 60))))
+	require.Equal(t, []string{btc}, ids(list("?txHash=0xABC123"+strings.Repeat("0", 58))))
+	require.Empty(t, ids(list("?txHash=6b0f"+strings.Repeat("a", 59))))
 	require.Equal(t, 3, list("?role=originator").Total)
 	require.Equal(t, 0, list("?role=BENEFICIARY").Total)
 	require.Equal(t, 3, list("?fromDate="+time.Now().UTC().Format(time.DateOnly)).Total)
@@ -517,6 +526,34 @@ func TestEnvelopeForUnknownRoutesMethodsAndLargeBodies(t *testing.T) {
 	require.Equal(t, "METHOD-NOT-ALLOWED", decodeAs[apiError](t, r.Body).Code)
 
 	b.client.Unchecked = false
+
+	// Every GET of /v1 takes the query parameters openapi.yaml documents for it, and refuses
+	// any other naming it (a misspelt filter would otherwise list every row).
+	id := uuid.NewString()
+	for op, params := range openapitest.QueryParameters(t) {
+		method, path, _ := strings.Cut(op, " ")
+		if method != "GET" || !strings.HasPrefix(path, "/v1/") {
+			continue
+		}
+		path = strings.NewReplacer("{verificationUuid}", id, "{requestId}", id, "{vaspId}", theirVasp).Replace(path)
+		if len(params) > 0 {
+			q := url.Values{}
+			for _, p := range params {
+				q.Set(p, "") // an empty value is no filter
+			}
+			r := b.client.Do("GET", path+"?"+q.Encode(), nil, nil)
+			require.Equal(t, 200, r.Status, "%s takes %v: %s", op, params, r.Body)
+		}
+		r := b.client.Do("GET", path+"?txhash=0xab&Limit=1", nil, nil)
+		require.Equal(t, 400, r.Status, "%s: %s", op, r.Body)
+		e := decodeAs[apiError](t, r.Body)
+		require.Equal(t, "BAD-REQUEST", e.Code)
+		require.Contains(t, e.Message, "Limit: not a query parameter of this route", op)
+		require.Contains(t, e.Message, "txhash: not a query parameter of this route", op)
+	}
+	r = b.client.Do("GET", "/v1/verifications?txhash=0xab", nil, nil)
+	require.Contains(t, decodeAs[apiError](t, r.Body).Message, "txhash: not a query parameter of this route (did you mean txHash?)")
+
 	big := []byte(`{"beneficiaryVaspId":"` + strings.Repeat("x", api.MaxBodyBytes) + `"}`)
 	r = b.client.Do("POST", "/v1/verifications", big, nil)
 	require.Equal(t, 413, r.Status)
@@ -591,6 +628,76 @@ func TestListsAreBounded(t *testing.T) {
 	r = b.client.Do("POST", "/v1/verifications", mustJSON(t, big), nil)
 	require.Equal(t, 400, r.Status)
 	require.Contains(t, string(r.Body), "payload: must be at most 131072 bytes")
+
+	// Bounded by bytes too: payloads of '<' answer six times their size in JSON escapes, so a
+	// page stops before api.MaxPageBytes and says so; next continues with the rest.
+	big["payload"].(map[string]any)["ivms101"].(map[string]any)["note"] = strings.Repeat("<", 120<<10)
+	var raw bytes.Buffer
+	enc := json.NewEncoder(&raw)
+	enc.SetEscapeHTML(false) // sent as '<' itself, as a client may
+	require.NoError(t, enc.Encode(big))
+	for range 6 {
+		r := b.client.Do("POST", "/v1/verifications", raw.Bytes(), nil)
+		require.Equal(t, 200, r.Status, "%s", r.Body)
+	}
+	type page struct {
+		Next      *string
+		Truncated bool
+		Data      []map[string]any
+	}
+	seen := map[string]bool{}
+	next := ""
+	for pages := 0; ; pages++ {
+		require.Less(t, pages, 10)
+		r := b.client.Do("GET", "/v1/verifications?include=payload"+next, nil, nil)
+		require.Equal(t, 200, r.Status)
+		require.LessOrEqual(t, len(r.Body), api.MaxPageBytes+1024, "page %d", pages)
+		p := decodeAs[page](t, r.Body)
+		require.NotEmpty(t, p.Data)
+		if pages == 0 {
+			require.True(t, p.Truncated, "7 rows of ~720 KiB of escapes do not fit 4 MiB")
+			require.NotNil(t, p.Next)
+		}
+		for _, v := range p.Data {
+			require.NotNil(t, v["payload"])
+			seen[v["verificationUuid"].(string)] = true
+		}
+		if p.Next == nil {
+			require.False(t, p.Truncated)
+			break
+		}
+		next = "&cursor=" + *p.Next
+	}
+	require.Len(t, seen, 7, "every row once, across the cut pages")
+
+	// One bad row never fails a page: a payload sealed by a key the keyset lacks (here, another
+	// keyset's) is null with payloadError, logged with its uuid only; the other rows are intact.
+	other, err := seal.New()
+	require.NoError(t, err)
+	foreign, err := seal.Load(other)
+	require.NoError(t, err)
+	odd := b.create(t, verificationBody("ETH", "", "2"))
+	sealed, err := foreign.Seal([]byte(`{"ivms101":{"secret":"Jane Doe"}}`), []byte(odd))
+	require.NoError(t, err)
+	_, err = b.e.DB.Exec(`UPDATE verifications SET payload_sealed = $2, payload_key_id = $3 WHERE uuid = $1`, odd, sealed, int64(seal.KeyID(sealed)))
+	require.NoError(t, err)
+	r = b.client.Do("GET", "/v1/verifications?include=payload&limit=3", nil, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	rows := decodeAs[page](t, r.Body).Data
+	require.Len(t, rows, 3)
+	require.Equal(t, odd, rows[0]["verificationUuid"])
+	require.Contains(t, rows[0], "payload")
+	require.Nil(t, rows[0]["payload"])
+	require.Contains(t, rows[0]["payloadError"], "does not open with ENCLAVE_DATA_KEYSET")
+	require.Equal(t, "ETH", rows[0]["assetInfo"].(map[string]any)["symbol"], "the row's plain columns are there")
+	for _, v := range rows[1:] {
+		require.NotNil(t, v["payload"])
+		require.NotContains(t, v, "payloadError")
+	}
+	require.Contains(t, b.logs.String(), odd, "the row is logged by its uuid")
+	require.NotContains(t, b.logs.String(), "Jane Doe")
+	require.NotContains(t, string(b.client.Do("GET", "/v1/verifications?limit=3", nil, nil).Body), "payloadError",
+		"a list without payloads has nothing to open")
 }
 
 func sealer(t *testing.T) *seal.Sealer {

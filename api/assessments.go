@@ -47,7 +47,7 @@ func handleList[F, T any](log *slog.Logger, filter func(c *gin.Context, p sqlpag
 			fail(c, log, err)
 			return
 		}
-		c.JSON(http.StatusOK, newPage(pg, p.Limit, rows))
+		answerPage(c, log, pg, p.Limit, rows)
 	}
 }
 

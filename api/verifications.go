@@ -2,6 +2,8 @@ package api
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
@@ -18,23 +20,56 @@ import (
 	"github.com/travelrule/enclave/internal/verification"
 )
 
+// MaxPageBytes bounds a list answer's body, as limit bounds its rows: a page whose rows would
+// pass it (twenty IVMS101 payloads of 128 KiB of '<' are 15 MiB of JSON escapes) stops at the
+// row before, with truncated true and next continuing from there. A single row larger than
+// it is still answered, alone.
+const MaxPageBytes = 4 << 20
+
 // pageResponse is every list answer: one page, the count of all matches, and the cursor of
 // the next page (null on the last).
-type pageResponse[T any] struct {
+type pageResponse struct {
 	Total          int     `json:"total"`
 	TotalEstimated bool    `json:"totalEstimated"`
 	Limit          int     `json:"limit"`
 	Offset         int     `json:"offset"`
 	Next           *string `json:"next"`
-	Data           []T     `json:"data"`
+	// Truncated says the page stopped before limit rows to stay within MaxPageBytes; next
+	// continues with the rows left out.
+	Truncated bool              `json:"truncated,omitempty"`
+	Data      []json.RawMessage `json:"data"`
 }
 
-func newPage[T any](p sqlpage.Page, limit int, data []T) pageResponse[T] {
-	out := pageResponse[T]{Total: p.Total, TotalEstimated: p.Estimated, Limit: limit, Offset: p.Offset, Data: data}
+// newPage frames rows as one page of at most MaxPageBytes: each row is encoded once, and the
+// rows that would pass the bound are left to the next page (sqlpage.Page.Cut).
+func newPage[T any](p sqlpage.Page, limit int, rows []T) (pageResponse, error) {
+	out := pageResponse{Total: p.Total, TotalEstimated: p.Estimated, Limit: limit, Offset: p.Offset, Data: make([]json.RawMessage, 0, len(rows))}
+	size := 0
+	for i, r := range rows {
+		b, err := json.Marshal(r)
+		if err != nil {
+			return out, fmt.Errorf("encode row %d of a page: %w", i, err)
+		}
+		if size += len(b) + 1; size > MaxPageBytes && i > 0 {
+			p, out.Truncated = p.Cut(i), true
+			break
+		}
+		out.Data = append(out.Data, b)
+	}
 	if p.Next != "" {
 		out.Next = &p.Next
 	}
-	return out
+	return out, nil
+}
+
+// answerPage answers one page of rows (newPage), or the error of framing it.
+func answerPage[T any](c *gin.Context, log *slog.Logger, p sqlpage.Page, limit int, rows []T) {
+	out, err := newPage(p, limit, rows)
+	if err != nil {
+		fail(c, log, err)
+		return
+	}
+	c.JSON(http.StatusOK, out)
 }
 
 type resultResponse struct {
@@ -108,9 +143,13 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 		}
 		data := make([]verification.View, 0, len(vs))
 		for _, v := range vs {
+			if v.PayloadError != "" {
+				log.WarnContext(c.Request.Context(), "a verification's payload does not open; listed with payload null and payloadError",
+					"requestId", requestID(c), "verificationUuid", v.UUID)
+			}
 			data = append(data, v.View())
 		}
-		c.JSON(http.StatusOK, newPage(pg, f.Page.Limit, data))
+		answerPage(c, log, pg, f.Page.Limit, data)
 	}
 }
 

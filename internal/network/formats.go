@@ -127,12 +127,17 @@ func (ns Networks) String() string {
 // SameTxHash reports whether two spellings name one transaction: hexadecimal hashes compare
 // without case (and without a 0x), others exactly.
 func SameTxHash(a, b string) bool {
-	ha, hb := hexHash(a), hexHash(b)
+	ha, hb := HexTxHash(a), HexTxHash(b)
 	if ha != "" && hb != "" {
 		return ha == hb
 	}
 	return a == b
 }
+
+// HexTxHash is the one spelling of a hexadecimal hash (or address) that SameTxHash compares:
+// lower case without a 0x; "" when s is not hexadecimal (base58 and the like compare exactly).
+// A list filtered by txHash finds the rows whose stored hash SameTxHash takes for the one asked.
+func HexTxHash(s string) string { return hexHash(s) }
 
 // SameAddress reports whether two spellings name one wallet: hexadecimal addresses compare
 // without case (an EIP-55 checksum is only case) and without a 0x, others exactly.

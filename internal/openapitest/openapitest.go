@@ -158,3 +158,40 @@ func Operations(t testing.TB) map[string]bool {
 	}
 	return ops
 }
+
+// QueryParameters lists, by "METHOD /path" as Operations names them, the query parameters
+// openapi.yaml documents for each operation (those of components/parameters it refers to
+// included).
+func QueryParameters(t testing.TB) map[string][]string {
+	t.Helper()
+	type param struct {
+		Ref  string `yaml:"$ref"`
+		Name string `yaml:"name"`
+		In   string `yaml:"in"`
+	}
+	var doc struct {
+		Paths      map[string]map[string]struct{ Parameters []param } `yaml:"paths"`
+		Components struct {
+			Parameters map[string]param `yaml:"parameters"`
+		} `yaml:"components"`
+	}
+	if err := yaml.Unmarshal(enclave.OpenAPI, &doc); err != nil {
+		t.Fatalf("openapi.yaml: %v", err)
+	}
+	out := map[string][]string{}
+	for p, item := range doc.Paths {
+		for m, op := range item {
+			names := []string{}
+			for _, prm := range op.Parameters {
+				if prm.Ref != "" {
+					prm = doc.Components.Parameters[strings.TrimPrefix(prm.Ref, "#/components/parameters/")]
+				}
+				if prm.In == "query" {
+					names = append(names, prm.Name)
+				}
+			}
+			out[strings.ToUpper(m)+" "+p] = names
+		}
+	}
+	return out
+}

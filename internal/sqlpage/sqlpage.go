@@ -114,6 +114,21 @@ type Page struct {
 	Offset int
 	// Next is the cursor of the following page; empty on the last one.
 	Next string
+	// after is the cursor that continues after the first n rows of the page (Cut).
+	after func(n int) string
+}
+
+// Cut returns p for its first n rows only, when a caller stops the page there (the API does,
+// to bound an answer's bytes): Next continues with row n+1. Cut with n at least the page's
+// length returns p as it is.
+func (p Page) Cut(n int) Page {
+	if p.after == nil || n < 1 {
+		return p
+	}
+	if next := p.after(n); next != "" {
+		p.Next = next
+	}
+	return p
 }
 
 // Key is a row's position in its list's order; Rank only for a list with one.
@@ -154,10 +169,20 @@ func Select[T any](ctx context.Context, db sqlx.QueryerContext, l List, w Where,
 	if err := selectContext(ctx, db, &rows, q, page.args...); err != nil {
 		return nil, p, fmt.Errorf("list %s: %w", l.Name, err)
 	}
+	offset := p.Offset
+	after := func(n int) string {
+		k := key(rows[n-1])
+		return encodeCursor(cursor{List: l.Name, Rank: k.Rank, Time: k.Time, ID: k.ID, Offset: offset + n})
+	}
 	if len(rows) > r.Limit {
 		rows = rows[:r.Limit]
-		k := key(rows[len(rows)-1])
-		p.Next = encodeCursor(cursor{List: l.Name, Rank: k.Rank, Time: k.Time, ID: k.ID, Offset: p.Offset + len(rows)})
+		p.Next = after(len(rows))
+	}
+	p.after = func(n int) string {
+		if n >= len(rows) {
+			return ""
+		}
+		return after(n)
 	}
 	var err error
 	if p.Total, p.Estimated, err = count(ctx, db, l, w, r.Exact); err != nil {

@@ -68,11 +68,19 @@ func TestCursorsVisitEveryRowOnceInOrder(t *testing.T) {
 			require.Equal(t, len(all), p.Total)
 			require.False(t, p.Estimated)
 			require.Equal(t, len(got), p.Offset, "offset counts the rows before the page")
+			if pages%2 == 1 && len(rows) > 3 {
+				// A page stopped early (the API does at its byte bound) continues after the
+				// rows it kept.
+				rows, p = rows[:3], p.Cut(3)
+				require.NotEmpty(t, p.Next)
+			} else if p.Next != "" {
+				require.Len(t, rows, 7, "a page with a next is full")
+			}
+			require.Equal(t, p.Next, p.Cut(len(rows)).Next, "a cut at the page's length changes nothing")
 			got = append(got, rows...)
 			if p.Next == "" {
 				break
 			}
-			require.Len(t, rows, 7, "a page with a next is full")
 			r.Cursor = p.Next
 		}
 		require.Equal(t, ids(all), ids(got), "kind %q", kind)

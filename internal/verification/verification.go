@@ -62,6 +62,10 @@ type Verification struct {
 	DeadlineAt *time.Time
 	// ErrorReport is the cancellation either side sent, if any.
 	ErrorReport *ErrorReport
+	// PayloadError says why a list read with payloads left this one's out: its sealed payload
+	// (or result) does not open with the keyset (sealed by a key it lacks, or altered). One such
+	// row does not fail the page it is on.
+	PayloadError string
 }
 
 // CounterpartyVaspID is the other VASP of the transfer: the one Chainalysis sees as the user.

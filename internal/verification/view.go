@@ -18,10 +18,13 @@ type View struct {
 	BeneficiaryAddress      string          `json:"beneficiaryAddress"`
 	RequiredBeneficiaryInfo *string         `json:"requiredBeneficiaryInfo"`
 	Payload                 json.RawMessage `json:"payload,omitempty"` // left out of lists unless include=payload
-	Result                  string          `json:"result"`
-	Reason                  *string         `json:"reason"`
-	Message                 *string         `json:"message"`
-	ResultAt                *jsontime.Time  `json:"resultAt"`
+	// PayloadError, with payload null, says why a list with include=payload could not show this
+	// verification's payload (it does not open with the keyset); the other rows are intact.
+	PayloadError *string        `json:"payloadError,omitempty"`
+	Result       string         `json:"result"`
+	Reason       *string        `json:"reason"`
+	Message      *string        `json:"message"`
+	ResultAt     *jsontime.Time `json:"resultAt"`
 	// ResultIVMS101 is the beneficiary IVMS101 the beneficiary VASP returned, shown only where
 	// the payload is.
 	ResultIVMS101 *ResultIVMS101 `json:"resultIvms101,omitempty"`
@@ -74,6 +77,9 @@ func (v Verification) View() View {
 		Payload:                 v.Payload, Result: string(v.Outcome.Result), Reason: opt(v.Outcome.Reason), Message: opt(v.Outcome.Message),
 		ResultAt: jsontime.Of(v.ResultAt), TxHash: opt(v.TxHash), Vout: v.Vout, OrderedAt: jsontime.Of(v.OrderedAt),
 		CreatedAt: jsontime.Time{Time: v.CreatedAt}, UpdatedAt: jsontime.Time{Time: v.UpdatedAt},
+	}
+	if v.PayloadError != "" {
+		out.Payload, out.PayloadError = json.RawMessage("null"), &v.PayloadError
 	}
 	if len(v.Payload) > 0 && len(v.Outcome.Beneficiary) > 0 {
 		out.ResultIVMS101 = &ResultIVMS101{Beneficiary: v.Outcome.Beneficiary}
