@@ -21,7 +21,9 @@ const chromium = "/usr/bin/chromium"
 // analyst logs in, finds the SEVERE alert in the queue, assigns it, takes it into review and
 // flags it with a note, finds that in its history and in the audit log, reveals the IVMS101
 // payload; a viewer then filters the queue (htmx, under the CSP) and is refused triage and
-// reveal. With CONSOLE_SCREENSHOTS set to a directory, it saves a PNG of each main page there.
+// reveal; with more than a page of everything, every page is visited; an admin adds an
+// operator, changes their role and redelivers a FAILED callback. With CONSOLE_SCREENSHOTS set to
+// a directory, it saves a PNG of every page there.
 func TestBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("drives a real Chromium: one of the slow tests")
@@ -40,7 +42,7 @@ func TestBrowser(t *testing.T) {
 		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	ctx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
 	defer cancelAlloc()
@@ -131,18 +133,43 @@ func TestBrowser(t *testing.T) {
 	run("audit of the reveal", chromedp.Navigate(b.e.URL+"/console/audit?action="+url.QueryEscape("reveal IVMS101")),
 		chromedp.WaitVisible(chromedp.CSS(`table`)))
 	require.Contains(t, text("main"), b.verification)
+
+	// More than a page of everything: every list page as it looks in use.
+	manyRows(t, b)
+	run("the overview", chromedp.Navigate(b.e.URL+"/console/overview"), chromedp.WaitVisible(chromedp.CSS(`.cards`)), shot("overview"))
+	require.Contains(t, text("main"), "Open alerts")
+	run("the queue, full", chromedp.Navigate(b.e.URL+"/console/alerts?status=any"), chromedp.WaitVisible(chromedp.CSS(`a.level.severe`)), shot("alerts-many"))
+	run("the queue, page 2 of a filter", chromedp.Click(chromedp.CSS(`a[rel=next]`)), chromedp.WaitVisible(chromedp.CSS(`a[rel=prev]`)))
+	loc, err := chromedp.Run(ctx, chromedp.Location())
+	require.NoError(t, err)
+	require.Contains(t, loc, "page=2")
+	require.Contains(t, loc, "status=any", "the filter kept in the next page's link")
+	for _, p := range []struct{ path, wait, name string }{
+		{"/console/verifications", "table", "verifications-many"},
+		{"/console/assessments", "table", "assessments-many"},
+		{"/console/screenings", "table", "screenings"},
+		{"/console/callbacks", "table", "callbacks-many"},
+		{"/console/peer-messages", "table", "peer-messages"},
+		{"/console/counterparties", "table", "counterparties"},
+		{"/console/audit", "table", "audit-many"},
+		{"/console/assessments/" + b.requestID, "h1", "assessment"},
+	} {
+		run("the page "+p.path, chromedp.Navigate(b.e.URL+p.path), chromedp.WaitVisible(chromedp.CSS(p.wait)), shot(p.name))
+		require.NotContains(t, text("main"), personName, p.path)
+	}
+	require.Contains(t, text("main"), b.requestID)
 	run("log out", chromedp.Click(chromedp.CSS(`.who button`)), chromedp.WaitVisible(chromedp.CSS(`#password`)))
 
 	// The viewer: reads, filters with htmx, is refused triage and reveal.
 	login("viewer")
 	run("the queue, any status", chromedp.Navigate(b.e.URL+"/console/alerts?status=any"), chromedp.WaitVisible(chromedp.CSS(`a.level.severe`)))
-	_, err := chromedp.Run(ctx, chromedp.Evaluate[any](`(() => { const s = document.querySelector('select[name=level]');
-		s.value = 'LOW'; s.dispatchEvent(new Event('change', {bubbles: true})); })()`))
+	_, err = chromedp.Run(ctx, chromedp.Evaluate[any](`(() => { const s = document.querySelector('select[name=source]');
+		s.value = 'MONITORING'; s.dispatchEvent(new Event('change', {bubbles: true})); })()`))
 	require.NoError(t, err)
-	run("filter by level through htmx", chromedp.WaitVisible(chromedp.CSS(`p.empty`)))
-	loc, err := chromedp.Run(ctx, chromedp.Location())
+	run("filter by source through htmx (no monitoring alert)", chromedp.WaitVisible(chromedp.CSS(`p.empty`)))
+	loc, err = chromedp.Run(ctx, chromedp.Location())
 	require.NoError(t, err)
-	require.Contains(t, loc, "level=LOW", "htmx pushed the filtered URL")
+	require.Contains(t, loc, "source=MONITORING", "htmx pushed the filtered URL")
 	require.True(t, strings.Contains(loc, "status=any"), loc)
 	run("the alert as a viewer", chromedp.Navigate(b.e.URL+"/console/alerts/"+b.alertID), chromedp.WaitVisible(chromedp.CSS(`h1`)))
 	forms, err := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll('main form').length`))
@@ -151,6 +178,28 @@ func TestBrowser(t *testing.T) {
 	run("the verification as a viewer", chromedp.Navigate(b.e.URL+"/console/verifications/"+b.verification),
 		chromedp.WaitVisible(chromedp.CSS(`#ivms101-masked`)))
 	require.NotContains(t, text("main"), "Reveal IVMS101")
-	run("the operators page", chromedp.Navigate(b.e.URL+"/console/operators"), chromedp.WaitVisible(chromedp.CSS(`.problem`)))
+	run("the operators page", chromedp.Navigate(b.e.URL+"/console/operators"), chromedp.WaitVisible(chromedp.CSS(`.problem`)), shot("forbidden"))
 	require.Contains(t, text(".problem"), "This needs the admin role")
+	run("log out", chromedp.Click(chromedp.CSS(`.who button`)), chromedp.WaitVisible(chromedp.CSS(`#password`)))
+
+	// The admin: operators, and a FAILED delivery redelivered.
+	login("admin")
+	run("the operators", chromedp.Navigate(b.e.URL+"/console/operators"), chromedp.WaitVisible(chromedp.CSS(`#new-name`)), shot("operators"))
+	run("add an operator", chromedp.SendKeys(chromedp.CSS(`#new-name`), "erin"), chromedp.SetValue(chromedp.CSS(`#new-role`), "analyst"),
+		chromedp.Submit(chromedp.CSS(`#new-name`)), chromedp.WaitVisible(chromedp.CSS(`#new-password`)), shot("operator-added"))
+	require.GreaterOrEqual(t, len(text("#new-password")), 20)
+	run("make them a viewer", chromedp.SetValue(chromedp.CSS(`#role-erin`), "viewer"),
+		chromedp.Click(chromedp.CSS(`form[action="/console/operators/erin/role"] button`)), chromedp.WaitVisible(chromedp.CSS(`p.ok`)))
+	require.Contains(t, text("p.ok"), "Role changed")
+	run("the FAILED callbacks", chromedp.Navigate(b.e.URL+"/console/callbacks?status=FAILED"),
+		chromedp.WaitVisible(chromedp.CSS(`form.bulk button`)), shot("callbacks-admin"))
+	run("redeliver one", chromedp.Click(chromedp.CSS(`form[action$="/redeliver"] button`)), chromedp.WaitVisible(chromedp.CSS(`p.ok`)))
+	require.Contains(t, text("p.ok"), "1 redelivered")
+	run("the FAILED peer messages", chromedp.Navigate(b.e.URL+"/console/peer-messages?status=FAILED"),
+		chromedp.WaitVisible(chromedp.CSS(`form.bulk button`)), shot("peer-messages-admin"))
+	run("the audit of it all", chromedp.Navigate(b.e.URL+"/console/audit?operator=admin"), chromedp.WaitVisible(chromedp.CSS(`table`)))
+	audit = text("main")
+	for _, s := range []string{"operator added", "role changed", "analyst → viewer", "redeliver"} {
+		require.Contains(t, audit, s)
+	}
 }

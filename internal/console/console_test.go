@@ -3,12 +3,15 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -20,6 +23,8 @@ import (
 	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
+	"github.com/travelrule/enclave/internal/retention"
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -436,29 +441,147 @@ func TestRedeliverFailedPeerMessages(t *testing.T) {
 	require.Equal(t, 3, n, "each redelivery audited")
 }
 
-// TestEveryPage renders each page empty and with rows, for each role that may see it.
+// many is how many more rows of each list manyRows adds: more than a page.
+const many = console.PageSize + 12
+
+// manyRows copies the one verification of a non-empty setup, its assessment, alert, callback
+// and peer message many times over (jsonb_populate_record: every column as the original's but
+// those named), adds as many screenings and audit entries, and returns. The alerts' levels
+// cycle LOW, MEDIUM, HIGH, SEVERE, one a minute older than the next; every third is of the
+// category "gambling" and unassigned, the others Flagged by the analyst.
+func manyRows(t *testing.T, b *bundle) {
+	t.Helper()
+	// One multi-statement string, so no placeholders: the values are the fixture's own.
+	_, err := b.e.DB.Exec(strings.NewReplacer("$1", "'"+b.verification+"'", "$2", strconv.Itoa(many), "$3", "'"+b.requestID+"'").Replace(`
+		INSERT INTO verifications SELECT (jsonb_populate_record(v, jsonb_build_object('uuid', gen_random_uuid(),
+			'created_at', v.created_at - i * interval '1 minute'))).* FROM verifications v, generate_series(1, $2) i WHERE v.uuid = $1;
+		INSERT INTO kyt_results SELECT (jsonb_populate_record(k, jsonb_build_object('request_id', gen_random_uuid(),
+			'created_at', k.created_at - i * interval '1 minute', 'status', (ARRAY['PENDING','PROCESSED','ERROR'])[i % 3 + 1]))).*
+			FROM kyt_results k, generate_series(1, $2) i WHERE k.request_id = $3;
+		INSERT INTO kyt_alerts SELECT (jsonb_populate_record(a, jsonb_build_object('alert_id', 'alert-' || i,
+			'created_at', a.created_at - i * interval '1 minute', 'alert_level', (ARRAY['LOW','MEDIUM','HIGH','SEVERE'])[i % 4 + 1],
+			'entity_category', CASE WHEN i % 3 = 0 THEN 'gambling' ELSE a.entity_category END))).*
+			FROM kyt_alerts a, generate_series(1, $2) i WHERE a.request_id = $3;
+		INSERT INTO console_alert_triage (alert_id, status, assignee) SELECT 'alert-' || i, 'Flagged', 'analyst'
+			FROM generate_series(1, $2) i WHERE i % 3 <> 0;
+		INSERT INTO callbacks SELECT (jsonb_populate_record(c, jsonb_build_object('id', gen_random_uuid(), 'terminal', false,
+			'created_at', c.created_at - i * interval '1 minute', 'status', 'FAILED', 'last_status_code', 500, 'delivered_at', null))).*
+			FROM callbacks c, generate_series(1, $2) i WHERE c.request_id = $3 AND c.terminal;
+		INSERT INTO peer_messages SELECT (jsonb_populate_record(m, jsonb_build_object('id', gen_random_uuid(), 'seq', m.seq + i,
+			'created_at', m.created_at - i * interval '1 minute', 'status', 'FAILED', 'last_status_code', null, 'last_error', 'connection refused',
+			'delivered_at', null))).*
+			FROM peer_messages m, generate_series(1, $2) i WHERE m.verification_uuid = $1 AND m.seq = 1;
+		INSERT INTO screening_results (request_id, verification_uuid, counterparty_vasp_id, address, status, risk, created_at)
+			SELECT gen_random_uuid(), $1, 'their-vasp', '0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1', 'PROCESSED',
+				(ARRAY['Low','Medium','High','Severe'])[i % 4 + 1], now() - i * interval '1 minute' FROM generate_series(1, $2) i;
+		INSERT INTO console_audit (operator, action, subject) SELECT 'analyst', 'note', 'alert-' || i FROM generate_series(1, $2) i;`))
+	require.NoError(t, err)
+}
+
+// TestEveryPage renders each page empty, with one row and with more than a page of rows, for
+// the admin (who sees every page); no page shows a personal detail or a secret.
 func TestEveryPage(t *testing.T) {
 	t.Parallel()
-	for _, empty := range []bool{true, false} {
-		b := setup(t, empty)
-		ad := b.as(t, "admin")
-		pages := []string{"/console/alerts", "/console/alerts?status=any", "/console/verifications", "/console/assessments",
-			"/console/screenings", "/console/callbacks", "/console/peer-messages", "/console/counterparties", "/console/audit",
-			"/console/operators", "/console/alerts.csv", "/console/verifications.csv", "/console/callbacks.csv", "/console/audit.csv"}
-		if !empty {
-			pages = append(pages, "/console/alerts/"+b.alertID, "/console/verifications/"+b.verification, "/console/assessments/"+b.requestID)
-		}
-		for _, p := range pages {
+	pages := []string{"/console/overview", "/console/alerts", "/console/alerts?status=any", "/console/verifications", "/console/assessments",
+		"/console/screenings", "/console/callbacks", "/console/peer-messages", "/console/counterparties", "/console/audit",
+		"/console/operators", "/console/alerts.csv", "/console/verifications.csv", "/console/callbacks.csv", "/console/audit.csv"}
+	check := func(t *testing.T, ad *browser, extra ...string) map[string]string {
+		t.Helper()
+		out := map[string]string{}
+		for _, p := range append(pages, extra...) {
 			a := ad.get(p)
 			require.Equal(t, 200, a.status, "%s: %s", p, a.body)
 			require.NotContains(t, a.body, personName, p)
+			require.NotContains(t, a.body, personID, p)
+			require.NotContains(t, a.body, "whsec_", "%s: no secret", p)
+			out[p] = a.body
 		}
+		return out
+	}
+
+	t.Run("Empty", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, true)
+		ad := b.as(t, "admin")
+		got := check(t, ad)
+		require.Contains(t, got["/console/alerts"], "No alert matches these filters")
+		for _, p := range []string{"/console/verifications", "/console/assessments", "/console/screenings", "/console/callbacks", "/console/peer-messages"} {
+			require.Contains(t, got[p], "nothing to show", p)
+		}
+		require.Contains(t, got["/console/overview"], "No monitoring sync has run")
+		require.Contains(t, got["/console/counterparties"], "Their VASP")
+		require.Contains(t, got["/console/counterparties"], "DOWN", "never probed")
 		require.Equal(t, http.StatusForbidden, b.as(t, "analyst").get("/console/operators").status)
-		require.Contains(t, ad.get("/console/counterparties").body, "Their VASP")
-		require.NotContains(t, ad.get("/console/counterparties").body, "whsec_", "no secret")
 		require.Equal(t, http.StatusSeeOther, ad.get("/console").status)
 		require.Equal(t, http.StatusNotFound, ad.get("/console/nowhere").status)
-	}
+	})
+
+	t.Run("OneAndMany", func(t *testing.T) {
+		t.Parallel()
+		b := setup(t, false)
+		ad := b.as(t, "admin")
+		got := check(t, ad, "/console/alerts/"+b.alertID, "/console/verifications/"+b.verification, "/console/assessments/"+b.requestID)
+		require.Contains(t, got["/console/alerts"], b.alertID)
+		require.Contains(t, got["/console/alerts"], "1–1 of 1")
+		require.Contains(t, got["/console/verifications"], "1–1 of 1")
+		require.Contains(t, got["/console/peer-messages"], "1–1 of 1")
+		require.Contains(t, got["/console/overview"], `<span class="n">1</span> <span class="label">SEVERE</span>`)
+		require.Contains(t, got["/console/counterparties"], "Last seen")
+		require.Contains(t, got["/console/verifications/"+b.verification], `VERIFICATION</a>`, "its message to the counterparty")
+
+		manyRows(t, b)
+		got = check(t, ad)
+		for p, total := range map[string]int{"/console/verifications": many + 1, "/console/screenings": many, "/console/callbacks": many + 1,
+			"/console/peer-messages": many + 1, "/console/alerts?status=any": many + 1} {
+			require.Contains(t, got[p], fmt.Sprintf("1–%d of %d", console.PageSize, total), p)
+			require.Contains(t, got[p], `rel="next"`, p)
+		}
+		require.Contains(t, got["/console/audit"], fmt.Sprintf("of %d", many+4), "three operators added, a login, and the notes")
+
+		// The queue: open alerts, most severe and oldest first; paging keeps the filters.
+		q := got["/console/alerts"]
+		open := 1 + many/3 // the real one and every third copy: no triage row
+		require.Contains(t, q, fmt.Sprintf("of %d", open))
+		require.Less(t, strings.Index(q, `class="level severe"`), strings.Index(q, `class="level high"`), "most severe first")
+		q = ad.get("/console/alerts?status=any&level=SEVERE").body
+		first := regexp.MustCompile(`href="/console/alerts/([^"]+)"`).FindStringSubmatch(q)
+		oldest := many - (many-3)%4 // the copies i ≡ 3 (mod 4) are SEVERE, i minutes older than the original
+		require.Equal(t, fmt.Sprintf("alert-%d", oldest), first[1], "the oldest SEVERE alert first")
+		a := ad.get("/console/alerts?status=any&category=gambling&unassigned=1")
+		require.Contains(t, a.body, fmt.Sprintf("of %d", many/3), "category and unassigned")
+		require.Contains(t, a.body, `value="gambling"`, "kept in the form")
+		require.Contains(t, a.body, `name="unassigned" value="1" checked`)
+		a = ad.get("/console/alerts?status=any&service=" + url.QueryEscape("lazarus"))
+		require.Contains(t, a.body, fmt.Sprintf("of %d", many+1), "the service's name contains it, in any case")
+		require.Contains(t, ad.get("/console/alerts?status=any&service=nothing").body, "No alert matches")
+		a = ad.get("/console/alerts?status=any&direction=OUTGOING")
+		next := regexp.MustCompile(`href="([^"]+)" rel="next"`).FindStringSubmatch(a.body)
+		require.Len(t, next, 2)
+		link := strings.ReplaceAll(next[1], "&amp;", "&")
+		u, err := url.Parse(link)
+		require.NoError(t, err)
+		require.Equal(t, "2", u.Query().Get("page"))
+		require.Equal(t, "any", u.Query().Get("status"), "the filters kept in the next page's link")
+		require.Equal(t, "OUTGOING", u.Query().Get("direction"))
+		a = ad.get(link)
+		require.Contains(t, a.body, fmt.Sprintf("%d–%d of %d", console.PageSize+1, many+1, many+1))
+		require.Contains(t, a.body, `rel="prev"`)
+		require.NotContains(t, a.body, `rel="next"`)
+		a = ad.get("/console/alerts?status=any&order=newest")
+		require.Contains(t, a.body, `<option value="newest" selected>`)
+		require.Less(t, strings.Index(a.body, b.alertID), strings.Index(a.body, "alert-1\""), "newest first on request")
+		require.Equal(t, http.StatusBadRequest, ad.get("/console/alerts?order=sideways").status)
+
+		// Deliveries: a filter kept in the bulk form and the next page.
+		a = ad.get("/console/peer-messages?status=FAILED&kind=VERIFICATION")
+		require.Contains(t, a.body, fmt.Sprintf("Redeliver every FAILED one in this filter (%d)", many))
+		require.Contains(t, a.body, `<input type="hidden" name="kind" value="VERIFICATION">`)
+		require.Contains(t, a.body, "connection refused")
+		require.Contains(t, a.body, "kind=VERIFICATION&amp;page=2&amp;status=FAILED")
+		require.Contains(t, ad.get("/console/overview").body, fmt.Sprintf(`<span class="n">%d</span> <span class="label">FAILED</span>`, many))
+		csv := ad.get("/console/alerts.csv?status=any").body
+		require.Equal(t, many+2, strings.Count(csv, "\n"), "every row, every page, and the header")
+	})
 }
 
 // TestOperatorsManagedByAdmins: an admin adds an operator (the password shown once, on that
@@ -515,4 +638,49 @@ func TestOperatorsManagedByAdmins(t *testing.T) {
 		require.Contains(t, audit, s)
 	}
 	require.NotContains(t, audit, m[1], "no password in the audit log")
+}
+
+// TestNotesAreSealedAndRekeyed: a note is stored sealed with the data keyset, never as text;
+// one written before notes were sealed is read as it is, until rekey seals it; retention takes
+// the notes and triage with their alert. The audit log, append-only, keeps its lines, which hold
+// no personal data.
+func TestNotesAreSealedAndRekeyed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	an := b.as(t, "analyst")
+	page := "/console/alerts/" + b.alertID
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/notes", url.Values{"note": {"Customer " + personName + " called"}}).status)
+	var plain int
+	require.NoError(t, b.e.DB.Get(&plain, `SELECT count(*) FROM console_alert_notes WHERE body IS NOT NULL OR position($1 in encode(body_sealed, 'escape')) > 0`, personName))
+	require.Zero(t, plain, "sealed, never as text")
+	require.Contains(t, an.get(page).body, "Customer "+personName+" called", "opened to be shown")
+
+	_, err := b.e.DB.Exec(`INSERT INTO console_alert_notes (alert_id, operator, body) VALUES ($1, 'analyst', 'written before notes were sealed')`, b.alertID)
+	require.NoError(t, err)
+	require.Contains(t, an.get(page).body, "written before notes were sealed")
+	s, err := seal.Load(b.e.Config.DataKeyset)
+	require.NoError(t, err)
+	n, left, err := console.NewTriages(b.e.DB, s).Rekey(context.Background(), 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the plain one: the other is under the primary key already")
+	require.Zero(t, left)
+	require.NoError(t, b.e.DB.Get(&plain, `SELECT count(*) FROM console_alert_notes WHERE body IS NOT NULL`))
+	require.Zero(t, plain)
+	require.Contains(t, an.get(page).body, "written before notes were sealed", "still read after rekey")
+
+	// Retention deletes the verification with its alert, and the alert's triage and notes go with it.
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/assign", url.Values{}).status)
+	p, err := retention.NewPurger(b.e.DB, time.Nanosecond, slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c, err := p.Batch(context.Background(), 10)
+		require.NoError(t, err)
+		return c.Verifications == 1
+	}, wait, 50*time.Millisecond, "purged once its deliveries are done")
+	for _, table := range []string{"console_alert_notes", "console_alert_triage", "kyt_alerts"} {
+		var left int
+		require.NoError(t, b.e.DB.Get(&left, `SELECT count(*) FROM `+table))
+		require.Zero(t, left, table)
+	}
+	require.Contains(t, an.get("/console/audit?subject="+b.alertID).body, "note added", "the audit log keeps its lines")
 }

@@ -18,6 +18,7 @@ import (
 // DeliveryRow is a callback or a message to a counterparty as the deliveries pages show it.
 type DeliveryRow struct {
 	ID, Kind, Status, Subject, SubjectLink, Counterparty string
+	CounterpartyName                                     string
 	Attempts                                             int
 	Last                                                 string // the last status code or error
 	Created                                              time.Time
@@ -154,10 +155,10 @@ func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func messageRow(m exchange.Record) DeliveryRow {
+func (c *Console) messageRow(m exchange.Record) DeliveryRow {
 	d := DeliveryRow{ID: m.ID, Kind: m.Kind, Status: m.Status, Attempts: m.Attempts, Last: last(m.LastStatusCode, m.LastError),
 		Created: m.Created, Subject: m.VerificationUUID, SubjectLink: "/console/verifications/" + m.VerificationUUID,
-		Counterparty: m.PeerVaspID}
+		Counterparty: m.PeerVaspID, CounterpartyName: c.peerName(m.PeerVaspID)}
 	if m.Delivered.Valid {
 		d.Delivered = &m.Delivered.Time
 	}
@@ -188,7 +189,7 @@ func (c *Console) handlePeerMessages(w http.ResponseWriter, r *http.Request) {
 		v.Failed = failed.Total
 	}
 	for _, m := range list {
-		v.Rows = append(v.Rows, messageRow(m))
+		v.Rows = append(v.Rows, c.messageRow(m))
 	}
 	c.render(w, r, http.StatusOK, "deliveries", v)
 }

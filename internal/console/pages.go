@@ -61,7 +61,7 @@ func (c *Console) handleAssessment(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := AssessmentView{Frame: frame(r, "KYT assessment", "assessments"), VerificationUUID: data.VerificationUUID, A: data.RiskAssessment.ChainalysisKYT}
-	if v.Alerts, _, err = c.listAlerts(r, kytjob.AlertFilter{RequestID: v.A.RequestID, Page: sqlpage.Request{Limit: 200}}); err != nil {
+	if v.Alerts, _, err = c.listAlerts(r, kytjob.AlertFilter{RequestID: v.A.RequestID, BySeverity: true, Page: sqlpage.Request{Limit: 200}}); err != nil {
 		c.fail(w, r, err)
 		return
 	}

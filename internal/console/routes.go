@@ -17,6 +17,8 @@ func (c *Console) routes() http.Handler {
 	mux.HandleFunc("GET /console", redirect("/console/alerts"))
 	mux.HandleFunc("GET /console/{$}", redirect("/console/alerts"))
 
+	mux.Handle("GET /console/overview", c.need(Viewer, c.handleOverview))
+
 	// Alerts: the landing page. Viewers read; analysts triage.
 	mux.Handle("GET /console/alerts", c.need(Viewer, c.handleAlerts))
 	mux.Handle("GET /console/alerts.csv", c.need(Viewer, c.handleAlertsCSV))

@@ -10,6 +10,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/callback"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
@@ -116,6 +117,7 @@ type VerificationView struct {
 	Assessments                           []webhook.ChainalysisKYT
 	Screenings                            []webhook.AddressScreening
 	Callbacks                             []callback.Record
+	Messages                              []DeliveryRow
 	Revealed                              bool
 	Payload, ResultIVMS101                string
 }
@@ -171,6 +173,14 @@ func (c *Console) showVerification(w http.ResponseWriter, r *http.Request, revea
 	if v.Callbacks, _, err = c.d.Callbacks.List(ctx, callback.Filter{VerificationUUID: ver.UUID, Page: sqlpage.Request{Limit: 100}}); err != nil {
 		c.fail(w, r, err)
 		return
+	}
+	ms, _, err := c.d.Exchange.ListMessages(ctx, exchange.Filter{VerificationUUID: ver.UUID, Page: sqlpage.Request{Limit: 100}})
+	if err != nil {
+		c.fail(w, r, err)
+		return
+	}
+	for _, m := range ms {
+		v.Messages = append(v.Messages, c.messageRow(m))
 	}
 	c.render(w, r, http.StatusOK, "verification", v)
 }
