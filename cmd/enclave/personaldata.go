@@ -15,6 +15,7 @@ import (
 	"github.com/travelrule/enclave/db/schema"
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retention"
 	"github.com/travelrule/enclave/internal/seal"
@@ -119,8 +120,8 @@ func writeSecretFile(path, content string) error {
 }
 
 func runRekey(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
-	fs := flags("rekey", "Seal every verification's payload under the keyset's primary key: rows written before payloads\n"+
-		"were encrypted, and rows sealed with an older key after `enclave keyset rotate`. Online, in small\n"+
+	fs := flags("rekey", "Seal every verification's payload, then every console note on an alert, under the keyset's primary\n"+
+		"key: rows written before they were encrypted, and rows sealed with an older key after `enclave keyset rotate`. Online, in small\n"+
 		"batches (one short transaction each), safe to interrupt and to run from several processes at once.",
 		rekeyEnv, stderr)
 	batch := fs.Int("batch", 200, "rows sealed per transaction")
@@ -163,6 +164,28 @@ func runRekey(ctx context.Context, args []string, getenv func(string) string, st
 				return nil
 			}
 			fmt.Fprintf(stdout, "rekey: done: %d sealed now; every payload is under key %d\n", total, s.Primary())
+			return rekeyNotes(ctx, db, s, *batch, stdout)
+		}
+	}
+}
+
+// rekeyNotes seals the console's notes on alerts (an analyst's words, which may name a person)
+// under the primary key, as the payloads before them.
+func rekeyNotes(ctx context.Context, db *sqlx.DB, s *seal.Sealer, batch int, stdout io.Writer) error {
+	notes := console.NewTriages(db, s)
+	total := 0
+	for {
+		n, left, err := notes.Rekey(ctx, batch)
+		if err != nil {
+			return err
+		}
+		total += n
+		if n == 0 {
+			if left > 0 {
+				fmt.Fprintf(stdout, "rekey: %d notes are being sealed by another process; run again to check\n", left)
+				return nil
+			}
+			fmt.Fprintf(stdout, "rekey: done: %d console notes sealed now; every note is under key %d\n", total, s.Primary())
 			return nil
 		}
 	}

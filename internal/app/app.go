@@ -249,7 +249,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}, log)
 
 	cons, err := console.New(console.Deps{Log: log, DB: db, Verifications: verifs, Assessments: assessments, Screenings: screenings,
-		Callbacks: callbacks, Exchange: xchg, Directory: dir, Peers: cfg.Peers})
+		Callbacks: callbacks, Exchange: xchg, Directory: dir, Sealer: sealer, Peers: cfg.Peers})
 	if err != nil {
 		return nil, err
 	}

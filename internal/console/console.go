@@ -22,6 +22,7 @@ import (
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
 	"github.com/travelrule/enclave/internal/screening"
+	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/internal/verification"
 )
 
@@ -50,6 +51,8 @@ type Deps struct {
 	Exchange      *exchange.Service
 	// Directory tells each counterparty's health, as GET /v1/vasps does.
 	Directory *exchange.Directory
+	// Sealer seals analysts' notes at rest with the data keyset, as payloads are.
+	Sealer *seal.Sealer
 	// Peers are the counterparties of the peers file; their secrets are never shown.
 	Peers []config.Peer
 }
@@ -73,7 +76,10 @@ type Console struct {
 // New builds the console.
 func New(d Deps) (*Console, error) {
 	c := &Console{d: d, log: d.Log, operators: NewOperators(d.DB), audit: NewAudit(d.DB)}
-	c.triage = &Triages{db: d.DB, audit: c.audit}
+	if d.Sealer == nil {
+		return nil, errors.New("console: Deps.Sealer is required: notes are sealed at rest")
+	}
+	c.triage = &Triages{db: d.DB, audit: c.audit, seal: d.Sealer}
 	// Expired sessions are deleted every 5 minutes by each replica: a cheap indexed DELETE.
 	c.store = postgresstore.NewWithConfig(d.DB.DB, postgresstore.Config{TableName: "console_sessions", CleanUpInterval: 5 * time.Minute})
 	for _, secure := range []bool{true, false} {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -22,6 +23,8 @@ import (
 	"github.com/travelrule/enclave/internal/console"
 	"github.com/travelrule/enclave/internal/dbtest"
 	et "github.com/travelrule/enclave/internal/enclavetest"
+	"github.com/travelrule/enclave/internal/retention"
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 func TestMain(m *testing.M) { dbtest.Main(m) }
@@ -636,4 +639,49 @@ func TestOperatorsManagedByAdmins(t *testing.T) {
 		require.Contains(t, audit, s)
 	}
 	require.NotContains(t, audit, m[1], "no password in the audit log")
+}
+
+// TestNotesAreSealedAndRekeyed: a note is stored sealed with the data keyset, never as text;
+// one written before notes were sealed is read as it is, until rekey seals it; retention takes
+// the notes and triage with their alert. The audit log, append-only, keeps its lines, which hold
+// no personal data.
+func TestNotesAreSealedAndRekeyed(t *testing.T) {
+	t.Parallel()
+	b := setup(t, false)
+	an := b.as(t, "analyst")
+	page := "/console/alerts/" + b.alertID
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/notes", url.Values{"note": {"Customer " + personName + " called"}}).status)
+	var plain int
+	require.NoError(t, b.e.DB.Get(&plain, `SELECT count(*) FROM console_alert_notes WHERE body IS NOT NULL OR position($1 in encode(body_sealed, 'escape')) > 0`, personName))
+	require.Zero(t, plain, "sealed, never as text")
+	require.Contains(t, an.get(page).body, "Customer "+personName+" called", "opened to be shown")
+
+	_, err := b.e.DB.Exec(`INSERT INTO console_alert_notes (alert_id, operator, body) VALUES ($1, 'analyst', 'written before notes were sealed')`, b.alertID)
+	require.NoError(t, err)
+	require.Contains(t, an.get(page).body, "written before notes were sealed")
+	s, err := seal.Load(b.e.Config.DataKeyset)
+	require.NoError(t, err)
+	n, left, err := console.NewTriages(b.e.DB, s).Rekey(context.Background(), 10)
+	require.NoError(t, err)
+	require.Equal(t, 1, n, "only the plain one: the other is under the primary key already")
+	require.Zero(t, left)
+	require.NoError(t, b.e.DB.Get(&plain, `SELECT count(*) FROM console_alert_notes WHERE body IS NOT NULL`))
+	require.Zero(t, plain)
+	require.Contains(t, an.get(page).body, "written before notes were sealed", "still read after rekey")
+
+	// Retention deletes the verification with its alert, and the alert's triage and notes go with it.
+	require.Equal(t, http.StatusSeeOther, an.post(page+"/assign", url.Values{}).status)
+	p, err := retention.NewPurger(b.e.DB, time.Nanosecond, slog.New(slog.DiscardHandler), nil)
+	require.NoError(t, err)
+	require.Eventually(t, func() bool {
+		c, err := p.Batch(context.Background(), 10)
+		require.NoError(t, err)
+		return c.Verifications == 1
+	}, wait, 50*time.Millisecond, "purged once its deliveries are done")
+	for _, table := range []string{"console_alert_notes", "console_alert_triage", "kyt_alerts"} {
+		var left int
+		require.NoError(t, b.e.DB.Get(&left, `SELECT count(*) FROM `+table))
+		require.Zero(t, left, table)
+	}
+	require.Contains(t, an.get("/console/audit?subject="+b.alertID).body, "note added", "the audit log keeps its lines")
 }

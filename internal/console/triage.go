@@ -12,6 +12,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/seal"
 )
 
 // Status is the enclave's own triage status of a KYT alert, kept beside Chainalysis's.
@@ -65,10 +66,42 @@ type Note struct {
 }
 
 // Triages keeps the console's triage of alerts (console_alert_triage, console_alert_notes),
-// auditing every change in the same transaction.
+// auditing every change in the same transaction. Notes are sealed at rest with the data keyset:
+// an analyst's words may name a person.
 type Triages struct {
 	db    *sqlx.DB
 	audit *Audit
+	seal  *seal.Sealer
+}
+
+// NewTriages returns the triage store on db, sealing notes with s.
+func NewTriages(db *sqlx.DB, s *seal.Sealer) *Triages {
+	return &Triages{db: db, audit: NewAudit(db), seal: s}
+}
+
+// noteAAD binds a sealed note to its alert: it opens nowhere else.
+func noteAAD(alertID string) []byte { return []byte("console-note/" + alertID) }
+
+// noteRow is a note as stored: its text in body (written before notes were sealed, until
+// rekey) or sealed in body_sealed.
+type noteRow struct {
+	ID       int64          `db:"id"`
+	AlertID  string         `db:"alert_id"`
+	Operator string         `db:"operator"`
+	Body     sql.NullString `db:"body"`
+	Sealed   []byte         `db:"body_sealed"`
+	At       time.Time      `db:"created_at"`
+}
+
+func (t *Triages) open(r noteRow) (string, error) {
+	if r.Sealed == nil {
+		return r.Body.String, nil
+	}
+	b, err := t.seal.Open(r.Sealed, noteAAD(r.AlertID))
+	if err != nil {
+		return "", fmt.Errorf("open note %d: %w", r.ID, err)
+	}
+	return string(b), nil
 }
 
 // errTransition is a status change the state machine does not allow, or one without its note.
@@ -93,14 +126,72 @@ func (t *Triages) Get(ctx context.Context, ids []string) (map[string]Triage, err
 	return out, nil
 }
 
+const noteColumns = `id, alert_id, operator, body, body_sealed, created_at`
+
 // Notes returns the notes on an alert, oldest first.
 func (t *Triages) Notes(ctx context.Context, alertID string) ([]Note, error) {
-	var out []Note
-	if err := t.db.SelectContext(ctx, &out, `SELECT operator, body, created_at FROM console_alert_notes
+	var rows []noteRow
+	if err := t.db.SelectContext(ctx, &rows, `SELECT `+noteColumns+` FROM console_alert_notes
 		WHERE alert_id = $1 ORDER BY created_at, id`, alertID); err != nil {
 		return nil, fmt.Errorf("load notes: %w", err)
 	}
+	out := make([]Note, len(rows))
+	for i, r := range rows {
+		body, err := t.open(r)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = Note{Operator: r.Operator, Body: body, CreatedAt: r.At}
+	}
 	return out, nil
+}
+
+// Rekey seals under the keyset's primary key up to batch notes that are not — notes written
+// before notes were sealed, and notes sealed with an older key — and says how many are left.
+// Like the payloads' rekey (verification.Service.Rekey), each batch is one short transaction
+// that skips rows another process holds. `enclave rekey` runs it after the payloads.
+func (t *Triages) Rekey(ctx context.Context, batch int) (resealed, remaining int, err error) {
+	primary := int64(t.seal.Primary())
+	tx, err := t.db.BeginTxx(ctx, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer tx.Rollback() //nolint:errcheck // no-op after Commit
+	var rows []noteRow
+	if err := tx.SelectContext(ctx, &rows, `SELECT `+noteColumns+` FROM console_alert_notes
+		WHERE body_sealed IS NULL OR body_key_id IS DISTINCT FROM $1 ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED`, primary, batch); err != nil {
+		return 0, 0, fmt.Errorf("rekey notes: select: %w", err)
+	}
+	for _, r := range rows {
+		body, err := t.open(r)
+		if err != nil {
+			return 0, 0, err
+		}
+		sealed, keyID, err := t.sealNote(r.AlertID, body)
+		if err != nil {
+			return 0, 0, err
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE console_alert_notes SET body = NULL, body_sealed = $2, body_key_id = $3 WHERE id = $1`,
+			r.ID, sealed, keyID); err != nil {
+			return 0, 0, fmt.Errorf("rekey note %d: %w", r.ID, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return 0, 0, err
+	}
+	if err := t.db.GetContext(ctx, &remaining, `SELECT count(*) FROM console_alert_notes
+		WHERE body_sealed IS NULL OR body_key_id IS DISTINCT FROM $1`, primary); err != nil {
+		return len(rows), 0, fmt.Errorf("rekey notes: count: %w", err)
+	}
+	return len(rows), remaining, nil
+}
+
+func (t *Triages) sealNote(alertID, body string) ([]byte, int64, error) {
+	c, err := t.seal.Seal([]byte(body), noteAAD(alertID))
+	if err != nil {
+		return nil, 0, fmt.Errorf("seal note: %w", err)
+	}
+	return c, int64(seal.KeyID(c)), nil
 }
 
 // change locks the alert's triage row (made Unreviewed when missing) and runs f on it in one
@@ -178,8 +269,12 @@ func (t *Triages) noteIn(ctx context.Context, tx *sqlx.Tx, alertID, note, operat
 	if len(note) > 4000 {
 		return errTransition{"a note holds at most 4000 bytes"}
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO console_alert_notes (alert_id, operator, body) VALUES ($1, $2, $3)`,
-		alertID, operator, note); err != nil {
+	sealed, keyID, err := t.sealNote(alertID, note)
+	if err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO console_alert_notes (alert_id, operator, body_sealed, body_key_id) VALUES ($1, $2, $3, $4)`,
+		alertID, operator, sealed, keyID); err != nil {
 		return fmt.Errorf("add note to %s: %w", alertID, err)
 	}
 	return t.audit.recordIn(ctx, tx, Entry{Operator: operator, Action: ActionNote, Subject: alertID, Detail: "note added", IP: ip})
