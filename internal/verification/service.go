@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/ids"
@@ -249,7 +248,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 		// or without 0x, however it was reported; others exactly. The lower(tx_hash) index
 		// serves it (db/schema/00012_tx_hash_lower.sql).
 		if h := network.HexTxHash(strings.TrimSpace(f.TxHash)); h != "" {
-			w.Add("lower(tx_hash) = ANY($%d)", pq.StringArray{h, "0x" + h})
+			w.Add("lower(tx_hash) = ANY($%d)", []string{h, "0x" + h})
 		} else {
 			w.Add("tx_hash = $%d", f.TxHash)
 		}
