@@ -115,12 +115,10 @@ func (c *Console) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 	v.CSV = csvURL("/console/callbacks", q)
 	if v.CanAdmin {
 		q.Set("status", callback.StatusFailed)
-		_, failed, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: 1}))
-		if err != nil {
+		if v.Failed, err = c.countCallbacks(r, q); err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		v.Failed = failed.Total
 	}
 	for _, cb := range list {
 		v.Rows = append(v.Rows, callbackRow(cb))
@@ -181,12 +179,10 @@ func (c *Console) handlePeerMessages(w http.ResponseWriter, r *http.Request) {
 		exchange.KindTxReport, "Tx report", exchange.KindErrorReport, "Error report")
 	if v.CanAdmin {
 		q.Set("status", exchange.StatusFailed)
-		_, failed, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: 1}))
-		if err != nil {
+		if v.Failed, err = c.countMessages(r, q); err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		v.Failed = failed.Total
 	}
 	for _, m := range list {
 		v.Rows = append(v.Rows, c.messageRow(m))
@@ -264,10 +260,18 @@ func (c *Console) handleRedeliverFailedCallbacks(w http.ResponseWriter, r *http.
 			ids[i] = d.ID
 		}
 		return ids, err
-	}, func(q url.Values) (int, error) {
-		_, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: 1}))
-		return p.Total, err
-	})
+	}, func(q url.Values) (int, error) { return c.countCallbacks(r, q) })
+}
+
+// countCallbacks and countMessages are how many match the filters of q.
+func (c *Console) countCallbacks(r *http.Request, q url.Values) (int, error) {
+	_, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: 1}))
+	return p.Total, err
+}
+
+func (c *Console) countMessages(r *http.Request, q url.Values) (int, error) {
+	_, p, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: 1}))
+	return p.Total, err
 }
 
 // handleRedeliverFailedMessages starts the filter's FAILED peer messages again one by one
@@ -288,8 +292,5 @@ func (c *Console) handleRedeliverFailedMessages(w http.ResponseWriter, r *http.R
 			ids = append(ids, m.ID)
 		}
 		return ids, nil
-	}, func(q url.Values) (int, error) {
-		_, p, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: 1}))
-		return p.Total, err
-	})
+	}, func(q url.Values) (int, error) { return c.countMessages(r, q) })
 }
