@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -241,6 +242,41 @@ func TestFourHundredsAreLoggedWithTheirCode(t *testing.T) {
 	}
 	require.Contains(t, line, `"code":"`+e.Code+`"`)
 	require.Contains(t, line, `"message":`)
+
+	// A client that goes away while its request waits on the database is logged at info as
+	// such (status 499), never as an ERROR 500: here the list waits on a lock the test holds.
+	tx, err := b.e.DB.Beginx()
+	require.NoError(t, err)
+	_, err = tx.Exec(`LOCK TABLE verifications IN ACCESS EXCLUSIVE MODE`)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	req, err := http.NewRequestWithContext(ctx, "GET", b.client.Base+"/v1/verifications", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+apiKey)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	require.Eventually(t, func() bool {
+		var waiting bool
+		return b.e.DB.Get(&waiting, `SELECT EXISTS (SELECT 1 FROM pg_locks WHERE relation = 'verifications'::regclass AND NOT granted)`) == nil && waiting
+	}, 10*time.Second, 20*time.Millisecond, "the request waits on the lock")
+	cancel()
+	require.Error(t, <-done)
+	require.Eventually(t, func() bool { return strings.Contains(b.logs.String(), `"status":499`) }, 10*time.Second, 20*time.Millisecond)
+	require.NoError(t, tx.Rollback())
+	for _, l := range strings.Split(b.logs.String(), "\n") {
+		if strings.Contains(l, `"route":"/v1/verifications"`) && strings.Contains(l, `"method":"GET"`) {
+			require.Contains(t, l, `"level":"INFO"`, l)
+			require.Contains(t, l, `"status":499`, l)
+		}
+		require.NotContains(t, l, `"level":"ERROR"`, l)
+	}
+	require.Contains(t, b.logs.String(), "client went away before its answer")
 }
 
 func TestGetVerificationErrors(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytjob"
+	"github.com/travelrule/enclave/internal/outbox"
 	"github.com/travelrule/enclave/internal/screening"
 	"github.com/travelrule/enclave/internal/sqlpage"
 )
@@ -82,4 +83,39 @@ func callbackFilter(c *gin.Context, p sqlpage.Request) (callback.Filter, error) 
 func peerMessageFilter(c *gin.Context, p sqlpage.Request) (exchange.Filter, error) {
 	return exchange.Filter{Status: c.Query("status"), Kind: c.Query("kind"), VerificationUUID: c.Query("verificationUuid"),
 		Page: p}, nil
+}
+
+// handleRedeliverCallbacks redelivers the callbacks a filter selects (callback.RedeliverWhere):
+// the list's filters in a JSON body, at most max of them (default and bound
+// callback.MaxRedeliver), each audited in the log.
+func handleRedeliverCallbacks(log *slog.Logger, svc *callback.Service) gin.HandlerFunc {
+	type request struct {
+		Status           string `json:"status"`
+		RequestID        string `json:"requestId"`
+		VerificationUUID string `json:"verificationUuid"`
+		Max              *int   `json:"max"`
+	}
+	type response struct {
+		Redelivered int                  `json:"redelivered"`
+		More        bool                 `json:"more"`
+		Callbacks   []outbox.Redelivered `json:"callbacks"`
+	}
+	return func(c *gin.Context) {
+		var q request
+		if _, err := decode(c, &q); err != nil {
+			fail(c, log, err)
+			return
+		}
+		max := callback.MaxRedeliver
+		if q.Max != nil {
+			max = *q.Max
+		}
+		done, more, err := svc.RedeliverWhere(c.Request.Context(),
+			callback.Filter{Status: q.Status, RequestID: q.RequestID, VerificationUUID: q.VerificationUUID}, max)
+		if err != nil {
+			fail(c, log, err)
+			return
+		}
+		c.JSON(http.StatusOK, response{Redelivered: len(done), More: more, Callbacks: done})
+	}
 }

@@ -153,6 +153,16 @@ func TestAnswersAreNotCachedOrSniffed(t *testing.T) {
 		{"Error", func() http.Header { return e.Client.Do("GET", "/v1/verifications/nope", nil, nil).Header }, false},
 		{"Peer", func() http.Header { return e.Peer("/peer/v1/verifications/tx", []byte(`{}`)).Header }, false},
 		{"Healthz", func() http.Header { return e.Client.Do("GET", "/healthz", nil, nil).Header }, true},
+		{"NoKey", func() http.Header {
+			return e.Client.With(t).Do("GET", "/v1/callbacks", nil, http.Header{"Authorization": {"Bearer wrong"}}).Header
+		}, false},
+		{"NoRoute", func() http.Header { u := *e.Client; u.Unchecked = true; return u.Do("GET", "/v1", nil, nil).Header }, false},
+		{"MalformedQuery", func() http.Header {
+			r := e.Client.Do("GET", "/v1/verifications?txHash=%zz", nil, nil)
+			require.Equal(t, 400, r.Status)
+			require.Contains(t, string(r.Body), `"message":"the query string is malformed: invalid URL escape \"%zz\""`)
+			return r.Header
+		}, false},
 	} {
 		h := r.answer()
 		require.Equal(t, "nosniff", h.Get("X-Content-Type-Options"), r.name)

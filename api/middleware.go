@@ -92,7 +92,7 @@ func withLogging(log *slog.Logger) gin.HandlerFunc {
 func withHeaders() gin.HandlerFunc {
 	return func(c *gin.Context) {
 		c.Header("X-Content-Type-Options", "nosniff")
-		if p := c.Request.URL.Path; strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/peer/v1/") {
+		if p := c.Request.URL.Path; p == "/v1" || p == "/peer/v1" || strings.HasPrefix(p, "/v1/") || strings.HasPrefix(p, "/peer/v1/") {
 			c.Header("Cache-Control", "no-store")
 		}
 		c.Next()

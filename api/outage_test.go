@@ -51,6 +51,7 @@ func TestDatabaseDownIsServiceUnavailableOnEveryRoute(t *testing.T) {
 		"GET /v1/risk-assessment/chainalysis-address-screening/:requestId": {"GET", "/v1/risk-assessment/chainalysis-address-screening/" + some, ""},
 		"GET /v1/callbacks":                                                {"GET", "/v1/callbacks", ""},
 		"POST /v1/callbacks/:id/redeliver":                                 {"POST", "/v1/callbacks/" + some + "/redeliver", ""},
+		"POST /v1/callbacks/redeliver":                                     {"POST", "/v1/callbacks/redeliver", `{"status":"FAILED"}`},
 		"GET /v1/peer-messages":                                            {"GET", "/v1/peer-messages", ""},
 		"POST /v1/peer-messages/:id/redeliver":                             {"POST", "/v1/peer-messages/" + some + "/redeliver", ""},
 		"POST /peer/v1/verifications":                                      peer("/peer/v1/verifications", string(peerVerification(t, some))),

@@ -92,6 +92,7 @@ func NewHandler(d Deps) *gin.Engine {
 	v1.GET("/risk-assessment/chainalysis-address-screening/:requestId", takes(), handleByParam(d.Log, "requestId", d.Screenings.Find))
 	v1.GET("/callbacks", listQuery("status", "requestId", "verificationUuid"), handleList(d.Log, callbackFilter, d.Callbacks.List))
 	v1.POST("/callbacks/:id/redeliver", handleByParam(d.Log, "id", d.Callbacks.Redeliver))
+	v1.POST("/callbacks/redeliver", handleRedeliverCallbacks(d.Log, d.Callbacks))
 	v1.GET("/peer-messages", listQuery("status", "kind", "verificationUuid"), handleList(d.Log, peerMessageFilter, d.Exchange.ListMessages))
 	v1.POST("/peer-messages/:id/redeliver", handleByParam(d.Log, "id", d.Exchange.Redeliver))
 	v1.GET("/vasps", takes(), handleListVASPs(d.Log, d.Directory))

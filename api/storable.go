@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -170,11 +171,19 @@ func jsonPath(path []any) string {
 	return b.String()
 }
 
-// withStorableQuery refuses query parameters that PostgreSQL could not compare with text: a
-// NUL character or bytes that are not UTF-8 (?txHash=%00, ?txHash=%FF), naming the parameter.
+// withStorableQuery refuses a query string that does not parse (?a=%zz: Go's URL.Query drops
+// such a pair silently, so a filter would be ignored), and query parameters that PostgreSQL
+// could not compare with text: a NUL character or bytes that are not UTF-8 (?txHash=%00,
+// ?txHash=%FF), naming the parameter.
 func withStorableQuery() gin.HandlerFunc {
 	return func(c *gin.Context) {
-		for name, vs := range c.Request.URL.Query() {
+		query, err := url.ParseQuery(c.Request.URL.RawQuery)
+		if err != nil && !strings.HasPrefix(c.Request.URL.Path, "/console") {
+			abort(c, http.StatusBadRequest, errorBody{Code: apperr.BadRequest,
+				Message: apperr.New(apperr.BadRequest, "the query string is malformed: %s", err).Message})
+			return
+		}
+		for name, vs := range query {
 			for _, v := range vs {
 				if strings.ContainsRune(v, 0) || !utf8.ValidString(v) || !utf8.ValidString(name) {
 					abort(c, http.StatusBadRequest, errorBody{Code: apperr.BadRequest,

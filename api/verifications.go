@@ -143,13 +143,19 @@ func handleListVerifications(log *slog.Logger, svc *verification.Service) gin.Ha
 		}
 		data := make([]verification.View, 0, len(vs))
 		for _, v := range vs {
-			if v.PayloadError != "" {
-				log.WarnContext(c.Request.Context(), "a verification's payload does not open; listed with payload null and payloadError",
-					"requestId", requestID(c), "verificationUuid", v.UUID)
-			}
+			logPayloadError(c, log, v)
 			data = append(data, v.View())
 		}
 		answerPage(c, log, pg, f.Page.Limit, data)
+	}
+}
+
+// logPayloadError logs, with the verification's uuid only, that its payload was answered null
+// with a payloadError: an operator learns which row needs its keyset.
+func logPayloadError(c *gin.Context, log *slog.Logger, v verification.Verification) {
+	if v.PayloadError != "" {
+		log.WarnContext(c.Request.Context(), "a verification's payload does not open; answered with payload null and payloadError",
+			"requestId", requestID(c), "verificationUuid", v.UUID)
 	}
 }
 

@@ -114,14 +114,15 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	fs := flags("dev", "Run two complete enclaves on this machine with nothing to configure: ours and a demo\n"+
 		"counterparty, each with its own database in one local PostgreSQL (kept under --data-dir and\n"+
 		"reused), its own port, keys and peers file naming the other; kytsim as Chainalysis KYT; and for\n"+
-		"each a demo VASP backend that verifies and prints every callback and answers Verify User from\n"+
-		"a printed customer book. Prints the keys and the curl commands of three stories (we send, they\n"+
+		"each a demo VASP backend that verifies and prints every callback and answers Verify User and\n"+
+		"Verify Account from a printed customer book. Prints the keys and the curl commands of three stories (we send, they\n"+
 		"send, monitoring), framed by the directory (the counterparty UP, stopped and DOWN), ready to\n"+
 		"paste one at a time; --demo runs them itself and exits 0 once every callback of both sides has\n"+
 		"arrived. Keys, and the local PostgreSQL's port, are kept in dev.json beside the data directory,\n"+
 		"so the next start serves the same data with the same keys at the same DATABASE_URL.\n\n"+
-		"SIGINT or SIGTERM stops everything, PostgreSQL included, whether sent to this process or to\n"+
-		"the `go run` that started it (which does not pass SIGTERM on: dev notices it is gone).\n"+
+		"SIGINT or SIGTERM to this process stops everything, PostgreSQL included; so does SIGTERM to\n"+
+		"the `go run` that started it, which does not pass it on (dev notices go run is gone). go run\n"+
+		"ignores a SIGINT sent to it alone: use SIGTERM, or this process's id, which the story prints.\n"+
 		"SIGUSR1 stops the demo counterparty's API, and starts it again.", devEnv, stderr)
 	listen := fs.String("listen", ":8080", "listen address of our enclave's API")
 	counterpartyListen := fs.String("counterparty-listen", "127.0.0.1:8081", "listen address of the demo counterparty enclave's API")

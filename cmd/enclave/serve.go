@@ -88,7 +88,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	}
 	// The port before the workers: a second serve on a taken port stops here, having started
 	// nothing.
-	ln, err := httpserver.Listen(cfg.ListenAddr, cfg, log)
+	ln, err := httpserver.Listen(cfg.ListenAddr, cfg, log, a.Metrics)
 	if err != nil {
 		return fmt.Errorf("listen on %s (ENCLAVE_LISTEN_ADDR): %w", cfg.ListenAddr, err)
 	}

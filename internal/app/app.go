@@ -84,6 +84,9 @@ type App struct {
 	Waiter *assessment.Waiter
 	// Console is the operator console, mounted under /console; Close stops its session cleanup.
 	Console *console.Console
+	// Metrics is the registry /metrics serves; the listener's figures join it
+	// (httpserver.Limit).
+	Metrics *prometheus.Registry
 }
 
 // Close releases what the App holds beyond its pools and River client: the listener of
@@ -267,7 +270,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		},
 	})
 	return &App{Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
-		Directory: dir, Console: cons}, nil
+		Directory: dir, Console: cons, Metrics: metrics}, nil
 }
 
 // atLeast drops records below min.

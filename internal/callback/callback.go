@@ -192,30 +192,38 @@ type Filter struct {
 // (db/schema/00008_list_indexes.sql).
 var callbackList = sqlpage.List{Name: "callbacks", From: "callbacks", Columns: recordColumns, Time: "created_at", ID: "id", UUIDKey: true}
 
-// List returns one page of callbacks, newest first, and how many match in all.
-func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, error) {
-	var none sqlpage.Page
+// where is the SQL condition of f's filters, or BAD-REQUEST naming the one at fault.
+func (f Filter) where() (sqlpage.Where, error) {
 	var w sqlpage.Where
 	if f.Status != "" {
 		st := strings.ToUpper(f.Status)
 		if st != StatusPending && st != StatusDelivered && st != StatusFailed {
-			return nil, none, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
+			return w, apperr.Bad("status: want PENDING, DELIVERED or FAILED, got %q", f.Status)
 		}
 		w.Add("status = $%d", st)
 	}
 	if f.RequestID != "" {
 		id, err := ids.UUID("requestId", f.RequestID)
 		if err != nil {
-			return nil, none, err
+			return w, err
 		}
 		w.Add("request_id = $%d", id)
 	}
 	if f.VerificationUUID != "" {
 		id, err := ids.UUID("verificationUuid", f.VerificationUUID)
 		if err != nil {
-			return nil, none, err
+			return w, err
 		}
 		w.Add("verification_uuid = $%d", id)
+	}
+	return w, nil
+}
+
+// List returns one page of callbacks, newest first, and how many match in all.
+func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, error) {
+	w, err := f.where()
+	if err != nil {
+		return nil, sqlpage.Page{}, err
 	}
 	out, p, err := sqlpage.Select(ctx, s.api, callbackList, w, f.Page, func(r Record) sqlpage.Key { return sqlpage.Key{Time: r.Created, ID: r.ID} })
 	if err != nil {
@@ -227,14 +235,54 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, e
 	return out, p, nil
 }
 
-// Redeliver starts a FAILED callback's schedule again. Any other status is BAD-REQUEST; an
-// unknown id is NOT-FOUND.
+// outboxTable is the callbacks table as internal/outbox redelivers it: a DELIVERED callback
+// may be sent again (the receiver lost it), with the same webhook-id and frozen payload.
+var outboxTable = outbox.Table{Name: "callbacks", Noun: "Callback", Columns: recordColumns, Replay: true,
+	Job: func(id string) river.JobArgs { return DeliverArgs{CallbackID: id} }}
+
+// MaxRedeliver bounds one bulk redelivery (RedeliverWhere): a filter that matches more
+// redelivers the newest MaxRedeliver and says more are left.
+const MaxRedeliver = 1000
+
+// Redeliver starts a callback's schedule again, from its first attempt: a FAILED one, or a
+// DELIVERED one that the receiver asks for again (a new attempt with the same webhook-id and
+// payload; the row counts the redelivery). A PENDING one is BAD-REQUEST (it is being
+// delivered); an unknown id is NOT-FOUND. Each redelivery is logged (the API's audit; the
+// console keeps its own audit log too).
 func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	var r Record
-	err := outbox.Redeliver(ctx, s.api, s.client, "callbacks", "Callback", recordColumns, id, &r,
-		func(id string) river.JobArgs { return DeliverArgs{CallbackID: id} }, nil)
+	was, err := outbox.Redeliver(ctx, s.api, s.client, outboxTable, id, &r, nil)
 	r.fill()
+	if err == nil {
+		s.log.InfoContext(ctx, "callback redelivered", "callbackId", r.ID, "previousStatus", was, "callbackType", r.CallbackType,
+			"redeliveries", r.Redeliveries)
+	}
 	return r, err
+}
+
+// RedeliverWhere redelivers, as Redeliver does one, the FAILED and DELIVERED callbacks that f
+// selects (its Page is ignored), at most max (1 to MaxRedeliver) newest first, and says
+// whether more matched. f must name at least one filter; a bad one is BAD-REQUEST naming it.
+func (s *Service) RedeliverWhere(ctx context.Context, f Filter, max int) ([]outbox.Redelivered, bool, error) {
+	if max < 1 || max > MaxRedeliver {
+		return nil, false, apperr.Bad("max: want a whole number from 1 to %d, got %d", MaxRedeliver, max)
+	}
+	w, err := f.where()
+	if err != nil {
+		return nil, false, err
+	}
+	done, more, err := outbox.RedeliverWhere(ctx, s.api, s.client, outboxTable, w, max)
+	if err != nil {
+		return nil, false, err
+	}
+	// The audit: what was asked, how many it started, and each one (ids are not personal data).
+	started := make([]string, len(done))
+	for i, d := range done {
+		started[i] = d.ID + ":" + d.Status
+	}
+	s.log.WarnContext(ctx, "callbacks redelivered by filter", "status", f.Status, "requestId", f.RequestID,
+		"verificationUuid", f.VerificationUUID, "max", max, "redelivered", len(done), "more", more, "callbacks", strings.Join(started, ","))
+	return done, more, nil
 }
 
 // DeliverArgs is the job that delivers one callback.

@@ -360,7 +360,8 @@ func TestRedeliverAFailedCallback(t *testing.T) {
 	}, wait, 20*time.Millisecond)
 	require.Contains(t, ad.get("/console/callbacks?status=DELIVERED").body, "DELIVERED")
 	require.Contains(t, ad.get("/console/audit?action=redeliver").body, id)
-	require.Equal(t, http.StatusBadRequest, ad.post("/console/callbacks/"+id+"/redeliver", url.Values{}).status, "only a FAILED one")
+	require.Equal(t, http.StatusSeeOther, ad.post("/console/callbacks/"+id+"/redeliver", url.Values{}).status,
+		"a DELIVERED one is sent again too (the receiver lost it), through the same service")
 	a = ad.post("/console/callbacks/redeliver-failed", url.Values{})
 	require.Equal(t, http.StatusSeeOther, a.status)
 	require.Equal(t, "/console/callbacks?redelivered=0&status=FAILED", a.header.Get("Location"))
@@ -582,6 +583,14 @@ func TestEveryPage(t *testing.T) {
 		require.Contains(t, ad.get("/console/overview").body, fmt.Sprintf(`<span class="n">%d</span> <span class="label">FAILED</span>`, many))
 		csv := ad.get("/console/alerts.csv?status=any").body
 		require.Equal(t, many+2, strings.Count(csv, "\n"), "every row, every page, and the header")
+
+		// Every FAILED callback of the filter, through the callback service's bulk redelivery.
+		a = ad.post("/console/callbacks/redeliver-failed", url.Values{})
+		require.Equal(t, http.StatusSeeOther, a.status, a.body)
+		require.Contains(t, a.header.Get("Location"), fmt.Sprintf("redelivered=%d", many))
+		var audited int
+		require.NoError(t, b.e.DB.Get(&audited, `SELECT count(*) FROM console_audit WHERE action = 'redeliver' AND detail = 'callback (every FAILED one)'`))
+		require.Equal(t, many, audited, "each audited")
 	})
 }
 

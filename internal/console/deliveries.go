@@ -71,8 +71,8 @@ func deliveryStatuses(cur string) []Option {
 	return options(cur, "", "Any", "PENDING", "Pending", "DELIVERED", "Delivered", "FAILED", "Failed")
 }
 
-// MaxBulkRedeliver bounds one "redeliver every FAILED one": each is a transaction and an audit
-// entry, so a click never holds a request for long; the page says how many are left.
+// MaxBulkRedeliver bounds one "redeliver every FAILED one" (within callback.MaxRedeliver): each
+// is an audit entry, so a click never holds a request for long; the page says how many are left.
 const MaxBulkRedeliver = 500
 
 // deliveryFilters reads the filters both lists take, kept in the URL and in the bulk form.
@@ -115,12 +115,10 @@ func (c *Console) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 	v.CSV = csvURL("/console/callbacks", q)
 	if v.CanAdmin {
 		q.Set("status", callback.StatusFailed)
-		_, failed, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: 1}))
-		if err != nil {
+		if v.Failed, err = c.countCallbacks(r, q); err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		v.Failed = failed.Total
 	}
 	for _, cb := range list {
 		v.Rows = append(v.Rows, callbackRow(cb))
@@ -181,12 +179,10 @@ func (c *Console) handlePeerMessages(w http.ResponseWriter, r *http.Request) {
 		exchange.KindTxReport, "Tx report", exchange.KindErrorReport, "Error report")
 	if v.CanAdmin {
 		q.Set("status", exchange.StatusFailed)
-		_, failed, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: 1}))
-		if err != nil {
+		if v.Failed, err = c.countMessages(r, q); err != nil {
 			c.fail(w, r, err)
 			return
 		}
-		v.Failed = failed.Total
 	}
 	for _, m := range list {
 		v.Rows = append(v.Rows, c.messageRow(m))
@@ -208,12 +204,12 @@ func (c *Console) redeliverOne(w http.ResponseWriter, r *http.Request, what, bac
 	http.Redirect(w, r, back+"?redelivered=1", http.StatusSeeOther)
 }
 
-// redeliverFailed redelivers the FAILED ones the posted filter matches, at most
-// MaxBulkRedeliver (failed lists them, oldest last), auditing each, and sends the browser back
-// to the list with the filter, how many were redelivered and how many FAILED ones are left.
-// One that cannot be redelivered (its verification ended meanwhile) is logged and skipped.
+// redeliverFailed starts again the FAILED ones the posted filter matches, at most
+// MaxBulkRedeliver, through start (which returns the ids it started), audits each, and sends the
+// browser back to the list with the filter, how many were redelivered and how many FAILED ones
+// are left (count).
 func (c *Console) redeliverFailed(w http.ResponseWriter, r *http.Request, what, back string,
-	failed func(q url.Values, limit int) ([]string, int, error), redeliver func(id string) error) {
+	start func(q url.Values) ([]string, error), count func(q url.Values) (int, error)) {
 	q := url.Values{}
 	for _, k := range []string{"kind", "verification"} {
 		if v := r.PostFormValue(k); v != "" {
@@ -221,30 +217,24 @@ func (c *Console) redeliverFailed(w http.ResponseWriter, r *http.Request, what, 
 		}
 	}
 	q.Set("status", outbox.Failed)
-	ids, _, err := failed(q, MaxBulkRedeliver)
+	ids, err := start(q)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	n := 0
 	me, ip := current(r.Context()).Name, clientIP(r)
 	for _, id := range ids {
-		if err := redeliver(id); err != nil {
-			c.log.WarnContext(r.Context(), "console: redeliver", "what", what, "id", id, "err", err)
-			continue
-		}
-		n++
 		if err := c.audit.Record(r.Context(), Entry{Operator: me, Action: ActionRedeliver, Subject: id, Detail: what + " (every FAILED one)", IP: ip}); err != nil {
 			c.fail(w, r, err)
 			return
 		}
 	}
-	_, left, err := failed(q, 1)
+	left, err := count(q)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
-	q.Set("redelivered", strconv.Itoa(n))
+	q.Set("redelivered", strconv.Itoa(len(ids)))
 	if left > 0 {
 		q.Set("left", strconv.Itoa(left))
 	}
@@ -259,24 +249,48 @@ func (c *Console) handleRedeliverMessage(w http.ResponseWriter, r *http.Request)
 	c.redeliverOne(w, r, "peer message", "/console/peer-messages", func(id string) error { _, err := c.d.Exchange.Redeliver(r.Context(), id); return err })
 }
 
+// handleRedeliverFailedCallbacks starts the filter's FAILED callbacks again through the
+// callback service's own bulk redelivery (the one POST /v1/callbacks/redeliver uses): one
+// transaction, rows another holds skipped.
 func (c *Console) handleRedeliverFailedCallbacks(w http.ResponseWriter, r *http.Request) {
-	c.redeliverFailed(w, r, "callback", "/console/callbacks", func(q url.Values, limit int) ([]string, int, error) {
-		list, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: limit}))
-		ids := make([]string, len(list))
-		for i, x := range list {
-			ids[i] = x.ID
+	c.redeliverFailed(w, r, "callback", "/console/callbacks", func(q url.Values) ([]string, error) {
+		done, _, err := c.d.Callbacks.RedeliverWhere(r.Context(), c.callbackFilter(q, sqlpage.Request{}), MaxBulkRedeliver)
+		ids := make([]string, len(done))
+		for i, d := range done {
+			ids[i] = d.ID
 		}
-		return ids, p.Total, err
-	}, func(id string) error { _, err := c.d.Callbacks.Redeliver(r.Context(), id); return err })
+		return ids, err
+	}, func(q url.Values) (int, error) { return c.countCallbacks(r, q) })
 }
 
+// countCallbacks and countMessages are how many match the filters of q.
+func (c *Console) countCallbacks(r *http.Request, q url.Values) (int, error) {
+	_, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, sqlpage.Request{Limit: 1}))
+	return p.Total, err
+}
+
+func (c *Console) countMessages(r *http.Request, q url.Values) (int, error) {
+	_, p, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: 1}))
+	return p.Total, err
+}
+
+// handleRedeliverFailedMessages starts the filter's FAILED peer messages again one by one
+// (the exchange has no bulk redelivery of its own); one that cannot be (its verification ended
+// meanwhile) is logged and skipped.
 func (c *Console) handleRedeliverFailedMessages(w http.ResponseWriter, r *http.Request) {
-	c.redeliverFailed(w, r, "peer message", "/console/peer-messages", func(q url.Values, limit int) ([]string, int, error) {
-		list, p, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: limit}))
-		ids := make([]string, len(list))
-		for i, x := range list {
-			ids[i] = x.ID
+	c.redeliverFailed(w, r, "peer message", "/console/peer-messages", func(q url.Values) ([]string, error) {
+		list, _, err := c.d.Exchange.ListMessages(r.Context(), c.messageFilter(q, sqlpage.Request{Limit: MaxBulkRedeliver}))
+		if err != nil {
+			return nil, err
 		}
-		return ids, p.Total, err
-	}, func(id string) error { _, err := c.d.Exchange.Redeliver(r.Context(), id); return err })
+		var ids []string
+		for _, m := range list {
+			if _, err := c.d.Exchange.Redeliver(r.Context(), m.ID); err != nil {
+				c.log.WarnContext(r.Context(), "console: redeliver", "what", "peer message", "id", m.ID, "err", err)
+				continue
+			}
+			ids = append(ids, m.ID)
+		}
+		return ids, nil
+	}, func(q url.Values) (int, error) { return c.countMessages(r, q) })
 }

@@ -178,7 +178,8 @@ func Start(t testing.TB, o Options) *Enclave {
 	}
 	// Served as serve serves it: its timeouts and its bounds on connections.
 	srv.Config = httpserver.New(a.Handler, log, e.Config)
-	srv.Listener = httpserver.Limit(srv.Listener, e.Config, log)
+	srv.Listener, err = httpserver.Limit(srv.Listener, e.Config, log, a.Metrics)
+	require.NoError(t, err)
 	srv.Start()
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL

@@ -135,8 +135,9 @@ func (s *Service) ListMessages(ctx context.Context, f Filter) ([]Record, sqlpage
 func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	var r Record
 	now := time.Now().UTC()
-	err := outbox.Redeliver(ctx, s.api, s.client, "peer_messages", "PeerMessage", recordColumns, id, &r,
-		func(id string) river.JobArgs { return SendArgs{MessageID: id, Redelivered: now} },
+	t := outbox.Table{Name: "peer_messages", Noun: "PeerMessage", Columns: recordColumns,
+		Job: func(id string) river.JobArgs { return SendArgs{MessageID: id, Redelivered: now} }}
+	_, err := outbox.Redeliver(ctx, s.api, s.client, t, id, &r,
 		func(ctx context.Context) error {
 			if r.Kind != KindVerification {
 				return nil

@@ -9,12 +9,15 @@ package httpserver
 
 import (
 	"cmp"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/logthrottle"
@@ -73,28 +76,51 @@ func MaxConnsPerClient(cfg config.Config) int {
 	return max(1, MaxConns(cfg)/2)
 }
 
-// Listen listens on addr (":0" picks a port) with the bounds of cfg (see Limit).
-func Listen(addr string, cfg config.Config, log *slog.Logger) (net.Listener, error) {
+// Listen listens on addr (":0" picks a port) with the bounds of cfg (see Limit), its figures
+// registered with reg (nil: none).
+func Listen(addr string, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (net.Listener, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
-	return Limit(ln, cfg, log), nil
+	return Limit(ln, cfg, log, reg)
 }
 
 // Limit bounds the connections ln hands out: at most MaxConns at once, and MaxConnsPerClient
 // from one IP address. A connection over either bound is refused at once — a 503
 // SERVICE-UNAVAILABLE with Retry-After, then closed — rather than left waiting in the backlog,
 // so the process never runs out of file descriptors for its database and a client learns why.
-func Limit(ln net.Listener, cfg config.Config, log *slog.Logger) net.Listener {
-	return &limited{Listener: ln, max: MaxConns(cfg), perClient: MaxConnsPerClient(cfg),
-		log: slog.New(logthrottle.New(log.Handler(), 30*time.Second, slog.LevelWarn)), byClient: map[string]int{}}
+// With reg, /metrics shows the connections held (enclave_http_connections_open) and those
+// refused by bound (enclave_http_connections_refused_total{bound="total"|"per_client"}): a
+// refusal is logged at most once per 30 s, so the count is where a flood shows.
+func Limit(ln net.Listener, cfg config.Config, log *slog.Logger, reg prometheus.Registerer) (net.Listener, error) {
+	l := &limited{Listener: ln, max: MaxConns(cfg), perClient: MaxConnsPerClient(cfg),
+		log: slog.New(logthrottle.New(log.Handler(), 30*time.Second, slog.LevelWarn)), byClient: map[string]int{},
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "enclave_http_connections_refused_total",
+			Help: "Connections refused with a 503 at accept because a bound was reached: total (ENCLAVE_HTTP_MAX_CONNS) or per_client (ENCLAVE_HTTP_MAX_CONNS_PER_CLIENT).",
+		}, []string{"bound"})}
+	l.refused.WithLabelValues("total")
+	l.refused.WithLabelValues("per_client")
+	open := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "enclave_http_connections_open",
+		Help: "Connections the HTTP server holds now, of at most ENCLAVE_HTTP_MAX_CONNS.",
+	}, func() float64 { l.mu.Lock(); defer l.mu.Unlock(); return float64(l.open) })
+	if reg != nil {
+		for _, c := range []prometheus.Collector{l.refused, open} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("httpserver: register metrics: %w", err)
+			}
+		}
+	}
+	return l, nil
 }
 
 type limited struct {
 	net.Listener
 	max, perClient int
 	log            *slog.Logger
+	refused        *prometheus.CounterVec
 
 	mu       sync.Mutex
 	open     int
@@ -113,7 +139,14 @@ func (l *limited) Accept() (net.Conn, error) {
 		}
 		client := clientOf(c)
 		l.mu.Lock()
-		over := l.open >= l.max || l.byClient[client] >= l.perClient
+		bound := ""
+		switch {
+		case l.open >= l.max:
+			bound = "total"
+		case l.byClient[client] >= l.perClient:
+			bound = "per_client"
+		}
+		over := bound != ""
 		if !over {
 			l.open++
 			l.byClient[client]++
@@ -122,7 +155,8 @@ func (l *limited) Accept() (net.Conn, error) {
 		if !over {
 			return &counted{Conn: c, release: func() { l.release(client) }}, nil
 		}
-		l.log.Warn("connection refused: too many open", "client", client, "max", l.max, "maxPerClient", l.perClient)
+		l.refused.WithLabelValues(bound).Inc()
+		l.log.Warn("connection refused: too many open", "client", client, "bound", bound, "max", l.max, "maxPerClient", l.perClient)
 		// A fresh socket's send buffer takes the refusal whole; the deadline only guards
 		// against the impossible.
 		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond)) //nolint:errcheck

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/config"
@@ -23,7 +24,8 @@ func TestConnectionsAreBounded(t *testing.T) {
 	t.Parallel()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	cfg := config.Config{HTTPMaxConns: 3, HTTPMaxConnsPerClient: 2}
-	ln, err := httpserver.Listen("127.0.0.1:0", cfg, log)
+	reg := prometheus.NewRegistry()
+	ln, err := httpserver.Listen("127.0.0.1:0", cfg, log, reg)
 	require.NoError(t, err)
 	srv := httpserver.New(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }), log, cfg)
 	go srv.Serve(ln) //nolint:errcheck
@@ -75,9 +77,33 @@ func TestConnectionsAreBounded(t *testing.T) {
 	require.True(t, served(b1), "another address has its own bound")
 	refused(dial("127.0.0.3")) // a fourth in all
 
+	// Each refusal is counted by the bound it met; the connections held are shown.
+	require.Equal(t, 1.0, (metric(t, reg, "enclave_http_connections_refused_total", "per_client")))
+	require.Equal(t, 1.0, (metric(t, reg, "enclave_http_connections_refused_total", "total")))
+	require.Equal(t, 3.0, (metric(t, reg, "enclave_http_connections_open", "")))
+
 	require.NoError(t, a1.Close())
 	require.Eventually(t, func() bool { return served(dial("127.0.0.3")) }, 5*time.Second, 20*time.Millisecond,
 		"a closed connection gives its slot back")
+}
+
+// metric is the value of the series of name (with bound, when given) that reg gathers.
+func metric(t *testing.T, reg *prometheus.Registry, name, bound string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if bound == "" || (len(m.GetLabel()) == 1 && m.GetLabel()[0].GetValue() == bound) {
+				return m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	t.Fatalf("no %s{bound=%q}", name, bound)
+	return 0
 }
 
 func itoa(n int) string { return (&net.TCPAddr{Port: n}).String()[1:] }

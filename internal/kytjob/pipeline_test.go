@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/config"
 	et "github.com/travelrule/enclave/internal/enclavetest"
 	"github.com/travelrule/enclave/internal/kytjob"
@@ -470,8 +472,52 @@ func TestReceiverFaultsAndRedelivery(t *testing.T) {
 	for _, d := range deliveries {
 		require.Equal(t, failed.ID, d.ID, "every delivery of one callback has its id")
 	}
+	// A DELIVERED callback is replayed when asked (the receiver lost it): a new attempt with
+	// the same webhook-id and body, the redelivery counted on the record and logged.
 	r = e.Client.Do("POST", "/v1/callbacks/"+failed.ID+"/redeliver", nil, nil)
-	require.Equal(t, 400, r.Status, "only FAILED callbacks are redelivered")
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body), `"redeliveries":2`)
+	got = e.Receiver.Wait(t, wait, "the replay", func(r []et.Received) bool { return len(e.Receiver.For(id2)) == 5 })
+	replay := e.Receiver.For(id2)
+	require.Equal(t, failed.ID, replay[4].ID, "the same webhook-id")
+	require.Equal(t, replay[3].Body, replay[4].Body, "the same frozen payload")
+	require.Contains(t, e.Logs.String(), "callback redelivered")
+	require.Eventually(t, func() bool {
+		var st string
+		e.DB.Get(&st, `SELECT status FROM callbacks WHERE id = $1`, failed.ID)
+		return st == "DELIVERED"
+	}, wait, 10*time.Millisecond)
+	// One being delivered is not started twice.
+	_, err := e.DB.Exec(`UPDATE callbacks SET status = 'PENDING' WHERE id = $1`, failed.ID)
+	require.NoError(t, err)
+	r = e.Client.Do("POST", "/v1/callbacks/"+failed.ID+"/redeliver", nil, nil)
+	require.Equal(t, 400, r.Status, "%s", r.Body)
+	require.Contains(t, string(r.Body), "is PENDING; a FAILED or DELIVERED one can be redelivered")
+	_, err = e.DB.Exec(`UPDATE callbacks SET status = 'DELIVERED' WHERE id = $1`, failed.ID)
+	require.NoError(t, err)
+
+	// In bulk, by the list's filters: bounded by max, audited in the log.
+	r = e.Client.Do("POST", "/v1/callbacks/redeliver", []byte(`{"status":"delivered","max":1}`), nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var bulk struct {
+		Redelivered int
+		More        bool
+		Callbacks   []struct{ ID, PreviousStatus string }
+	}
+	require.NoError(t, json.Unmarshal(r.Body, &bulk))
+	require.Equal(t, 1, bulk.Redelivered)
+	require.True(t, bulk.More, "two were DELIVERED, max was 1")
+	require.Equal(t, failed.ID, bulk.Callbacks[0].ID, "newest first")
+	require.Equal(t, "DELIVERED", bulk.Callbacks[0].PreviousStatus)
+	e.Receiver.Wait(t, wait, "the bulk replay", func([]et.Received) bool { return len(e.Receiver.For(id2)) == 6 })
+	require.Contains(t, e.Logs.String(), "callbacks redelivered by filter")
+	require.Contains(t, e.Logs.String(), failed.ID+":DELIVERED")
+	for body, field := range map[string]string{`{}`: "a filter is required", `{"status":"FAILED","max":0}`: "max:",
+		`{"status":"FAILED","max":1001}`: "max:", `{"status":"SOMETIMES"}`: "status:", `{"requestId":"x"}`: "requestId:"} {
+		r = e.Client.Do("POST", "/v1/callbacks/redeliver", []byte(body), nil)
+		require.Equal(t, 400, r.Status, body)
+		require.Contains(t, string(r.Body), field, body)
+	}
 	r = e.Client.Do("POST", "/v1/callbacks/"+uuid.NewString()+"/redeliver", nil, nil)
 	require.Equal(t, 404, r.Status)
 	r = e.Client.Do("GET", "/v1/callbacks?status=SOMETIMES", nil, nil)
@@ -520,4 +566,65 @@ func TestAcceptDoesNotWaitForThePipeline(t *testing.T) {
 	cb := e.Receiver.Terminal(t, id, wait)
 	require.Equal(t, "PROCESSED", cb.Data.RiskAssessment.ChainalysisKYT.Status)
 	require.Equal(t, cb.Data, e.Get(id))
+}
+
+// TestCallbackRetryScheduleAsRun measures the schedule a failing callback is retried on, with
+// the enclave's own (callback.DefaultSchedule): the gap between the first two deliveries as
+// the receiver saw them, then each later wait as the enclave set it (the delivery job's
+// scheduled_at minus its attempt's start, read while it waits), each later attempt run at once
+// rather than hours later. README's figures come from its -v output:
+//
+//	go test ./internal/kytjob -run TestCallbackRetryScheduleAsRun -v
+func TestCallbackRetryScheduleAsRun(t *testing.T) {
+	et.Slow(t, "waits for the first retry, about 5 s")
+	t.Parallel()
+	e := et.Start(t, et.Options{Tuning: app.Tuning{CallbackSchedule: callback.DefaultSchedule}})
+	var mu sync.Mutex
+	var arrived []time.Time
+	e.Receiver.Respond(func(int, *http.Request) int {
+		mu.Lock()
+		defer mu.Unlock()
+		arrived = append(arrived, time.Now())
+		return 503
+	})
+	id := e.Assess(e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"), "")
+	var cb string
+	require.Eventually(t, func() bool {
+		return e.DB.Get(&cb, `SELECT id FROM callbacks WHERE request_id = $1`, id) == nil
+	}, wait, 20*time.Millisecond)
+	// The wait the enclave chose after attempt n: its job snoozed until scheduled_at.
+	snoozed := func(n int) time.Duration {
+		var d time.Duration
+		require.Eventually(t, func() bool {
+			var attempts int
+			var ms float64
+			err := e.DB.QueryRow(`SELECT c.attempts, extract(epoch FROM j.scheduled_at - j.attempted_at) * 1000
+				FROM callbacks c JOIN river_job j ON j.args->>'callbackId' = c.id::text
+				WHERE c.id = $1 AND j.state = 'scheduled'`, cb).Scan(&attempts, &ms)
+			d = time.Duration(ms) * time.Millisecond
+			return err == nil && attempts == n
+		}, 2*wait, 200*time.Millisecond, "attempt %d", n) // each wait lasts 5 s at least
+		return d
+	}
+	// The first retry is due 5 s after the first attempt: too short a wait to catch reliably
+	// in the job table on a loaded machine, so it is measured where it lands.
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(arrived) >= 2 }, 4*wait, 50*time.Millisecond,
+		"two deliveries")
+	mu.Lock()
+	t.Logf("attempt 1: at once (the callback was enqueued with the assessment's terminal state)")
+	t.Logf("attempt 2: %s after attempt 1, as the receiver saw it", arrived[1].Sub(arrived[0]).Round(10*time.Millisecond))
+	mu.Unlock()
+	for n := 2; n < len(callback.DefaultSchedule); n++ {
+		d := snoozed(n)
+		t.Logf("attempt %d: %s after attempt %d (scheduled %s)", n+1, d.Round(time.Second), n, callback.DefaultSchedule[n])
+		// ±10 % jitter around the schedule, and a second for the attempt itself.
+		require.InDelta(t, callback.DefaultSchedule[n].Seconds(), d.Seconds(), callback.DefaultSchedule[n].Seconds()/10+1, "attempt %d", n+1)
+		_, err := e.DB.Exec(`UPDATE river_job SET scheduled_at = now() WHERE state = 'scheduled' AND args->>'callbackId' = $1`, cb)
+		require.NoError(t, err)
+	}
+	require.Eventually(t, func() bool {
+		var st string
+		return e.DB.Get(&st, `SELECT status FROM callbacks WHERE id = $1`, cb) == nil && st == "FAILED"
+	}, wait, 20*time.Millisecond, "FAILED after the last attempt")
+	t.Logf("after attempt %d: FAILED (redeliver it with POST /v1/callbacks/{id}/redeliver)", len(callback.DefaultSchedule))
 }

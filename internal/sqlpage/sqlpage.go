@@ -42,6 +42,13 @@ func (w *Where) Add(cond string, arg any) {
 	w.conds = append(w.conds, fmt.Sprintf(cond, len(w.args)))
 }
 
+// SQL returns the conditions as a WHERE clause (empty when there are none) with their
+// arguments, for a statement other than a page (a bulk update over a list's filters).
+func (w Where) SQL() (string, []any) { return w.clause(), w.args }
+
+// Empty reports whether no condition was added: the clause would select every row.
+func (w Where) Empty() bool { return len(w.conds) == 0 }
+
 func (w Where) clause() string {
 	if len(w.conds) == 0 {
 		return ""

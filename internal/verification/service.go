@@ -12,7 +12,6 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
-	"github.com/lib/pq"
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/ids"
@@ -249,7 +248,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 		// or without 0x, however it was reported; others exactly. The lower(tx_hash) index
 		// serves it (db/schema/00012_tx_hash_lower.sql).
 		if h := network.HexTxHash(strings.TrimSpace(f.TxHash)); h != "" {
-			w.Add("lower(tx_hash) = ANY($%d)", pq.StringArray{h, "0x" + h})
+			w.Add("lower(tx_hash) = ANY($%d)", []string{h, "0x" + h})
 		} else {
 			w.Add("tx_hash = $%d", f.TxHash)
 		}
@@ -280,16 +279,9 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Verification, sqlpage.P
 	}
 	out := make([]Verification, 0, len(rows))
 	for _, r := range rows {
-		v, err := r.verification(s.seal)
-		if err != nil && f.WithPayload {
-			// One row sealed by a key the keyset lacks (a bench run with a throwaway key, a
-			// restored backup) must not fail the page: it is listed without its personal data.
-			r.Payload, r.PayloadSealed, r.ResultSealed = nil, nil, nil
-			if v, err = r.verification(s.seal); err == nil {
-				v.PayloadError = "the payload does not open with ENCLAVE_DATA_KEYSET: sealed by a key it lacks, or altered; " +
-					"`enclave rekey` with the keyset that sealed it reseals it"
-			}
-		}
+		// One row sealed by a key the keyset lacks (a bench run with a throwaway key, a
+		// restored backup) must not fail the page: it is listed without its personal data.
+		v, err := r.shown(s.seal)
 		if err != nil {
 			return nil, p, err
 		}

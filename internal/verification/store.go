@@ -119,6 +119,24 @@ func (r row) verification(s *seal.Sealer) (Verification, error) {
 	return v, nil
 }
 
+// shown is r as a list shows it: when its sealed payload (or result) does not open with the
+// keyset, without them and with PayloadError saying why, so one such row does not fail the
+// page. (GET of the one verification still fails, INTERNAL-ERROR with the reason logged: it
+// was asked for that payload.) A row read without its payload has nothing to open.
+func (r row) shown(s *seal.Sealer) (Verification, error) {
+	v, err := r.verification(s)
+	if err == nil || (r.PayloadSealed == nil && r.ResultSealed == nil) {
+		return v, err
+	}
+	r.Payload, r.PayloadSealed, r.ResultSealed = nil, nil, nil
+	if v, err = r.verification(s); err != nil {
+		return v, err
+	}
+	v.PayloadError = "the payload does not open with ENCLAVE_DATA_KEYSET: sealed by a key it lacks, or altered; " +
+		"`enclave rekey` with the keyset that sealed it reseals it"
+	return v, nil
+}
+
 // sealPayload and openPayload are the only way the IVMS101 payload reaches or leaves the
 // database: sealed with the keyset's primary key, the verification's uuid as associated data,
 // so that psql, a backup or a replica shows no name, and a ciphertext copied onto another row
