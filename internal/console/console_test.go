@@ -214,6 +214,7 @@ func TestLoginLogoutAndSessions(t *testing.T) {
 func TestLoginIsRateLimited(t *testing.T) {
 	t.Parallel()
 	b := setup(t, true)
+	console.FreezeLoginClock(b.e.App.Console, time.Now())
 	br := b.browser(t)
 	for range 5 {
 		require.Equal(t, http.StatusUnauthorized, br.login("analyst", "guess").status)

@@ -18,6 +18,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,6 +41,8 @@ type server struct {
 	stop     func()
 	// own is set when the server is this binary's alone (its own cluster or container).
 	own bool
+	// cluster is the server when it is a local cluster of this binary's own.
+	cluster *pglocal.Cluster
 	// snapshot, when set, keeps the cluster for the next test binary (cacheDir).
 	snapshot func()
 	// templates are the template and its copies: PostgreSQL copies a template for one CREATE
@@ -55,6 +59,9 @@ var srv server
 // Main runs the package's tests and then stops the server they shared. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
+	if f := os.Getenv("ENCLAVE_TEST_CPU"); f != "" {
+		report(f)
+	}
 	if srv.stop != nil {
 		srv.stop()
 	}
@@ -77,6 +84,7 @@ func URL(t testing.TB) string {
 	tpl := <-srv.templates
 	_, err = admin.Exec(fmt.Sprintf(`CREATE DATABASE %s TEMPLATE %s STRATEGY = FILE_COPY`, name, tpl))
 	srv.templates <- tpl
+	databases.Add(1)
 	if err != nil {
 		t.Fatalf("test database: create %s: %v", name, err)
 	}
@@ -161,7 +169,7 @@ func (s *server) start() {
 				"start a Docker engine, or %s. Tried:\n  %s", pglocal.InstallHint, strings.Join(errs, "\n  "))
 			return
 		}
-		s.adminURL = c.URL("postgres")
+		s.adminURL, s.cluster = c.URL("postgres"), c
 		s.stop = func() { c.Stop() } //nolint:errcheck // end of the test binary
 		s.own = true
 		if opts.From == "" {
@@ -298,4 +306,28 @@ func randomHex(n int) string {
 	b := make([]byte, n)
 	rand.Read(b) //nolint:errcheck // never fails
 	return hex.EncodeToString(b)
+}
+
+// databases counts the databases this binary created, for report.
+var databases atomic.Int64
+
+// report appends to file, when ENCLAVE_TEST_CPU names one, a line with the processor time of
+// this test binary and of the PostgreSQL server it started, and the databases it created:
+// most of the suite's time is PostgreSQL's, which go test's own figures omit, and it grows
+// with the databases and enclaves a package starts.
+func report(file string) {
+	var ru syscall.Rusage
+	syscall.Getrusage(syscall.RUSAGE_SELF, &ru) //nolint:errcheck // a diagnostic
+	self := time.Duration(syscall.TimevalToNsec(ru.Utime) + syscall.TimevalToNsec(ru.Stime))
+	var server time.Duration
+	if srv.cluster != nil {
+		server = srv.cluster.CPU()
+	}
+	dir, _ := os.Getwd()
+	f, err := os.OpenFile(file, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	fmt.Fprintf(f, "%-24s test %6.2fs  postgres %6.2fs  databases %3d\n", filepath.Base(dir), self.Seconds(), server.Seconds(), databases.Load())
 }

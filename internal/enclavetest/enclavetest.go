@@ -155,7 +155,10 @@ func Start(t testing.TB, o Options) *Enclave {
 		o.Tuning.Exchange.Retry.Base, o.Tuning.Exchange.Retry.Cap = 20*time.Millisecond, 200*time.Millisecond
 	}
 	if o.Tuning.CallbackTimeout == 0 {
-		o.Tuning.CallbackTimeout = time.Second
+		// Long enough that a receiver starved of CPU on a loaded machine is not taken for one
+		// that hung (a retry would deliver the callback twice, which tests count); a test of
+		// the timeout sets its own.
+		o.Tuning.CallbackTimeout = 5 * time.Second
 	}
 	if o.Tuning.PollEvery == 0 {
 		o.Tuning.PollEvery = 100 * time.Millisecond

@@ -238,14 +238,15 @@ func (s *Service) send(ctx context.Context, m Record, redelivered time.Time) err
 	attempts := m.Attempts + 1
 	if err == nil {
 		s.hook(ctx, "sent", m.ID)
+		// The sighting first: whoever reads the message DELIVERED finds the counterparty seen.
+		if err := seen(ctx, s.work, m.PeerVaspID); err != nil {
+			s.log.WarnContext(ctx, "exchange: record a sighting", "counterparty", m.PeerVaspID, "err", err) // recorded all the same
+		}
 		if _, err := s.work.ExecContext(ctx, `UPDATE peer_messages SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
 			last_error = NULL, next_attempt_at = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, m.ID, attempts, a.Status); err != nil {
 			return fmt.Errorf("record delivery of message %s: %w", m.ID, err)
 		}
 		s.sent.WithLabelValues(m.Kind, "delivered").Inc()
-		if err := seen(ctx, s.work, m.PeerVaspID); err != nil {
-			s.log.WarnContext(ctx, "exchange: record a sighting", "counterparty", m.PeerVaspID, "err", err) // delivered all the same
-		}
 		return nil
 	}
 	problem := describe(err, a)

@@ -526,7 +526,7 @@ func TestReceiverFaultsAndRedelivery(t *testing.T) {
 
 func TestReceiverTimeoutIsRetried(t *testing.T) {
 	t.Parallel()
-	e := et.Start(t, et.Options{})
+	e := et.Start(t, et.Options{Tuning: app.Tuning{CallbackTimeout: time.Second}})
 	e.Receiver.Respond(func(n int, _ *http.Request) int {
 		if n == 1 {
 			return 0 // hang: the enclave gives up after its delivery timeout

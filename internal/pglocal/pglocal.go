@@ -303,3 +303,31 @@ func freePort() (int, error) {
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
+
+// CPU is the processor time the server has used so far: its postmaster's and that of every
+// backend it has reaped. The test harness reports it (ENCLAVE_TEST_CPU=file) to find where the
+// suite's time goes: most of it is PostgreSQL's, which a test process's own rusage omits.
+func (c *Cluster) CPU() time.Duration {
+	b, err := os.ReadFile(filepath.Join(c.dataDir, "postmaster.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _, _ := strings.Cut(string(b), "\n")
+	st, err := os.ReadFile("/proc/" + strings.TrimSpace(pid) + "/stat")
+	if err != nil {
+		return 0
+	}
+	// Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the
+	// 12th to 15th (1-based) of those.
+	_, rest, _ := strings.Cut(string(st), ") ")
+	f := strings.Fields(rest)
+	if len(f) < 15 {
+		return 0
+	}
+	var ticks int64
+	for _, x := range f[11:15] {
+		n, _ := strconv.ParseInt(x, 10, 64)
+		ticks += n
+	}
+	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+}
