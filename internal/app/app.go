@@ -289,7 +289,7 @@ func (h atLeast) WithGroup(n string) slog.Handler      { return atLeast{h.Handle
 // listening is River's database/sql driver given a listener. database/sql cannot LISTEN, and
 // without a listener River polls each queue for new jobs: at the 20 ms a hop of the pipeline
 // can afford, three queues cost an idle enclave about 9% of a core between itself and
-// PostgreSQL (150 fetches a second, measured with ENCLAVE_TEST_CPU=1). With River's own pgx
+// PostgreSQL (150 fetches a second, measured with TEST_CPU_REPORT=1). With River's own pgx
 // listener on a connection of its own, a job inserted by any replica wakes the producers at
 // once (River sends pg_notify with the first job of a queue in each FetchCooldown), and the
 // poll is left to what no insert announces: retries and short snoozes coming due.

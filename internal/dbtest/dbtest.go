@@ -59,7 +59,7 @@ var srv server
 // Main runs the package's tests and then stops the server they shared. Call it from TestMain.
 func Main(m *testing.M) {
 	code := m.Run()
-	if f := os.Getenv("ENCLAVE_TEST_CPU"); f != "" {
+	if f := os.Getenv("TEST_CPU_REPORT"); f != "" {
 		report(f)
 	}
 	if srv.stop != nil {
@@ -311,7 +311,7 @@ func randomHex(n int) string {
 // databases counts the databases this binary created, for report.
 var databases atomic.Int64
 
-// report appends to file, when ENCLAVE_TEST_CPU names one, a line with the processor time of
+// report appends to file, when TEST_CPU_REPORT names one, a line with the processor time of
 // this test binary and of the PostgreSQL server it started, and the databases it created:
 // most of the suite's time is PostgreSQL's, which go test's own figures omit, and it grows
 // with the databases and enclaves a package starts.

@@ -305,7 +305,7 @@ func freePort() (int, error) {
 }
 
 // CPU is the processor time the server has used so far: its postmaster's and that of every
-// backend it has reaped. The test harness reports it (ENCLAVE_TEST_CPU=file) to find where the
+// backend it has reaped. The test harness reports it (TEST_CPU_REPORT=file) to find where the
 // suite's time goes: most of it is PostgreSQL's, which a test process's own rusage omits.
 func (c *Cluster) CPU() time.Duration {
 	b, err := os.ReadFile(filepath.Join(c.dataDir, "postmaster.pid"))
