@@ -16,15 +16,12 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/riverqueue/river"
-	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riverpgxv5"
 	"github.com/riverqueue/river/rivertype"
 
 	"github.com/travelrule/enclave/api"
@@ -208,7 +205,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
 	// rescues a job of a dead process once the longest of them has passed.
 	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout(), xchg.JobTimeout()))
-	rc, err := river.NewClient[*sql.Tx](listening{riverdatabasesql.New(db.DB), riverpgxv5.New(pools.Listen)}, &river.Config{
+	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
 		// Three lanes: assessments on the default queue, deliveries and the exchange with
 		// counterparties on their own, each with its own workers, so none holds another back.
 		Queues: map[string]river.QueueConfig{
@@ -219,7 +216,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		Workers:              workers,
 		PeriodicJobs:         periodic,
 		Middleware:           []rivertype.Middleware{jobs.middleware()},
-		FetchPollInterval:    cmp.Or(t.PollEvery, FetchPollInterval),
+		FetchPollInterval:    cmp.Or(t.PollEvery, 20*time.Millisecond),
 		FetchCooldown:        10 * time.Millisecond,
 		JobTimeout:           jobTimeout,
 		RescueStuckJobsAfter: cmp.Or(t.RescueAfter, jobTimeout+5*time.Second),
@@ -286,25 +283,18 @@ func (h atLeast) Enabled(ctx context.Context, l slog.Level) bool {
 func (h atLeast) WithAttrs(a []slog.Attr) slog.Handler { return atLeast{h.Handler.WithAttrs(a), h.min} }
 func (h atLeast) WithGroup(n string) slog.Handler      { return atLeast{h.Handler.WithGroup(n), h.min} }
 
-// listening is River's database/sql driver given a listener. database/sql cannot LISTEN, and
-// without a listener River polls each queue for new jobs: at the 20 ms a hop of the pipeline
-// can afford, three queues cost an idle enclave about 9% of a core between itself and
-// PostgreSQL (150 fetches a second, measured with TEST_CPU_REPORT=1). With River's own pgx
-// listener on a connection of its own, a job inserted by any replica wakes the producers at
-// once (River sends pg_notify with the first job of a queue in each FetchCooldown), and the
-// poll is left to what no insert announces: retries and short snoozes coming due.
-type listening struct {
-	*riverdatabasesql.Driver
-	listener *riverpgxv5.Driver
-}
+// pollOnly is River's database/sql driver without NOTIFY. database/sql cannot LISTEN, so River
+// polls for jobs and no process ever hears a notification; yet the driver would still send a
+// pg_notify with the first job inserted in each FetchCooldown (10 ms) — one more round trip inside the
+// accept transaction, and a commit that takes PostgreSQL's cluster-wide notification lock.
+// Tried and reverted (2026-12-02): River's pgx listener beside this driver, with pg_notify on
+// insert and a 100 ms poll, cut an idle enclave's fetch cost about 5x, but `enclave bench
+// --exchange --rate 100` (three back-to-back pairs) completed 0.82/0.99/0.79x of the offered
+// rate against 0.98/0.98/0.93x polling every 20 ms, collapsing when PostgreSQL was slowest.
+type pollOnly struct{ *riverdatabasesql.Driver }
 
-// SupportsListener is true: see listening.
-func (listening) SupportsListener() bool { return true }
-
-// GetListener is River's pgx listener, on the pool of Pools.Listen.
-func (d listening) GetListener(p *riverdriver.GetListenenerParams) riverdriver.Listener {
-	return d.listener.GetListener(p)
-}
+// SupportsListenNotify is false: see pollOnly.
+func (pollOnly) SupportsListenNotify() bool { return false }
 
 // Pools are the enclave's connection pools to its database. The API — and River's own
 // fetching and bookkeeping — use one; the assessment workers share another, of
@@ -316,15 +306,7 @@ func (d listening) GetListener(p *riverdriver.GetListenenerParams) riverdriver.L
 // pipeline pool of 8, 10-13 ms (see README).
 type Pools struct {
 	API, Pipeline, Delivery *sqlx.DB
-	// Listen holds River's listener: one connection, taken from the pool for good (see
-	// listening).
-	Listen *pgxpool.Pool
 }
-
-// FetchPollInterval is how often each queue looks for jobs no notification announced: a
-// retry or a snooze coming due (the shortest in production is 1 s, so this adds at most a
-// tenth). New jobs are announced and start at once.
-const FetchPollInterval = 100 * time.Millisecond
 
 // APIConnections is the size of the API's pool: HTTP requests in flight and River's producer,
 // completer and maintenance services.
@@ -347,16 +329,6 @@ func Open(ctx context.Context, dsn string, pipelineConns int) (Pools, error) {
 			return Pools{}, err
 		}
 	}
-	pc, err := pgxpool.ParseConfig(dsn)
-	if err != nil { // OpenDB has parsed dsn already: unreachable
-		p.Close()
-		return Pools{}, errors.New("DATABASE_URL is not a valid PostgreSQL DSN: " + redact(err.Error(), dsn))
-	}
-	pc.MaxConns = 2
-	if p.Listen, err = pgxpool.NewWithConfig(ctx, pc); err != nil {
-		p.Close()
-		return Pools{}, unreachable(err, dsn)
-	}
 	return p, nil
 }
 
@@ -367,9 +339,6 @@ func (p Pools) Close() error {
 		if db != nil {
 			errs = append(errs, db.Close())
 		}
-	}
-	if p.Listen != nil {
-		p.Listen.Close()
 	}
 	return errors.Join(errs...)
 }
