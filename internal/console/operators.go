@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -33,10 +34,18 @@ var rank = map[Role]int{Viewer: 1, Analyst: 2, Admin: 3}
 // ParseRole reads a role name, refusing anything but the three roles.
 func ParseRole(s string) (Role, error) {
 	r := Role(strings.ToLower(strings.TrimSpace(s)))
-	if rank[r] == 0 {
+	if err := r.check(); err != nil {
 		return "", fmt.Errorf("role: want viewer, analyst or admin, got %q", s)
 	}
 	return r, nil
+}
+
+// check refuses anything but the three roles.
+func (r Role) check() error {
+	if rank[r] == 0 {
+		return fmt.Errorf("role: want viewer, analyst or admin, got %q", r)
+	}
+	return nil
 }
 
 // Can reports whether an operator of role r may do what role need is required for.
@@ -83,8 +92,8 @@ func (o *Operators) Add(ctx context.Context, name string, role Role, by string) 
 	if !nameRe.MatchString(name) {
 		return "", fmt.Errorf("name: want 1 to 63 lower-case letters, digits, '.', '_' or '-', starting with a letter or digit; got %q", name)
 	}
-	if rank[role] == 0 {
-		return "", fmt.Errorf("role: want viewer, analyst or admin, got %q", role)
+	if err := role.check(); err != nil {
+		return "", err
 	}
 	password, hash, err := o.newPassword()
 	if err != nil {
@@ -173,15 +182,46 @@ func (o *Operators) Find(ctx context.Context, name string) (Operator, error) {
 // Disable stops an operator from logging in and ends their sessions at their next request.
 // Disabling a disabled operator changes nothing.
 func (o *Operators) Disable(ctx context.Context, name, by string) error {
+	return o.change(ctx, name, func(tx *sqlx.Tx, was lockedOperator) (*Entry, error) {
+		if _, err := tx.ExecContext(ctx, `UPDATE console_operators SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1`, name); err != nil {
+			return nil, fmt.Errorf("disable operator %s: %w", name, err)
+		}
+		return &Entry{Operator: by, Action: ActionOperatorDisabled, Subject: name}, nil
+	})
+}
+
+// SetRole gives an operator another role, from their next request on.
+func (o *Operators) SetRole(ctx context.Context, name string, role Role, by string) error {
+	if err := role.check(); err != nil {
+		return err
+	}
+	return o.change(ctx, name, func(tx *sqlx.Tx, was lockedOperator) (*Entry, error) {
+		if was.Role == role {
+			return nil, nil
+		}
+		if _, err := tx.ExecContext(ctx, `UPDATE console_operators SET role = $2 WHERE name = $1`, name, string(role)); err != nil {
+			return nil, fmt.Errorf("set role of %s: %w", name, err)
+		}
+		return &Entry{Operator: by, Action: ActionRoleChanged, Subject: name, Detail: string(was.Role) + " → " + string(role)}, nil
+	})
+}
+
+// lockedOperator is an operator's row as a change found it, locked.
+type lockedOperator struct {
+	Role     Role         `db:"role"`
+	Disabled sql.NullTime `db:"disabled_at"`
+}
+
+// change runs edit on operator name's row, locked, in one transaction: edit makes the change
+// and returns its audit entry (nil: nothing changed, nothing recorded). A change that leaves no
+// enabled admin is refused (ErrLastAdmin).
+func (o *Operators) change(ctx context.Context, name string, edit func(*sqlx.Tx, lockedOperator) (*Entry, error)) error {
 	tx, err := o.db.BeginTxx(ctx, nil)
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	var was struct {
-		Role     Role         `db:"role"`
-		Disabled sql.NullTime `db:"disabled_at"`
-	}
+	var was lockedOperator
 	err = tx.GetContext(ctx, &was, `SELECT role, disabled_at FROM console_operators WHERE name = $1 FOR UPDATE`, name)
 	if errors.Is(err, sql.ErrNoRows) {
 		return fmt.Errorf("%w: %s", ErrNoOperator, name)
@@ -189,51 +229,16 @@ func (o *Operators) Disable(ctx context.Context, name, by string) error {
 	if err != nil {
 		return fmt.Errorf("find operator %s: %w", name, err)
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE console_operators SET disabled_at = coalesce(disabled_at, now()) WHERE name = $1`, name); err != nil {
-		return fmt.Errorf("disable operator %s: %w", name, err)
+	entry, err := edit(tx, was)
+	if err != nil || entry == nil {
+		return err
 	}
 	if was.Role == Admin && !was.Disabled.Valid {
 		if err := o.adminLeft(ctx, tx, name); err != nil {
 			return err
 		}
 	}
-	if err := o.audit.recordIn(ctx, tx, Entry{Operator: by, Action: ActionOperatorDisabled, Subject: name}); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-// SetRole gives an operator another role, from their next request on.
-func (o *Operators) SetRole(ctx context.Context, name string, role Role, by string) error {
-	if rank[role] == 0 {
-		return fmt.Errorf("role: want viewer, analyst or admin, got %q", role)
-	}
-	tx, err := o.db.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	var was Role
-	var disabled sql.NullTime
-	err = tx.QueryRowxContext(ctx, `SELECT role, disabled_at FROM console_operators WHERE name = $1 FOR UPDATE`, name).Scan(&was, &disabled)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("%w: %s", ErrNoOperator, name)
-	}
-	if err != nil {
-		return fmt.Errorf("find operator %s: %w", name, err)
-	}
-	if was == role {
-		return nil
-	}
-	if _, err := tx.ExecContext(ctx, `UPDATE console_operators SET role = $2 WHERE name = $1`, name, string(role)); err != nil {
-		return fmt.Errorf("set role of %s: %w", name, err)
-	}
-	if was == Admin && !disabled.Valid {
-		if err := o.adminLeft(ctx, tx, name); err != nil {
-			return err
-		}
-	}
-	if err := o.audit.recordIn(ctx, tx, Entry{Operator: by, Action: ActionRoleChanged, Subject: name, Detail: string(was) + " → " + string(role)}); err != nil {
+	if err := o.audit.recordIn(ctx, tx, *entry); err != nil {
 		return err
 	}
 	return tx.Commit()
@@ -255,8 +260,12 @@ func (o *Operators) adminLeft(ctx context.Context, tx *sqlx.Tx, name string) err
 }
 
 // dummyHash is compared against when no operator has the name, so that a login for an unknown
-// name takes as long as one with a wrong password.
-var dummyHash, _ = bcrypt.GenerateFromPassword([]byte("no operator has this password"), bcrypt.DefaultCost)
+// name takes as long as one with a wrong password. Made at the first such login, not at every
+// start of every command linking the console (a bcrypt hash at the default cost).
+var dummyHash = sync.OnceValue(func() []byte {
+	h, _ := bcrypt.GenerateFromPassword([]byte("no operator has this password"), bcrypt.DefaultCost)
+	return h
+})
 
 // errBadLogin is every reason a login fails: the page never says which.
 var errBadLogin = errors.New("wrong name or password, or the operator is disabled")
@@ -270,7 +279,7 @@ func (o *Operators) Authenticate(ctx context.Context, name, password string) (Op
 	err := o.db.GetContext(ctx, &row, `SELECT name, role, created_at, disabled_at, last_login_at, password_hash
 		FROM console_operators WHERE name = $1`, name)
 	if errors.Is(err, sql.ErrNoRows) {
-		bcrypt.CompareHashAndPassword(dummyHash, []byte(password)) //nolint:errcheck // for the time it takes
+		bcrypt.CompareHashAndPassword(dummyHash(), []byte(password)) //nolint:errcheck // for the time it takes
 		return Operator{}, errBadLogin
 	}
 	if err != nil {
