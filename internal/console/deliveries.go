@@ -1,7 +1,6 @@
 package console
 
 import (
-	"encoding/csv"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -128,29 +127,18 @@ func (c *Console) handleCallbacks(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) handleCallbacksCSV(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	startCSV(w, "callbacks.csv")
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"id", "created_at", "callback_type", "status", "attempts", "last", "subject", "delivered_at"}) //nolint:errcheck // csv.Writer keeps the first error
-	page := sqlpage.Request{Limit: 1000}
-	for n := 0; n < csvRows; n += 1000 {
-		list, p, err := c.d.Callbacks.List(r.Context(), c.callbackFilter(q, page))
-		if err != nil {
-			c.log.ErrorContext(r.Context(), "console: callbacks export", "err", err)
-			return
-		}
-		for _, cb := range list {
+	exportCSV(c, w, r, "callbacks", []string{"id", "created_at", "callback_type", "status", "attempts", "last", "subject", "delivered_at"},
+		func(page sqlpage.Request) ([]callback.Record, sqlpage.Page, error) {
+			return c.d.Callbacks.List(r.Context(), c.callbackFilter(q, page))
+		},
+		func(cb callback.Record) []string {
 			d := callbackRow(cb)
 			var delivered string
 			if d.Delivered != nil {
 				delivered = jsontime.Format(*d.Delivered)
 			}
-			cw.Write([]string{d.ID, jsontime.Format(d.Created), d.Kind, d.Status, strconv.Itoa(d.Attempts), d.Last, d.Subject, delivered}) //nolint:errcheck // as above
-		}
-		cw.Flush()
-		if page.Cursor = p.Next; p.Next == "" {
-			return
-		}
-	}
+			return []string{d.ID, jsontime.Format(d.Created), d.Kind, d.Status, strconv.Itoa(d.Attempts), d.Last, d.Subject, delivered}
+		})
 }
 
 func (c *Console) messageRow(m exchange.Record) DeliveryRow {

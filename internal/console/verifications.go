@@ -2,7 +2,6 @@ package console
 
 import (
 	"bytes"
-	"encoding/csv"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -86,25 +85,14 @@ func (c *Console) handleVerifications(w http.ResponseWriter, r *http.Request) {
 
 func (c *Console) handleVerificationsCSV(w http.ResponseWriter, r *http.Request) {
 	f := verificationFilters(r.URL.Query())
-	startCSV(w, "verifications.csv")
-	cw := csv.NewWriter(w)
-	cw.Write([]string{"verification_uuid", "created_at", "role", "result", "reason", "counterparty_vasp_id", "asset", "network", "amount", "tx_hash"}) //nolint:errcheck // csv.Writer keeps the first error
-	page := sqlpage.Request{Limit: 1000}
-	for n := 0; n < csvRows; n += 1000 {
-		list, p, err := c.d.Verifications.List(r.Context(), f.filter(page))
-		if err != nil {
-			c.log.ErrorContext(r.Context(), "console: verifications export", "err", err)
-			return
-		}
-		for _, x := range list {
+	exportCSV(c, w, r, "verifications", []string{"verification_uuid", "created_at", "role", "result", "reason", "counterparty_vasp_id", "asset", "network", "amount", "tx_hash"},
+		func(page sqlpage.Request) ([]verification.Verification, sqlpage.Page, error) {
+			return c.d.Verifications.List(r.Context(), f.filter(page))
+		},
+		func(x verification.Verification) []string {
 			v := c.verificationRow(x)
-			cw.Write([]string{v.UUID, jsontime.Format(v.Created), v.Role, v.Result, v.Reason, v.Counterparty, v.Asset, v.Network, v.Amount, v.TxHash}) //nolint:errcheck // as above
-		}
-		cw.Flush()
-		if page.Cursor = p.Next; p.Next == "" {
-			return
-		}
-	}
+			return []string{v.UUID, jsontime.Format(v.Created), v.Role, v.Result, v.Reason, v.Counterparty, v.Asset, v.Network, v.Amount, v.TxHash}
+		})
 }
 
 // VerificationView is one verification's page. Payload and ResultIVMS101 are empty unless an
