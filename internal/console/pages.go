@@ -35,7 +35,7 @@ func (c *Console) handleAssessments(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := AssessmentsView{Frame: frame(r, "KYT assessments", "assessments"), Status: q.Get("status"), Direction: q.Get("direction"),
-		Statuses:   options(q.Get("status"), "", "Any", "PENDING", "Pending", "REGISTERED", "Registered", "PROCESSED", "Processed", "ERROR", "Error"),
+		Statuses:   stageOptions(q.Get("status")),
 		Directions: options(q.Get("direction"), "", "Any", kytjob.Outgoing, "Outgoing", kytjob.Incoming, "Incoming"),
 		Pager:      pager("/console/assessments", q, pg, total.Total, len(list))}
 	for _, a := range list {
@@ -43,6 +43,11 @@ func (c *Console) handleAssessments(w http.ResponseWriter, r *http.Request) {
 		v.Verifications = append(v.Verifications, a.VerificationUUID)
 	}
 	c.render(w, r, http.StatusOK, "assessments", v)
+}
+
+// stageOptions are the stages an assessment or a screening goes through, for a status filter.
+func stageOptions(selected string) []Option {
+	return options(selected, "", "Any", "PENDING", "Pending", "REGISTERED", "Registered", "PROCESSED", "Processed", "ERROR", "Error")
 }
 
 // AssessmentView is one KYT assessment with its alerts and callbacks.
@@ -95,7 +100,7 @@ func (c *Console) handleScreenings(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v := ScreeningsView{Frame: frame(r, "Address screenings", "screenings"), Status: q.Get("status"), Risk: q.Get("risk"),
-		Statuses: options(q.Get("status"), "", "Any", "PENDING", "Pending", "REGISTERED", "Registered", "PROCESSED", "Processed", "ERROR", "Error"),
+		Statuses: stageOptions(q.Get("status")),
 		Risks:    options(q.Get("risk"), "", "Any", "Severe", "Severe", "High", "High", "Medium", "Medium", "Low", "Low"),
 		Pager:    pager("/console/screenings", q, pg, total.Total, len(list))}
 	for _, s := range list {
