@@ -2,7 +2,13 @@ package enclavetest
 
 import (
 	"bufio"
+	"context"
 	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"strings"
@@ -13,6 +19,8 @@ import (
 	"github.com/jmoiron/sqlx"
 	"github.com/stretchr/testify/require"
 
+	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/dbtest"
 )
 
@@ -108,4 +116,32 @@ func ExpireLeadership(t testing.TB, dsn string) {
 	defer db.Close()
 	_, err = db.Exec(`DELETE FROM river_leader`)
 	require.NoError(t, err)
+}
+
+// ServeChild is the body of a child enclave: it opens the pools as serve does, wires the
+// enclave with cfg and tuning (whose seams stop it at the step under test), starts River,
+// prints "READY <addr>" for StartChild and serves until it is killed. CHILD_LOG=1 shows the
+// child's logs, River's included. It panics on any error: the test reading it then fails.
+func ServeChild(cfg config.Config, tuning app.Tuning) {
+	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
+	if err != nil {
+		panic(err)
+	}
+	var lw io.Writer = io.Discard
+	if os.Getenv("CHILD_LOG") != "" {
+		lw = os.Stderr
+	}
+	a, err := app.New(cfg, slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), pools, tuning)
+	if err != nil {
+		panic(err)
+	}
+	if err := a.River.Start(context.Background()); err != nil {
+		panic(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("READY %s\n", ln.Addr())
+	http.Serve(ln, a.Handler) //nolint:errcheck // until SIGKILL
 }

@@ -4,9 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -57,33 +54,13 @@ func runChild() {
 		VerifyUserURL: os.Getenv("CHILD_VERIFY_USER_URL"), VASPAPITimeout: time.Second, VerificationTimeout: 2 * time.Minute,
 		DataKeyset: os.Getenv("CHILD_KEYSET"), PipelineConnections: 4, KYTMaxAge: time.Hour,
 	}
-	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
-	if err != nil {
-		panic(err)
-	}
-	var lw io.Writer = io.Discard // CHILD_LOG=1 shows the child's logs
-	if os.Getenv("CHILD_LOG") != "" {
-		lw = os.Stderr
-	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(lw, nil)), pools, app.Tuning{
+	et.ServeChild(cfg, app.Tuning{
 		Exchange:         exchange.Config{Hook: stop, PeerTimeout: time.Second, Retry: retry.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
 		AfterSend:        func(ctx context.Context, id string) { stop(ctx, "delivered", id) },
 		CallbackTimeout:  time.Second,
 		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 100 * time.Millisecond,
 	})
-	if err != nil {
-		panic(err)
-	}
-	if err := a.River.Start(context.Background()); err != nil {
-		panic(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("READY %s\n", ln.Addr())
-	http.Serve(ln, a.Handler) //nolint:errcheck
 }
 
 // TestCrashAtEveryStepLosesNothing kills either enclave with SIGKILL at each step of the

@@ -3,9 +3,6 @@ package kytjob_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"strings"
@@ -57,15 +54,7 @@ func runChild() {
 	if os.Getenv("CHILD_MONITOR") != "" {
 		cfg.KYTMonitorInterval = 200 * time.Millisecond
 	}
-	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
-	if err != nil {
-		panic(err)
-	}
-	var lw io.Writer = io.Discard // CHILD_LOG=1 shows the child's logs, River's included
-	if os.Getenv("CHILD_LOG") != "" {
-		lw = os.Stderr
-	}
-	a, err := app.New(cfg, slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), pools, app.Tuning{
+	et.ServeChild(cfg, app.Tuning{
 		KYT:              kytjob.Config{Hook: stop, Register: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: retry.Backoff{Base: 20 * time.Millisecond}},
 		Screening:        screening.Config{Hook: stop, Retry: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}, Poll: retry.Backoff{Base: 20 * time.Millisecond, Cap: 100 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},
@@ -73,18 +62,6 @@ func runChild() {
 		CallbackTimeout:  time.Second, // a delivery's timeout is 1 s + 5 s
 		JobTimeout:       time.Second, RescueAfter: 2 * time.Second, PollEvery: 100 * time.Millisecond,
 	})
-	if err != nil {
-		panic(err)
-	}
-	if err := a.River.Start(context.Background()); err != nil {
-		panic(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	fmt.Printf("READY %s\n", ln.Addr())
-	http.Serve(ln, a.Handler) //nolint:errcheck
 }
 
 // startChild starts a child enclave on dsn that stops itself at step crashAt.
