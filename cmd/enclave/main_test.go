@@ -235,14 +235,9 @@ func devArgs(dataDir string) []string {
 // tells the story of both roles and exits 0 once every callback of both sides arrived; a
 // second run reuses the cluster, both databases and the keys it left behind.
 func TestDevDemo(t *testing.T) {
-	if testing.Short() {
-		t.Skip("runs dev: two enclaves and a PostgreSQL of their own, a slow test left out by -short")
-	}
+	et.Slow(t, "runs dev: two enclaves and a PostgreSQL of their own")
 	t.Parallel()
-	dir := t.TempDir()
-	// PostgreSQL runs as the postgres user when we are root: here it can reach the dir.
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	dir := devDir(t)
 	var out et.SyncBuffer
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -589,9 +584,7 @@ func TestHealthcheck(t *testing.T) {
 func TestDevStory(t *testing.T) {
 	et.Slow(t, "runs dev and the whole printed story through bash and curl")
 	t.Parallel()
-	dir := t.TempDir()
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	dir := devDir(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	var out et.SyncBuffer
@@ -649,9 +642,7 @@ func TestDevStory(t *testing.T) {
 func TestDevStopsWhenKilled(t *testing.T) {
 	et.Slow(t, "runs dev through go run and as a binary, and kills them")
 	t.Parallel()
-	dir := t.TempDir()
-	require.NoError(t, os.Chmod(dir, 0o755))
-	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	dir := devDir(t)
 	args := []string{"dev", "--listen", "127.0.0.1:0", "--counterparty-listen", "127.0.0.1:0", "--data-dir", filepath.Join(dir, "pgdata")}
 	urlRE := regexp.MustCompile(`DATABASE_URL=(postgres://\S+@127\.0\.0\.1:(\d+)/\S+)`)
 	pidRE := regexp.MustCompile(`SIGUSR1 to dev, process (\d+)`)
@@ -743,4 +734,14 @@ func TestOpenDBNeverShowsThePassword(t *testing.T) {
 			}
 		}
 	}
+}
+
+// devDir is a temporary directory for dev's data that PostgreSQL, run as the postgres user
+// when we are root, can reach.
+func devDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	require.NoError(t, os.Chmod(dir, 0o755))
+	require.NoError(t, os.Chmod(filepath.Dir(dir), 0o755))
+	return dir
 }
