@@ -37,7 +37,10 @@ type Lane[T any] struct {
 	Deliver func(ctx context.Context, row T)
 	Log     *slog.Logger
 	// Running, when set, counts the deliveries this process is making (/metrics).
-	Running interface{ Inc(); Dec() }
+	Running interface {
+		Inc()
+		Dec()
+	}
 
 	wake     chan struct{}
 	stop     context.CancelFunc // ends claiming

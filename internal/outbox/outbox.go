@@ -36,15 +36,15 @@ const Columns = `status, attempts, last_status_code, last_error, next_attempt_at
 
 // Delivery is how a message's delivery went, as the API shows it; records embed it.
 type Delivery struct {
-	Status         string         `json:"status" db:"status"`
-	Attempts       int            `json:"attempts" db:"attempts"`
-	LastStatusCode *int           `json:"lastStatusCode" db:"last_status_code"`
-	LastError      *string        `json:"lastError" db:"last_error"`
+	Status         string  `json:"status" db:"status"`
+	Attempts       int     `json:"attempts" db:"attempts"`
+	LastStatusCode *int    `json:"lastStatusCode" db:"last_status_code"`
+	LastError      *string `json:"lastError" db:"last_error"`
 	// NextAttemptAt is when a PENDING message is (next) attempted; null once it is DELIVERED
 	// or FAILED.
 	NextAttemptAt *jsontime.Time `json:"nextAttemptAt" db:"-"`
-	CreatedAt      jsontime.Time  `json:"createdAt" db:"-"`
-	DeliveredAt    *jsontime.Time `json:"deliveredAt" db:"-"`
+	CreatedAt     jsontime.Time  `json:"createdAt" db:"-"`
+	DeliveredAt   *jsontime.Time `json:"deliveredAt" db:"-"`
 	// Redeliveries counts the times an operator started the delivery again; RedeliveredAt is
 	// the last of them.
 	Redeliveries  int            `json:"redeliveries" db:"redeliveries"`
