@@ -121,10 +121,7 @@ func NewService(api, delivery *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 
 // Start starts delivering: until Stop, due callbacks are claimed and delivered. running, when
 // set, counts the deliveries this process makes.
-func (s *Service) Start(running interface {
-	Inc()
-	Dec()
-}) {
+func (s *Service) Start(running prometheus.Gauge) {
 	s.lane.Running = running
 	s.lane.Start()
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jmoiron/sqlx"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Lane delivers the PENDING rows of one outbox table whose next_attempt_at has come: the row
@@ -37,10 +38,7 @@ type Lane[T any] struct {
 	Deliver func(ctx context.Context, row T)
 	Log     *slog.Logger
 	// Running, when set, counts the deliveries this process is making (/metrics).
-	Running interface {
-		Inc()
-		Dec()
-	}
+	Running prometheus.Gauge
 
 	wake     chan struct{}
 	stop     context.CancelFunc // ends claiming
