@@ -52,6 +52,10 @@ type Lane[T any] struct {
 // enough that one statement stays short.
 const maxClaim = 200
 
+// cooldown is the least time between two claims: under load, the wakes of many commits share
+// one claim (as River's FetchCooldown does for its fetches) instead of a statement each.
+const cooldown = 5 * time.Millisecond
+
 // Start runs the lane until Stop or StopAndCancel.
 func (l *Lane[T]) Start() {
 	l.wake = make(chan struct{}, 1)
@@ -114,7 +118,16 @@ func (l *Lane[T]) run(claiming, delivering context.Context) {
 	defer wg.Wait()
 	tick := time.NewTicker(l.Poll)
 	defer tick.Stop()
+	var last time.Time
 	for {
+		if d := cooldown - time.Since(last); d > 0 {
+			select {
+			case <-claiming.Done():
+				return
+			case <-time.After(d):
+			}
+		}
+		last = time.Now()
 		want := min(cap(slots)-len(slots), maxClaim)
 		got := 0
 		if want > 0 {
