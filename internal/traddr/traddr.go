@@ -80,22 +80,29 @@ func Decode(ta string) (string, error) {
 	return u.String(), nil
 }
 
+// CheckURL checks rawURL is a URL a TRP request may go to: https, or http on a loopback host,
+// without credentials or a fragment. The error says which rule it breaks, without the URL.
+func CheckURL(rawURL string) error {
+	_, err := check(rawURL)
+	return err
+}
+
 // check parses rawURL as a URL a TRP request may go to.
 func check(rawURL string) (*url.URL, error) {
 	u, err := url.Parse(rawURL)
 	switch {
 	case err != nil || u.Host == "" || u.Hostname() == "" || u.Opaque != "":
-		return nil, errors.New("the URL inside is not an absolute URL with a host")
+		return nil, errors.New("not an absolute URL with a host")
 	case u.User != nil:
-		return nil, errors.New("the URL inside carries credentials, which a Travel Address must not")
+		return nil, errors.New("the URL carries credentials, which it must not")
 	case u.Fragment != "":
-		return nil, errors.New("the URL inside has a #fragment, which a Travel Address must not")
+		return nil, errors.New("the URL has a #fragment, which it must not")
 	case u.Scheme == "https":
 	case u.Scheme == "http" && Loopback(u.Hostname()):
 	case u.Scheme == "http":
-		return nil, fmt.Errorf("the URL inside is plain http on %s: only a loopback host may be reached without https", u.Hostname())
+		return nil, fmt.Errorf("plain http to %s: only a loopback host may be reached without https", u.Hostname())
 	default:
-		return nil, fmt.Errorf("the URL inside has scheme %q; want https", u.Scheme)
+		return nil, fmt.Errorf("scheme %q; want https", u.Scheme)
 	}
 	return u, nil
 }
