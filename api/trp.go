@@ -46,7 +46,8 @@ func NewTRPHandler(d TRPDeps) *gin.Engine {
 		abort(c, http.StatusMethodNotAllowed, errorBody{Code: apperr.MethodNotAllowed, Message: "method: a TRP request is a POST"})
 	})
 
-	r.POST("/transfers/:wallet", handleTRPInquiry(d.Log, d.Exchange))
+	r.POST("/transfers", handleTRPInquiry(d.Log, d.Exchange))         // a counterparty of the peers file: the wallet is in the IVMS101
+	r.POST("/transfers/:wallet", handleTRPInquiry(d.Log, d.Exchange)) // a Travel Address of ours (enclave trp address)
 	r.POST("/callbacks/:token", handleTRPCallback(d.Log, d.Exchange))
 	r.GET("/identity", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"name": d.Name, "x509": d.CertPEM}) })
 	r.GET("/version", func(c *gin.Context) { c.JSON(http.StatusOK, gin.H{"version": trp.APIVersion, "vendor": "enclave"}) })
