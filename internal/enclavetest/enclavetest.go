@@ -145,11 +145,14 @@ func Start(t testing.TB, o Options) *Enclave {
 			trpSrv = trpServer()
 		}
 		e.Config.TRPListenAddr = trpSrv.Listener.Addr().String()
-		e.Config.TRPURL = "http://" + e.Config.TRPListenAddr
+		// localhost, not 127.0.0.1: TRISA's Travel Address codec cannot read an IP address
+		// with a port.
+		local := "localhost:" + strings.TrimPrefix(e.Config.TRPListenAddr, "127.0.0.1:")
+		e.Config.TRPURL = "http://" + local
 		e.Config.TRPInsecure = true
 		if o.TRPMutualTLS {
 			c := TRPTLS(t)
-			e.Config.TRPURL = "https://" + e.Config.TRPListenAddr
+			e.Config.TRPURL = "https://" + local
 			e.Config.TRPInsecure, e.Config.TRPTLSCert, e.Config.TRPTLSKey, e.Config.TRPTLSCA = false, c.Cert, c.Key, c.CA
 		}
 		e.TRPURL = e.Config.TRPURL

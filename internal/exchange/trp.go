@@ -155,10 +155,11 @@ func (s *Service) renderTRP(kind string, v verification.Verification, t transfer
 		if err != nil {
 			return "", nil, err
 		}
-		coin, ok := trp.CoinType(v.Asset)
+		n, ok := trp.CoinType(v.Asset)
 		if !ok {
 			return "", nil, fmt.Errorf("asset %s has no SLIP-0044 coin type", v.Asset)
 		}
+		coin := trp.Coin(n)
 		to, body = t.Endpoint.String, struct {
 			Asset    trp.Asset       `json:"asset"`
 			Amount   json.RawMessage `json:"amount"`
@@ -293,7 +294,7 @@ func (s *Service) ReceiveInquiry(ctx context.Context, wallet, requestID string, 
 	switch {
 	case in.Asset.SLIP0044 != nil:
 		var ok bool
-		if symbol, ok = trp.Symbol(*in.Asset.SLIP0044); !ok {
+		if symbol, ok = trp.Symbol(int(*in.Asset.SLIP0044)); !ok {
 			return apperr.Bad("asset.slip0044: coin type %d is not an asset this enclave knows", *in.Asset.SLIP0044)
 		}
 	default:

@@ -16,6 +16,8 @@ import (
 	"fmt"
 	"mime"
 	"net/http"
+	"reflect"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -80,8 +82,45 @@ func Version3(v string) bool {
 
 // Asset names the asset of a transfer: a SLIP-0044 coin type or a Digital Token Identifier.
 type Asset struct {
-	SLIP0044 *int   `json:"slip0044,omitempty"`
+	SLIP0044 *Coin  `json:"slip0044,omitempty"`
 	DTI      string `json:"dti,omitempty"`
+}
+
+// Coin is a SLIP-0044 coin type. The specification writes it as the integer; TRISA's library
+// (and so Envoy) writes and reads only the coin's symbol as a string ("ETH"). It is read from
+// either (or a numeric string), and written as the symbol where the enclave knows one, so that
+// the open-source implementations read it.
+type Coin int
+
+// UnmarshalJSON reads 60, "60" or "ETH".
+func (c *Coin) UnmarshalJSON(b []byte) error {
+	var n int
+	if err := json.Unmarshal(b, &n); err == nil {
+		*c = Coin(n)
+		return nil
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return &json.UnmarshalTypeError{Value: "value", Type: reflect.TypeOf(0), Field: "asset.slip0044"}
+	}
+	if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil {
+		*c = Coin(n)
+		return nil
+	}
+	n, ok := CoinType(strings.ToUpper(strings.TrimSpace(s)))
+	if !ok {
+		return apperr.Bad("asset.slip0044: %s is not a coin this enclave knows", validate.Quote(s))
+	}
+	*c = Coin(n)
+	return nil
+}
+
+// MarshalJSON writes the coin's symbol, or the integer for a coin without a known symbol.
+func (c Coin) MarshalJSON() ([]byte, error) {
+	if s, ok := Symbol(int(c)); ok {
+		return json.Marshal(s)
+	}
+	return json.Marshal(int(c))
 }
 
 // Inquiry is the originator's question (the POST to the Travel Address). IVMS101 is kept as
