@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/url"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
@@ -338,6 +339,9 @@ var trpNamespace = uuid.MustParse("6f0c5a52-3f5e-4c8e-9a51-2b1d7c1e8f11")
 // wallet (the Travel Address's): the beneficiary's accountNumber is the wallet when the
 // originator did not write one, and must be it when it did.
 func inboundPayload(ivms json.RawMessage, wallet string) (json.RawMessage, error) {
+	if wallet != "" && (len(wallet) > 256 || !utf8.ValidString(wallet) || strings.ContainsFunc(wallet, func(r rune) bool { return r <= ' ' || r == 0x7f })) {
+		return nil, apperr.Bad("wallet: the Travel Address's path does not name a wallet address")
+	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(ivms, &top); err != nil {
 		return nil, apperr.Bad("IVMS101: want an object")
