@@ -205,7 +205,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		return nil, err
 	}
 
-	dir := newDirectory(cfg, pools, t, metrics, log)
+	dir := newDirectory(cfg, pools, t, xc.TRPClient, metrics, log)
 	checks, err := exchange.NewChecks(xchg, vasp, cfg.VASPAPITimeout, log, metrics)
 	if err != nil {
 		return nil, err

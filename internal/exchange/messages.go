@@ -303,7 +303,7 @@ func (s *Service) fail(ctx context.Context, m Record, v verification.Verificatio
 			return nil
 		}
 		next, changed, _ := verification.Transition(v.Outcome, verification.Answered, verification.Outcome{
-			Result: verification.Error, Reason: verification.ReasonUndefinedError, Message: "the beneficiary VASP's enclave refused the verification: " + problem})
+			Result: verification.Error, Reason: verification.ReasonUndefinedError, Message: "the beneficiary VASP refused the verification: " + problem})
 		if !changed {
 			return nil
 		}

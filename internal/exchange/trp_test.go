@@ -3,7 +3,9 @@ package exchange_test
 import (
 	"encoding/json"
 	"net/http/httptest"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -27,6 +29,7 @@ func startTRPPair(t *testing.T, mutualTLS bool) (ours, theirs *enclavetest.Encla
 			o.Config = func(c *config.Config) {
 				c.Peers = []config.Peer{{VaspID: enclavetest.TheirVasp, Name: "Their VASP", Protocol: config.ProtocolTRP,
 					URL: scheme + trpSrvs[1].Listener.Addr().String() + "/transfers"}}
+				c.PeerProbeInterval = 200 * time.Millisecond
 			}
 		}
 	})
@@ -64,6 +67,11 @@ func TestTRPCounterpartyOfThePeersFile(t *testing.T) {
 	require.Contains(t, *d.Verification.Message, "BLACKLISTED", "the TRP rejection's reason is kept in the message")
 
 	require.Len(t, ours.Receiver.OfType(webhook.TypeVerificationResult, id), 1)
+	// The directory probes a TRP counterparty at its endpoint (behind mTLS): UP.
+	require.Eventually(t, func() bool {
+		r := ours.Client.Do("GET", "/v1/vasps", nil, nil)
+		return r.Status == 200 && strings.Contains(string(r.Body), `"health":"UP"`)
+	}, wait, 50*time.Millisecond)
 	for _, e := range []*enclavetest.Enclave{ours, theirs} {
 		for _, q := range []string{`SELECT row_to_json(v)::text FROM verifications v`, `SELECT row_to_json(c)::text FROM callbacks c`,
 			`SELECT row_to_json(m)::text FROM peer_messages m`, `SELECT row_to_json(x)::text FROM trp_transfers x`, `SELECT args::text FROM river_job`} {

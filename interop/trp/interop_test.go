@@ -87,6 +87,8 @@ func (b *theirBeneficiary) OnInquiry(in *trp.Inquiry) (*trp.Resolution, error) {
 		return &trp.Resolution{Rejected: "sanctioned wallet"}, nil
 	case in.Amount == 3.5:
 		return nil, nil // decided later: the handler answers {"version"}
+	case in.Amount == 4.5: // approves another wallet than the one asked about
+		return &trp.Resolution{Approved: &trp.Approval{Address: "0x0000000000000000000000000000000000000001", Callback: b.url + "/confirm"}}, nil
 	}
 	return &trp.Resolution{Approved: &trp.Approval{Address: beneficiaryAddr, Callback: b.url + "/confirm"}}, nil
 }
@@ -199,6 +201,13 @@ func TestOurInquiryToTRISAsHandler(t *testing.T) {
 	require.Empty(t, c.TXID)
 	require.Contains(t, c.Canceled, "user withdrew")
 	require.Len(t, ours.Receiver.OfType(webhook.TypeVerificationResult, later), 1)
+
+	// Approved for another wallet: ERROR / BENEFICIARY-ACCOUNT-NOT-MATCHED, and it is told so.
+	moved := create(t, ours, verification("4.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
+	m := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, moved, wait)
+	require.Equal(t, "ERROR", m.Verification.Result)
+	require.Equal(t, "BENEFICIARY-ACCOUNT-NOT-MATCHED", *m.Verification.Reason)
+	require.Contains(t, them.confirmation(t, 3)[2].Canceled, "BENEFICIARY-ACCOUNT-NOT-MATCHED")
 
 	// An unknown callback is 404.
 	err = cli.Resolve(context.Background(), &trp.Resolution{Info: &trp.Info{Address: ours.TRPURL + "/callbacks/nope"}, Rejected: "x"})
