@@ -328,7 +328,24 @@ func (s *Service) ReceiveInquiry(ctx context.Context, wallet, requestID string, 
 	if e, ok := apperr.As(err); ok && strings.HasPrefix(e.Message, "verificationUuid:") {
 		return apperr.Bad("%s: %s was sent before with another inquiry", trp.HeaderRequestIdentifier, validate.Quote(requestID))
 	}
-	return err
+	return inquiryFields(err)
+}
+
+// trpFields renames the fields of a verification, as the checks of internal/verification name
+// them, to the TRP inquiry's: the counterparty learns which of its own fields is at fault.
+var trpFields = strings.NewReplacer("assetInfo.amount", "amount", "assetInfo.symbol", "asset", "assetInfo.network", "asset",
+	"payload.ivms101", "IVMS101", "payload", "IVMS101")
+
+func inquiryFields(err error) error {
+	e, ok := apperr.As(err)
+	if !ok {
+		return err
+	}
+	out := &apperr.Error{Code: e.Code, Message: trpFields.Replace(e.Message)}
+	for _, p := range e.Problems {
+		out.Problems = append(out.Problems, apperr.Problem{Field: trpFields.Replace(p.Field), Rule: p.Rule})
+	}
+	return out
 }
 
 // trpNamespace names the verifications of inbound TRP inquiries (UUIDv5 of the originator's

@@ -2,6 +2,8 @@ package exchange_test
 
 import (
 	"encoding/json"
+	"io"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -110,6 +112,25 @@ func TestTRPTravelAddress(t *testing.T) {
 	require.NoError(t, theirs.DB.Get(&inbound, `SELECT uuid FROM verifications WHERE role = 'BENEFICIARY'`))
 	er := theirs.Receiver.WaitFor(t, webhook.TypeErrorReport, inbound, wait)
 	require.Contains(t, er.ErrorReport.Message, "user withdrew")
+
+	// A raw inquiry to theirs: problems named by the TRP fields.
+	inquire := func(wallet, amount string) (int, string) {
+		b := `{"asset":{"slip0044":60},"amount":` + amount + `,"callback":"http://localhost:1/cb","IVMS101":{"beneficiary":{}}}`
+		req, _ := http.NewRequest("POST", theirs.TRPURL+"/transfers/"+wallet, strings.NewReader(b))
+		req.Header.Set("api-version", "3.1.0")
+		req.Header.Set("request-identifier", "b0a4c1d2-0000-4000-8000-000000000001")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	st, msg = inquire("not-an-address", `"1"`)
+	require.Equal(t, 400, st, msg)
+	require.Contains(t, msg, `"message":"IVMS101.beneficiary.accountNumber[0]: \"not-an-address\" is not an address`)
+	st, msg = inquire(beneficiaryAddr, `"-1"`)
+	require.Equal(t, 400, st, msg)
+	require.Contains(t, msg, `"message":"amount: want a positive decimal`)
 
 	for name, bad := range map[string]string{"NotAnAddress": "https://example.com", "Checksum": ta[:len(ta)-1] + "z"} {
 		b["beneficiaryTravelAddress"] = bad

@@ -324,6 +324,13 @@ func TestTRISAsInquiryToUs(t *testing.T) {
 	require.NoError(t, ours.DB.Get(&id, `SELECT uuid FROM verifications WHERE amount = 4`))
 	require.Contains(t, ours.Receiver.WaitFor(t, webhook.TypeErrorReport, id, wait).ErrorReport.Message, "customer changed their mind")
 
+	// An inquiry for a wallet that is not one of the asset's network: 400 naming the TRP field.
+	_, err = cli.Inquiry(context.Background(), &trp.Inquiry{Info: &trp.Info{Address: mustTA(t, ours.TRPURL, "not-an-address")},
+		Asset: &trp.Asset{SLIP044: slip0044.CoinType(60)}, Amount: 1, Callback: them.url + "/x", IVMS101: &ivms})
+	var se *trp.StatusError
+	require.ErrorAs(t, err, &se)
+	require.Equal(t, http.StatusBadRequest, se.Code)
+
 	// Headers as TRISA's handlers check them: 400 without api-version, 415 for another type,
 	// 405 for a GET; all without a 500.
 	tlsClient := &http.Client{Transport: &http.Transport{TLSClientConfig: certs.ClientTLS(t)}}
@@ -359,3 +366,9 @@ func TestTRISAsInquiryToUs(t *testing.T) {
 
 // localhost names a test server's loopback address by name.
 func localhost(u string) string { return strings.Replace(u, "127.0.0.1", "localhost", 1) }
+
+func mustTA(t *testing.T, base, wallet string) string {
+	ta, err := exchange.TRPAddress(base, wallet)
+	require.NoError(t, err)
+	return ta
+}
