@@ -26,6 +26,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -33,6 +34,7 @@ import (
 	"github.com/travelrule/enclave/internal/app"
 	"github.com/travelrule/enclave/internal/config"
 	"github.com/travelrule/enclave/internal/kytsim"
+	"github.com/travelrule/enclave/internal/pglocal"
 	"github.com/travelrule/enclave/internal/seal"
 	"github.com/travelrule/enclave/webhook"
 )
@@ -97,6 +99,18 @@ type Result struct {
 	DuplicateDeliveries    int
 	SignatureFailures      int
 	CallbacksNotYetArrived []string
+	// Reads is how many GETs of one assessment were made while the load ran (a few a
+	// second, of an assessment just accepted) and their latency: what a VASP's backend that
+	// looks up an assessment meets at that load.
+	Reads              int
+	ReadP50, ReadP99   time.Duration
+	ReadsFailed        int
+	// CPU is the processor time spent from the first accept (warm-up included) to the last
+	// callback, divided by the assessments accepted in that time: the bench process's (the
+	// enclave, with the load generator, kytsim and the receiver, which run in it) and
+	// PostgreSQL's (0 when its server is not on this machine).
+	CPUProcess, CPUPostgres time.Duration
+	PostgresMeasured        bool
 }
 
 // Second is the accept latency of one measured second.
@@ -156,6 +170,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 		vs[i] = id
 	}
 	simBefore := len(sim.Requests())
+	// Each verification sent the counterparty a message or two (the exchange); their delivery
+	// is not the pipeline measured here, so it ends before the clock starts.
+	if err := drainPeerLane(ctx, pools.API, o.Drain); err != nil {
+		return res, err
+	}
+	cpu0, err := readCPU(ctx, pools.API)
+	if err != nil {
+		return res, err
+	}
 
 	// Accept at a fixed rate, open loop: a request is due every 1/rate whether or not the
 	// previous ones have answered (up to Concurrency in flight).
@@ -174,6 +197,8 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	sem := make(chan struct{}, o.Concurrency)
 	var wg sync.WaitGroup
 	interval := time.Second / time.Duration(o.Rate)
+	var latest atomic.Value // the requestId last accepted, for the reader
+	reads := startReader(ctx, hc, base, &latest)
 	start := time.Now()
 	for i := range n {
 		due := start.Add(time.Duration(i) * interval)
@@ -196,10 +221,14 @@ func Run(ctx context.Context, o Options) (Result, error) {
 				return
 			}
 			acc = append(acc, accepted{id: id, at: t0, latency: lat, transfer: isTransfer[i], warmup: i < warm})
+			if i >= warm {
+				latest.Store(id)
+			}
 		}(i)
 	}
 	wg.Wait()
 	end := time.Now()
+	res.Reads, res.ReadsFailed, res.ReadP50, res.ReadP99 = reads.stop()
 	measured := start.Add(time.Duration(warm) * interval) // when the first measured request was due
 	var latencies []time.Duration
 	perSecond := make([][]time.Duration, int(end.Sub(measured)/time.Second)+1)
@@ -229,6 +258,15 @@ func Run(ctx context.Context, o Options) (Result, error) {
 	deadline := time.Now().Add(o.Drain)
 	for time.Now().Before(deadline) && rcv.count() < len(acc) {
 		time.Sleep(50 * time.Millisecond)
+	}
+	cpu1, err := readCPU(ctx, pools.API)
+	if err != nil {
+		return res, err
+	}
+	if len(acc) > 0 {
+		res.CPUProcess = (cpu1.process - cpu0.process) / time.Duration(len(acc))
+		res.CPUPostgres = (cpu1.postgres - cpu0.postgres) / time.Duration(len(acc))
+		res.PostgresMeasured = cpu0.postmaster != 0 && cpu0.postmaster == cpu1.postmaster
 	}
 	got := rcv.snapshot()
 	var e2e []time.Duration
@@ -455,6 +493,18 @@ func (r Result) Print(w io.Writer, o Options) {
 		r.Screened, r.ScreenRate, ratio(r.ScreenRate), ms(r.ScreenP50), ms(r.ScreenP99), ms(r.ScreenAttemptP50), ms(r.ScreenTransP50), floor)
 	fmt.Fprintf(w, "  delivered:   %d completed (%d PROCESSED, %d ERROR) at %.0f assessments/s%s; accept->callback p50 %s, p99 %s\n",
 		r.Completed, r.Processed, r.Errored, r.EndToEndRate, ratio(r.EndToEndRate), ms(r.E2EP50), ms(r.E2EP99))
+	if r.Reads > 0 || r.ReadsFailed > 0 {
+		fmt.Fprintf(w, "  reads:       %d GETs of one assessment during the load, %d failed, p50 %s, p99 %s\n",
+			r.Reads, r.ReadsFailed, ms(r.ReadP50), ms(r.ReadP99))
+	}
+	pg := "PostgreSQL not measured (its server is not on this machine)"
+	total := r.CPUProcess
+	if r.PostgresMeasured {
+		pg = "PostgreSQL " + msPrecise(r.CPUPostgres)
+		total += r.CPUPostgres
+	}
+	fmt.Fprintf(w, "  cpu:         %s per assessment: bench process %s (the enclave, and the load, kytsim and the receiver it also runs), %s\n",
+		msPrecise(total), msPrecise(r.CPUProcess), pg)
 	fmt.Fprintf(w, "  chainalysis: %.2f calls per ATTEMPT (minimum 2), %.2f per TRANSFER (minimum 3)\n", r.CallsPerAttempt, r.CallsPerTransfer)
 	fmt.Fprintf(w, "  callbacks:   %d duplicate deliveries, %d signature failures\n", r.DuplicateDeliveries, r.SignatureFailures)
 	fmt.Fprintf(w, "  lost:        %d\n", r.Lost)
@@ -468,6 +518,96 @@ func (r Result) PrintPerSecond(w io.Writer) {
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.1fms", float64(d)/float64(time.Millisecond)) }
+
+func msPrecise(d time.Duration) string {
+	return fmt.Sprintf("%.2fms", float64(d)/float64(time.Millisecond))
+}
+
+// drainPeerLane waits until no message to a counterparty is PENDING.
+func drainPeerLane(ctx context.Context, db *sqlx.DB, bound time.Duration) error {
+	deadline := time.Now().Add(bound)
+	for {
+		var n int
+		if err := db.GetContext(ctx, &n, `SELECT count(*) FROM peer_messages WHERE status = 'PENDING'`); err != nil {
+			return fmt.Errorf("bench: wait for the exchange's messages: %w", err)
+		}
+		if n == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bench: %d messages to the counterparty still PENDING after %s", n, bound)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// cpuReading is the processor time used so far by this process and by the PostgreSQL
+// server behind db.
+type cpuReading struct {
+	process, postgres time.Duration
+	postmaster        int
+}
+
+func readCPU(ctx context.Context, db *sqlx.DB) (cpuReading, error) {
+	var r cpuReading
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return r, fmt.Errorf("bench: getrusage: %w", err)
+	}
+	r.process = time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	var backend int
+	if err := db.GetContext(ctx, &backend, `SELECT pg_backend_pid()`); err != nil {
+		return r, fmt.Errorf("bench: read PostgreSQL's pid: %w", err)
+	}
+	if r.postmaster = pglocal.ParentPID(backend); r.postmaster != 0 {
+		r.postgres = pglocal.ServerCPU(r.postmaster)
+	}
+	return r, nil
+}
+
+// reader GETs the assessment accepted last, a few times a second, while the load runs.
+type reader struct {
+	done      chan struct{}
+	finished  chan struct{}
+	latencies []time.Duration
+	failed    int
+}
+
+func startReader(ctx context.Context, hc *http.Client, base string, latest *atomic.Value) *reader {
+	r := &reader{done: make(chan struct{}), finished: make(chan struct{})}
+	go func() {
+		defer close(r.finished)
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-r.done:
+				return
+			case <-tick.C:
+			}
+			id, _ := latest.Load().(string)
+			if id == "" {
+				continue
+			}
+			t0 := time.Now()
+			var out webhook.KYTResultData
+			err := get(ctx, hc, base+"/v1/risk-assessment/chainalysis-kyt/"+id, &out)
+			if err != nil || out.RiskAssessment.ChainalysisKYT.RequestID != id {
+				r.failed++
+				continue
+			}
+			r.latencies = append(r.latencies, time.Since(t0))
+		}
+	}()
+	return r
+}
+
+// stop ends the reads and returns how many succeeded and failed, and their p50 and p99.
+func (r *reader) stop() (int, int, time.Duration, time.Duration) {
+	close(r.done)
+	<-r.finished
+	return len(r.latencies), r.failed, percentile(r.latencies, 0.5), percentile(r.latencies, 0.99)
+}
 
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {
@@ -506,7 +646,15 @@ func assess(ctx context.Context, hc *http.Client, base, id string) (string, erro
 }
 
 func post(ctx context.Context, hc *http.Client, url, body string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, "POST", url, strings.NewReader(body))
+	return call(ctx, hc, "POST", url, strings.NewReader(body), out)
+}
+
+func get(ctx context.Context, hc *http.Client, url string, out any) error {
+	return call(ctx, hc, "GET", url, nil, out)
+}
+
+func call(ctx context.Context, hc *http.Client, method, url string, body io.Reader, out any) error {
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
 	if err != nil {
 		return err
 	}

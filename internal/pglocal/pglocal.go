@@ -304,30 +304,77 @@ func freePort() (int, error) {
 	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
-// CPU is the processor time the server has used so far: its postmaster's and that of every
-// backend it has reaped. The test harness reports it (TEST_CPU_REPORT=file) to find where the
-// suite's time goes: most of it is PostgreSQL's, which a test process's own rusage omits.
+// CPU is the processor time the server has used so far: its postmaster's, that of every
+// backend it has reaped, and that of the backends still running. The test harness reports it
+// (TEST_CPU_REPORT=file) to find where the suite's time goes: most of it is PostgreSQL's, which
+// a test process's own rusage omits.
 func (c *Cluster) CPU() time.Duration {
 	b, err := os.ReadFile(filepath.Join(c.dataDir, "postmaster.pid"))
 	if err != nil {
 		return 0
 	}
 	pid, _, _ := strings.Cut(string(b), "\n")
-	st, err := os.ReadFile("/proc/" + strings.TrimSpace(pid) + "/stat")
+	n, err := strconv.Atoi(strings.TrimSpace(pid))
 	if err != nil {
 		return 0
 	}
-	// Fields after the command's closing parenthesis: utime, stime, cutime, cstime are the
-	// 12th to 15th (1-based) of those.
-	_, rest, _ := strings.Cut(string(st), ") ")
-	f := strings.Fields(rest)
+	return ServerCPU(n)
+}
+
+// ServerCPU is the processor time a PostgreSQL server on this machine has used so far, given
+// its postmaster's pid: the postmaster's own, its reaped backends' (counted into it when they
+// exit) and its running backends'. A difference of two readings is what the server spent
+// between them, whichever backends came and went. 0 when the process cannot be read.
+func ServerCPU(postmaster int) time.Duration {
+	f := procStat(postmaster)
 	if len(f) < 15 {
 		return 0
 	}
-	var ticks int64
-	for _, x := range f[11:15] {
-		n, _ := strconv.ParseInt(x, 10, 64)
-		ticks += n
+	ticks := sumTicks(f[11:15]) // utime, stime, cutime, cstime
+	entries, _ := os.ReadDir("/proc")
+	parent := strconv.Itoa(postmaster)
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == postmaster {
+			continue
+		}
+		if c := procStat(pid); len(c) >= 13 && c[1] == parent {
+			ticks += sumTicks(c[11:13]) // a running backend: utime, stime
+		}
 	}
 	return time.Duration(ticks) * time.Second / 100 // USER_HZ is 100 on Linux
+}
+
+// ParentPID is the parent of process pid (a backend's parent is its postmaster), 0 when it
+// cannot be read: the server is on another machine, or in another namespace.
+func ParentPID(pid int) int {
+	f := procStat(pid)
+	if len(f) < 2 {
+		return 0
+	}
+	n, _ := strconv.Atoi(f[1])
+	return n
+}
+
+// procStat is /proc/pid/stat's fields after the command's closing parenthesis: state, ppid,
+// … utime, stime, cutime, cstime are the 12th to 15th (1-based) of them.
+func procStat(pid int) []string {
+	st, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return nil
+	}
+	i := strings.LastIndex(string(st), ") ")
+	if i < 0 {
+		return nil
+	}
+	return strings.Fields(string(st[i+2:]))
+}
+
+func sumTicks(fields []string) int64 {
+	var t int64
+	for _, x := range fields {
+		n, _ := strconv.ParseInt(x, 10, 64)
+		t += n
+	}
+	return t
 }
