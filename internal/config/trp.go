@@ -89,9 +89,10 @@ func (c Config) CheckTRP() []string {
 
 // TRPTLS returns the TLS configurations of the TRP listener (which requires a client
 // certificate signed by ENCLAVE_TRP_TLS_CA) and of the TRP client (which presents ours and
-// trusts that CA only). Both are nil with ENCLAVE_TRP_INSECURE.
+// trusts that CA only). Both are nil with ENCLAVE_TRP_INSECURE, or when none of the three
+// files is named (CheckTRP says whether TRP needs them).
 func (c Config) TRPTLS() (server, client *tls.Config, err error) {
-	if c.TRPInsecure {
+	if c.TRPInsecure || (c.TRPTLSCert == "" && c.TRPTLSKey == "" && c.TRPTLSCA == "") {
 		return nil, nil, nil
 	}
 	cert, err := tls.LoadX509KeyPair(c.TRPTLSCert, c.TRPTLSKey)

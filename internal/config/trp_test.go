@@ -55,4 +55,11 @@ func TestTRPNeedsMutualTLS(t *testing.T) {
 	} {
 		require.ErrorContains(t, Load(env(c.env)).Validate(0), c.want, name)
 	}
+	// Without TRP, nothing of it is needed.
+	c := Load(env(map[string]string{}))
+	require.NoError(t, c.Validate(0))
+	server, client, err := c.TRPTLS()
+	require.NoError(t, err)
+	require.Nil(t, server)
+	require.Nil(t, client)
 }
