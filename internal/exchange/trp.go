@@ -242,11 +242,12 @@ func (s *Service) inquiryAnswered(ctx context.Context, m Record, v verification.
 		if err := delivered(ctx, tx, m.ID, attempts, a.Status); err != nil {
 			return err
 		}
-		return s.resolved(ctx, tx, v, res)
+		err := s.resolved(ctx, tx, v, res)
+		if e, ok := apperr.As(err); ok && e.Code == apperr.Conflict {
+			return nil // already ended (an error report, the timeout): delivered all the same, the answer changes nothing
+		}
+		return err
 	})
-	if e, ok := apperr.As(err); ok && e.Code == apperr.Conflict {
-		return nil // already ended (an error report, the timeout): the answer changes nothing
-	}
 	if err == nil {
 		s.sent.WithLabelValues(m.Kind, "delivered").Inc()
 	}

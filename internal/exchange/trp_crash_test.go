@@ -8,6 +8,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -206,4 +207,44 @@ func TestTRPMessagesInOrder(t *testing.T) {
 	for _, s := range seen[:5] {
 		require.Equal(t, seen[0], s, "one request-identifier across retries")
 	}
+}
+
+// TestTRPLateDecision: a TRP beneficiary that said "later" ({"version"}) and decides after our
+// verification timed out is answered 409 CONFLICT: the verification keeps its one result,
+// ERROR / REQUEST-TIMEOUT. The timeout's error report has nowhere to go over TRP (no approved
+// callback) and shows FAILED, saying so.
+func TestTRPLateDecision(t *testing.T) {
+	t.Parallel()
+	var callback atomic.Value
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var in struct{ Callback string }
+		json.NewDecoder(r.Body).Decode(&in) //nolint:errcheck
+		callback.Store(in.Callback)
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"version":"3.1.0"}`) //nolint:errcheck
+	}))
+	defer srv.Close()
+	ours := et.Start(t, et.Options{TRP: true, Config: func(c *config.Config) {
+		c.Peers = []config.Peer{{VaspID: et.TheirVasp, URL: srv.URL + "/transfers", Protocol: config.ProtocolTRP}}
+		c.VerificationTimeout = time.Second
+	}})
+	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	res := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait)
+	require.Equal(t, "ERROR", res.Verification.Result)
+	require.Equal(t, "REQUEST-TIMEOUT", *res.Verification.Reason)
+
+	req, _ := http.NewRequest("POST", callback.Load().(string), strings.NewReader(`{"approved":{"address":"`+beneficiaryAddr+`","callback":"`+srv.URL+`/c"}}`))
+	req.Header.Set("api-version", "3.1.0")
+	req.Header.Set("request-identifier", "c2f1a1e0-0000-4000-8000-000000000002")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, http.StatusConflict, resp.StatusCode, "%s", b)
+	require.Equal(t, "ERROR", get(t, ours, id).Result)
+	require.Len(t, ours.Receiver.OfType(webhook.TypeVerificationResult, id), 1)
+	require.Eventually(t, func() bool {
+		r := ours.Client.Do("GET", "/v1/peer-messages?kind=ERROR_REPORT&verificationUuid="+id, nil, nil)
+		return r.Status == 200 && strings.Contains(string(r.Body), `"status":"FAILED"`) && strings.Contains(string(r.Body), "gave no callback")
+	}, wait, 50*time.Millisecond)
 }
