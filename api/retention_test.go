@@ -81,7 +81,7 @@ func TestRetentionDeletesExactlyWhatIsOlder(t *testing.T) {
 	_, err = e.DB.Exec(`UPDATE verifications SET created_at = now() - interval '10 days' WHERE uuid = $1`, aged)
 	require.NoError(t, err)
 	// (River runs periodic jobs on its leader: the first enclave steps down.)
-	require.NoError(t, e.App.River.Stop(context.Background()))
+	require.NoError(t, e.App.Stop(context.Background()))
 	e2 := et.Start(t, et.Options{DSN: e.DSN, Config: func(c *config.Config) { c.Retention = 5 * 24 * time.Hour }})
 	require.Eventually(t, func() bool { return e2.Client.Do("GET", "/v1/verifications/"+aged, nil, nil).Status == 400 },
 		30*time.Second, 50*time.Millisecond)

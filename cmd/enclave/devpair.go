@@ -56,7 +56,7 @@ func startDevEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, l
 		pools.Close()
 		return nil, err
 	}
-	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := a.Start(context.WithoutCancel(ctx)); err != nil {
 		a.Close()
 		pools.Close()
 		return nil, err

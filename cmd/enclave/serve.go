@@ -101,7 +101,7 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	defer ln.Close()
 	// River works in the background on its own context, so that shutdown can let running jobs
 	// finish before the pool closes.
-	if err := a.River.Start(context.WithoutCancel(ctx)); err != nil {
+	if err := a.Start(context.WithoutCancel(ctx)); err != nil {
 		return fmt.Errorf("start job queue: %w", err)
 	}
 	defer a.Close() // after River stops: the listener of Prefer: wait
@@ -157,11 +157,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 func stopRiver(log *slog.Logger, a *app.App, timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if err := a.River.Stop(ctx); err != nil {
+	if err := a.Stop(ctx); err != nil {
 		log.Warn("jobs still running at shutdown; cancelling them", "err", err)
 		cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer ccancel()
-		a.River.StopAndCancel(cctx) //nolint:errcheck // best effort; River rescues what is left
+		a.StopAndCancel(cctx) //nolint:errcheck // best effort; River rescues what is left
 	}
 }
 

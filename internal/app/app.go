@@ -91,6 +91,7 @@ type App struct {
 	// configured; TRPTLS is its mTLS configuration, nil with ENCLAVE_TRP_INSECURE.
 	TRPHandler http.Handler
 	TRPTLS     *tls.Config
+	jobs       *jobMetrics
 }
 
 // certPEM reads our TRP certificate for GET /identity; "" without one.
@@ -112,6 +113,28 @@ func (a *App) Close() {
 	a.Console.Close()
 }
 
+// Start starts the background work: River's jobs and the delivery of callbacks. ctx is
+// River's: cancelling it stops River as StopAndCancel would.
+func (a *App) Start(ctx context.Context) error {
+	if err := a.River.Start(ctx); err != nil {
+		return err
+	}
+	a.Callbacks.Start(a.jobs.running.WithLabelValues(CallbackLane))
+	return nil
+}
+
+// Stop stops taking new work and waits, until ctx is done, for the work running: jobs and
+// deliveries it did not wait for are taken up again by the next process.
+func (a *App) Stop(ctx context.Context) error {
+	return errors.Join(a.Callbacks.Stop(ctx), a.River.Stop(ctx))
+}
+
+// StopAndCancel stops taking new work, cancels the work running and waits for it until ctx is
+// done.
+func (a *App) StopAndCancel(ctx context.Context) error {
+	return errors.Join(a.Callbacks.StopAndCancel(ctx), a.River.StopAndCancel(ctx))
+}
+
 // New wires the enclave on its two pools. The River client is not started.
 func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, error) {
 	db := pools.API
@@ -123,7 +146,6 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 	metrics.MustRegister(collectors.NewDBStatsCollector(pools.Delivery.DB, "enclave_delivery"))
 	reg := network.Default()
-	jobs := newJobMetrics(db, metrics)
 	// One client per Chainalysis API configured; without a key its routes say it is not configured.
 	var kyt, risk *chainalysis.Client
 	var err error
@@ -140,10 +162,12 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		}
 	}
 	callbacks, err := callback.NewService(db, pools.Delivery, callback.Config{URL: cfg.CallbackURL, Token: cfg.CallbackToken, Secret: cfg.CallbackSecret,
-		Schedule: t.CallbackSchedule, Timeout: t.CallbackTimeout, AfterSend: t.AfterSend}, log, metrics)
+		Schedule: t.CallbackSchedule, Timeout: t.CallbackTimeout, AfterSend: t.AfterSend,
+		Workers: cmp.Or(cfg.CallbackWorkers, config.DefaultCallbackWorkers), Poll: t.PollEvery}, log, metrics)
 	if err != nil {
 		return nil, err
 	}
+	jobs := newJobMetrics(db, metrics, callbacks.LaneStates)
 	sealer, err := seal.Load(cfg.DataKeyset)
 	if err != nil {
 		return nil, fmt.Errorf("ENCLAVE_DATA_KEYSET: %w", err)
@@ -216,7 +240,6 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	dir.AddWorkers(workers)
 	assessments.AddWorkers(workers)
 	screenings.AddWorkers(workers)
-	river.AddWorker(workers, &callback.DeliverWorker{S: callbacks})
 	purge := &retention.PurgeWorker{}
 	river.AddWorker(workers, purge)
 	var periodic []*river.PeriodicJob
@@ -241,11 +264,11 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	// rescues a job of a dead process once the longest of them has passed.
 	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout(), xchg.JobTimeout()))
 	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
-		// Three lanes: assessments on the default queue, deliveries and the exchange with
-		// counterparties on their own, each with its own workers, so none holds another back.
+		// Two lanes here: assessments on the default queue and the exchange with counterparties
+		// on its own, each with its own workers, so neither holds the other back. Callbacks
+		// have a third lane, not River's: the callbacks rows themselves (callback.Service).
 		Queues: map[string]river.QueueConfig{
 			river.QueueDefault: {MaxWorkers: cmp.Or(cfg.Workers, config.DefaultWorkers)},
-			callback.Queue:     {MaxWorkers: cmp.Or(cfg.CallbackWorkers, config.DefaultCallbackWorkers)},
 			exchange.Queue:     {MaxWorkers: cmp.Or(cfg.PeerWorkers, config.DefaultPeerWorkers)},
 		},
 		Workers:              workers,
@@ -265,7 +288,6 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 	assessments.Attach(rc)
 	screenings.Attach(rc)
-	callbacks.Attach(rc)
 	xchg.Attach(rc)
 
 	dsn := cfg.DatabaseURL
@@ -306,7 +328,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 		trpHandler = api.NewTRPHandler(api.TRPDeps{Log: log.With("listener", "trp"), Exchange: xchg, Name: cmp.Or(cfg.VASPName, cfg.VaspID),
 			CertPEM: certPEM(cfg.TRPTLSCert), MinBodyRate: cfg.HTTPMinBodyRate, Started: time.Now()})
 	}
-	return &App{Handler: handler, TRPHandler: trpHandler, TRPTLS: trpServerTLS, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
+	return &App{jobs: jobs, Handler: handler, TRPHandler: trpHandler, TRPTLS: trpServerTLS, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
 		Directory: dir, Console: cons, Metrics: metrics}, nil
 }
 

@@ -10,15 +10,21 @@ import (
 	"github.com/riverqueue/river/rivertype"
 )
 
+// CallbackLane is the queue label callback deliveries show under in enclave_jobs and
+// enclave_jobs_running: not a River queue (the callbacks rows are their own work) but shown as
+// one, so a dashboard reads every lane the same way.
+const CallbackLane = "callbacks"
+
 // jobMetrics shows what is in flight: the jobs this process is working now, by queue, and the
 // jobs of every replica by queue and state, read from the database when /metrics is scraped.
 // An assessment waiting on Chainalysis is a running job (a goroutine, no connection); one
-// waiting for its next poll is scheduled; one waiting for a worker is available.
+// waiting for its next poll is scheduled; one waiting for a worker is available. Callback
+// deliveries show as the queue "callbacks" in the same states.
 type jobMetrics struct {
 	running *prometheus.GaugeVec
 }
 
-func newJobMetrics(db *sqlx.DB, reg *prometheus.Registry) *jobMetrics {
+func newJobMetrics(db *sqlx.DB, reg *prometheus.Registry, callbacks func(context.Context) (map[string]int, error)) *jobMetrics {
 	m := &jobMetrics{running: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "enclave_jobs_running",
 		Help: "Jobs this process is working now, by queue (default: assessments; callbacks: deliveries)."}, []string{"queue"})}
 	reg.MustRegister(m.running, scraped{
@@ -35,9 +41,18 @@ func newJobMetrics(db *sqlx.DB, reg *prometheus.Registry) *jobMetrics {
 			}
 			err := db.SelectContext(ctx, &rows, `SELECT queue, state::text AS state, count(*) AS n FROM river_job
 				WHERE state IN ('available', 'running', 'scheduled', 'retryable') GROUP BY 1, 2`)
-			out := make([]counted, len(rows))
-			for i, r := range rows {
-				out[i] = counted{[]string{r.Queue, r.State}, float64(r.N)}
+			if err != nil {
+				return nil, err
+			}
+			out := make([]counted, 0, len(rows)+3)
+			for _, r := range rows {
+				out = append(out, counted{[]string{r.Queue, r.State}, float64(r.N)})
+			}
+			lane, err := callbacks(ctx)
+			for state, n := range lane {
+				if n > 0 {
+					out = append(out, counted{[]string{CallbackLane, state}, float64(n)})
+				}
 			}
 			return out, err
 		},

@@ -8,15 +8,18 @@ import (
 	"context"
 	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
 	"github.com/riverqueue/river"
 
+	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/retry"
@@ -49,31 +52,134 @@ func NewRequestID(route, key string, body []byte, random string) (string, []byte
 	return id, h[:], nil
 }
 
-// Store stores a new assessment in one transaction of db: insert runs the row's
-// INSERT … ON CONFLICT (request_id) DO NOTHING in tx and, when it inserted the row, job is
-// inserted with it. A keyed request whose id meets an earlier row (its first, accepted already
-// or being accepted: the insert waited for it to commit) is answered by acceptedBefore, and
-// created is false.
-func Store(ctx context.Context, db *sqlx.DB, jobs *river.Client[*sql.Tx], table, requestID string, sum []byte, notify bool,
-	insert func(tx *sqlx.Tx) (sql.Result, error), job river.JobArgs) (created bool, err error) {
-	err = InTx(ctx, db, func(tx *sqlx.Tx) error {
-		res, err := insert(tx)
-		if err != nil {
-			return fmt.Errorf("accept: insert %s: %w", table, err)
+// Accepts stores the new assessments of one table, concurrent requests together: the
+// requests that arrive while a transaction is being committed share the next one (group
+// commit, internal/batch: no timer, no wait when idle), all their rows in one INSERT and their
+// jobs in one insert, each request answered only once its row and job are durable. A batch the
+// database refuses is stored again one request at a time, so a bad row fails only its own
+// request.
+type Accepts struct {
+	db    *sqlx.DB
+	jobs  *river.Client[*sql.Tx]
+	table string
+	// insert is the batch's one statement: the rows, a JSON array, read as a record set.
+	insert string
+	group  batch.Group[accept, accepted]
+}
+
+// accept is one request's row to insert and job to insert with it.
+type accept struct {
+	id  string
+	row any
+	job river.JobArgs
+}
+
+type accepted struct {
+	created bool
+	err     error
+}
+
+// NewAccepts stores new assessments in table of db. columns defines the row as
+// jsonb_to_recordset reads it ("request_id uuid, status text, …", request_id among them): each
+// request's row marshals to a JSON object with those keys, and a column left out is NULL.
+// Attach gives it the River client.
+func NewAccepts(db *sqlx.DB, table, columns string) *Accepts {
+	var names []string
+	for _, c := range strings.Split(columns, ",") {
+		names = append(names, strings.Fields(c)[0])
+	}
+	list := strings.Join(names, ", ")
+	a := &Accepts{db: db, table: table, insert: `INSERT INTO ` + table + ` (` + list + `) SELECT ` + list +
+		` FROM jsonb_to_recordset($1::jsonb) AS r(` + columns + `) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`}
+	// Four transactions at once: a batch fills while others wait on their round trips and
+	// commits (one at a time left the accept path, not the database, the ceiling).
+	a.group.Flush, a.group.Flushers = a.flush, 4
+	return a
+}
+
+// Attach gives a the River client it inserts jobs with.
+func (a *Accepts) Attach(jobs *river.Client[*sql.Tx]) { a.jobs = jobs }
+
+// Store stores a new assessment, its row and its job. A keyed request whose id meets an
+// earlier row (its first, accepted already or being accepted: the insert waited for it to
+// commit) is answered by acceptedBefore, and created is false.
+func (a *Accepts) Store(ctx context.Context, requestID string, sum []byte, notify bool, row any, job river.JobArgs) (created bool, err error) {
+	r, err := a.group.Do(ctx, accept{id: requestID, row: row, job: job})
+	if err == nil {
+		err = r.err
+	}
+	if err != nil || r.created {
+		return r.created, err
+	}
+	return false, acceptedBefore(ctx, a.db, a.table, requestID, sum, notify)
+}
+
+// Hex is a hash as a row's bytea column takes it from JSON; nil (no hash) is NULL.
+func Hex(b []byte) *string {
+	if b == nil {
+		return nil
+	}
+	h := `\x` + hex.EncodeToString(b)
+	return &h
+}
+
+// flush stores a batch in one transaction; if it fails, each request in a transaction of its
+// own.
+func (a *Accepts) flush(ctx context.Context, in []accept) ([]accepted, error) {
+	out := make([]accepted, len(in))
+	err := a.store(ctx, in, out)
+	if err == nil {
+		return out, nil
+	}
+	if len(in) == 1 {
+		out[0] = accepted{err: err}
+		return out, nil
+	}
+	for i := range in {
+		if err := a.store(ctx, in[i:i+1], out[i:i+1]); err != nil {
+			out[i] = accepted{err: err}
 		}
-		if n, err := res.RowsAffected(); err != nil || n == 0 {
+	}
+	return out, nil
+}
+
+// store inserts the rows of in, and the jobs of those created, in one transaction. A request
+// is created when its row was inserted, and only the first of two with the same id.
+func (a *Accepts) store(ctx context.Context, in []accept, out []accepted) error {
+	rows := make([]any, len(in))
+	for i, r := range in {
+		rows[i] = r.row
+	}
+	body, err := json.Marshal(rows)
+	if err != nil {
+		return fmt.Errorf("accept: %s rows: %w", a.table, err)
+	}
+	return InTx(ctx, a.db, func(tx *sqlx.Tx) error {
+		var inserted []string
+		if err := tx.SelectContext(ctx, &inserted, a.insert, string(body)); err != nil {
+			return fmt.Errorf("accept: insert %s: %w", a.table, err)
+		}
+		fresh := make(map[string]bool, len(inserted))
+		for _, id := range inserted {
+			fresh[strings.ToLower(id)] = true
+		}
+		jobs := make([]river.InsertManyParams, 0, len(inserted))
+		for i, r := range in {
+			id := strings.ToLower(r.id)
+			out[i] = accepted{created: fresh[id]}
+			if fresh[id] {
+				delete(fresh, id) // a second request with this id in the batch met the first
+				jobs = append(jobs, river.InsertManyParams{Args: r.job})
+			}
+		}
+		if len(jobs) == 0 {
 			return nil
 		}
-		created = true
-		if _, err := jobs.InsertTx(ctx, tx.Tx, job, nil); err != nil {
-			return fmt.Errorf("accept: insert %s job: %w", job.Kind(), err)
+		if _, err := a.jobs.InsertManyTx(ctx, tx.Tx, jobs); err != nil {
+			return fmt.Errorf("accept: insert %s jobs: %w", a.table, err)
 		}
 		return nil
 	})
-	if err != nil || created {
-		return created, err
-	}
-	return false, acceptedBefore(ctx, db, table, requestID, sum, notify)
 }
 
 // ReadTerminal reports whether the assessment requestID of table has reached PROCESSED or

@@ -102,9 +102,9 @@ type Result struct {
 	// Reads is how many GETs of one assessment were made while the load ran (a few a
 	// second, of an assessment just accepted) and their latency: what a VASP's backend that
 	// looks up an assessment meets at that load.
-	Reads              int
-	ReadP50, ReadP99   time.Duration
-	ReadsFailed        int
+	Reads            int
+	ReadP50, ReadP99 time.Duration
+	ReadsFailed      int
 	// CPU is the processor time spent from the first accept (warm-up included) to the last
 	// callback, divided by the assessments accepted in that time: the bench process's (the
 	// enclave, with the load generator, kytsim and the receiver, which run in it) and

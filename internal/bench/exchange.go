@@ -429,7 +429,7 @@ func serveEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, srv 
 		pools.Close()
 		return nil, err
 	}
-	if err := a.River.Start(ctx); err != nil {
+	if err := a.Start(ctx); err != nil {
 		a.Close()
 		pools.Close()
 		return nil, err
@@ -441,7 +441,7 @@ func serveEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, srv 
 		srv.Close()
 		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		a.River.StopAndCancel(sctx) //nolint:errcheck
+		a.StopAndCancel(sctx) //nolint:errcheck
 		a.Close()
 		pools.Close()
 	}}, nil

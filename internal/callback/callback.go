@@ -1,17 +1,18 @@
 // Package callback delivers signed callbacks to the VASP's backend and keeps a record of each
 // delivery. It owns the callbacks table. A callback is enqueued inside the transaction that
-// produced it, with its delivery job, its payload frozen then; delivery is at least once,
-// retried on a schedule of growing delays, and ends DELIVERED or FAILED. A FAILED callback can
-// be redelivered through the API.
+// produced it, its payload frozen then; the row is its own delivery work (a transactional
+// outbox, internal/outbox.Lane), with no job beside it. Delivery is at least once, retried on
+// a schedule of growing delays, and ends DELIVERED or FAILED. A FAILED or DELIVERED callback
+// can be redelivered through the API.
 //
-// Deliveries run on a lane of their own, the River queue Queue with its own workers: a slow or
-// dead receiver never holds back screening, and a burst of screenings never starves
-// deliveries. Only a 2xx from the configured URL itself counts; redirects are never followed.
+// Deliveries run on a lane of their own with its own workers: a slow or dead receiver never
+// holds back screening, and a burst of screenings never starves deliveries. Only a 2xx from
+// the configured URL itself counts; redirects are never followed.
 package callback
 
 import (
+	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,7 +24,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/riverqueue/river"
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/batch"
@@ -33,9 +33,6 @@ import (
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/sqlpage"
 )
-
-// Queue is the River queue deliveries run on, apart from the assessments' queue.
-const Queue = "callbacks"
 
 // Delivery statuses (internal/outbox's).
 const (
@@ -68,6 +65,11 @@ type Config struct {
 	// AfterSend, when set, is called once the receiver has acknowledged a delivery and
 	// before the enclave records it: a test seam for a crash at that point.
 	AfterSend func(ctx context.Context, callbackID string)
+	// Workers bounds the deliveries this process makes at once (ENCLAVE_CALLBACK_WORKERS).
+	Workers int
+	// Poll is how often the lane looks for due callbacks that nothing woke it for: those of
+	// other replicas, retries coming due, and any left by a process that died. Default 20ms.
+	Poll time.Duration
 }
 
 // Service keeps callback records and delivers them.
@@ -76,19 +78,18 @@ type Service struct {
 	work       *sqlx.DB // the delivery lane's pool: deliveries
 	cfg        Config
 	log        *slog.Logger
-	client     *river.Client[*sql.Tx]
+	lane       *outbox.Lane[Record]
 	poster     *signedhttp.Client
 	deliveries *prometheus.CounterVec
 	// attach returns the sealed data a callback adds when delivered (AttachResult).
 	attach func(ctx context.Context, verificationUUID string) (json.RawMessage, error)
-	// Deliveries running at once read their callbacks, and record their success, in batches:
-	// one round trip (and one commit) for all that arrive together.
-	load   batch.Group[string, Record]
+	// Deliveries running at once record their success in batches: one round trip (and one
+	// commit) for all that end together.
 	record batch.Group[delivered, struct{}]
 }
 
 // NewService returns a Service that answers the API from the api pool and delivers from the
-// delivery lane's pool. Attach must be called with the River client before use.
+// delivery lane's pool. Start starts the deliveries.
 func NewService(api, delivery *sqlx.DB, cfg Config, log *slog.Logger, reg prometheus.Registerer) (*Service, error) {
 	if cfg.Schedule == nil {
 		cfg.Schedule = DefaultSchedule
@@ -99,13 +100,17 @@ func NewService(api, delivery *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 	if cfg.Timeout <= 0 {
 		cfg.Timeout = 10 * time.Second
 	}
+	cfg.Workers = cmp.Or(cfg.Workers, 100)
+	cfg.Poll = cmp.Or(cfg.Poll, 20*time.Millisecond)
 	// Connections to the one receiver are kept alive across concurrent deliveries; redirects
 	// are never followed.
 	s := &Service{api: api, work: delivery, cfg: cfg, log: log, poster: signedhttp.New(cfg.HTTPClient, cfg.Timeout), deliveries: prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "enclave_callback_deliveries_total",
 		Help: "Callback delivery attempts by outcome (delivered, retry, failed).",
 	}, []string{"outcome"})}
-	s.load.Flush, s.record.Flush = s.loadMany, s.recordDelivered
+	s.record.Flush = s.recordDelivered
+	s.lane = &outbox.Lane[Record]{DB: delivery, Table: "callbacks", Columns: recordColumns, Workers: cfg.Workers,
+		Lease: s.JobTimeout(), Poll: cfg.Poll, Deliver: s.attempt, Log: log}
 	if reg != nil {
 		if err := reg.Register(s.deliveries); err != nil {
 			return nil, fmt.Errorf("callback: register metrics: %w", err)
@@ -114,8 +119,39 @@ func NewService(api, delivery *sqlx.DB, cfg Config, log *slog.Logger, reg promet
 	return s, nil
 }
 
-// Attach gives the service the River client it inserts delivery jobs with.
-func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
+// Start starts delivering: until Stop, due callbacks are claimed and delivered. running, when
+// set, counts the deliveries this process makes.
+func (s *Service) Start(running prometheus.Gauge) {
+	s.lane.Running = running
+	s.lane.Start()
+}
+
+// LaneStates counts the PENDING callbacks of every replica by the states /metrics shows them
+// in, as River's jobs are: available (due, waiting for a worker), running (claimed, the
+// attempt not yet recorded) and scheduled (waiting for their next attempt).
+func (s *Service) LaneStates(ctx context.Context) (map[string]int, error) {
+	var c struct {
+		Available int `db:"available"`
+		Running   int `db:"running"`
+		Scheduled int `db:"scheduled"`
+	}
+	err := s.api.GetContext(ctx, &c, `SELECT count(*) FILTER (WHERE next_attempt_at <= now()) AS available,
+		count(*) FILTER (WHERE next_attempt_at > now() AND in_flight) AS running,
+		count(*) FILTER (WHERE next_attempt_at > now() AND NOT in_flight) AS scheduled
+		FROM callbacks WHERE status = 'PENDING'`)
+	return map[string]int{"available": c.Available, "running": c.Running, "scheduled": c.Scheduled}, err
+}
+
+// Stop stops claiming callbacks and waits, until ctx is done, for the deliveries running.
+func (s *Service) Stop(ctx context.Context) error { return s.lane.Stop(ctx) }
+
+// StopAndCancel stops claiming and cancels the deliveries running; each is attempted again,
+// after its lease, by whichever process claims it.
+func (s *Service) StopAndCancel(ctx context.Context) error { return s.lane.StopAndCancel(ctx) }
+
+// Wake has the lane look for due callbacks now: called once a transaction that enqueued one
+// has committed, so a callback does not wait for the next poll.
+func (s *Service) Wake() { s.lane.Wake() }
 
 // New is a callback to enqueue.
 type New struct {
@@ -140,7 +176,8 @@ func (s *Service) AttachWith(f func(ctx context.Context, verificationUUID string
 	s.attach = f
 }
 
-// Enqueue records a callback and its delivery job in tx, the transaction that produced it.
+// Enqueue records a callback, due now, in tx, the transaction that produced it. The caller
+// calls Wake once tx has committed.
 func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) error {
 	body, err := json.Marshal(n.Payload)
 	if err != nil {
@@ -154,12 +191,9 @@ func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) error {
 	if n.VerificationUUID != "" {
 		verID = &n.VerificationUUID
 	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, verification_uuid, attach_result, callback_type, terminal, payload, status)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING')`, id, reqID, verID, n.AttachResult, n.Type, n.Terminal, string(body)); err != nil {
+	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, verification_uuid, attach_result, callback_type, terminal, payload, status, next_attempt_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now())`, id, reqID, verID, n.AttachResult, n.Type, n.Terminal, string(body)); err != nil {
 		return fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
-	}
-	if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
-		return fmt.Errorf("insert delivery job for callback %s: %w", id, err)
 	}
 	return nil
 }
@@ -237,8 +271,7 @@ func (s *Service) List(ctx context.Context, f Filter) ([]Record, sqlpage.Page, e
 
 // outboxTable is the callbacks table as internal/outbox redelivers it: a DELIVERED callback
 // may be sent again (the receiver lost it), with the same webhook-id and frozen payload.
-var outboxTable = outbox.Table{Name: "callbacks", Noun: "Callback", Columns: recordColumns, Replay: true,
-	Job: func(id string) river.JobArgs { return DeliverArgs{CallbackID: id} }}
+var outboxTable = outbox.Table{Name: "callbacks", Noun: "Callback", Columns: recordColumns, Replay: true}
 
 // MaxRedeliver bounds one bulk redelivery (RedeliverWhere): a filter that matches more
 // redelivers the newest MaxRedeliver and says more are left.
@@ -251,9 +284,10 @@ const MaxRedeliver = 1000
 // console keeps its own audit log too).
 func (s *Service) Redeliver(ctx context.Context, id string) (Record, error) {
 	var r Record
-	was, err := outbox.Redeliver(ctx, s.api, s.client, outboxTable, id, &r, nil)
+	was, err := outbox.Redeliver(ctx, s.api, nil, outboxTable, id, &r, nil)
 	r.fill()
 	if err == nil {
+		s.Wake()
 		s.log.InfoContext(ctx, "callback redelivered", "callbackId", r.ID, "previousStatus", was, "callbackType", r.CallbackType,
 			"redeliveries", r.Redeliveries)
 	}
@@ -271,10 +305,11 @@ func (s *Service) RedeliverWhere(ctx context.Context, f Filter, max int) ([]outb
 	if err != nil {
 		return nil, false, err
 	}
-	done, more, err := outbox.RedeliverWhere(ctx, s.api, s.client, outboxTable, w, max)
+	done, more, err := outbox.RedeliverWhere(ctx, s.api, nil, outboxTable, w, max)
 	if err != nil {
 		return nil, false, err
 	}
+	s.Wake()
 	// The audit: what was asked, how many it started, and each one (ids are not personal data).
 	started := make([]string, len(done))
 	for i, d := range done {
@@ -285,66 +320,17 @@ func (s *Service) RedeliverWhere(ctx context.Context, f Filter, max int) ([]outb
 	return done, more, nil
 }
 
-// DeliverArgs is the job that delivers one callback.
-type DeliverArgs struct {
-	CallbackID string `json:"callbackId"`
-}
-
-// Kind is stable across deploys: never rename it.
-func (DeliverArgs) Kind() string { return "callback_deliver" }
-
-// InsertOpts puts deliveries on their own queue and lets an undeliverable job be retried for
-// as long as the schedule runs: failures of the database itself are retried by River, HTTP
-// failures are snoozed by the worker.
-func (DeliverArgs) InsertOpts() river.InsertOpts {
-	return river.InsertOpts{Queue: Queue, MaxAttempts: 100}
-}
-
-// DeliverWorker works DeliverArgs.
-type DeliverWorker struct {
-	river.WorkerDefaults[DeliverArgs]
-	S *Service
-}
-
-// Timeout bounds one delivery attempt, database work included.
-func (w *DeliverWorker) Timeout(*river.Job[DeliverArgs]) time.Duration { return w.S.JobTimeout() }
-
-// JobTimeout bounds one delivery job: the attempt and the database work around it.
+// JobTimeout bounds one delivery: the attempt and the database work around it. It is the
+// lease of a claimed callback: one not recorded by then is attempted again.
 func (s *Service) JobTimeout() time.Duration { return s.cfg.Timeout + 5*time.Second }
 
-// NextRetry retries database failures quickly; HTTP failures never reach River as errors.
-func (w *DeliverWorker) NextRetry(j *river.Job[DeliverArgs]) time.Time {
-	return time.Now().Add(retry.Backoff{Base: 2 * time.Second, Cap: time.Minute}.Delay(j.Attempt - 1))
-}
-
-// Work makes one delivery attempt.
-func (w *DeliverWorker) Work(ctx context.Context, j *river.Job[DeliverArgs]) error {
-	r, err := w.S.load.Do(ctx, j.Args.CallbackID)
-	if err != nil {
-		return fmt.Errorf("load callback %s: %w", j.Args.CallbackID, err)
+// attempt is the lane's delivery of one claimed callback. A failure of the enclave itself (its
+// database) leaves the callback PENDING, attempted again when its lease ends.
+func (s *Service) attempt(ctx context.Context, r Record) {
+	if err := s.deliver(ctx, r); err != nil {
+		s.log.Warn("callback delivery not recorded; it will be attempted again", "callbackId", r.ID,
+			"retryIn", s.JobTimeout().String(), "err", err.Error())
 	}
-	if r.ID == "" {
-		return river.JobCancel(fmt.Errorf("callback %s does not exist", j.Args.CallbackID))
-	}
-	return w.S.deliver(ctx, r)
-}
-
-// loadMany reads the callbacks of concurrent deliveries in one query; a missing one is the
-// zero Record, with no ID.
-func (s *Service) loadMany(ctx context.Context, ids []string) ([]Record, error) {
-	var rows []Record
-	if err := s.work.SelectContext(ctx, &rows, `SELECT `+recordColumns+` FROM callbacks WHERE id = ANY($1::uuid[])`, ids); err != nil {
-		return nil, err
-	}
-	byID := make(map[string]Record, len(rows))
-	for _, r := range rows {
-		byID[r.ID] = r
-	}
-	out := make([]Record, len(ids))
-	for i, id := range ids {
-		out[i] = byID[id]
-	}
-	return out, nil
 }
 
 // delivered is a successful attempt to record.
@@ -361,47 +347,14 @@ func (s *Service) recordDelivered(ctx context.Context, ds []delivered) ([]struct
 		ids[i], attempts[i], codes[i] = d.id, int32(d.attempts), int32(d.status)
 	}
 	_, err := s.work.ExecContext(ctx, `UPDATE callbacks c SET status = 'DELIVERED', attempts = u.attempts,
-		last_status_code = u.code, last_error = NULL, delivered_at = now()
+		last_status_code = u.code, last_error = NULL, delivered_at = now(), next_attempt_at = NULL, in_flight = false
 		FROM unnest($1::uuid[], $2::int[], $3::int[]) AS u(id, attempts, code)
 		WHERE c.id = u.id AND c.status = 'PENDING'`, ids, attempts, codes)
 	return make([]struct{}, len(ds)), err
 }
 
-// EnsureDelivery makes sure the terminal callback of requestID, while still PENDING, has a
-// delivery job, and inserts one if it has none. The transaction that enqueues a callback
-// inserts its job, so this finds one but for callbacks enqueued by a release that delivered
-// terminal callbacks from the assessment's own job: an assessment job that finds its
-// assessment terminal calls it, and no callback is left without a job after an upgrade.
-func (s *Service) EnsureDelivery(ctx context.Context, requestID string) error {
-	tx, err := s.work.BeginTxx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback() //nolint:errcheck // no-op after Commit
-	var id string
-	err = tx.GetContext(ctx, &id, `SELECT id FROM callbacks WHERE request_id = $1 AND terminal AND status = 'PENDING' FOR UPDATE`, requestID)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil // delivered or given up
-	}
-	if err != nil {
-		return fmt.Errorf("load terminal callback of %s: %w", requestID, err)
-	}
-	var queued bool
-	if err := tx.GetContext(ctx, &queued, `SELECT EXISTS (SELECT 1 FROM river_job WHERE kind = $1
-		AND state IN ('available', 'pending', 'retryable', 'running', 'scheduled') AND args->>'callbackId' = $2)`,
-		DeliverArgs{}.Kind(), id); err != nil {
-		return fmt.Errorf("look for the delivery job of callback %s: %w", id, err)
-	}
-	if !queued {
-		if _, err := s.client.InsertTx(ctx, tx.Tx, DeliverArgs{CallbackID: id}, nil); err != nil {
-			return fmt.Errorf("insert delivery job for callback %s: %w", id, err)
-		}
-	}
-	return tx.Commit()
-}
-
-// deliver makes one delivery attempt of r and records it. It returns nil when r is delivered
-// or given up (FAILED), a river.JobSnooze until the next attempt is due, or an error to retry.
+// deliver makes one delivery attempt of r and records it: DELIVERED, FAILED after its last
+// attempt, or PENDING until the next attempt is due. An error is a failure to record it.
 func (s *Service) deliver(ctx context.Context, r Record) error {
 	if r.Status != StatusPending {
 		return nil // delivered (or given up) by an earlier run
@@ -429,24 +382,24 @@ func (s *Service) deliver(ctx context.Context, r Record) error {
 	if status != 0 {
 		code = &status
 	}
-	final := attempts >= len(s.cfg.Schedule)
-	newStatus := StatusPending
-	if final {
-		newStatus = StatusFailed
-	}
-	if _, err := s.work.ExecContext(ctx, `UPDATE callbacks SET status = $2, attempts = $3, last_status_code = $4, last_error = $5
-		WHERE id = $1 AND status = 'PENDING'`, r.ID, newStatus, attempts, code, derr.Error()); err != nil {
-		return fmt.Errorf("record failed delivery of callback %s: %w", r.ID, err)
-	}
-	if final {
+	if attempts >= len(s.cfg.Schedule) {
+		if _, err := s.work.ExecContext(ctx, `UPDATE callbacks SET status = 'FAILED', attempts = $2, last_status_code = $3, last_error = $4,
+			next_attempt_at = NULL, in_flight = false WHERE id = $1 AND status = 'PENDING'`, r.ID, attempts, code, derr.Error()); err != nil {
+			return fmt.Errorf("record failed delivery of callback %s: %w", r.ID, err)
+		}
 		s.deliveries.WithLabelValues("failed").Inc()
 		s.log.Warn("callback FAILED after its last attempt", "callbackId", r.ID, "requestId", r.RequestID, "attempts", attempts, "err", derr.Error())
 		return nil
 	}
+	wait := max(retry.Jitter(s.cfg.Schedule[attempts], 0.1), retryAfter, time.Millisecond)
+	if _, err := s.work.ExecContext(ctx, `UPDATE callbacks SET attempts = $2, last_status_code = $3, last_error = $4,
+		next_attempt_at = now() + $5 * interval '1 microsecond', in_flight = false WHERE id = $1 AND status = 'PENDING'`,
+		r.ID, attempts, code, derr.Error(), wait.Microseconds()); err != nil {
+		return fmt.Errorf("record failed delivery of callback %s: %w", r.ID, err)
+	}
 	s.deliveries.WithLabelValues("retry").Inc()
-	wait := max(retry.Jitter(s.cfg.Schedule[attempts], 0.1), retryAfter)
 	s.log.Info("callback delivery failed; will retry", "callbackId", r.ID, "attempt", attempts, "retryIn", wait.String(), "err", derr.Error())
-	return river.JobSnooze(max(wait, time.Millisecond))
+	return nil
 }
 
 // withResult adds the verification's beneficiary IVMS101 to a frozen payload as

@@ -41,6 +41,9 @@ func callbackRow(cb callback.Record) DeliveryRow {
 	if cb.Delivered.Valid {
 		d.Delivered = &cb.Delivered.Time
 	}
+	if cb.NextAttemptAt != nil {
+		d.NextAttempt = &cb.NextAttemptAt.Time
+	}
 	switch {
 	case cb.VerificationUUID != nil:
 		d.Subject, d.SubjectLink = *cb.VerificationUUID, "/console/verifications/"+*cb.VerificationUUID

@@ -148,7 +148,7 @@ func ServeChild(cfg config.Config, tuning app.Tuning) {
 	if err != nil {
 		panic(err)
 	}
-	if err := a.River.Start(context.Background()); err != nil {
+	if err := a.Start(context.Background()); err != nil {
 		panic(err)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

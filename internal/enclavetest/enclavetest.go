@@ -268,11 +268,11 @@ func Slow(t testing.TB, what string) {
 // StartWorkers starts River; it is stopped when the test ends.
 func (e *Enclave) StartWorkers() {
 	e.T.Helper()
-	require.NoError(e.T, e.App.River.Start(context.Background()))
+	require.NoError(e.T, e.App.Start(context.Background()))
 	e.T.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		e.App.River.StopAndCancel(ctx) //nolint:errcheck
+		e.App.StopAndCancel(ctx) //nolint:errcheck
 	})
 }
 

@@ -16,7 +16,6 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/ids"
-	"github.com/travelrule/enclave/internal/jsontime"
 	"github.com/travelrule/enclave/internal/outbox"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
@@ -72,18 +71,11 @@ type Record struct {
 	Kind             string `json:"kind" db:"kind"`
 	Seq              int    `json:"-" db:"seq"`
 	outbox.Delivery
-	NextAttemptAt *jsontime.Time `json:"nextAttemptAt" db:"-"`
-	Next          sql.NullTime   `json:"-" db:"next_attempt_at"`
 }
 
-func (r *Record) fill() {
-	r.Fill()
-	if r.Next.Valid && r.Status == StatusPending {
-		r.NextAttemptAt = &jsontime.Time{Time: r.Next.Time}
-	}
-}
+func (r *Record) fill() { r.Fill() }
 
-const recordColumns = `id, verification_uuid, peer_vasp_id, kind, seq, next_attempt_at, ` + outbox.Columns
+const recordColumns = `id, verification_uuid, peer_vasp_id, kind, seq, ` + outbox.Columns
 
 // Filter selects messages for ListMessages.
 type Filter struct {

@@ -89,9 +89,9 @@ func (w *AssessWorker) Work(ctx context.Context, j *river.Job[AssessArgs]) error
 	case webhook.StatusRegistered:
 		return s.poll(ctx, j, st.ExternalID.String, st.UpdatedAt, true)
 	default:
-		// A run that ended it was cut short before River recorded the job's end (a crash), or
-		// the callback was enqueued by a release that delivered it from this job.
-		return s.callbacks.EnsureDelivery(ctx, id)
+		// A run that ended it was cut short before River recorded the job's end (a crash): its
+		// callback, enqueued in the same transaction, is on its way.
+		return nil
 	}
 }
 
@@ -290,15 +290,15 @@ func (s *Service) finish(ctx context.Context, id string, o outcome) error {
 }
 
 // afterTerminal follows a terminal transition (err is its result). The transition enqueued the
-// callback with its delivery job, on the delivery lane: the job is done. When an earlier run
-// made the transition, that run's callback is made sure of.
+// callback, for the delivery lane, which is woken for it: the job is done. When an earlier run
+// made the transition, that run's callback is on its way already.
 func (s *Service) afterTerminal(ctx context.Context, id string, err error) error {
 	switch {
 	case errors.Is(err, assessment.ErrNotOpen):
-		s.hook(ctx, "processed", id)
-		return s.callbacks.EnsureDelivery(ctx, id)
 	case err != nil:
 		return err
+	default:
+		s.callbacks.Wake()
 	}
 	s.hook(ctx, "processed", id)
 	return nil

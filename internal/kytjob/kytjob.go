@@ -114,6 +114,7 @@ type Service struct {
 	kyt       *chainalysis.Client
 	callbacks *callback.Service
 	client    *river.Client[*sql.Tx]
+	accepts   *assessment.Accepts
 	cfg       Config
 	log       *slog.Logger
 
@@ -131,7 +132,7 @@ type Service struct {
 func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *network.Registry, kyt *chainalysis.Client,
 	callbacks *callback.Service, cfg Config, log *slog.Logger, metrics prometheus.Registerer) (*Service, error) {
 	cfg.defaults()
-	s := &Service{api: api, work: pipeline, verifs: verifs, reg: reg, kyt: kyt, callbacks: callbacks, cfg: cfg, log: log,
+	s := &Service{api: api, work: pipeline, verifs: verifs, reg: reg, kyt: kyt, callbacks: callbacks, cfg: cfg, log: log, accepts: assessment.NewAccepts(api, "kyt_results", acceptColumns),
 		accepted: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_assessments_accepted_total",
 			Help: "KYT assessments accepted, by API type."}, []string{"api_type"}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_kyt_assessments_finished_total",
@@ -151,7 +152,10 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *netwo
 }
 
 // Attach gives the service the River client it inserts jobs with.
-func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
+func (s *Service) Attach(c *river.Client[*sql.Tx]) {
+	s.client = c
+	s.accepts.Attach(c)
+}
 
 // AddWorkers registers the pipeline's workers: assessments and the monitoring sync.
 func (s *Service) AddWorkers(w *river.Workers) {
@@ -190,16 +194,12 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	}
 	t.AcceptedAt = time.Now().UTC()
 
-	created, err := assessment.Store(ctx, s.api, s.client, "kyt_results", requestID, sum, r.Notify,
-		func(tx *sqlx.Tx) (sql.Result, error) {
-			return tx.ExecContext(ctx, `
-				INSERT INTO kyt_results (request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction,
-					network, asset, amount, transfer_ref, output_address, "timestamp", status, created_at, request_sha256, notify)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'PENDING', $13, $14, $15)
-				ON CONFLICT (request_id) DO NOTHING`,
-				requestID, v.UUID, v.CounterpartyVaspID(), t.APIType, t.UserID, t.Direction, t.Network, t.Asset,
-				t.Amount, nullable(t.TransferRef), t.OutputAddress, t.Timestamp, t.AcceptedAt, sum, r.Notify)
-		}, AssessArgs{RequestID: requestID, Target: t})
+	created, err := s.accepts.Store(ctx, requestID, sum, r.Notify, acceptRow{
+		RequestID: requestID, VerificationUUID: v.UUID, CounterpartyVaspID: v.CounterpartyVaspID(), APIType: t.APIType,
+		UserID: t.UserID, Direction: t.Direction, Network: t.Network, Asset: t.Asset, Amount: t.Amount,
+		TransferRef: nullable(t.TransferRef), OutputAddress: t.OutputAddress, Timestamp: t.Timestamp, Status: webhook.StatusPending,
+		CreatedAt: t.AcceptedAt, RequestSHA256: assessment.Hex(sum), Notify: r.Notify,
+	}, AssessArgs{RequestID: requestID, Target: t})
 	if err != nil {
 		return "", err
 	}
@@ -208,6 +208,30 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	}
 	return requestID, nil
 }
+
+// acceptRow is a new kyt_results row as Accepts inserts it: keys and types of acceptColumns.
+type acceptRow struct {
+	RequestID          string     `json:"request_id"`
+	VerificationUUID   string     `json:"verification_uuid"`
+	CounterpartyVaspID string     `json:"counterparty_vasp_id"`
+	APIType            string     `json:"api_type"`
+	UserID             string     `json:"user_id"`
+	Direction          string     `json:"direction"`
+	Network            string     `json:"network"`
+	Asset              string     `json:"asset"`
+	Amount             string     `json:"amount"` // decimal text, read as numeric without loss
+	TransferRef        *string    `json:"transfer_ref"`
+	OutputAddress      string     `json:"output_address"`
+	Timestamp          *time.Time `json:"timestamp"`
+	Status             string     `json:"status"`
+	CreatedAt          time.Time  `json:"created_at"`
+	RequestSHA256      *string    `json:"request_sha256"`
+	Notify             bool       `json:"notify"`
+}
+
+const acceptColumns = `request_id uuid, verification_uuid uuid, counterparty_vasp_id text, api_type text, user_id text,
+	direction text, network text, asset text, amount numeric, transfer_ref text, output_address text, "timestamp" timestamptz,
+	status text, created_at timestamptz, request_sha256 bytea, notify boolean`
 
 // plan is the rule of DESIGN.md §2 applied to one verification: the KYT call to make, as the
 // job will make it (AcceptedAt is the caller's to set).

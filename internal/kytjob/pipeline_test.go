@@ -570,8 +570,8 @@ func TestAcceptDoesNotWaitForThePipeline(t *testing.T) {
 
 // TestCallbackRetryScheduleAsRun measures the schedule a failing callback is retried on, with
 // the enclave's own (callback.DefaultSchedule): the gap between the first two deliveries as
-// the receiver saw them, then each later wait as the enclave set it (the delivery job's
-// scheduled_at minus its attempt's start, read while it waits), each later attempt run at once
+// the receiver saw them, then each later wait as the enclave set it (the callback's
+// next_attempt_at, read as soon as the attempt is recorded), each later attempt run at once
 // rather than hours later. README's figures come from its -v output:
 //
 //	go test ./internal/kytjob -run TestCallbackRetryScheduleAsRun -v
@@ -592,18 +592,17 @@ func TestCallbackRetryScheduleAsRun(t *testing.T) {
 	require.Eventually(t, func() bool {
 		return e.DB.Get(&cb, `SELECT id FROM callbacks WHERE request_id = $1`, id) == nil
 	}, wait, 20*time.Millisecond)
-	// The wait the enclave chose after attempt n: its job snoozed until scheduled_at.
+	// The wait the enclave chose after attempt n: the callback is due again at next_attempt_at.
 	snoozed := func(n int) time.Duration {
 		var d time.Duration
 		require.Eventually(t, func() bool {
 			var attempts int
 			var ms float64
-			err := e.DB.QueryRow(`SELECT c.attempts, extract(epoch FROM j.scheduled_at - j.attempted_at) * 1000
-				FROM callbacks c JOIN river_job j ON j.args->>'callbackId' = c.id::text
-				WHERE c.id = $1 AND j.state = 'scheduled'`, cb).Scan(&attempts, &ms)
+			err := e.DB.QueryRow(`SELECT attempts, extract(epoch FROM next_attempt_at - now()) * 1000
+				FROM callbacks WHERE id = $1 AND status = 'PENDING' AND NOT in_flight`, cb).Scan(&attempts, &ms)
 			d = time.Duration(ms) * time.Millisecond
 			return err == nil && attempts == n
-		}, 2*wait, 200*time.Millisecond, "attempt %d", n) // each wait lasts 5 s at least
+		}, 2*wait, 100*time.Millisecond, "attempt %d", n) // each wait lasts 5 s at least
 		return d
 	}
 	// The first retry is due 5 s after the first attempt: too short a wait to catch reliably
@@ -619,7 +618,7 @@ func TestCallbackRetryScheduleAsRun(t *testing.T) {
 		t.Logf("attempt %d: %s after attempt %d (scheduled %s)", n+1, d.Round(time.Second), n, callback.DefaultSchedule[n])
 		// ±10 % jitter around the schedule, and a second for the attempt itself.
 		require.InDelta(t, callback.DefaultSchedule[n].Seconds(), d.Seconds(), callback.DefaultSchedule[n].Seconds()/10+1, "attempt %d", n+1)
-		_, err := e.DB.Exec(`UPDATE river_job SET scheduled_at = now() WHERE state = 'scheduled' AND args->>'callbackId' = $1`, cb)
+		_, err := e.DB.Exec(`UPDATE callbacks SET next_attempt_at = now() WHERE id = $1 AND NOT in_flight`, cb)
 		require.NoError(t, err)
 	}
 	require.Eventually(t, func() bool {

@@ -1,8 +1,10 @@
 // Package outbox is what the enclave's two kinds of outgoing message share — callbacks to the
 // VASP's backend (internal/callback) and messages to counterparty enclaves (internal/exchange):
-// each is a row recorded in the transaction that caused it, with its delivery job, whose
-// delivery the API shows the same way and which an operator starts again the same way
-// (Redeliver, RedeliverWhere), the redelivery recorded on the row.
+// each is a row recorded in the transaction that caused it, whose delivery the API shows the
+// same way and which an operator starts again the same way (Redeliver, RedeliverWhere), the
+// redelivery recorded on the row. A callback row is its own delivery work, claimed by a Lane;
+// a peer message still has a River job beside it (Table.Job), which runs it in order after the
+// messages before it about the same verification.
 package outbox
 
 import (
@@ -30,20 +32,24 @@ const (
 )
 
 // Columns are the columns Delivery reads, in every outbox table.
-const Columns = `status, attempts, last_status_code, last_error, created_at, delivered_at, redeliveries, redelivered_at`
+const Columns = `status, attempts, last_status_code, last_error, next_attempt_at, created_at, delivered_at, redeliveries, redelivered_at`
 
 // Delivery is how a message's delivery went, as the API shows it; records embed it.
 type Delivery struct {
-	Status         string         `json:"status" db:"status"`
-	Attempts       int            `json:"attempts" db:"attempts"`
-	LastStatusCode *int           `json:"lastStatusCode" db:"last_status_code"`
-	LastError      *string        `json:"lastError" db:"last_error"`
-	CreatedAt      jsontime.Time  `json:"createdAt" db:"-"`
-	DeliveredAt    *jsontime.Time `json:"deliveredAt" db:"-"`
+	Status         string  `json:"status" db:"status"`
+	Attempts       int     `json:"attempts" db:"attempts"`
+	LastStatusCode *int    `json:"lastStatusCode" db:"last_status_code"`
+	LastError      *string `json:"lastError" db:"last_error"`
+	// NextAttemptAt is when a PENDING message is (next) attempted; null once it is DELIVERED
+	// or FAILED.
+	NextAttemptAt *jsontime.Time `json:"nextAttemptAt" db:"-"`
+	CreatedAt     jsontime.Time  `json:"createdAt" db:"-"`
+	DeliveredAt   *jsontime.Time `json:"deliveredAt" db:"-"`
 	// Redeliveries counts the times an operator started the delivery again; RedeliveredAt is
 	// the last of them.
 	Redeliveries  int            `json:"redeliveries" db:"redeliveries"`
 	RedeliveredAt *jsontime.Time `json:"redeliveredAt" db:"-"`
+	Next          sql.NullTime   `json:"-" db:"next_attempt_at"`
 	Created       time.Time      `json:"-" db:"created_at"`
 	Delivered     sql.NullTime   `json:"-" db:"delivered_at"`
 	Redelivered   sql.NullTime   `json:"-" db:"redelivered_at"`
@@ -52,6 +58,9 @@ type Delivery struct {
 // Fill sets the API's times from the columns read.
 func (d *Delivery) Fill() {
 	d.CreatedAt = jsontime.Time{Time: d.Created}
+	if d.Next.Valid && d.Status == Pending {
+		d.NextAttemptAt = &jsontime.Time{Time: d.Next.Time}
+	}
 	if d.Delivered.Valid {
 		d.DeliveredAt = &jsontime.Time{Time: d.Delivered.Time}
 	}
@@ -70,7 +79,8 @@ type Table struct {
 	// and asks again; webhook-id, the row's id, stays the same). Without it only a FAILED row
 	// can be redelivered.
 	Replay bool
-	// Job is the delivery job of row id.
+	// Job is the delivery job of row id, for a table whose rows are delivered by River jobs;
+	// nil for a table a Lane delivers (its row, due again, is the work).
 	Job func(id string) river.JobArgs
 }
 
@@ -82,9 +92,9 @@ func (t Table) redeliverable() (string, string) {
 	return `('FAILED')`, "only a FAILED one"
 }
 
-// reset starts rows again: PENDING, attempts from zero so the retry schedule runs whole, the
-// redelivery counted. delivered_at keeps the last delivery until the next one.
-const reset = `SET status = 'PENDING', attempts = 0, redeliveries = redeliveries + 1, redelivered_at = now()`
+// reset starts rows again: PENDING and due now, attempts from zero so the retry schedule runs
+// whole, the redelivery counted. delivered_at keeps the last delivery until the next one.
+const reset = `SET status = 'PENDING', attempts = 0, next_attempt_at = now(), redeliveries = redeliveries + 1, redelivered_at = now()`
 
 // Redeliver starts row id of t again in one transaction (reset, and a new delivery job) and
 // returns the status it had. dest receives the row as t.Columns read it. An unknown id is
@@ -125,8 +135,10 @@ func Redeliver(ctx context.Context, db *sqlx.DB, jobs *river.Client[*sql.Tx], t 
 	if err := tx.GetContext(ctx, dest, `UPDATE `+t.Name+` `+reset+` WHERE id = $1 RETURNING `+t.Columns, id); err != nil {
 		return status, fmt.Errorf("reset %s %s: %w", t.Name, id, err)
 	}
-	if _, err := jobs.InsertTx(ctx, tx.Tx, t.Job(id), nil); err != nil {
-		return status, fmt.Errorf("insert the delivery job of %s %s: %w", t.Name, id, err)
+	if t.Job != nil {
+		if _, err := jobs.InsertTx(ctx, tx.Tx, t.Job(id), nil); err != nil {
+			return status, fmt.Errorf("insert the delivery job of %s %s: %w", t.Name, id, err)
+		}
 	}
 	return status, tx.Commit()
 }
@@ -167,16 +179,20 @@ func RedeliverWhere(ctx context.Context, db *sqlx.DB, jobs *river.Client[*sql.Tx
 		return []Redelivered{}, false, nil
 	}
 	idList := make([]string, len(rows))
-	jobArgs := make([]river.InsertManyParams, len(rows))
 	for i, r := range rows {
 		idList[i] = r.ID
-		jobArgs[i] = river.InsertManyParams{Args: t.Job(r.ID)}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE `+t.Name+` `+reset+` WHERE id = ANY($1::uuid[])`, idList); err != nil {
 		return nil, false, fmt.Errorf("reset %s: %w", t.Name, err)
 	}
-	if _, err := jobs.InsertManyTx(ctx, tx.Tx, jobArgs); err != nil {
-		return nil, false, fmt.Errorf("insert the delivery jobs of %s: %w", t.Name, err)
+	if t.Job != nil {
+		jobArgs := make([]river.InsertManyParams, len(rows))
+		for i, r := range rows {
+			jobArgs[i] = river.InsertManyParams{Args: t.Job(r.ID)}
+		}
+		if _, err := jobs.InsertManyTx(ctx, tx.Tx, jobArgs); err != nil {
+			return nil, false, fmt.Errorf("insert the delivery jobs of %s: %w", t.Name, err)
+		}
 	}
 	return rows, more, tx.Commit()
 }

@@ -54,7 +54,7 @@ func (w *Worker) Work(ctx context.Context, j *river.Job[Args]) error {
 		}
 	}
 	if assessment.Terminal(status) {
-		return s.callbacks.EnsureDelivery(ctx, a.RequestID)
+		return nil // ended by a run cut short before River recorded it: its callback is on its way
 	}
 	deadline := a.AcceptedAt.Add(s.cfg.MaxAge)
 	if time.Now().After(deadline) {
@@ -126,15 +126,16 @@ func (s *Service) endWithError(ctx context.Context, a Args, code, msg string) er
 	return s.afterTerminal(ctx, a.RequestID, err)
 }
 
-// afterTerminal follows a terminal transition (err its result): when an earlier run made it,
-// that run's callback is made sure of.
+// afterTerminal follows a terminal transition (err its result). The transition enqueued the
+// callback, which the delivery lane is woken for; when an earlier run made it, that run's
+// callback is on its way already.
 func (s *Service) afterTerminal(ctx context.Context, id string, err error) error {
 	switch {
 	case errors.Is(err, assessment.ErrNotOpen):
-		s.hook(ctx, "processed", id)
-		return s.callbacks.EnsureDelivery(ctx, id)
 	case err != nil:
 		return err
+	default:
+		s.callbacks.Wake()
 	}
 	s.hook(ctx, "processed", id)
 	return nil

@@ -83,6 +83,7 @@ type Service struct {
 	risk      *chainalysis.Client // nil when CHAINALYSIS_RISK_API_KEY is not set
 	callbacks *callback.Service
 	client    *river.Client[*sql.Tx]
+	accepts   *assessment.Accepts
 	cfg       Config
 	log       *slog.Logger
 
@@ -97,7 +98,7 @@ type Service struct {
 func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, risk *chainalysis.Client, callbacks *callback.Service,
 	cfg Config, log *slog.Logger, metrics prometheus.Registerer) (*Service, error) {
 	cfg.defaults()
-	s := &Service{api: api, work: pipeline, verifs: verifs, risk: risk, callbacks: callbacks, cfg: cfg, log: log,
+	s := &Service{api: api, work: pipeline, verifs: verifs, risk: risk, callbacks: callbacks, cfg: cfg, log: log, accepts: assessment.NewAccepts(api, "screening_results", acceptColumns),
 		accepted: prometheus.NewCounter(prometheus.CounterOpts{Name: "enclave_screenings_accepted_total",
 			Help: "Address screenings accepted."}),
 		finished: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_screenings_finished_total",
@@ -116,13 +117,32 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, risk *chai
 }
 
 // Attach gives the service the River client it inserts jobs with.
-func (s *Service) Attach(c *river.Client[*sql.Tx]) { s.client = c }
+func (s *Service) Attach(c *river.Client[*sql.Tx]) {
+	s.client = c
+	s.accepts.Attach(c)
+}
 
 // AddWorkers registers the screening worker.
 func (s *Service) AddWorkers(w *river.Workers) { river.AddWorker(w, &Worker{S: s}) }
 
 // RunTimeout bounds one run of a screening's job: two calls and the transactions around them.
 func (s *Service) RunTimeout() time.Duration { return assessment.RunTimeout(s.cfg.CallTimeout) }
+
+// acceptRow is a new screening_results row as Accepts inserts it: keys and types of
+// acceptColumns.
+type acceptRow struct {
+	RequestID          string    `json:"request_id"`
+	VerificationUUID   string    `json:"verification_uuid"`
+	CounterpartyVaspID string    `json:"counterparty_vasp_id"`
+	Address            string    `json:"address"`
+	Status             string    `json:"status"`
+	CreatedAt          time.Time `json:"created_at"`
+	RequestSHA256      *string   `json:"request_sha256"`
+	Notify             bool      `json:"notify"`
+}
+
+const acceptColumns = `request_id uuid, verification_uuid uuid, counterparty_vasp_id text, address text, status text,
+	created_at timestamptz, request_sha256 bytea, notify boolean`
 
 // Request is the body of POST /v1/risk-assessment/chainalysis-address-screening.
 type Request struct {
@@ -158,12 +178,10 @@ func (s *Service) Accept(ctx context.Context, r Request) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	created, err := assessment.Store(ctx, s.api, s.client, "screening_results", requestID, sum, r.Notify,
-		func(tx *sqlx.Tx) (sql.Result, error) {
-			return tx.ExecContext(ctx, `INSERT INTO screening_results (request_id, verification_uuid, counterparty_vasp_id,
-				address, status, request_sha256, notify) VALUES ($1, $2, $3, $4, 'PENDING', $5, $6) ON CONFLICT (request_id) DO NOTHING`,
-				requestID, v.UUID, v.CounterpartyVaspID(), address, sum, r.Notify)
-		}, Args{RequestID: requestID, Address: address, AcceptedAt: time.Now().UTC()})
+	created, err := s.accepts.Store(ctx, requestID, sum, r.Notify, acceptRow{
+		RequestID: requestID, VerificationUUID: v.UUID, CounterpartyVaspID: v.CounterpartyVaspID(), Address: address,
+		Status: assessment.StatusPending, CreatedAt: time.Now().UTC(), RequestSHA256: assessment.Hex(sum), Notify: r.Notify,
+	}, Args{RequestID: requestID, Address: address, AcceptedAt: time.Now().UTC()})
 	if err != nil {
 		return "", err
 	}
