@@ -16,12 +16,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/travelrule/enclave/internal/config"
+	"github.com/travelrule/enclave/internal/exchange"
 	"github.com/travelrule/enclave/internal/kytsim"
 	"github.com/travelrule/enclave/internal/pglocal"
 	"github.com/travelrule/enclave/internal/seal"
@@ -42,6 +44,8 @@ const (
 	// identified as sanctioned after the transfer was processed.
 	devLaterSanctioned = "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"
 	devLaterTxHash     = "0x5b0f1c7e3d2a4f6e8b9c0d1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b7c8d9e0f1a"
+	// devTRPTxHash is the transaction of the story's transfer over TRP.
+	devTRPTxHash = "0x7a1d4c2e9b3f5a6d8c0e2f4a6b8d0c2e4f6a8b0d2c4e6f8a0b2d4c6e8f0a2b4c"
 	// The KYT guide's received transfer: 0.0000867 BTC to our address, from an OFAC-designated
 	// sender.
 	devDepositTx      = "0f6d4e6b9bddbe3dacb043012ffa029d706867e4749600f1d048aae9d1a66011"
@@ -153,6 +157,14 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 			*counterpartyListen, errors.Unwrap(err))
 	}
 	defer theirLn.Close()
+	// Each enclave's TRP listener, on a free loopback port: plain HTTP is allowed there only.
+	var trpLns [2]net.Listener
+	for i := range trpLns {
+		if trpLns[i], err = net.Listen("tcp", "127.0.0.1:0"); err != nil {
+			return fmt.Errorf("dev: a TRP listener: %w", err)
+		}
+		defer trpLns[i].Close()
+	}
 	abs, err := filepath.Abs(*dataDir)
 	if err != nil {
 		return err
@@ -173,6 +185,12 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	their := cfg
 	their.VaspID, their.APIKeys, their.DataKeyset, their.KYTMonitorInterval = devCounterparty, []string{st.Counterparty.APIKey}, st.Counterparty.DataKeyset, 0
 	ourBase, theirBase := "http://"+hostPort(ln.Addr()), "http://"+hostPort(theirLn.Addr())
+	// Both speak TRP too (the story sends to the counterparty by a Travel Address): over plain
+	// HTTP on loopback, as ENCLAVE_TRP_INSECURE allows.
+	for i, c := range []*config.Config{&cfg, &their} {
+		c.TRPListenAddr, c.TRPInsecure = trpLns[i].Addr().String(), true
+		c.TRPURL = "http://localhost:" + strconv.Itoa(trpLns[i].Addr().(*net.TCPAddr).Port)
+	}
 	ourPeers, theirPeers := devPeersPaths(stateDir)
 	if cfg.Peers, err = writeDevPeers(ourPeers, []config.Peer{{VaspID: devCounterparty, Name: "Dev counterparty", URL: theirBase, Secret: st.PeerSecret}}); err != nil {
 		return err
@@ -298,12 +316,12 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	them, err := startDevEnclave(ctx, their, log.With("enclave", "counterparty"), theirLn)
+	them, err := startDevEnclave(ctx, their, log.With("enclave", "counterparty"), theirLn, trpLns[1])
 	if err != nil {
 		return fmt.Errorf("dev: the demo counterparty: %w", err)
 	}
 	defer them.stop()
-	us, err := startDevEnclave(ctx, cfg, log, ln)
+	us, err := startDevEnclave(ctx, cfg, log, ln, trpLns[0])
 	if err != nil {
 		return err
 	}
@@ -315,7 +333,8 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	}
 	fmt.Fprintf(stdout, "\nenclave dev is serving two enclaves, each other's counterparty (peers files %s, %s):\n", ourPeers, theirPeers)
 	fmt.Fprintf(stdout, "  us:           VASP %s on %s, API key: %s (%s)\n", devVasp, us.base, st.APIKey, keyNote)
-	fmt.Fprintf(stdout, "  counterparty: VASP %s on %s, API key: %s\n\n", devCounterparty, them.base, st.Counterparty.APIKey)
+	fmt.Fprintf(stdout, "  counterparty: VASP %s on %s, API key: %s\n", devCounterparty, them.base, st.Counterparty.APIKey)
+	fmt.Fprintf(stdout, "  TRP (OpenVASP Travel Rule Protocol, plain HTTP on loopback): ours on %s, the counterparty's on %s\n\n", cfg.TRPURL, their.TRPURL)
 	if err := printConsoleLogin(ctx, stdout, cfg.DatabaseURL, us.base); err != nil {
 		return err
 	}
@@ -328,7 +347,11 @@ func runDev(ctx context.Context, args []string, getenv func(string) string, stdo
 	toggle := make(chan os.Signal, 1) // before the story names the signal
 	signal.Notify(toggle, syscall.SIGUSR1)
 	defer signal.Stop(toggle)
-	printStory(stdout, us.base, them.base, st, sim)
+	graceTA, err := exchange.TRPAddress(their.TRPURL, theirBook.Customers[0].Wallet)
+	if err != nil {
+		return err
+	}
+	printStory(stdout, us.base, them.base, st, sim, graceTA)
 	for {
 		select {
 		case err := <-us.served:
@@ -433,7 +456,7 @@ func peerKeyHex(secret string) string {
 
 // printStory prints the stories as commands to paste one by one into a POSIX shell: each
 // sets the shell variables the next one uses, so nothing needs substituting by hand.
-func printStory(w io.Writer, us, them string, st devState, sim *kytsim.Server) {
+func printStory(w io.Writer, us, them string, st devState, sim *kytsim.Server, graceTA string) {
 	rerate := "(a real KYT raises it when Chainalysis identifies the address; nothing to do here)"
 	if sim != nil {
 		rerate = fmt.Sprintf(`curl -s -X PUT %s/_sim/addresses/%s -H 'Token: %s' -d '{"category":"sanctioned entity","cluster":"OFAC SDN Demo Designation"}'; echo`,
@@ -451,7 +474,11 @@ func printStory(w io.Writer, us, them string, st devState, sim *kytsim.Server) {
 		if ben.First != "" {
 			persons = `"beneficiaryPersons":'"$(who ` + ben.First + " " + ben.Last + `)"',`
 		}
-		return fmt.Sprintf(`'{"beneficiaryVaspId":"%s","requiredBeneficiaryInfo":"ACCOUNT_NUMBER,NATURAL_PERSON_NAME","assetInfo":{%s,"amount":"%s"},`+
+		key := "beneficiaryVaspId"
+		if strings.HasPrefix(to, "ta") { // a Travel Address: over TRP
+			key = "beneficiaryTravelAddress"
+		}
+		return fmt.Sprintf(`'{"`+key+`":"%s","requiredBeneficiaryInfo":"ACCOUNT_NUMBER,NATURAL_PERSON_NAME","assetInfo":{%s,"amount":"%s"},`+
 			`"payload":{"ivms101":{"originator":{"originatorPersons":'"$(who %s %s)"',"accountNumber":["%s"]},"beneficiary":{%s"accountNumber":["%s"]}}}}'`,
 			to, asset, amount, from.First, from.Last, from.Wallet, persons, ben.Wallet)
 	}
@@ -516,6 +543,13 @@ The counterparty goes away
 14. Start it again (SIGUSR1 once more): waits until it shows UP.
    kill -USR1 %[20]d; waitfor $US/v1/vasps '"health":"UP"'
 
+The counterparty over TRP (OpenVASP's Travel Rule Protocol, as VASPs that do not run this enclave speak it)
+15. Send 0.3 ETH to %[5]s by her Travel Address at the counterparty (what `+"`enclave trp address <wallet>`"+` prints there): the inquiry, the decision and the txid travel over TRP. Waits for VERIFIED, reports the tx, waits until its txid is delivered; the counterparty's TX_REPORT is printed here.
+   T=$(curl -s $US/v1/verifications -H "$AUTH" -d %[21]s | field verificationUuid); echo $T
+   waitfor $US/v1/verifications/$T '"result":"VERIFIED"'
+   curl -s $US/v1/verifications/tx -H "$AUTH" -d '{"verificationUuid":"'$T'","txHash":"%[22]s"}'; echo
+   waitfor "$US/v1/peer-messages?verificationUuid=$T" '"kind":"TX_REPORT","status":"DELIVERED"'
+
 Raw peer requests: peer() signs one as the counterparty, e.g. peer /peer/v1/verifications/tx '{...}'.
    peer() { ID=msg_$(date +%%s%%N) TS=$(date +%%s); SIG=$(printf '%%s' "$ID.$TS.$2" | openssl dgst -sha256 -mac HMAC -macopt hexkey:%[17]s -binary | base64); curl -s $US$1 -H 'X-Vasp-Id: %[18]s' -H "webhook-id: $ID" -H "webhook-timestamp: $TS" -H "webhook-signature: v1,$SIG" -d "$2"; echo; }
 
@@ -525,7 +559,8 @@ Ctrl-C here (or kill %[20]d) stops everything, PostgreSQL included.
 		devListed, verification(devCounterparty, "ETH", "Ethereum", "0.5", devOurSender, devCustomer{listedFirst, listedLast, devSanctioned}),
 		devDepositAmount, ada.name(), verification(devVasp, "BTC", "", devDepositAmount, devTheirSender, ada), devDepositTx,
 		verification(devCounterparty, "ETH", "Ethereum", "0.2", devOurSender, devCustomer{Wallet: devLaterSanctioned}), devLaterTxHash, rerate,
-		peerKeyHex(st.PeerSecret), devCounterparty, account(grace), os.Getpid())
+		peerKeyHex(st.PeerSecret), devCounterparty, account(grace), os.Getpid(),
+		verification(graceTA, "ETH", "Ethereum", "0.3", devOurSender, grace), devTRPTxHash)
 }
 
 func randomKey() string {

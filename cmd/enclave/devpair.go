@@ -38,9 +38,9 @@ type devEnclave struct {
 	srv *http.Server // nil while paused
 }
 
-// startDevEnclave migrates cfg's database, starts the enclave's workers and serves its API on ln.
-// stop undoes it all, in the order serve does.
-func startDevEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, ln net.Listener) (*devEnclave, error) {
+// startDevEnclave migrates cfg's database, starts the enclave's workers and serves its API on ln
+// and its TRP listener on trpLn. stop undoes it all, in the order serve does.
+func startDevEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, ln, trpLn net.Listener) (*devEnclave, error) {
 	pools, err := app.Open(ctx, cfg.DatabaseURL, cfg.PipelineConnections)
 	if err != nil {
 		return nil, err
@@ -63,7 +63,16 @@ func startDevEnclave(ctx context.Context, cfg config.Config, log *slog.Logger, l
 	}
 	e := &devEnclave{base: "http://" + hostPort(ln.Addr()), addr: ln.Addr().String(), h: a.Handler, served: make(chan error, 1)}
 	e.serve(ln)
+	trpSrv := &http.Server{Handler: a.TRPHandler, ReadHeaderTimeout: 5 * time.Second}
+	if a.TRPHandler != nil && trpLn != nil {
+		go func() {
+			if err := trpSrv.Serve(trpLn); !errors.Is(err, http.ErrServerClosed) {
+				e.served <- err
+			}
+		}()
+	}
 	e.stop = func() {
+		trpSrv.Close() //nolint:errcheck // closing is all that is wanted
 		e.mu.Lock()
 		if e.srv != nil {
 			e.srv.Close()

@@ -57,6 +57,7 @@ func commands() []command {
 		{"rekey", "seal every stored payload under the keyset's primary key (online, in batches)", runRekey},
 		{"operator", "add, list or disable the operators of the console (/console)", runOperator},
 		{"purge", "delete verifications older than ENCLAVE_RETENTION with all about them (--dry-run counts)", runPurge},
+		{"trp", "issue the Travel Address (TRP) of one of this VASP's wallets: trp address <wallet>", runTRP},
 		{"kytsim", "serve a stateful Chainalysis KYT sandbox for tests, demos and staging", runKYTSim},
 		{"bench", "measure accept latency, end-to-end throughput and losses on this machine (--exchange: two enclaves)", runBench},
 		{"version", "print the version", runVersion},

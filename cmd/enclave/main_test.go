@@ -622,6 +622,11 @@ func TestDevStory(t *testing.T) {
 	require.Contains(t, s, `"source":"MONITORING"`, "the alert came later, through monitoring")
 	require.Equal(t, 2, strings.Count(s, `"health":"UP"`), "UP first, and UP again at the end:\n%s", s)
 	require.Contains(t, s, `"health":"DOWN"`)
+	// Step 15, over TRP to the counterparty's Travel Address: its txid delivered to the
+	// counterparty named by the address's host.
+	require.Contains(t, s, `"counterpartyVaspId":"localhost:`)
+	require.Contains(t, s, `"kind":"TX_REPORT","status":"DELIVERED"`)
+	require.Contains(t, printed, "TRP (OpenVASP Travel Rule Protocol")
 	logs := out.String()
 	require.Contains(t, logs, "[us] callback CHAINALYSIS_KYT_ALERT")
 	require.Contains(t, logs, "[counterparty] Verify Account asked")

@@ -52,6 +52,12 @@ const serveEnv = `  DATABASE_URL              PostgreSQL DSN (required)
   ENCLAVE_HTTP_READ_TIMEOUT  reading one request, headers (5s at most) and body (default 30s)
   ENCLAVE_HTTP_WRITE_TIMEOUT answering one request; Prefer: wait adds its wait (default 30s)
   ENCLAVE_HTTP_MIN_BODY_RATE slowest a body may arrive after 5 s, bytes/s (default 16384)
+  ENCLAVE_TRP_LISTEN_ADDR   where TRP (OpenVASP Travel Rule Protocol v3) inquiries and callbacks are
+                            served (default: none, no TRP)
+  ENCLAVE_TRP_URL           the https URL counterparties reach that listener at (required with it)
+  ENCLAVE_TRP_TLS_CERT, ENCLAVE_TRP_TLS_KEY, ENCLAVE_TRP_TLS_CA
+                            PEM files for TRP's mutual TLS, both ways (required for TRP)
+  ENCLAVE_TRP_INSECURE      1: plain HTTP for TRP, refused unless everything TRP is on loopback
 `
 
 func runServe(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
@@ -109,8 +115,19 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	if cfg.PeersFile != "" && len(cfg.Peers) == 0 {
 		log.Warn("ENCLAVE_PEERS_FILE lists no peers: every request on /peer/v1 will be refused", "file", cfg.PeersFile)
 	}
-	served := make(chan error, 1)
+	served := make(chan error, 2)
 	go func() { served <- srv.Serve(ln) }()
+	var trpSrv *http.Server
+	if a.TRPHandler != nil {
+		tln, err := a.ListenTRP(cfg.TRPListenAddr)
+		if err != nil {
+			return err
+		}
+		defer tln.Close()
+		trpSrv = httpserver.New(a.TRPHandler, log, cfg)
+		log.Info("TRP listener serving", "addr", tln.Addr().String(), "url", cfg.TRPURL, "mutualTLS", a.TRPTLS != nil)
+		go func() { served <- trpSrv.Serve(tln) }()
+	}
 
 	select {
 	case err := <-served:
@@ -120,6 +137,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 	log.Info("shutting down", "timeout", cfg.ShutdownTimeout.String())
 	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.ShutdownTimeout)
 	defer cancel()
+	if trpSrv != nil {
+		if err := trpSrv.Shutdown(sctx); err != nil {
+			return fmt.Errorf("shutdown of the TRP listener: %w", err)
+		}
+	}
 	if err := srv.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}

@@ -6,12 +6,15 @@ package app
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"database/sql"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -84,7 +87,23 @@ type App struct {
 	// Metrics is the registry /metrics serves; the listener's figures join it
 	// (httpserver.Limit).
 	Metrics *prometheus.Registry
-	jobs    *jobMetrics
+	// TRPHandler serves the TRP listener (ENCLAVE_TRP_LISTEN_ADDR), nil when TRP is not
+	// configured; TRPTLS is its mTLS configuration, nil with ENCLAVE_TRP_INSECURE.
+	TRPHandler http.Handler
+	TRPTLS     *tls.Config
+	jobs       *jobMetrics
+}
+
+// certPEM reads our TRP certificate for GET /identity; "" without one.
+func certPEM(path string) string {
+	if path == "" {
+		return ""
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	return string(b)
 }
 
 // Close releases what the App holds beyond its pools and River client: the listener of
@@ -187,14 +206,30 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	xc.VaspID, xc.Timeout = cfg.VaspID, cmp.Or(cfg.VerificationTimeout, xc.Timeout)
 	xc.Peers = func(id string) (exchange.Peer, bool) {
 		p, ok := cfg.Peer(id)
-		return exchange.Peer{VaspID: p.VaspID, Name: p.Name, URL: p.URL, Secret: p.Secret}, ok
+		return exchange.Peer{VaspID: p.VaspID, Name: p.Name, URL: p.URL, Secret: p.Secret, TRP: p.TRP()}, ok
+	}
+	if problems := cfg.CheckTRP(); len(problems) > 0 {
+		return nil, errors.New("configuration: " + strings.Join(problems, "; "))
+	}
+	trpServerTLS, trpClientTLS, err := cfg.TRPTLS()
+	if err != nil {
+		return nil, err
+	}
+	xc.VaspName, xc.TRPInsecure = cfg.VASPName, cfg.TRPInsecure
+	if cfg.TRPEnabled() {
+		xc.TRPURL = cfg.TRPURL
+	}
+	if trpClientTLS != nil {
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = trpClientTLS
+		xc.TRPClient = &http.Client{Transport: tr}
 	}
 	xchg, err := exchange.NewService(db, pools.Pipeline, verifs, callbacks, vasp, xc, log, metrics)
 	if err != nil {
 		return nil, err
 	}
 
-	dir := newDirectory(cfg, pools, t, metrics, log)
+	dir := newDirectory(cfg, pools, t, xc.TRPClient, metrics, log)
 	checks, err := exchange.NewChecks(xchg, vasp, cfg.VASPAPITimeout, log, metrics)
 	if err != nil {
 		return nil, err
@@ -288,7 +323,12 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 			return schema.Check(ctx, db.DB)
 		},
 	})
-	return &App{jobs: jobs, Handler: handler, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
+	var trpHandler http.Handler
+	if cfg.TRPEnabled() {
+		trpHandler = api.NewTRPHandler(api.TRPDeps{Log: log.With("listener", "trp"), Exchange: xchg, Name: cmp.Or(cfg.VASPName, cfg.VaspID),
+			CertPEM: certPEM(cfg.TRPTLSCert), MinBodyRate: cfg.HTTPMinBodyRate, Started: time.Now()})
+	}
+	return &App{jobs: jobs, Handler: handler, TRPHandler: trpHandler, TRPTLS: trpServerTLS, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
 		Directory: dir, Console: cons, Metrics: metrics}, nil
 }
 
@@ -439,4 +479,17 @@ func redact(msg, dsn string) string {
 		}
 	}
 	return msg
+}
+
+// ListenTRP opens the TRP listener on addr (ENCLAVE_TRP_LISTEN_ADDR), behind mTLS unless
+// ENCLAVE_TRP_INSECURE: serve, dev and the tests' child enclaves open it the same way.
+func (a *App) ListenTRP(addr string) (net.Listener, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s (ENCLAVE_TRP_LISTEN_ADDR): %w", addr, err)
+	}
+	if a.TRPTLS != nil {
+		ln = tls.NewListener(ln, a.TRPTLS)
+	}
+	return ln, nil
 }

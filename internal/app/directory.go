@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"log/slog"
+	"net/http"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -12,13 +13,13 @@ import (
 
 // newDirectory wires the directory of counterparties (GET /v1/vasps), its probe and
 // enclave_counterparty_up, which reads the health every replica shares when /metrics is scraped.
-func newDirectory(cfg config.Config, pools Pools, t Tuning, reg *prometheus.Registry, log *slog.Logger) *exchange.Directory {
+func newDirectory(cfg config.Config, pools Pools, t Tuning, trpClient *http.Client, reg *prometheus.Registry, log *slog.Logger) *exchange.Directory {
 	peers := make([]exchange.Peer, len(cfg.Peers))
 	for i, p := range cfg.Peers {
-		peers[i] = exchange.Peer{VaspID: p.VaspID, Name: p.Name, URL: p.URL, Secret: p.Secret}
+		peers[i] = exchange.Peer{VaspID: p.VaspID, Name: p.Name, URL: p.URL, Secret: p.Secret, TRP: p.TRP()}
 	}
 	d := exchange.NewDirectory(pools.API, pools.Pipeline, exchange.DirectoryConfig{VaspID: cfg.VaspID, VaspName: cfg.VASPName,
-		Peers: peers, Interval: cfg.PeerProbeInterval, ProbeTimeout: t.ProbeTimeout}, log)
+		Peers: peers, Interval: cfg.PeerProbeInterval, ProbeTimeout: t.ProbeTimeout, TRPClient: trpClient}, log)
 	reg.MustRegister(scraped{
 		desc: prometheus.NewDesc("enclave_counterparty_up",
 			"1 when the counterparty's enclave answered its latest health probe, 0 when not (GET /v1/vasps).", []string{"vaspId"}, nil),

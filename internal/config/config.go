@@ -60,9 +60,23 @@ type Peer struct {
 	VaspID string `json:"vaspId"`
 	Name   string `json:"name"`
 	URL    string `json:"url"`
-	// Secret is the Standard Webhooks signing secret, "whsec_<base64>". Never logged.
+	// Secret is the Standard Webhooks signing secret, "whsec_<base64>". Never logged. A TRP
+	// counterparty needs none: mTLS authenticates both sides.
 	Secret string `json:"secret"`
+	// Protocol is how the counterparty is spoken to: "enclave" (the default, the peer routes
+	// of DESIGN.md §12) or "trp" (OpenVASP's Travel Rule Protocol v3, §15), whose url is then
+	// the counterparty's TRP inquiry endpoint.
+	Protocol string `json:"protocol,omitempty"`
 }
+
+// Protocols a counterparty of the peers file may speak.
+const (
+	ProtocolEnclave = "enclave"
+	ProtocolTRP     = "trp"
+)
+
+// TRP reports whether the counterparty speaks TRP.
+func (p Peer) TRP() bool { return p.Protocol == ProtocolTRP }
 
 // Config is the whole configuration. Secrets are kept in fields whose names end in Key,
 // Keys, Token or Secret; LogValue leaves them out.
@@ -192,6 +206,19 @@ type Config struct {
 	// first 5 seconds (ENCLAVE_HTTP_MIN_BODY_RATE), default 16384: a trickled body is cut off
 	// in seconds, not at HTTPReadTimeout.
 	HTTPMinBodyRate int
+	// TRPListenAddr is where the TRP listener serves inbound inquiries and the callbacks of
+	// TRP transfers (ENCLAVE_TRP_LISTEN_ADDR); unset, the enclave speaks no TRP.
+	TRPListenAddr string
+	// TRPURL is the base URL counterparties reach the TRP listener at (ENCLAVE_TRP_URL):
+	// Travel Addresses and callback URLs name it. Required with TRPListenAddr.
+	TRPURL string
+	// TRPTLSCert, TRPTLSKey and TRPTLSCA are PEM files (ENCLAVE_TRP_TLS_CERT, _KEY, _CA): our
+	// certificate and key, served to and presented to counterparties, and the CA that signs
+	// theirs. TRP v3 requires mTLS both ways; all three are required unless TRPInsecure.
+	TRPTLSCert, TRPTLSKey, TRPTLSCA string
+	// TRPInsecure allows plain HTTP for TRP (ENCLAVE_TRP_INSECURE=1), default false: only when
+	// the listener, ENCLAVE_TRP_URL and every TRP counterparty are on loopback (dev, tests).
+	TRPInsecure bool
 
 	problems []string
 }
@@ -302,6 +329,7 @@ func Load(lookup func(string) string) Config {
 	if c.PeersFile != "" {
 		c.loadPeers()
 	}
+	c.loadTRP(lookup)
 	c.loadKeyset(lookup)
 	if v := strings.TrimSpace(lookup("ENCLAVE_RETENTION")); v != "" {
 		d, err := retention.ParsePeriod(v)
@@ -433,6 +461,9 @@ func (c Config) LogValue() slog.Value {
 		slog.String("httpReadTimeout", c.HTTPReadTimeout.String()),
 		slog.String("httpWriteTimeout", c.HTTPWriteTimeout.String()),
 		slog.Int("httpMinBodyRate", c.HTTPMinBodyRate),
+		slog.String("trpListenAddr", c.TRPListenAddr),
+		slog.String("trpUrl", redactURL(c.TRPURL)),
+		slog.Bool("trpMutualTLS", c.TRPEnabled() && !c.TRPInsecure),
 	)
 }
 
@@ -464,14 +495,17 @@ func (c *Config) loadPeers() {
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d] must be an object %s", i, `{"vaspId","name","url","secret"}`)
 			continue
 		}
-		if bad := unknownKeys(fields, "vaspId", "name", "url", "secret"); bad != "" {
-			c.problem("ENCLAVE_PEERS_FILE: peers[%d].%s: unknown field; want vaspId, name, url, secret (names are case-sensitive)", i, bad)
+		if bad := unknownKeys(fields, "vaspId", "name", "url", "secret", "protocol"); bad != "" {
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].%s: unknown field; want vaspId, name, url, secret, protocol (names are case-sensitive)", i, bad)
 			continue
 		}
 		var p Peer
 		if err := json.Unmarshal(item, &p); err != nil {
-			c.problem("ENCLAVE_PEERS_FILE: peers[%d]: vaspId, name, url and secret must be strings", i)
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d]: vaspId, name, url, secret and protocol must be strings", i)
 			continue
+		}
+		if p.Protocol == "" {
+			p.Protocol = ProtocolEnclave
 		}
 		switch {
 		case p.VaspID == "":
@@ -483,7 +517,13 @@ func (c *Config) loadPeers() {
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is listed twice", i, p.VaspID)
 		case c.VaspID != "" && p.VaspID == c.VaspID:
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].vaspId %q is our own VASP id (ENCLAVE_VASP_ID)", i, p.VaspID)
-		case !validSecret(p.Secret):
+		case p.Protocol != ProtocolEnclave && p.Protocol != ProtocolTRP:
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].protocol: want %q (the default) or %q, got %s", i, ProtocolEnclave, ProtocolTRP, validate.Quote(p.Protocol))
+		case p.TRP() && !httpURL(p.URL):
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].url: a TRP counterparty needs the URL of its TRP inquiry endpoint, got %q", i, redactURL(p.URL))
+		case p.TRP() && p.Secret != "" && !validSecret(p.Secret):
+			c.problem("ENCLAVE_PEERS_FILE: peers[%d].secret must be whsec_ followed by base64 of at least 16 bytes (the value is not shown)", i)
+		case !p.TRP() && !validSecret(p.Secret):
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].secret must be whsec_ followed by base64 of at least 16 bytes (the value is not shown)", i)
 		case p.URL != "" && !httpURL(p.URL):
 			c.problem("ENCLAVE_PEERS_FILE: peers[%d].url: want an http(s) URL of the counterparty's enclave, got %q", i, redactURL(p.URL))

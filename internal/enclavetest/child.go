@@ -3,6 +3,7 @@ package enclavetest
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -120,7 +121,8 @@ func ExpireLeadership(t testing.TB, dsn string) {
 
 // ServeChild is the body of a child enclave: it opens the pools as serve does, wires the
 // enclave with cfg and tuning (whose seams stop it at the step under test), starts River,
-// prints "READY <addr>" for StartChild and serves until it is killed. CHILD_LOG=1 shows the
+// prints "READY <addr>" for StartChild (then "TRP <addr>" when cfg has a TRP listener, which
+// it opens first) and serves until it is killed. CHILD_LOG=1 shows the
 // child's logs, River's included. It panics on any error: the test reading it then fails.
 func ServeChild(cfg config.Config, tuning app.Tuning) {
 	pools, err := app.Open(context.Background(), cfg.DatabaseURL, cfg.PipelineConnections)
@@ -130,6 +132,17 @@ func ServeChild(cfg config.Config, tuning app.Tuning) {
 	var lw io.Writer = io.Discard
 	if os.Getenv("CHILD_LOG") != "" {
 		lw = os.Stderr
+	}
+	var trpLn net.Listener
+	if cfg.TRPListenAddr != "" {
+		// The port first: ENCLAVE_TRP_URL names it (an address of ":0" or "127.0.0.1:0" is free).
+		if trpLn, err = net.Listen("tcp", cfg.TRPListenAddr); err != nil {
+			panic(err)
+		}
+		cfg.TRPListenAddr = trpLn.Addr().String()
+		if cfg.TRPURL == "" {
+			cfg.TRPURL = "http://" + cfg.TRPListenAddr
+		}
 	}
 	a, err := app.New(cfg, slog.New(slog.NewTextHandler(lw, &slog.HandlerOptions{Level: slog.LevelDebug})), pools, tuning)
 	if err != nil {
@@ -143,5 +156,12 @@ func ServeChild(cfg config.Config, tuning app.Tuning) {
 		panic(err)
 	}
 	fmt.Printf("READY %s\n", ln.Addr())
+	if trpLn != nil {
+		if a.TRPTLS != nil {
+			trpLn = tls.NewListener(trpLn, a.TRPTLS)
+		}
+		fmt.Printf("TRP %s\n", trpLn.Addr())
+		go http.Serve(trpLn, a.TRPHandler) //nolint:errcheck // until SIGKILL
+	}
 	http.Serve(ln, a.Handler) //nolint:errcheck // until SIGKILL
 }

@@ -7,6 +7,7 @@ package enclavetest
 import (
 	"context"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -71,6 +72,12 @@ type Options struct {
 	// Server, when set, is the unstarted HTTP server the enclave serves on (StartPair makes them
 	// first, so each enclave's peers file can name the other's URL).
 	Server *httptest.Server
+	// TRP serves the TRP listener on a loopback port, over plain HTTP (ENCLAVE_TRP_INSECURE);
+	// TRPMutualTLS serves it with TRPTLS's certificates instead.
+	TRP, TRPMutualTLS bool
+	// TRPServer, when set, is the unstarted server of the TRP listener (made first so that a
+	// counterparty's peers file can name it).
+	TRPServer *httptest.Server
 }
 
 // Enclave is a running enclave.
@@ -87,6 +94,8 @@ type Enclave struct {
 	URL      string
 	Client   *openapitest.Client
 	Logs     *SyncBuffer
+	// TRPURL is the TRP listener's URL (ENCLAVE_TRP_URL) when Options.TRP or TRPMutualTLS.
+	TRPURL string
 }
 
 // Start starts an enclave and stops it when the test ends.
@@ -128,6 +137,25 @@ func Start(t testing.TB, o Options) *Enclave {
 	}
 	if o.TxStatus {
 		e.Config.TxStatusURL = e.Receiver.srv.URL + pathTxStatus
+	}
+	var trpSrv *httptest.Server
+	if o.TRP || o.TRPMutualTLS {
+		trpSrv = o.TRPServer
+		if trpSrv == nil {
+			trpSrv = trpServer()
+		}
+		e.Config.TRPListenAddr = trpSrv.Listener.Addr().String()
+		// localhost, not 127.0.0.1: TRISA's Travel Address codec cannot read an IP address
+		// with a port.
+		local := "localhost:" + strings.TrimPrefix(e.Config.TRPListenAddr, "127.0.0.1:")
+		e.Config.TRPURL = "http://" + local
+		e.Config.TRPInsecure = true
+		if o.TRPMutualTLS {
+			c := TRPTLS(t)
+			e.Config.TRPURL = "https://" + local
+			e.Config.TRPInsecure, e.Config.TRPTLSCert, e.Config.TRPTLSKey, e.Config.TRPTLSCA = false, c.Cert, c.Key, c.CA
+		}
+		e.TRPURL = e.Config.TRPURL
 	}
 	if o.Config != nil {
 		o.Config(&e.Config)
@@ -184,6 +212,14 @@ func Start(t testing.TB, o Options) *Enclave {
 	t.Cleanup(srv.Close)
 	e.URL = srv.URL
 	e.Client = &openapitest.Client{T: t, Base: srv.URL, Bearer: APIKey}
+	if trpSrv != nil {
+		trpSrv.Config = httpserver.New(a.TRPHandler, log, e.Config)
+		if a.TRPTLS != nil {
+			trpSrv.Listener = tls.NewListener(trpSrv.Listener, a.TRPTLS)
+		}
+		trpSrv.Start()
+		t.Cleanup(trpSrv.Close)
+	}
 	if !o.APIOnly {
 		e.StartWorkers()
 	}

@@ -54,6 +54,10 @@ func runChild() {
 		VerifyUserURL: os.Getenv("CHILD_VERIFY_USER_URL"), VASPAPITimeout: time.Second, VerificationTimeout: 2 * time.Minute,
 		DataKeyset: os.Getenv("CHILD_KEYSET"), PipelineConnections: 4, KYTMaxAge: time.Hour,
 	}
+	if u := os.Getenv("CHILD_TRP_URL"); u != "" { // TRP: its listener behind the test's proxy at u
+		cfg.TRPListenAddr, cfg.TRPURL, cfg.TRPInsecure = "127.0.0.1:0", u, true
+		cfg.Peers[0].Protocol = config.ProtocolTRP
+	}
 	et.ServeChild(cfg, app.Tuning{
 		Exchange:         exchange.Config{Hook: stop, PeerTimeout: time.Second, Retry: retry.Backoff{Base: 20 * time.Millisecond, Cap: 200 * time.Millisecond}},
 		CallbackSchedule: []time.Duration{0, 50 * time.Millisecond, 50 * time.Millisecond, 50 * time.Millisecond},

@@ -39,6 +39,9 @@ type DirectoryConfig struct {
 	// ProbeTimeout bounds one probe; default DefaultProbeTimeout, never more than Interval.
 	ProbeTimeout time.Duration
 	HTTPClient   *http.Client
+	// TRPClient probes the counterparties that speak TRP (with our mTLS certificate); nil: a
+	// plain client (ENCLAVE_TRP_INSECURE).
+	TRPClient *http.Client
 }
 
 // Directory answers which counterparties this enclave can exchange with and whether they are
@@ -49,6 +52,7 @@ type Directory struct {
 	api, work *sqlx.DB
 	cfg       DirectoryConfig
 	probe     *signedhttp.Client
+	trpProbe  *signedhttp.Client
 	log       *slog.Logger
 }
 
@@ -61,7 +65,8 @@ func NewDirectory(api, work *sqlx.DB, cfg DirectoryConfig, log *slog.Logger) *Di
 		cfg.ProbeTimeout = DefaultProbeTimeout
 	}
 	cfg.ProbeTimeout = min(cfg.ProbeTimeout, cfg.Interval)
-	return &Directory{api: api, work: work, cfg: cfg, log: log, probe: signedhttp.New(cfg.HTTPClient, cfg.ProbeTimeout)}
+	return &Directory{api: api, work: work, cfg: cfg, log: log, probe: signedhttp.New(cfg.HTTPClient, cfg.ProbeTimeout),
+		trpProbe: signedhttp.New(cfg.TRPClient, cfg.ProbeTimeout)}
 }
 
 // Self is this VASP as GET /v1/vasps/self shows it.
@@ -184,8 +189,8 @@ func seen(ctx context.Context, db sqlx.ExecerContext, vaspID string) error {
 	return nil
 }
 
-// Probe asks every counterparty with a url for its /healthz, at once, and records what each
-// answered. A change of health is logged.
+// Probe asks every counterparty with a url for its /healthz (a TRP counterparty: its endpoint),
+// at once, and records what each answered. A change of health is logged.
 func (d *Directory) Probe(ctx context.Context) error {
 	type verdict struct {
 		peer    Peer
@@ -202,7 +207,13 @@ func (d *Directory) Probe(ctx context.Context) error {
 		go func() {
 			defer wg.Done()
 			v := verdict{peer: p}
-			if _, err := d.probe.Get(ctx, strings.TrimRight(p.URL, "/")+"/healthz"); err != nil {
+			if p.TRP {
+				// A TRP endpoint has no /healthz: any answer below 500 to a GET of it (TRP
+				// implementations answer 405) shows it up, behind mTLS.
+				if a, err := d.trpProbe.Get(ctx, p.URL); err != nil && (a.Status == 0 || a.Status >= 500) {
+					v.problem = err.Error()
+				}
+			} else if _, err := d.probe.Get(ctx, strings.TrimRight(p.URL, "/")+"/healthz"); err != nil {
 				v.problem = err.Error()
 			}
 			mu.Lock()

@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/jmoiron/sqlx"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/riverqueue/river"
@@ -28,7 +29,6 @@ import (
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/ids"
-	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/retry"
 	"github.com/travelrule/enclave/internal/signedhttp"
 	"github.com/travelrule/enclave/internal/validate"
@@ -52,11 +52,13 @@ const (
 	DefaultWorkers = 100
 )
 
-// Peer is a counterparty enclave of the peers file.
+// Peer is a counterparty of the peers file.
 type Peer struct {
 	VaspID, Name, URL string
 	// Secret signs messages both ways, "whsec_<base64>". Never logged.
 	Secret string
+	// TRP: the counterparty speaks TRP (DESIGN.md §15), and URL is its inquiry endpoint.
+	TRP bool
 }
 
 // Config is the exchange's configuration.
@@ -75,6 +77,16 @@ type Config struct {
 	// ReportMaxAge: see DefaultReportMaxAge.
 	ReportMaxAge time.Duration
 	HTTPClient   *http.Client
+	// VaspName names us in the IVMS101 originatingVASP of a TRP inquiry (ENCLAVE_VASP_NAME).
+	VaspName string
+	// TRPURL is the base URL of our TRP listener (ENCLAVE_TRP_URL): our callbacks are under
+	// it. Empty: this enclave speaks no TRP.
+	TRPURL string
+	// TRPInsecure: TRP runs without TLS, on loopback only (ENCLAVE_TRP_INSECURE).
+	TRPInsecure bool
+	// TRPClient sends TRP requests: it presents our certificate and trusts the
+	// counterparties' CA (ENCLAVE_TRP_TLS_*). Nil: a plain client (ENCLAVE_TRP_INSECURE).
+	TRPClient *http.Client
 	// Hook, when set, is called at the exchange's steps, before the step is recorded: "sent"
 	// (a counterparty acknowledged message id) and "asked" (the VASP answered Verify User about
 	// verification id). A test seam for a crash at that point.
@@ -89,6 +101,7 @@ type Service struct {
 	callbacks *callback.Service
 	vasp      *vaspapi.Client
 	peers     *signedhttp.Client
+	trpc      *signedhttp.Client
 	client    *river.Client[*sql.Tx]
 	cfg       Config
 	log       *slog.Logger
@@ -115,6 +128,7 @@ func NewService(api, work *sqlx.DB, verifs *verification.Service, callbacks *cal
 	}
 	s := &Service{api: api, work: work, verifs: verifs, callbacks: callbacks, vasp: vasp, cfg: cfg, log: log,
 		peers: signedhttp.New(cfg.HTTPClient, cfg.PeerTimeout),
+		trpc:  signedhttp.New(cfg.TRPClient, cfg.PeerTimeout),
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_peer_messages_total",
 			Help: "Attempts to send a message to a counterparty enclave, by kind and outcome (delivered, retry, failed)."}, []string{"kind", "outcome"}),
 		results: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "enclave_verification_results_total",
@@ -166,19 +180,31 @@ func (s *Service) peer(field, vaspID string) (Peer, error) {
 }
 
 // Create records a verification this VASP starts and, with it, the message that carries it to
-// the beneficiary VASP's enclave and the end of the wait for its result. A beneficiaryVaspId the
-// peers file does not name is UNKNOWN-VASP.
+// the beneficiary VASP — its enclave, or over TRP when the draft names a
+// beneficiaryTravelAddress or the counterparty speaks TRP — and the end of the wait for its
+// result. A beneficiaryVaspId the peers file does not name (without a Travel Address) is
+// UNKNOWN-VASP.
 func (s *Service) Create(ctx context.Context, d verification.Draft) (verification.Verification, error) {
+	endpoint, err := s.trpRoute(&d)
+	if err != nil {
+		return verification.Verification{}, err
+	}
 	id := strings.TrimSpace(d.BeneficiaryVaspID)
-	var p Peer
-	if id != "" && id != s.cfg.VaspID {
-		var err error
-		if p, err = s.peer("beneficiaryVaspId", id); err != nil {
+	if endpoint == "" && id != "" && id != s.cfg.VaspID {
+		if _, err := s.peer("beneficiaryVaspId", id); err != nil {
 			return verification.Verification{}, err
 		}
 	}
 	return s.verifs.CreateOutgoing(ctx, d, s.cfg.Timeout, func(ctx context.Context, tx *sqlx.Tx, v verification.Verification) error {
-		if err := s.enqueue(ctx, tx, v.UUID, p.VaspID, KindVerification); err != nil {
+		if endpoint != "" {
+			if err := checkTRPAsset(v); err != nil {
+				return err
+			}
+			if err := startTransfer(ctx, tx, v, endpoint, "", uuid.NewString()); err != nil {
+				return err
+			}
+		}
+		if err := s.enqueue(ctx, tx, v.UUID, v.BeneficiaryVaspID, KindVerification); err != nil {
 			return err
 		}
 		_, err := s.client.InsertTx(ctx, tx.Tx, TimeoutArgs{VerificationUUID: v.UUID}, &river.InsertOpts{Queue: Queue, ScheduledAt: *v.DeadlineAt})
@@ -190,16 +216,19 @@ func (s *Service) Create(ctx context.Context, d verification.Draft) (verificatio
 // the question to our VASP: its Verify User API, or, without one, a VERIFICATION_REQUEST
 // callback asking it to answer through POST /v1/verifications/{uuid}/result.
 func (s *Service) Receive(ctx context.Context, sender string, d verification.Inbound, body []byte) error {
-	_, err := s.verifs.ReceiveIncoming(ctx, sender, d, body, func(ctx context.Context, tx *sqlx.Tx, v verification.Verification) error {
-		if s.vasp.VerifiesUsers() {
-			_, err := s.client.InsertTx(ctx, tx.Tx, VerifyUserArgs{VerificationUUID: v.UUID}, nil)
-			return err
-		}
-		v.Payload = nil
-		return s.callbacks.Enqueue(ctx, tx, callback.New{Type: TypeVerificationRequest, VerificationUUID: v.UUID,
-			Payload: payload(TypeVerificationRequest, v.View())})
-	})
+	_, err := s.verifs.ReceiveIncoming(ctx, sender, d, body, s.askVASP)
 	return err
+}
+
+// askVASP enqueues, in tx, the question about inbound verification v to our VASP.
+func (s *Service) askVASP(ctx context.Context, tx *sqlx.Tx, v verification.Verification) error {
+	if s.vasp.VerifiesUsers() {
+		_, err := s.client.InsertTx(ctx, tx.Tx, VerifyUserArgs{VerificationUUID: v.UUID}, nil)
+		return err
+	}
+	v.Payload = nil
+	return s.callbacks.Enqueue(ctx, tx, callback.New{Type: TypeVerificationRequest, VerificationUUID: v.UUID,
+		Payload: payload(TypeVerificationRequest, v.View())})
 }
 
 // ResultMessage is the beneficiary enclave's answer (POST /peer/v1/verifications/result), and
@@ -233,26 +262,38 @@ func (s *Service) ReceiveResult(ctx context.Context, sender string, m ResultMess
 		if v.Role != verification.Originator || v.BeneficiaryVaspID != sender {
 			return verification.NotFound(v.UUID)
 		}
-		mismatch := false
-		if a := verification.BeneficiaryAccount(o.Beneficiary); len(o.Beneficiary) > 0 && !network.SameAddress(a, v.BeneficiaryAddress) {
-			mismatch = true
-			o = verification.Outcome{Result: verification.Error, Reason: verification.ReasonAccountNotMatched,
-				Message: "the beneficiary VASP returned another accountNumber than the one asked about"}
+		returned := ""
+		if len(o.Beneficiary) > 0 {
+			returned = verification.BeneficiaryAccount(o.Beneficiary)
 		}
-		next, changed, err := verification.Transition(v.Outcome, verification.Answered, o)
-		if err != nil || !changed {
-			return err
-		}
-		if v, err = s.settle(ctx, tx, v, next); err != nil {
-			return err
-		}
-		if mismatch {
-			return s.reportError(ctx, tx, v, verification.ErrorReport{Result: string(verification.Error),
-				Reason: verification.ReasonAccountNotMatched, Message: o.Message, From: verification.FromSelf})
-		}
-		return nil
+		return s.resultArrived(ctx, tx, v, o, returned)
 	})
 	return err
+}
+
+// resultArrived records, in tx, the beneficiary VASP's answer o to a verification we started
+// — whichever transport brought it — with its VERIFICATION_RESULT. returned, when not empty,
+// is the beneficiary account the answer names: another than the wallet asked about makes the
+// result ERROR / BENEFICIARY-ACCOUNT-NOT-MATCHED, and the counterparty is told by an error
+// report. An answer that contradicts a final result is CONFLICT.
+func (s *Service) resultArrived(ctx context.Context, tx *sqlx.Tx, v verification.Verification, o verification.Outcome, returned string) error {
+	mismatch := returned != "" && !sameAccount(returned, v)
+	if mismatch {
+		o = verification.Outcome{Result: verification.Error, Reason: verification.ReasonAccountNotMatched,
+			Message: "the beneficiary VASP returned another accountNumber than the one asked about"}
+	}
+	next, changed, err := verification.Transition(v.Outcome, verification.Answered, o)
+	if err != nil || !changed {
+		return err
+	}
+	if v, err = s.settle(ctx, tx, v, next); err != nil {
+		return err
+	}
+	if mismatch {
+		return s.reportError(ctx, tx, v, verification.ErrorReport{Result: string(verification.Error),
+			Reason: verification.ReasonAccountNotMatched, Message: o.Message, From: verification.FromSelf})
+	}
+	return nil
 }
 
 // Answer records this VASP's answer to an inbound verification that waited for it (no Verify
@@ -334,8 +375,12 @@ func (s *Service) ReportError(ctx context.Context, m ErrorMessage) error {
 	}
 	id := ids.Canonical(m.VerificationUUID)
 	_, err := s.verifs.Change(ctx, id, func(tx *sqlx.Tx, v verification.Verification) error {
-		if _, err := s.peer("verificationUuid", v.CounterpartyVaspID()); err != nil {
+		if _, isTRP, err := findTransfer(ctx, tx, v.UUID); err != nil {
 			return err
+		} else if !isTRP {
+			if _, err := s.peer("verificationUuid", v.CounterpartyVaspID()); err != nil {
+				return err
+			}
 		}
 		r := m.ErrorReport
 		r.From = verification.FromSelf

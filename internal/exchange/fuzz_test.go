@@ -2,6 +2,7 @@ package exchange
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 
 	"github.com/travelrule/enclave/internal/apperr"
@@ -45,4 +46,35 @@ func badRequest(t *testing.T, err error) {
 	if e, ok := apperr.As(err); !ok || (e.Code != apperr.BadRequest && e.Code != apperr.MissingVerificationUUID) {
 		t.Fatalf("refusal %v is not a 400", err)
 	}
+}
+
+// FuzzInboundPayload: whatever IVMS101 a TRP originator sends, the payload built from it for
+// the Travel Address's wallet is BAD-REQUEST or a verification payload whose beneficiary's
+// first accountNumber is that wallet (when the inquiry named one).
+func FuzzInboundPayload(f *testing.F) {
+	for _, s := range []string{`{"originator":{},"beneficiary":{}}`, `{"beneficiary":{"accountNumber":["0xabc"]}}`,
+		`{"beneficiary":{"accountNumber":["0xdef"]}}`, `{"beneficiary":{"accountNumber":7}}`, `[]`, `{"beneficiary":null}`} {
+		f.Add([]byte(s), "0xabc")
+		f.Add([]byte(s), "")
+	}
+	f.Fuzz(func(t *testing.T, ivms []byte, wallet string) {
+		p, err := inboundPayload(ivms, wallet)
+		if err != nil {
+			if e, ok := apperr.As(err); !ok || e.Code != apperr.BadRequest {
+				t.Fatalf("not a BAD-REQUEST: %v", err)
+			}
+			return
+		}
+		var got struct {
+			IVMS101 struct {
+				Beneficiary struct{ AccountNumber []string } `json:"beneficiary"`
+			} `json:"ivms101"`
+		}
+		if err := json.Unmarshal(p, &got); err != nil || len(got.IVMS101.Beneficiary.AccountNumber) == 0 {
+			t.Fatalf("payload %s: %v", p, err)
+		}
+		if a := got.IVMS101.Beneficiary.AccountNumber[0]; wallet != "" && strings.TrimSpace(a) != wallet {
+			t.Fatalf("payload names %q, not the wallet %q", a, wallet)
+		}
+	})
 }

@@ -215,17 +215,26 @@ func (s *Service) send(ctx context.Context, m Record, redelivered time.Time) err
 		}
 		return err
 	}
-	body, err := render(m.Kind, v)
+	t, isTRP, err := findTransfer(ctx, s.work, v.UUID)
 	if err != nil {
-		return river.JobCancel(fmt.Errorf("message %s: %w", m.ID, err))
+		return err
 	}
 	var a signedhttp.Answer
-	p, perr := s.peer("peer", m.PeerVaspID)
-	if perr == nil {
-		a, err = s.peers.Post(ctx, signedhttp.Request{URL: strings.TrimRight(p.URL, "/") + paths[m.Kind], Secret: p.Secret, ID: "msg_" + m.ID,
-			Header: map[string][]string{"X-Vasp-Id": {s.cfg.VaspID}}, Body: body})
+	var perr error // the message cannot be sent at all
+	if isTRP {
+		a, err, perr = s.postTRP(ctx, m, v, t)
 	} else {
-		err = errors.New("the counterparty is no longer in ENCLAVE_PEERS_FILE with a url")
+		body, rerr := render(m.Kind, v)
+		if rerr != nil {
+			return river.JobCancel(fmt.Errorf("message %s: %w", m.ID, rerr))
+		}
+		var p Peer
+		if p, perr = s.peer("peer", m.PeerVaspID); perr == nil {
+			a, err = s.peers.Post(ctx, signedhttp.Request{URL: strings.TrimRight(p.URL, "/") + paths[m.Kind], Secret: p.Secret, ID: "msg_" + m.ID,
+				Header: map[string][]string{"X-Vasp-Id": {s.cfg.VaspID}}, Body: body})
+		} else {
+			err = errors.New("the counterparty is no longer in ENCLAVE_PEERS_FILE with a url")
+		}
 	}
 	attempts := m.Attempts + 1
 	if err == nil {
@@ -234,9 +243,11 @@ func (s *Service) send(ctx context.Context, m Record, redelivered time.Time) err
 		if err := seen(ctx, s.work, m.PeerVaspID); err != nil {
 			s.log.WarnContext(ctx, "exchange: record a sighting", "counterparty", m.PeerVaspID, "err", err) // recorded all the same
 		}
-		if _, err := s.work.ExecContext(ctx, `UPDATE peer_messages SET status = 'DELIVERED', attempts = $2, last_status_code = $3,
-			last_error = NULL, next_attempt_at = NULL, delivered_at = now() WHERE id = $1 AND status = 'PENDING'`, m.ID, attempts, a.Status); err != nil {
-			return fmt.Errorf("record delivery of message %s: %w", m.ID, err)
+		if isTRP && m.Kind == KindVerification {
+			return s.inquiryAnswered(ctx, m, v, attempts, a)
+		}
+		if err := delivered(ctx, s.work, m.ID, attempts, a.Status); err != nil {
+			return err
 		}
 		s.sent.WithLabelValues(m.Kind, "delivered").Inc()
 		return nil
@@ -284,7 +295,7 @@ func (s *Service) fail(ctx context.Context, m Record, v verification.Verificatio
 			return nil
 		}
 		next, changed, _ := verification.Transition(v.Outcome, verification.Answered, verification.Outcome{
-			Result: verification.Error, Reason: verification.ReasonUndefinedError, Message: "the beneficiary VASP's enclave refused the verification: " + problem})
+			Result: verification.Error, Reason: verification.ReasonUndefinedError, Message: "the beneficiary VASP refused the verification: " + problem})
 		if !changed {
 			return nil
 		}

@@ -53,11 +53,13 @@ func (c *Client) Timeout() time.Duration { return c.timeout }
 type Request struct {
 	URL string
 	// Secret signs the body, "whsec_<base64>"; ID is its webhook-id, the same on every retry
-	// so the receiver can tell a retry from a new message.
+	// so the receiver can tell a retry from a new message. Without a secret the request is
+	// not signed: a TRP counterparty authenticates us by mTLS, not by signature.
 	Secret, ID string
 	// Token, when set, is sent as "Authorization: Bearer <token>".
 	Token string
-	// Header holds further headers (X-Vasp-Id).
+	// Header holds further headers (X-Vasp-Id; TRP's, whose Content-Type replaces the
+	// default application/json).
 	Header http.Header
 	Body   []byte
 }
@@ -96,17 +98,19 @@ func (c *Client) Post(ctx context.Context, r Request) (Answer, error) {
 	if err != nil {
 		return Answer{}, errors.New("build request: the URL is not valid")
 	}
-	h, err := webhook.Sign(r.Secret, r.ID, time.Now(), r.Body)
-	if err != nil {
-		return Answer{}, err
-	}
-	for k, v := range h {
-		req.Header[k] = v
+	req.Header.Set("Content-Type", "application/json")
+	if r.Secret != "" {
+		h, err := webhook.Sign(r.Secret, r.ID, time.Now(), r.Body)
+		if err != nil {
+			return Answer{}, err
+		}
+		for k, v := range h {
+			req.Header[k] = v
+		}
 	}
 	for k, v := range r.Header {
 		req.Header[k] = v
 	}
-	req.Header.Set("Content-Type", "application/json")
 	if r.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+r.Token)
 	}

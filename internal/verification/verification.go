@@ -83,11 +83,15 @@ func (v Verification) TxReported() bool { return v.TxHash != "" }
 // ignored; keyType and requiredBeneficiaryInfo are accepted and not used. Its shape is checked
 // by its tags (internal/validate); the rules that need the network registry after them.
 type Draft struct {
-	BeneficiaryVaspID       string          `json:"beneficiaryVaspId" validate:"required,vaspid"`
-	AssetInfo               AssetInfo       `json:"assetInfo"`
-	Payload                 Payload         `json:"payload" validate:"required"`
-	KeyType                 string          `json:"keyType,omitempty"`
-	RequiredBeneficiaryInfo json.RawMessage `json:"requiredBeneficiaryInfo,omitempty"`
+	BeneficiaryVaspID string `json:"beneficiaryVaspId" validate:"required,vaspid"`
+	// BeneficiaryTravelAddress, when set, names the beneficiary VASP by a TRP Travel Address
+	// instead of (or beside) beneficiaryVaspId: the verification then goes over TRP (DESIGN.md
+	// §15). Without beneficiaryVaspId, the address's host names the counterparty.
+	BeneficiaryTravelAddress string          `json:"beneficiaryTravelAddress,omitempty" validate:"omitempty,max=2048"`
+	AssetInfo                AssetInfo       `json:"assetInfo"`
+	Payload                  Payload         `json:"payload" validate:"required"`
+	KeyType                  string          `json:"keyType,omitempty"`
+	RequiredBeneficiaryInfo  json.RawMessage `json:"requiredBeneficiaryInfo,omitempty"`
 	// IdempotencyKey, when set (the Idempotency-Key header of POST /v1/verifications), makes a
 	// retry with the same Body answer the first verification.
 	IdempotencyKey string `json:"-"`
