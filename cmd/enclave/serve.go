@@ -123,6 +123,11 @@ func serve(ctx context.Context, cfg config.Config, log *slog.Logger) error {
 		if err != nil {
 			return err
 		}
+		// The same bounds as the API's listener: a counterparty is as untrusted as any client.
+		// (Its connections are not in enclave_http_connections_*, which are the API's.)
+		if tln, err = httpserver.Limit(tln, cfg, log, nil); err != nil {
+			return err
+		}
 		defer tln.Close()
 		trpSrv = httpserver.New(a.TRPHandler, log, cfg)
 		log.Info("TRP listener serving", "addr", tln.Addr().String(), "url", cfg.TRPURL, "mutualTLS", a.TRPTLS != nil)
