@@ -13,11 +13,18 @@ import (
 // channel is the PostgreSQL notification channel of terminal transitions.
 const channel = "enclave_terminal"
 
-// Notify tells every enclave process waiting on requestID (Prefer: wait) that it is terminal,
-// when tx commits. Only assessments accepted with Prefer: wait notify: a notification takes a
+// Notify tells every enclave process waiting on one of requestIDs (Prefer: wait) that it is
+// terminal, when tx commits. Only assessments accepted with Prefer: wait notify: a notification takes a
 // cluster-wide lock at commit, which every terminal transition would otherwise pay.
-func Notify(ctx context.Context, tx *sqlx.Tx, requestID string) error {
-	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+channel+`', $1)`, requestID)
+func Notify(ctx context.Context, tx *sqlx.Tx, requestIDs ...string) error {
+	switch len(requestIDs) {
+	case 0:
+		return nil
+	case 1:
+		_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+channel+`', $1)`, requestIDs[0])
+		return err
+	}
+	_, err := tx.ExecContext(ctx, `SELECT pg_notify('`+channel+`', id) FROM unnest($1::text[]) AS id`, requestIDs)
 	return err
 }
 

@@ -179,21 +179,43 @@ func (s *Service) AttachWith(f func(ctx context.Context, verificationUUID string
 // Enqueue records a callback, due now, in tx, the transaction that produced it. The caller
 // calls Wake once tx has committed.
 func (s *Service) Enqueue(ctx context.Context, tx *sqlx.Tx, n New) error {
-	body, err := json.Marshal(n.Payload)
-	if err != nil {
-		return fmt.Errorf("callback payload: %w", err)
+	return s.EnqueueMany(ctx, tx, []New{n})
+}
+
+// EnqueueMany records callbacks, due now, in tx, in one statement: for a transaction that ends
+// many assessments at once. The caller calls Wake once tx has committed.
+func (s *Service) EnqueueMany(ctx context.Context, tx *sqlx.Tx, ns []New) error {
+	if len(ns) == 0 {
+		return nil
 	}
-	id := uuid.NewString()
-	var reqID, verID *string
-	if n.RequestID != "" {
-		reqID = &n.RequestID
+	ids, reqs, vers := make([]string, len(ns)), make([]*string, len(ns)), make([]*string, len(ns))
+	attach, terminal := make([]bool, len(ns)), make([]bool, len(ns))
+	types, payloads := make([]string, len(ns)), make([]string, len(ns))
+	for i, n := range ns {
+		body, err := json.Marshal(n.Payload)
+		if err != nil {
+			return fmt.Errorf("callback payload: %w", err)
+		}
+		ids[i], types[i], payloads[i], attach[i], terminal[i] = uuid.NewString(), n.Type, string(body), n.AttachResult, n.Terminal
+		if n.RequestID != "" {
+			reqs[i] = &n.RequestID
+		}
+		if n.VerificationUUID != "" {
+			vers[i] = &n.VerificationUUID
+		}
 	}
-	if n.VerificationUUID != "" {
-		verID = &n.VerificationUUID
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, verification_uuid, attach_result, callback_type, terminal, payload, status, next_attempt_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, 'PENDING', now())`, id, reqID, verID, n.AttachResult, n.Type, n.Terminal, string(body)); err != nil {
-		return fmt.Errorf("insert callback for %s: %w", n.RequestID, err)
+	// The payload goes as text to the json column: the bytes signed and sent are exactly those
+	// marshalled here, key order included.
+	if _, err := tx.ExecContext(ctx, `INSERT INTO callbacks (id, request_id, verification_uuid, attach_result, callback_type, terminal,
+		payload, status, next_attempt_at)
+		SELECT id, request_id, verification_uuid, attach_result, callback_type, terminal, payload::json, 'PENDING', now()
+		FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bool[], $5::text[], $6::bool[], $7::text[])
+			AS u(id, request_id, verification_uuid, attach_result, callback_type, terminal, payload)`,
+		ids, reqs, vers, attach, types, terminal, payloads); err != nil {
+		if len(ns) == 1 {
+			return fmt.Errorf("insert callback for %s: %w", ns[0].RequestID, err)
+		}
+		return fmt.Errorf("insert %d callbacks: %w", len(ns), err)
 	}
 	return nil
 }

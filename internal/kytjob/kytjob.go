@@ -26,6 +26,7 @@ import (
 
 	"github.com/travelrule/enclave/internal/apperr"
 	"github.com/travelrule/enclave/internal/assessment"
+	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/ids"
@@ -115,6 +116,8 @@ type Service struct {
 	callbacks *callback.Service
 	client    *river.Client[*sql.Tx]
 	accepts   *assessment.Accepts
+	// terminals groups the terminal transactions of runs that end together (end).
+	terminals batch.Group[terminal, error]
 	cfg       Config
 	log       *slog.Logger
 
@@ -140,6 +143,8 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *netwo
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "enclave_kyt_assessment_duration_seconds",
 			Help: "Time from accept to terminal state.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}),
 	}
+	// Two transactions at once: a batch of terminal moves fills while another commits.
+	s.terminals.Flush, s.terminals.Flushers = s.flushEnds, 2
 	collectors := append([]prometheus.Collector{s.accepted, s.finished, s.latency}, s.monitorMetrics()...)
 	if metrics != nil {
 		for _, c := range collectors {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/travelrule/enclave/internal/app"
+	"github.com/travelrule/enclave/internal/assessment"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/config"
 	et "github.com/travelrule/enclave/internal/enclavetest"
@@ -626,4 +628,42 @@ func TestCallbackRetryScheduleAsRun(t *testing.T) {
 		return e.DB.Get(&st, `SELECT status FROM callbacks WHERE id = $1`, cb) == nil && st == "FAILED"
 	}, wait, 20*time.Millisecond, "FAILED after the last attempt")
 	t.Logf("after attempt %d: FAILED (redeliver it with POST /v1/callbacks/{id}/redeliver)", len(callback.DefaultSchedule))
+}
+
+// TestAssessmentsEndingTogetherShareATransactionAndABadOneFailsAlone: runs that end at the
+// same moment are stored in one transaction; when the database refuses one of them (here a
+// usdPrice that is not a number), the others still end, each with one terminal callback, and
+// the refused one stays open for its job to try again. The same assessment twice in a batch
+// ends once.
+func TestAssessmentsEndingTogetherShareATransactionAndABadOneFailsAlone(t *testing.T) {
+	t.Parallel()
+	e := et.Start(t, et.Options{APIOnly: true})
+	var ids []string
+	for range 3 {
+		ids = append(ids, e.Assess(e.CreateOutgoing("ETH", "", "1", "0x0038AC785dfB6C82b2c9A7B3B6854e08a10cb9f1"), ""))
+	}
+	out := e.App.Assessments.EndTogether(context.Background(), []kytjob.End{
+		{RequestID: ids[0], USDPrice: "1.50"}, {RequestID: ids[1], USDPrice: "not a number"},
+		{RequestID: ids[2], Code: "KYT-TIMEOUT"}, {RequestID: ids[0], USDPrice: "2"},
+	})
+	require.NoError(t, out[0])
+	require.ErrorContains(t, out[1], "numeric")
+	require.NoError(t, out[2])
+	require.ErrorIs(t, out[3], assessment.ErrNotOpen, "the second move of one assessment finds it ended")
+	status := func(id string) (st string, usd *string) {
+		require.NoError(t, e.DB.QueryRow(`SELECT status, usd_price::text FROM kyt_results WHERE request_id = $1`, id).Scan(&st, &usd))
+		return st, usd
+	}
+	st, usd := status(ids[0])
+	require.Equal(t, "PROCESSED", st)
+	require.Equal(t, "1.50", *usd, "the first move's price, digit for digit")
+	st, _ = status(ids[1])
+	require.Equal(t, "PENDING", st, "refused: left for its job")
+	st, _ = status(ids[2])
+	require.Equal(t, "ERROR", st)
+	var callbacks []string
+	require.NoError(t, e.DB.Select(&callbacks, `SELECT request_id::text FROM callbacks WHERE terminal ORDER BY request_id`))
+	want := []string{ids[0], ids[2]}
+	slices.Sort(want)
+	require.Equal(t, want, callbacks, "one terminal callback for each assessment ended, none for the refused one")
 }

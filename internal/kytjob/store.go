@@ -3,8 +3,9 @@ package kytjob
 import (
 	"context"
 	"database/sql"
-	"errors"
+	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jmoiron/sqlx"
@@ -19,6 +20,16 @@ import (
 const resultColumns = `request_id, verification_uuid, counterparty_vasp_id, api_type, user_id, direction, network, asset,
 	amount::text AS amount, usd_price::text AS usd_price, transfer_ref, output_address, "timestamp", external_id, status,
 	alert_count, error_code, error_message, created_at, updated_at, assessed_at, notify`
+
+// resultColumnsOf is resultColumns of the table named t in a statement that reads another
+// with the same column names.
+func resultColumnsOf(t string) string {
+	cols := strings.Split(resultColumns, ",")
+	for i, c := range cols {
+		cols[i] = t + "." + strings.TrimSpace(c)
+	}
+	return strings.Join(cols, ", ")
+}
 
 // row is a kyt_results row.
 type row struct {
@@ -128,7 +139,7 @@ type outcome struct {
 }
 
 // finishProcessed stores a processed assessment and its alerts, and enqueues its callback, in
-// one transaction. A second run finds it terminal and changes nothing.
+// one transaction. A second run finds it terminal and changes nothing (assessment.ErrNotOpen).
 func (s *Service) finishProcessed(ctx context.Context, requestID string, o outcome) error {
 	assessed, err := chainalysis.ParseTime(o.UpdatedAt)
 	if err != nil {
@@ -136,68 +147,165 @@ func (s *Service) finishProcessed(ctx context.Context, requestID string, o outco
 	}
 	now := time.Now().UTC().Truncate(time.Microsecond)
 	alerts := make([]alertRow, 0, len(o.Alerts))
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		for _, a := range o.Alerts {
-			ar := alertRow{AlertID: a.ExternalID, RequestID: requestID, ExternalID: o.ExternalID, AlertLevel: a.AlertLevel,
-				EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
-				AlertAmount: a.AlertAmount.String(), CreatedAt: now, Source: webhook.SourceAssessment}
-			if _, err := tx.ExecContext(ctx, `INSERT INTO kyt_alerts (alert_id, request_id, external_id, alert_level,
-				entity_category, service_name, exposure_type, alert_amount, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-				ON CONFLICT (alert_id) DO NOTHING`, ar.AlertID, requestID, ar.ExternalID, ar.AlertLevel, ar.EntityCategory,
-				ar.ServiceName, ar.ExposureType, ar.AlertAmount, now); err != nil {
-				return fmt.Errorf("store alert %s: %w", a.ExternalID, err)
-			}
-			alerts = append(alerts, ar)
-		}
-		return s.endIn(ctx, tx, requestID, `status = 'PROCESSED', alert_count = $2, assessed_at = $3, usd_price = $4,
-			"timestamp" = COALESCE($5, "timestamp"), external_id = $6`, alerts,
-			len(o.Alerts), assessed, o.USDAmount, o.Timestamp, o.ExternalID)
-	})
+	for _, a := range o.Alerts {
+		alerts = append(alerts, alertRow{AlertID: a.ExternalID, RequestID: requestID, ExternalID: o.ExternalID, AlertLevel: a.AlertLevel,
+			EntityCategory: nullStr(a.Category), ServiceName: nullStr(a.Service), ExposureType: a.ExposureType,
+			AlertAmount: a.AlertAmount.String(), CreatedAt: now, Source: webhook.SourceAssessment})
+	}
+	n := len(o.Alerts)
+	return s.end(ctx, terminal{RequestID: requestID, Status: webhook.StatusProcessed, AlertCount: &n, AssessedAt: &assessed,
+		USDPrice: o.USDAmount, Timestamp: o.Timestamp, ExternalID: &o.ExternalID, alerts: alerts})
 }
 
 // finishError ends an assessment in ERROR with code and message, and enqueues its callback.
 func (s *Service) finishError(ctx context.Context, requestID, code, message string) error {
-	return s.inTx(ctx, func(tx *sqlx.Tx) error {
-		return s.endIn(ctx, tx, requestID, `status = 'ERROR', error_code = $2, error_message = $3`, nil, code, message)
-	})
+	return s.end(ctx, terminal{RequestID: requestID, Status: webhook.StatusError, ErrorCode: &code, ErrorMessage: &message})
 }
 
-// endIn moves an open assessment to a terminal state in tx (set assigns the state and its
-// details from $2 on) and enqueues its callback. It returns assessment.ErrNotOpen when an earlier run
-// already ended the assessment, so the state changes once, whatever the number of runs.
-func (s *Service) endIn(ctx context.Context, tx *sqlx.Tx, requestID, set string, alerts []alertRow, args ...any) error {
-	var r row
-	err := tx.GetContext(ctx, &r, `UPDATE kyt_results SET `+set+`, updated_at = now()
-		WHERE request_id = $1 AND status IN ('PENDING', 'REGISTERED') RETURNING `+resultColumns,
-		append([]any{requestID}, args...)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return assessment.ErrNotOpen
+// terminal is one assessment's move to PROCESSED or ERROR, a row of endColumns.
+type terminal struct {
+	RequestID    string     `json:"request_id"`
+	Status       string     `json:"status"`
+	AlertCount   *int       `json:"alert_count"`
+	AssessedAt   *time.Time `json:"assessed_at"`
+	USDPrice     *string    `json:"usd_price"` // decimal text, read as numeric without loss
+	Timestamp    *time.Time `json:"timestamp"` // a TRANSFER's time on chain; null keeps the stored one
+	ExternalID   *string    `json:"external_id"`
+	ErrorCode    *string    `json:"error_code"`
+	ErrorMessage *string    `json:"error_message"`
+	alerts       []alertRow
+}
+
+const endColumns = `request_id uuid, status text, alert_count int, assessed_at timestamptz, usd_price numeric,
+	"timestamp" timestamptz, external_id text, error_code text, error_message text`
+
+// end moves an open assessment to its terminal state with its alerts and its callback, in a
+// transaction it shares with the terminal moves of the runs that end at the same time (group
+// commit: one UPDATE, one INSERT of alerts, one of callbacks and one commit for all of them;
+// internal/batch, no timer). It returns assessment.ErrNotOpen when an earlier run already ended
+// the assessment, so the state changes once, whatever the number of runs. A batch the database
+// refuses is tried again one assessment at a time, so a bad row fails only its own run.
+func (s *Service) end(ctx context.Context, t terminal) error {
+	err, ferr := s.terminals.Do(ctx, t)
+	if ferr != nil {
+		return ferr
 	}
+	return err
+}
+
+// flushEnds is end's batch: in one transaction, or one at a time if that fails.
+func (s *Service) flushEnds(ctx context.Context, ts []terminal) ([]error, error) {
+	out := make([]error, len(ts))
+	err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.endAll(ctx, tx, ts, out) })
+	if err == nil || len(ts) == 1 {
+		if err != nil {
+			out[0] = err
+		}
+		return out, nil
+	}
+	for i := range ts {
+		if err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.endAll(ctx, tx, ts[i:i+1], out[i:i+1]) }); err != nil {
+			out[i] = err
+		}
+	}
+	return out, nil
+}
+
+// endAll makes the terminal moves of ts in tx; out[i] is ErrNotOpen for one already ended.
+func (s *Service) endAll(ctx context.Context, tx *sqlx.Tx, ts []terminal, out []error) error {
+	body, err := json.Marshal(ts)
 	if err != nil {
-		return fmt.Errorf("end assessment %s: %w", requestID, err)
-	}
-	if err := s.enqueueCallback(ctx, tx, r, alerts, true); err != nil {
 		return err
 	}
-	if r.Notify {
-		return assessment.Notify(ctx, tx, requestID)
+	var rows []row
+	if err := tx.SelectContext(ctx, &rows, `UPDATE kyt_results k SET status = r.status, alert_count = r.alert_count,
+		assessed_at = r.assessed_at, usd_price = r.usd_price, "timestamp" = COALESCE(r."timestamp", k."timestamp"),
+		external_id = COALESCE(r.external_id, k.external_id), error_code = r.error_code, error_message = r.error_message,
+		updated_at = now()
+		FROM jsonb_to_recordset($1::jsonb) AS r(`+endColumns+`)
+		WHERE k.request_id = r.request_id AND k.status IN ('PENDING', 'REGISTERED')
+		RETURNING `+resultColumnsOf("k"), string(body)); err != nil {
+		return fmt.Errorf("end assessments: %w", err)
+	}
+	ended := make(map[string]row, len(rows))
+	for _, r := range rows {
+		ended[strings.ToLower(r.RequestID)] = r
+	}
+	var alerts []alertRow
+	var callbacks []callback.New
+	var notify []string
+	for i, t := range ts {
+		r, ok := ended[strings.ToLower(t.RequestID)]
+		if !ok {
+			out[i] = assessment.ErrNotOpen
+			continue
+		}
+		delete(ended, strings.ToLower(t.RequestID)) // the same assessment twice in a batch: the first ends it
+		out[i] = nil
+		alerts = append(alerts, t.alerts...)
+		callbacks = append(callbacks, s.resultCallback(r, t.alerts, true))
+		if r.Notify {
+			notify = append(notify, r.RequestID)
+		}
+	}
+	if len(alerts) > 0 {
+		type alertJSON struct {
+			AlertID        string    `json:"alert_id"`
+			RequestID      string    `json:"request_id"`
+			ExternalID     string    `json:"external_id"`
+			AlertLevel     string    `json:"alert_level"`
+			EntityCategory *string   `json:"entity_category"`
+			ServiceName    *string   `json:"service_name"`
+			ExposureType   string    `json:"exposure_type"`
+			AlertAmount    string    `json:"alert_amount"` // decimal text, read as numeric without loss
+			CreatedAt      time.Time `json:"created_at"`
+		}
+		rows := make([]alertJSON, len(alerts))
+		for i, x := range alerts {
+			rows[i] = alertJSON{AlertID: x.AlertID, RequestID: x.RequestID, ExternalID: x.ExternalID, AlertLevel: x.AlertLevel,
+				EntityCategory: assessment.Ptr(x.EntityCategory), ServiceName: assessment.Ptr(x.ServiceName),
+				ExposureType: x.ExposureType, AlertAmount: x.AlertAmount, CreatedAt: x.CreatedAt}
+		}
+		a, err := json.Marshal(rows)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `INSERT INTO kyt_alerts (alert_id, request_id, external_id, alert_level, entity_category,
+			service_name, exposure_type, alert_amount, created_at)
+			SELECT alert_id, request_id, external_id, alert_level, entity_category, service_name, exposure_type, alert_amount, created_at
+			FROM jsonb_to_recordset($1::jsonb) AS r(alert_id text, request_id uuid, external_id text, alert_level text,
+				entity_category text, service_name text, exposure_type text, alert_amount numeric, created_at timestamptz)
+			ON CONFLICT (alert_id) DO NOTHING`, string(a)); err != nil {
+			return fmt.Errorf("store alerts: %w", err)
+		}
+	}
+	if err := s.callbacks.EnqueueMany(ctx, tx, callbacks); err != nil {
+		return err
+	}
+	if err := assessment.Notify(ctx, tx, notify...); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		s.finished.WithLabelValues(r.Status).Inc()
+		s.latency.Observe(time.Since(r.CreatedAt).Seconds())
 	}
 	return nil
 }
 
-// enqueueCallback freezes the assessment r (as it now stands in tx) and its alerts into a
-// CHAINALYSIS_KYT_RESULT callback, with its delivery job.
+// enqueueCallback freezes the assessment r (as it now stands in tx) into a REGISTERED
+// CHAINALYSIS_KYT_RESULT callback.
 func (s *Service) enqueueCallback(ctx context.Context, tx *sqlx.Tx, r row, alerts []alertRow, terminal bool) error {
-	err := s.callbacks.Enqueue(ctx, tx, callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
+	return s.callbacks.Enqueue(ctx, tx, s.resultCallback(r, alerts, terminal))
+}
+
+// resultCallback freezes the assessment r and its alerts into a CHAINALYSIS_KYT_RESULT
+// callback.
+func (s *Service) resultCallback(r row, alerts []alertRow, terminal bool) callback.New {
+	return callback.New{RequestID: r.RequestID, Type: webhook.TypeKYTResult, Terminal: terminal,
 		Payload: struct {
 			CallbackType string                `json:"callbackType"`
 			Data         webhook.KYTResultData `json:"data"`
-		}{webhook.TypeKYTResult, r.data(alerts)}})
-	if err == nil && terminal {
-		s.finished.WithLabelValues(r.Status).Inc()
-		s.latency.Observe(time.Since(r.CreatedAt).Seconds())
-	}
-	return err
+		}{webhook.TypeKYTResult, r.data(alerts)}}
 }
 
 func nullStr(s *string) sql.NullString {
