@@ -14,6 +14,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/travelrule/enclave/internal/apperr"
+	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/ids"
 	"github.com/travelrule/enclave/internal/network"
 	"github.com/travelrule/enclave/internal/seal"
@@ -28,11 +29,22 @@ type Service struct {
 	reg    *network.Registry
 	vaspID string
 	seal   *seal.Sealer
+	// plain reads the verifications of concurrent FindWithoutPayload calls (every accepted
+	// assessment makes one) in one query.
+	plain batch.Group[string, found]
+}
+
+// found is one verification FindWithoutPayload read, or why not.
+type found struct {
+	v   Verification
+	err error
 }
 
 // NewService returns a Service for the VASP vaspID that seals payloads with s.
 func NewService(db *sqlx.DB, reg *network.Registry, vaspID string, s *seal.Sealer) *Service {
-	return &Service{db: db, reg: reg, vaspID: vaspID, seal: s}
+	v := &Service{db: db, reg: reg, vaspID: vaspID, seal: s}
+	v.plain.Flush, v.plain.Flushers = v.findPlain, 4
+	return v
 }
 
 // NotFound is the VerifyVASP error for an unknown verification.
@@ -168,7 +180,37 @@ func (s *Service) Find(ctx context.Context, id string) (Verification, error) {
 // FindWithoutPayload is Find for those who need the verification's plain columns only (the
 // KYT plan: role, network, asset, addresses, tx report): the personal data stays sealed.
 func (s *Service) FindWithoutPayload(ctx context.Context, id string) (Verification, error) {
-	return s.find(ctx, id, listColumns)
+	u, err := ids.UUID("verificationUuid", id)
+	if err != nil {
+		return Verification{}, err
+	}
+	f, err := s.plain.Do(ctx, u)
+	if err != nil {
+		return Verification{}, fmt.Errorf("find verification %s: %w", u, err)
+	}
+	return f.v, f.err
+}
+
+// findPlain reads the plain columns of the verifications of ids in one query.
+func (s *Service) findPlain(ctx context.Context, ids []string) ([]found, error) {
+	var rows []row
+	if err := s.db.SelectContext(ctx, &rows, `SELECT `+listColumns+` FROM verifications WHERE uuid = ANY($1::uuid[])`, ids); err != nil {
+		return nil, err
+	}
+	byID := make(map[string]row, len(rows))
+	for _, r := range rows {
+		byID[strings.ToLower(r.UUID)] = r
+	}
+	out := make([]found, len(ids))
+	for i, id := range ids {
+		r, ok := byID[strings.ToLower(id)]
+		if !ok {
+			out[i].err = NotFound(id)
+			continue
+		}
+		out[i].v, out[i].err = r.verification(s.seal)
+	}
+	return out, nil
 }
 
 func (s *Service) find(ctx context.Context, id, cols string) (Verification, error) {
