@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -95,14 +92,7 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			t.Parallel()
 			crashAt := c.step
 			// The child and, through a proxy that follows its restarts, its counterparty here.
-			var childAddr atomic.Value
-			proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				u, _ := url.Parse("http://" + childAddr.Load().(string))
-				p := httputil.NewSingleHostReverseProxy(u)
-				p.ErrorHandler = func(w http.ResponseWriter, _ *http.Request, _ error) { w.WriteHeader(http.StatusBadGateway) } // the child is down
-				p.ServeHTTP(w, r)
-			}))
-			defer proxy.Close()
+			proxy, childAddr := followingProxy(t)
 			childID, parentID := et.TheirVasp, et.OurVasp
 			if c.originatorCrashes {
 				childID, parentID = et.OurVasp, et.TheirVasp
@@ -143,38 +133,7 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 				}
 			}
 
-			r := originator.Do("POST", "/v1/verifications", body("1", beneficiaryAddr, beneficiaryName), nil)
-			require.Equal(t, 200, r.Status, "%s", r.Body)
-			var created struct{ VerificationUUID string }
-			require.NoError(t, json.Unmarshal(r.Body, &created))
-			id := created.VerificationUUID
-			if !c.afterTx {
-				crash()
-			}
-			res := originatorRcv.WaitFor(t, webhook.TypeVerificationResult, id, 90*time.Second)
-			require.Equal(t, "VERIFIED", res.Verification.Result)
-			hash := et.TxHash(id)
-			tx, _ := json.Marshal(map[string]any{"verificationUuid": id, "txHash": hash})
-			if r := originator.Do("POST", "/v1/verifications/tx", tx, nil); r.Status != 200 {
-				t.Fatalf("tx report: %d %s", r.Status, r.Body)
-			}
-			if c.afterTx {
-				crash()
-			}
-			require.Equal(t, hash, beneficiaryRcv.WaitFor(t, webhook.TypeTxReport, id, 90*time.Second).TxReport.TxHash)
-
-			// Exactly one of each, however often delivered.
-			time.Sleep(300 * time.Millisecond) // a duplicate would have been sent by now
-			for _, k := range []struct {
-				rcv *et.Receiver
-				typ string
-			}{{originatorRcv, webhook.TypeVerificationResult}, {beneficiaryRcv, webhook.TypeTxReport}} {
-				ids := map[string]bool{}
-				for _, g := range k.rcv.OfType(k.typ, id) {
-					ids[g.ID] = true
-				}
-				require.Len(t, ids, 1, "one %s after a crash at %s", k.typ, name)
-			}
+			id := exchangeThroughCrash(t, name, originator, originatorRcv, beneficiaryRcv, c.afterTx, crash, func(id string) string { return id })
 			childDB, err := sqlx.Open("postgres", childDSN)
 			require.NoError(t, err)
 			defer childDB.Close()
@@ -190,4 +149,47 @@ func TestCrashAtEveryStepLosesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// exchangeThroughCrash creates a verification at originator and reports its tx, calling crash
+// (which kills and restarts one enclave) before the result or after the tx report: the
+// originator's VASP still gets exactly one VERIFICATION_RESULT, VERIFIED, and the
+// beneficiary's exactly one TX_REPORT with the hash (delivered at least once: a redelivery has
+// the same webhook-id), for the beneficiary's verification inbound(id). It returns the id.
+func exchangeThroughCrash(t *testing.T, name string, originator *openapitest.Client, originatorRcv, beneficiaryRcv *et.Receiver,
+	afterTx bool, crash func(), inbound func(id string) string) string {
+	t.Helper()
+	r := originator.Do("POST", "/v1/verifications", body("1", beneficiaryAddr, beneficiaryName), nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
+	var created struct{ VerificationUUID string }
+	require.NoError(t, json.Unmarshal(r.Body, &created))
+	id := created.VerificationUUID
+	if !afterTx {
+		crash()
+	}
+	res := originatorRcv.WaitFor(t, webhook.TypeVerificationResult, id, 90*time.Second)
+	require.Equal(t, "VERIFIED", res.Verification.Result)
+	hash := et.TxHash(id)
+	tx, _ := json.Marshal(map[string]any{"verificationUuid": id, "txHash": hash})
+	if r := originator.Do("POST", "/v1/verifications/tx", tx, nil); r.Status != 200 {
+		t.Fatalf("tx report: %d %s", r.Status, r.Body)
+	}
+	if afterTx {
+		crash()
+	}
+	theirs := inbound(id)
+	require.Equal(t, hash, beneficiaryRcv.WaitFor(t, webhook.TypeTxReport, theirs, 90*time.Second).TxReport.TxHash)
+	// Exactly one of each, however often delivered.
+	time.Sleep(300 * time.Millisecond) // a duplicate would have been sent by now
+	for _, k := range []struct {
+		rcv     *et.Receiver
+		typ, id string
+	}{{originatorRcv, webhook.TypeVerificationResult, id}, {beneficiaryRcv, webhook.TypeTxReport, theirs}} {
+		ids := map[string]bool{}
+		for _, g := range k.rcv.OfType(k.typ, k.id) {
+			ids[g.ID] = true
+		}
+		require.Len(t, ids, 1, "one %s after a crash at %s", k.typ, name)
+	}
+	return id
 }

@@ -111,39 +111,11 @@ func TestTRPCrashAtEveryStepLosesNothing(t *testing.T) {
 				}
 			}
 
-			r := originator.Do("POST", "/v1/verifications", body("1", beneficiaryAddr, beneficiaryName), nil)
-			require.Equal(t, 200, r.Status, "%s", r.Body)
-			var created struct{ VerificationUUID string }
-			require.NoError(t, json.Unmarshal(r.Body, &created))
-			id := created.VerificationUUID
-			if !c.afterTx {
-				crash()
-			}
-			res := originatorRcv.WaitFor(t, webhook.TypeVerificationResult, id, 90*time.Second)
-			require.Equal(t, "VERIFIED", res.Verification.Result)
-			hash := et.TxHash(id)
-			tx, _ := json.Marshal(map[string]any{"verificationUuid": id, "txHash": hash})
-			if r := originator.Do("POST", "/v1/verifications/tx", tx, nil); r.Status != 200 {
-				t.Fatalf("tx report: %d %s", r.Status, r.Body)
-			}
-			if c.afterTx {
-				crash()
-			}
-			var inbound string
-			require.NoError(t, beneficiaryDB.Get(&inbound, `SELECT uuid FROM verifications WHERE role = 'BENEFICIARY'`))
-			require.Equal(t, hash, beneficiaryRcv.WaitFor(t, webhook.TypeTxReport, inbound, 90*time.Second).TxReport.TxHash)
-
-			time.Sleep(300 * time.Millisecond) // a duplicate would have been sent by now
-			for _, k := range []struct {
-				rcv     *et.Receiver
-				typ, id string
-			}{{originatorRcv, webhook.TypeVerificationResult, id}, {beneficiaryRcv, webhook.TypeTxReport, inbound}} {
-				ids := map[string]bool{}
-				for _, g := range k.rcv.OfType(k.typ, k.id) {
-					ids[g.ID] = true
-				}
-				require.Len(t, ids, 1, "one %s after a crash at %s", k.typ, name)
-			}
+			exchangeThroughCrash(t, name, originator, originatorRcv, beneficiaryRcv, c.afterTx, crash, func(string) string {
+				var inbound string
+				require.NoError(t, beneficiaryDB.Get(&inbound, `SELECT uuid FROM verifications WHERE role = 'BENEFICIARY'`))
+				return inbound
+			})
 			for _, db := range []*sqlx.DB{parent.DB, childDB} {
 				var n int
 				require.NoError(t, db.Get(&n, `SELECT count(*) FROM verifications`))
