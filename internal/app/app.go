@@ -60,9 +60,10 @@ type Tuning struct {
 	Exchange exchange.Config
 	// RescueAfter is how long a job may run before River hands it to another worker; it must
 	// exceed JobTimeout. Defaults: an assessment's run times out after 2 × CHAINALYSIS_TIMEOUT
-	// + 5s (25s), a delivery's after the callback timeout + 5s (15s); jobs are rescued 5s after
-	// the longer, so work left by a killed process resumes within about a minute (River's
-	// rescuer looks every 30s).
+	// + 5s (25s), a message to a counterparty's after its own timeout; jobs are rescued 5s after
+	// the longest, so work left by a killed process resumes within about a minute (River's
+	// rescuer looks every 30s). Callbacks are not River jobs: a claimed one is leased for the
+	// callback timeout + 5s (15s) and due again after.
 	RescueAfter time.Duration
 	JobTimeout  time.Duration
 	PollEvery   time.Duration
@@ -262,7 +263,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	}
 	// Every job kind sets its own timeout; this one is for River's bookkeeping, and River
 	// rescues a job of a dead process once the longest of them has passed.
-	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), callbacks.JobTimeout(), xchg.JobTimeout()))
+	jobTimeout := cmp.Or(t.JobTimeout, max(assessments.RunTimeout(), screenings.RunTimeout(), xchg.JobTimeout()))
 	rc, err := river.NewClient[*sql.Tx](pollOnly{riverdatabasesql.New(db.DB)}, &river.Config{
 		// Two lanes here: assessments on the default queue and the exchange with counterparties
 		// on its own, each with its own workers, so neither holds the other back. Callbacks
