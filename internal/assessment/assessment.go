@@ -91,9 +91,7 @@ func NewAccepts(db *sqlx.DB, table, columns string) *Accepts {
 	list := strings.Join(names, ", ")
 	a := &Accepts{db: db, table: table, insert: `INSERT INTO ` + table + ` (` + list + `) SELECT ` + list +
 		` FROM jsonb_to_recordset($1::jsonb) AS r(` + columns + `) ON CONFLICT (request_id) DO NOTHING RETURNING request_id`}
-	// Four transactions at once: a batch fills while others wait on their round trips and
-	// commits (one at a time left the accept path, not the database, the ceiling).
-	a.group.Flush, a.group.Flushers = a.flush, 4
+	a.group.Flush = a.flush
 	return a
 }
 

@@ -14,21 +14,16 @@ import (
 // Group runs Flush over the inputs of concurrent calls to Do.
 type Group[In, Out any] struct {
 	// Flush does the work of one batch and returns one output per input, in order. It runs
-	// Flushers at a time; its context is not any one caller's, so a caller that gives up does
-	// not fail the others.
+	// once at a time; its context is not any one caller's, so a caller that gives up does not
+	// fail the others.
 	Flush func(ctx context.Context, in []In) ([]Out, error)
 	// Timeout bounds one Flush; default 10s.
 	Timeout time.Duration
 	// Max is the most inputs in one batch; default 256.
 	Max int
-	// Flushers is how many batches may be flushed at once; default 1. More than one lets a
-	// batch fill and start while another waits on its commit, when one flush at a time would
-	// leave the database idle between round trips.
-	Flushers int
 
 	mu       sync.Mutex
-	once     sync.Once
-	flushing chan struct{}
+	flushing sync.Mutex
 	open     *pending[In, Out]
 }
 
@@ -50,9 +45,8 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 	b.in = append(b.in, in)
 	g.mu.Unlock()
 
-	if i == 0 { // the batch's first caller flushes it, once a flusher is free
-		g.once.Do(func() { g.flushing = make(chan struct{}, max(g.Flushers, 1)) })
-		g.flushing <- struct{}{}
+	if i == 0 { // the batch's first caller flushes it, once the flush before it is done
+		g.flushing.Lock()
 		g.mu.Lock()
 		if g.open == b {
 			g.open = nil // later callers start the next batch
@@ -61,7 +55,7 @@ func (g *Group[In, Out]) Do(ctx context.Context, in In) (Out, error) {
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.timeout())
 		b.out, b.err = g.Flush(fctx, b.in)
 		cancel()
-		<-g.flushing
+		g.flushing.Unlock()
 		close(b.done)
 	}
 	var zero Out

@@ -143,8 +143,7 @@ func NewService(api, pipeline *sqlx.DB, verifs *verification.Service, reg *netwo
 		latency: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "enclave_kyt_assessment_duration_seconds",
 			Help: "Time from accept to terminal state.", Buckets: prometheus.ExponentialBuckets(0.01, 2, 20)}),
 	}
-	// Two transactions at once: a batch of terminal moves fills while another commits.
-	s.terminals.Flush, s.terminals.Flushers = s.flushEnds, 2
+	s.terminals.Flush = s.flushEnds
 	collectors := append([]prometheus.Collector{s.accepted, s.finished, s.latency}, s.monitorMetrics()...)
 	if metrics != nil {
 		for _, c := range collectors {

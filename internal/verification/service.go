@@ -43,7 +43,7 @@ type found struct {
 // NewService returns a Service for the VASP vaspID that seals payloads with s.
 func NewService(db *sqlx.DB, reg *network.Registry, vaspID string, s *seal.Sealer) *Service {
 	v := &Service{db: db, reg: reg, vaspID: vaspID, seal: s}
-	v.plain.Flush, v.plain.Flushers = v.findPlain, 4
+	v.plain.Flush = v.findPlain
 	return v
 }
 
