@@ -124,21 +124,8 @@ func Hex(b []byte) *string {
 // flush stores a batch in one transaction; if it fails, each request in a transaction of its
 // own.
 func (a *Accepts) flush(ctx context.Context, in []accept) ([]accepted, error) {
-	out := make([]accepted, len(in))
-	err := a.store(ctx, in, out)
-	if err == nil {
-		return out, nil
-	}
-	if len(in) == 1 {
-		out[0] = accepted{err: err}
-		return out, nil
-	}
-	for i := range in {
-		if err := a.store(ctx, in[i:i+1], out[i:i+1]); err != nil {
-			out[i] = accepted{err: err}
-		}
-	}
-	return out, nil
+	return batch.Alone(in, func(in []accept, out []accepted) error { return a.store(ctx, in, out) },
+		func(err error) accepted { return accepted{err: err} }), nil
 }
 
 // store inserts the rows of in, and the jobs of those created, in one transaction. A request

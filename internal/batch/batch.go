@@ -83,3 +83,25 @@ func (g *Group[In, Out]) timeout() time.Duration {
 	}
 	return 10 * time.Second
 }
+
+// Alone stores a batch with store(in, out), which fills out (one per input) and returns an
+// error that fails the whole batch (a transaction the database refused). Then each input is
+// stored again by itself, so a bad one fails only its own caller: failed(err) is the output of
+// an input that fails alone. A batch of one is not tried twice.
+func Alone[In, Out any](in []In, store func(in []In, out []Out) error, failed func(error) Out) []Out {
+	out := make([]Out, len(in))
+	err := store(in, out)
+	if err == nil {
+		return out
+	}
+	if len(in) == 1 {
+		out[0] = failed(err)
+		return out
+	}
+	for i := range in {
+		if err := store(in[i:i+1], out[i:i+1]); err != nil {
+			out[i] = failed(err)
+		}
+	}
+	return out
+}

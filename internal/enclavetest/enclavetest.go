@@ -315,10 +315,17 @@ func mustJSON(t testing.TB, v any) []byte {
 // CreateOutgoing creates an ORIGINATOR verification and returns its uuid.
 func (e *Enclave) CreateOutgoing(symbol, network, amount, beneficiaryAddress string) string {
 	e.T.Helper()
-	r := e.Client.Do("POST", "/v1/verifications", mustJSON(e.T, VerificationBody(symbol, network, amount, beneficiaryAddress)), nil)
-	require.Equal(e.T, 200, r.Status, "%s", r.Body)
+	return Create(e.T, e, mustJSON(e.T, VerificationBody(symbol, network, amount, beneficiaryAddress)))
+}
+
+// Create POSTs body to e's /v1/verifications, requires a 200 and returns the verification's
+// uuid; t is the (sub)test the failure belongs to.
+func Create(t testing.TB, e *Enclave, body []byte) string {
+	t.Helper()
+	r := e.Client.Do("POST", "/v1/verifications", body, nil)
+	require.Equal(t, 200, r.Status, "%s", r.Body)
 	var out struct{ VerificationUUID string }
-	require.NoError(e.T, json.Unmarshal(r.Body, &out))
+	require.NoError(t, json.Unmarshal(r.Body, &out))
 	return out.VerificationUUID
 }
 

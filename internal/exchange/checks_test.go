@@ -297,7 +297,7 @@ func TestTxInquiry(t *testing.T) {
 	}
 
 	// Ours is the originator, with a Transaction Status API.
-	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	id := enclavetest.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	require.Eventually(t, received(theirs, id), wait, 20*time.Millisecond)
 	s := inquire(t, theirs, id)
 	require.Equal(t, "CONFIRMED", s.TransactionStatus)
@@ -312,8 +312,8 @@ func TestTxInquiry(t *testing.T) {
 
 	// Theirs is the originator, without one: the stored tx report and error report answer.
 	toOurs := json.RawMessage(strings.Replace(string(body("1", beneficiaryAddr, beneficiaryName)), enclavetest.TheirVasp, enclavetest.OurVasp, 1))
-	sent := create(t, theirs, toOurs)
-	cancelled := create(t, theirs, toOurs)
+	sent := enclavetest.Create(t, theirs, toOurs)
+	cancelled := enclavetest.Create(t, theirs, toOurs)
 	require.Eventually(t, received(ours, sent), wait, 20*time.Millisecond)
 	require.Eventually(t, received(ours, cancelled), wait, 20*time.Millisecond)
 	require.Equal(t, exchange.TxStatus{VerificationUUID: sent, TransactionStatus: "PENDING"}, inquire(t, ours, sent))

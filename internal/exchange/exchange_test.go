@@ -52,15 +52,6 @@ func body(amount, address, name string) []byte {
 	return b
 }
 
-func create(t *testing.T, e *enclavetest.Enclave, b []byte) string {
-	t.Helper()
-	r := e.Client.Do("POST", "/v1/verifications", b, nil)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	var out struct{ VerificationUUID string }
-	require.NoError(t, json.Unmarshal(r.Body, &out))
-	return out.VerificationUUID
-}
-
 func post(t *testing.T, e *enclavetest.Enclave, path string, v any) (int, string) {
 	t.Helper()
 	b, _ := json.Marshal(v)
@@ -115,7 +106,7 @@ func TestVerifiedAndTxReport(t *testing.T) {
 	ours, theirs := enclavetest.StartPair(t, func(i int, o *enclavetest.Options) { o.VerifyUser = i == 1 })
 	theirs.Receiver.VerifyUser(beneficiaryVASP)
 
-	id := create(t, ours, body("1.5", beneficiaryAddr, beneficiaryName))
+	id := enclavetest.Create(t, ours, body("1.5", beneficiaryAddr, beneficiaryName))
 	got := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait)
 	require.Equal(t, "VERIFIED", got.Verification.VerificationResult)
 	require.Equal(t, "VERIFIED", got.Verification.Result)
@@ -192,12 +183,12 @@ func TestEveryAnswer(t *testing.T) {
 	})
 	denied := map[string]string{}
 	for i, reason := range verification.DeniedReasons {
-		denied[create(t, ours, body(fmt.Sprintf("2.%d", i), beneficiaryAddr, beneficiaryName))] = reason
+		denied[enclavetest.Create(t, ours, body(fmt.Sprintf("2.%d", i), beneficiaryAddr, beneficiaryName))] = reason
 	}
-	unknown := create(t, ours, body("3", beneficiaryAddr, beneficiaryName))
-	moved := create(t, ours, body("4", beneficiaryAddr, beneficiaryName))
-	pending := create(t, ours, body("5", beneficiaryAddr, beneficiaryName))
-	retried := create(t, ours, body("6", beneficiaryAddr, beneficiaryName))
+	unknown := enclavetest.Create(t, ours, body("3", beneficiaryAddr, beneficiaryName))
+	moved := enclavetest.Create(t, ours, body("4", beneficiaryAddr, beneficiaryName))
+	pending := enclavetest.Create(t, ours, body("5", beneficiaryAddr, beneficiaryName))
+	retried := enclavetest.Create(t, ours, body("6", beneficiaryAddr, beneficiaryName))
 
 	for id, reason := range denied {
 		got := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait).Verification
@@ -241,7 +232,7 @@ func TestEveryAnswer(t *testing.T) {
 func TestNoVerifyUserAPI(t *testing.T) {
 	t.Parallel()
 	ours, theirs := enclavetest.StartPair(t, nil)
-	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	id := enclavetest.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	req := theirs.Receiver.WaitFor(t, webhook.TypeVerificationRequest, id, wait)
 	require.Equal(t, "BENEFICIARY", req.Request.Role)
 	require.Equal(t, "PENDING", req.Request.Result)
@@ -275,7 +266,7 @@ func TestErrorReportsBothWays(t *testing.T) {
 	ours, theirs := enclavetest.StartPair(t, func(i int, o *enclavetest.Options) { o.VerifyUser = i == 1 })
 	theirs.Receiver.VerifyUser(beneficiaryVASP)
 
-	pending := create(t, ours, body("5", beneficiaryAddr, beneficiaryName))
+	pending := enclavetest.Create(t, ours, body("5", beneficiaryAddr, beneficiaryName))
 	require.Eventually(t, func() bool { return len(theirs.Receiver.Asked()) == 1 }, wait, 20*time.Millisecond)
 	cancel := map[string]any{"verificationUuid": pending, "result": "ERROR", "reason": "USER-CANCELED", "message": "the user cancelled"}
 	st, b := post(t, ours, "/v1/verifications/error", cancel)
@@ -294,7 +285,7 @@ func TestErrorReportsBothWays(t *testing.T) {
 	st, b = post(t, theirs, "/v1/verifications/"+pending+"/result", map[string]any{"result": "VERIFIED"})
 	require.Equal(t, 409, st, b)
 
-	verified := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	verified := enclavetest.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, verified, wait)
 	st, b = post(t, theirs, "/v1/verifications/error", map[string]any{"verificationUuid": verified, "result": "VERIFIED", "reason": "BLACKLISTED"})
 	require.Equal(t, 200, st, b)
@@ -327,7 +318,7 @@ func TestTimeout(t *testing.T) {
 			o.Config = func(c *config.Config) { c.VerificationTimeout = 2 * time.Second }
 		}
 	})
-	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	id := enclavetest.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	theirs.Receiver.WaitFor(t, webhook.TypeVerificationRequest, id, wait)
 	res := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait).Verification
 	require.Equal(t, "ERROR", res.Result)
@@ -336,7 +327,7 @@ func TestTimeout(t *testing.T) {
 	require.Equal(t, "ERROR", get(t, theirs, id).Result)
 
 	// A beneficiary that answered before the error report reached it: its result is refused.
-	late := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	late := enclavetest.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	theirs.Receiver.WaitFor(t, webhook.TypeVerificationRequest, late, wait)
 	ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, late, wait)
 	theirs.Receiver.WaitFor(t, webhook.TypeErrorReport, late, wait)
@@ -389,7 +380,7 @@ func TestCounterpartyDownThenBack(t *testing.T) {
 	gate.Start()
 	t.Cleanup(gate.Close)
 
-	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	id := enclavetest.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	st, b := post(t, ours, "/v1/verifications/error", map[string]any{"verificationUuid": id, "result": "ERROR", "reason": "USER-CANCELED"})
 	require.Equal(t, 200, st, b)
 	require.Eventually(t, func() bool {

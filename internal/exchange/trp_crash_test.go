@@ -165,7 +165,7 @@ func TestTRPMessagesInOrder(t *testing.T) {
 	ours := et.Start(t, et.Options{TRP: true, Config: func(c *config.Config) {
 		c.Peers = []config.Peer{{VaspID: et.TheirVasp, URL: srv.URL + "/transfers", Protocol: config.ProtocolTRP}}
 	}})
-	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	id := et.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	ours.ReportTx(id, et.TxHash(id)) // before the inquiry is through
 	require.Equal(t, "VERIFIED", ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait).Verification.Result)
 	require.Eventually(t, func() bool {
@@ -200,7 +200,7 @@ func TestTRPLateDecision(t *testing.T) {
 		c.Peers = []config.Peer{{VaspID: et.TheirVasp, URL: srv.URL + "/transfers", Protocol: config.ProtocolTRP}}
 		c.VerificationTimeout = time.Second
 	}})
-	id := create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
+	id := et.Create(t, ours, body("1", beneficiaryAddr, beneficiaryName))
 	res := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait)
 	require.Equal(t, "ERROR", res.Verification.Result)
 	require.Equal(t, "REQUEST-TIMEOUT", *res.Verification.Reason)

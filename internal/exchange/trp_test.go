@@ -47,7 +47,7 @@ func TestTRPCounterpartyOfThePeersFile(t *testing.T) {
 	ours, theirs := startTRPPair(t, true)
 	theirs.Receiver.VerifyUser(beneficiaryVASP)
 
-	id := create(t, ours, body("1.5", beneficiaryAddr, beneficiaryName))
+	id := enclavetest.Create(t, ours, body("1.5", beneficiaryAddr, beneficiaryName))
 	got := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait)
 	require.Equal(t, "VERIFIED", got.Verification.Result)
 	require.Equal(t, "OK", *got.Verification.Reason)
@@ -63,7 +63,7 @@ func TestTRPCounterpartyOfThePeersFile(t *testing.T) {
 	require.NoError(t, theirs.DB.Get(&inbound, `SELECT uuid FROM verifications WHERE role = 'BENEFICIARY'`))
 	require.Equal(t, hash, theirs.Receiver.WaitFor(t, webhook.TypeTxReport, inbound, wait).TxReport.TxHash)
 
-	denied := create(t, ours, body("2.5", beneficiaryAddr, beneficiaryName))
+	denied := enclavetest.Create(t, ours, body("2.5", beneficiaryAddr, beneficiaryName))
 	d := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, denied, wait)
 	require.Equal(t, "DENIED", d.Verification.Result)
 	require.Contains(t, *d.Verification.Message, "BLACKLISTED", "the TRP rejection's reason is kept in the message")
@@ -103,7 +103,7 @@ func TestTRPTravelAddress(t *testing.T) {
 	require.NoError(t, json.Unmarshal(body("1.25", beneficiaryAddr, beneficiaryName), &b))
 	delete(b, "beneficiaryVaspId")
 	b["beneficiaryTravelAddress"] = ta
-	id := create(t, ours, mustMarshal(b))
+	id := enclavetest.Create(t, ours, mustMarshal(b))
 	require.Equal(t, "VERIFIED", ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, id, wait).Verification.Result)
 
 	st, msg := post(t, ours, "/v1/verifications/error", map[string]any{"verificationUuid": id, "result": "TRANSFER_ERROR", "reason": "UNDEFINED-ERROR", "message": "user withdrew"})

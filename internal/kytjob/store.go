@@ -11,6 +11,7 @@ import (
 	"github.com/jmoiron/sqlx"
 
 	"github.com/travelrule/enclave/internal/assessment"
+	"github.com/travelrule/enclave/internal/batch"
 	"github.com/travelrule/enclave/internal/callback"
 	"github.com/travelrule/enclave/internal/chainalysis"
 	"github.com/travelrule/enclave/internal/jsontime"
@@ -21,15 +22,15 @@ const resultColumns = `request_id, verification_uuid, counterparty_vasp_id, api_
 	amount::text AS amount, usd_price::text AS usd_price, transfer_ref, output_address, "timestamp", external_id, status,
 	alert_count, error_code, error_message, created_at, updated_at, assessed_at, notify`
 
-// resultColumnsOf is resultColumns of the table named t in a statement that reads another
-// with the same column names.
-func resultColumnsOf(t string) string {
+// resultColumnsOfK is resultColumns of kyt_results as k, for the terminal UPDATE, which also
+// reads a record set with some of the same column names.
+var resultColumnsOfK = func() string {
 	cols := strings.Split(resultColumns, ",")
 	for i, c := range cols {
-		cols[i] = t + "." + strings.TrimSpace(c)
+		cols[i] = "k." + strings.TrimSpace(c)
 	}
 	return strings.Join(cols, ", ")
-}
+}()
 
 // row is a kyt_results row.
 type row struct {
@@ -195,20 +196,9 @@ func (s *Service) end(ctx context.Context, t terminal) error {
 
 // flushEnds is end's batch: in one transaction, or one at a time if that fails.
 func (s *Service) flushEnds(ctx context.Context, ts []terminal) ([]error, error) {
-	out := make([]error, len(ts))
-	err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.endAll(ctx, tx, ts, out) })
-	if err == nil || len(ts) == 1 {
-		if err != nil {
-			out[0] = err
-		}
-		return out, nil
-	}
-	for i := range ts {
-		if err := s.inTx(ctx, func(tx *sqlx.Tx) error { return s.endAll(ctx, tx, ts[i:i+1], out[i:i+1]) }); err != nil {
-			out[i] = err
-		}
-	}
-	return out, nil
+	return batch.Alone(ts, func(ts []terminal, out []error) error {
+		return s.inTx(ctx, func(tx *sqlx.Tx) error { return s.endAll(ctx, tx, ts, out) })
+	}, func(err error) error { return err }), nil
 }
 
 // endAll makes the terminal moves of ts in tx; out[i] is ErrNotOpen for one already ended.
@@ -224,7 +214,7 @@ func (s *Service) endAll(ctx context.Context, tx *sqlx.Tx, ts []terminal, out []
 		updated_at = now()
 		FROM jsonb_to_recordset($1::jsonb) AS r(`+endColumns+`)
 		WHERE k.request_id = r.request_id AND k.status IN ('PENDING', 'REGISTERED')
-		RETURNING `+resultColumnsOf("k"), string(body)); err != nil {
+		RETURNING `+resultColumnsOfK, string(body)); err != nil {
 		return fmt.Errorf("end assessments: %w", err)
 	}
 	ended := make(map[string]row, len(rows))

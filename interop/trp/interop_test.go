@@ -58,14 +58,6 @@ func verification(amount string, to map[string]any) []byte {
 	return out
 }
 
-func create(t *testing.T, e *et.Enclave, b []byte) string {
-	t.Helper()
-	r := e.Client.Do("POST", "/v1/verifications", b, nil)
-	require.Equal(t, 200, r.Status, "%s", r.Body)
-	var out struct{ VerificationUUID string }
-	require.NoError(t, json.Unmarshal(r.Body, &out))
-	return out.VerificationUUID
-}
 
 // theirBeneficiary is a TRP beneficiary VASP built from TRISA's handlers, behind mTLS with the
 // test CA: TransferInquiry at /inquiry decides by the inquiry's amount, TransferConfirmation at
@@ -163,7 +155,7 @@ func TestOurInquiryToTRISAsHandler(t *testing.T) {
 	require.NoError(t, err)
 
 	// Approved at once, reached by TRISA's Travel Address.
-	approved := create(t, ours, verification("1.5", map[string]any{"beneficiaryTravelAddress": ta}))
+	approved := et.Create(t, ours, verification("1.5", map[string]any{"beneficiaryTravelAddress": ta}))
 	got := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, approved, wait)
 	require.Equal(t, "VERIFIED", got.Verification.Result, "%v", got.Verification.Message)
 	in := them.inquiry(t, 0)
@@ -182,13 +174,13 @@ func TestOurInquiryToTRISAsHandler(t *testing.T) {
 	require.Equal(t, et.TxHash(approved), them.confirmation(t, 1)[0].TXID)
 
 	// Rejected at once, reached through the peers file.
-	rejected := create(t, ours, verification("2.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
+	rejected := et.Create(t, ours, verification("2.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
 	r := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, rejected, wait)
 	require.Equal(t, "DENIED", r.Verification.Result)
 	require.Contains(t, *r.Verification.Message, "sanctioned wallet")
 
 	// Decided later: TRISA's client resolves to our callback.
-	later := create(t, ours, verification("3.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
+	later := et.Create(t, ours, verification("3.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
 	in = them.inquiry(t, 2)
 	cli := trisaClient(t, certs)
 	require.NoError(t, cli.Resolve(context.Background(), &trp.Resolution{
@@ -203,7 +195,7 @@ func TestOurInquiryToTRISAsHandler(t *testing.T) {
 	require.Len(t, ours.Receiver.OfType(webhook.TypeVerificationResult, later), 1)
 
 	// Approved for another wallet: ERROR / BENEFICIARY-ACCOUNT-NOT-MATCHED, and it is told so.
-	moved := create(t, ours, verification("4.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
+	moved := et.Create(t, ours, verification("4.5", map[string]any{"beneficiaryVaspId": "trisa-vasp"}))
 	m := ours.Receiver.WaitFor(t, webhook.TypeVerificationResult, moved, wait)
 	require.Equal(t, "ERROR", m.Verification.Result)
 	require.Equal(t, "BENEFICIARY-ACCOUNT-NOT-MATCHED", *m.Verification.Reason)
