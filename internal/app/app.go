@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
+	"encoding/pem"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -14,7 +15,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
@@ -95,16 +95,17 @@ type App struct {
 	jobs       *jobMetrics
 }
 
-// certPEM reads our TRP certificate for GET /identity; "" without one.
-func certPEM(path string) string {
-	if path == "" {
+// certPEM is our TRP certificate chain for GET /identity, as loaded for the listener; "" without
+// one.
+func certPEM(c *tls.Config) string {
+	if c == nil || len(c.Certificates) == 0 {
 		return ""
 	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ""
+	var b strings.Builder
+	for _, der := range c.Certificates[0].Certificate {
+		b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 	}
-	return string(b)
+	return b.String()
 }
 
 // Close releases what the App holds beyond its pools and River client: the listener of
@@ -327,7 +328,7 @@ func New(cfg config.Config, log *slog.Logger, pools Pools, t Tuning) (*App, erro
 	var trpHandler http.Handler
 	if cfg.TRPEnabled() {
 		trpHandler = api.NewTRPHandler(api.TRPDeps{Log: log.With("listener", "trp"), Exchange: xchg, Name: cmp.Or(cfg.VASPName, cfg.VaspID),
-			CertPEM: certPEM(cfg.TRPTLSCert), MinBodyRate: cfg.HTTPMinBodyRate, Started: time.Now()})
+			CertPEM: certPEM(trpServerTLS), MinBodyRate: cfg.HTTPMinBodyRate, Started: time.Now()})
 	}
 	return &App{jobs: jobs, Handler: handler, TRPHandler: trpHandler, TRPTLS: trpServerTLS, River: rc, Assessments: assessments, Screenings: screenings, Callbacks: callbacks, Exchange: xchg, Waiter: waiter,
 		Directory: dir, Console: cons, Metrics: metrics}, nil
